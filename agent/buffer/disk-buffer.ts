@@ -1,0 +1,160 @@
+/**
+ * The agent's durable buffer: one segment log (lib/log) of compressed batches
+ * plus an acknowledged cursor (<dir>/ack.json, replaced atomically). Batches
+ * below the cursor are delivered; whole segments below both the cursor and the
+ * file-position checkpoint are deleted. Size is bounded by buffer.max_bytes on
+ * disk: `block` makes inputs wait, `drop_oldest` deletes the oldest segment and
+ * counts what it held.
+ */
+import { join } from 'node:path';
+import { SegmentLog, readFileIfExists, writeFileAtomic, type StoredBatch } from '../../lib/log/index.js';
+import type { Logger } from '../../lib/obs/logger.js';
+import { decodeBufferedMeta, encodeBufferedMeta, type BufferedMeta } from './buffered-meta.js';
+
+export interface DiskBufferOptions {
+  dir: string;
+  maxBytes: number;
+  whenFull: 'block' | 'drop_oldest';
+  logger: Logger;
+  fsync?: boolean;
+  onDrop?: (batches: number, lines: number) => void;
+}
+
+export interface BufferedBatch {
+  offset: number;
+  meta: BufferedMeta;
+  payload: Buffer;
+  timestamp: number;
+}
+
+export class DiskBuffer {
+  readonly log: SegmentLog;
+  #opts: DiskBufferOptions;
+  #acked = 0;
+  #ackPath: string;
+  #spaceWaiters: Array<() => void> = [];
+  #ackWrite: Promise<void> = Promise.resolve();
+
+  private constructor(log: SegmentLog, opts: DiskBufferOptions) {
+    this.log = log;
+    this.#opts = opts;
+    this.#ackPath = join(opts.dir, 'ack.json');
+  }
+
+  static async open(opts: DiskBufferOptions): Promise<DiskBuffer> {
+    const segmentBytes = Math.min(128 << 20, Math.max(1 << 20, Math.floor(opts.maxBytes / 16)));
+    const log = await SegmentLog.open({ dir: join(opts.dir, 'log'), segmentBytes, fsync: opts.fsync, logger: opts.logger });
+    const b = new DiskBuffer(log, opts);
+    const saved = await readFileIfExists(b.#ackPath);
+    const acked = saved ? (JSON.parse(saved.toString('utf8')) as { next: number }).next : 0;
+    b.#acked = Math.min(Math.max(acked, log.firstOffset), log.nextOffset);
+    if (log.recovery.truncatedBytes > 0) {
+      opts.logger.warn({ cut_bytes: log.recovery.truncatedBytes }, 'buffer recovered: a torn tail was cut; those lines will be read again from their files');
+    }
+    return b;
+  }
+
+  /** Next buffer offset not yet acknowledged by the aggregator. */
+  get ackedOffset(): number {
+    return this.#acked;
+  }
+
+  get unackedBatches(): number {
+    return this.log.nextOffset - this.#acked;
+  }
+
+  get sizeBytes(): number {
+    return this.log.sizeBytes;
+  }
+
+  isFull(): boolean {
+    return this.log.sizeBytes >= this.#opts.maxBytes;
+  }
+
+  /** Resolves when there is room (block policy); with drop_oldest makes room by dropping. */
+  async waitForSpace(signal?: AbortSignal): Promise<void> {
+    while (this.isFull() && !signal?.aborted) {
+      if (this.#opts.whenFull === 'drop_oldest' && (await this.#dropOldest())) continue;
+      await new Promise<void>((resolve) => {
+        this.#spaceWaiters.push(resolve);
+        const t = setTimeout(resolve, 1000);
+        t.unref();
+      });
+    }
+  }
+
+  async #dropOldest(): Promise<boolean> {
+    const first = this.log.firstOffset;
+    let batches = 0;
+    let lines = 0;
+    // Find the end of the oldest segment by deleting it; count what it held first.
+    const metas: Array<{ offset: number; lines: number }> = [];
+    for await (const m of this.log.scanMeta(first)) {
+      metas.push({ offset: m.baseOffset, lines: decodeBufferedMeta(m.meta).lines });
+      if (metas.length > 1_000_000) break;
+    }
+    const freed = await this.log.truncateBefore(this.log.nextOffset);
+    if (freed === 0) return false;
+    const newFirst = this.log.firstOffset;
+    for (const m of metas) {
+      if (m.offset >= newFirst) break;
+      if (m.offset >= this.#acked) {
+        batches++;
+        lines += m.lines;
+      }
+    }
+    if (this.#acked < newFirst) await this.ack(newFirst);
+    this.#opts.logger.error(
+      { dropped_batches: batches, dropped_lines: lines, freed_bytes: freed },
+      'buffer full (buffer.when_full: drop_oldest): dropped the oldest undelivered batches; raise buffer.max_bytes or fix the aggregator link',
+    );
+    this.#opts.onDrop?.(batches, lines);
+    return true;
+  }
+
+  append(batches: Array<{ meta: BufferedMeta; payload: Buffer; timestamp: number }>): Promise<number[]> {
+    return this.log.append(
+      batches.map((b) => ({ count: 1, timestamp: b.timestamp, attributes: b.meta.codec, meta: encodeBufferedMeta(b.meta), payload: b.payload })),
+    );
+  }
+
+  /** Unacknowledged batches from `from` on, about maxBytes of payload. */
+  async read(from: number, maxBytes: number): Promise<BufferedBatch[]> {
+    if (from >= this.log.nextOffset) return [];
+    const start = Math.max(from, this.log.firstOffset);
+    const stored: StoredBatch[] = await this.log.read(start, maxBytes);
+    return stored
+      .filter((s) => s.baseOffset >= start)
+      .map((s) => ({ offset: s.baseOffset, meta: decodeBufferedMeta(s.meta), payload: s.payload, timestamp: s.timestamp }));
+  }
+
+  /** Records that everything below `next` is delivered; persisted atomically (a lost update only causes a deduplicated re-send). */
+  ack(next: number): Promise<void> {
+    if (next <= this.#acked) return this.#ackWrite;
+    this.#acked = next;
+    this.#ackWrite = this.#ackWrite.then(() => writeFileAtomic(this.#ackPath, JSON.stringify({ next: this.#acked })));
+    return this.#ackWrite;
+  }
+
+  /** Deletes delivered whole segments below `limit` (the checkpoint's buffer offset); wakes blocked inputs. */
+  async trim(limit: number): Promise<void> {
+    const freed = await this.log.truncateBefore(Math.min(limit, this.#acked));
+    if (freed > 0 || !this.isFull()) {
+      const w = this.#spaceWaiters;
+      this.#spaceWaiters = [];
+      for (const f of w) f();
+    }
+  }
+
+  /** Timestamp of the oldest unacknowledged batch, if any. */
+  async oldestUnackedTimestamp(): Promise<number | undefined> {
+    if (this.#acked >= this.log.nextOffset) return undefined;
+    for await (const m of this.log.scanMeta(this.#acked)) return m.timestamp;
+    return undefined;
+  }
+
+  async close(): Promise<void> {
+    await this.#ackWrite.catch(() => undefined);
+    await this.log.close();
+  }
+}

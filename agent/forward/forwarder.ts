@@ -1,0 +1,236 @@
+/**
+ * Sends the buffer to the aggregator, oldest first, one request in flight so
+ * per-partition order and the producer sequence stay simple. Retries forever
+ * with capped, jittered exponential backoff; fails over across
+ * aggregator.urls in order and goes back to the first after a success.
+ * A batch the aggregator rejects as malformed (400/413) is isolated, saved
+ * under <data_dir>/rejected/ and skipped, so one bad batch never wedges a host.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Agent as UndiciAgent, request } from 'undici';
+import { readFileSync } from 'node:fs';
+import type { Logger } from '../../lib/obs/logger.js';
+import { BATCHES_CONTENT_TYPE, encodeRequest, type WireBatch } from '../../lib/protocol/batches.js';
+import type { BufferedBatch, DiskBuffer } from '../buffer/disk-buffer.js';
+
+export interface ForwarderOptions {
+  urls: string[];
+  token?: string;
+  tls?: { ca_file?: string; cert_file?: string; key_file?: string };
+  requestTimeout: number;
+  maxBackoff: number;
+  maxRequestBytes: number;
+  producer: string;
+  epoch: number;
+  host: string;
+  buffer: DiskBuffer;
+  dataDir: string;
+  logger: Logger;
+  onAcked: (next: number, batches: BufferedBatch[]) => Promise<void> | void;
+  onRetry: (reason: string) => void;
+  onRejected: (batches: number, lines: number) => void;
+}
+
+class SendError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class Forwarder {
+  #o: ForwarderOptions;
+  #dispatcher: UndiciAgent;
+  #urlIndex = 0;
+  #running = false;
+  #loop: Promise<void> | undefined;
+  #abort = new AbortController();
+  #failures = 0;
+  #wake: (() => void) | undefined;
+  lastError: string | undefined;
+  lastSuccess = 0;
+  lastAttempt = 0;
+  reachable: boolean | undefined;
+
+  constructor(o: ForwarderOptions) {
+    this.#o = o;
+    this.#dispatcher = new UndiciAgent({
+      keepAliveTimeout: 30_000,
+      connections: 4,
+      headersTimeout: o.requestTimeout,
+      bodyTimeout: o.requestTimeout,
+      connect: o.tls
+        ? {
+            ca: o.tls.ca_file ? readFileSync(o.tls.ca_file) : undefined,
+            cert: o.tls.cert_file ? readFileSync(o.tls.cert_file) : undefined,
+            key: o.tls.key_file ? readFileSync(o.tls.key_file) : undefined,
+          }
+        : undefined,
+    });
+  }
+
+  get currentUrl(): string {
+    return this.#o.urls[this.#urlIndex]!;
+  }
+
+  start(): void {
+    this.#running = true;
+    this.#loop = this.#run();
+  }
+
+  async #run(): Promise<void> {
+    const buf = this.#o.buffer;
+    while (this.#running) {
+      const from = buf.ackedOffset;
+      if (from >= buf.log.nextOffset) {
+        const idle = new AbortController();
+        this.#wake = () => idle.abort();
+        await buf.log.waitForData(from, 1_000, idle.signal);
+        this.#wake = undefined;
+        continue;
+      }
+      let batches: BufferedBatch[];
+      try {
+        batches = await buf.read(from, this.#o.maxRequestBytes);
+      } catch (err) {
+        this.#o.logger.error({ err, offset: from }, 'cannot read the agent buffer; retrying');
+        await this.#sleep(1_000);
+        continue;
+      }
+      if (batches.length === 0) {
+        await this.#sleep(100);
+        continue;
+      }
+      await this.#deliver(batches);
+    }
+  }
+
+  async #deliver(batches: BufferedBatch[]): Promise<void> {
+    while (this.#running) {
+      try {
+        await this.#send(batches);
+        await this.#acked(batches);
+        return;
+      } catch (err) {
+        const status = err instanceof SendError ? err.status : 0;
+        if ((status === 400 || status === 413) && this.#running) {
+          if (batches.length === 1) return this.#reject(batches[0]!, (err as Error).message);
+          for (const b of batches) await this.#deliver([b]);
+          return;
+        }
+        if (!this.#running) return;
+        this.#failed(err as Error, status);
+        await this.#sleep(this.#backoff());
+      }
+    }
+  }
+
+  async #acked(batches: BufferedBatch[]): Promise<void> {
+    const next = batches[batches.length - 1]!.offset + 1;
+    if (this.#failures > 0) this.#o.logger.info({ url: this.currentUrl, after_failures: this.#failures }, 'aggregator reachable again; draining the backlog');
+    this.#failures = 0;
+    this.reachable = true;
+    this.lastError = undefined;
+    this.lastSuccess = Date.now();
+    await this.#o.buffer.ack(next);
+    await this.#o.onAcked(next, batches);
+  }
+
+  async #send(batches: BufferedBatch[]): Promise<void> {
+    const wire: WireBatch[] = batches.map((b) => ({
+      topic: b.meta.topic,
+      source: b.meta.source,
+      seq: b.offset,
+      sourceOffset: b.meta.start,
+      lines: b.meta.lines,
+      timestamp: b.timestamp,
+      codec: b.meta.codec,
+      flags: b.meta.flags,
+      rawLength: b.meta.rawLength,
+      payload: b.payload,
+    }));
+    const body = Buffer.concat(encodeRequest({ producer: this.#o.producer, epoch: this.#o.epoch, host: this.#o.host, batches: wire }));
+    const url = new URL('/v1/batches', this.currentUrl);
+    this.lastAttempt = Date.now();
+    const res = await request(url, {
+      method: 'POST',
+      body,
+      dispatcher: this.#dispatcher,
+      signal: this.#abort.signal,
+      headers: {
+        'content-type': BATCHES_CONTENT_TYPE,
+        ...(this.#o.token ? { authorization: `Bearer ${this.#o.token}` } : {}),
+      },
+    });
+    const text = await res.body.text();
+    if (res.statusCode !== 200) {
+      let reason = text.slice(0, 500);
+      try {
+        reason = (JSON.parse(text) as { error: { reason: string } }).error.reason;
+      } catch {
+        /* not JSON: keep the text */
+      }
+      throw new SendError(res.statusCode, `HTTP ${res.statusCode}: ${reason}`);
+    }
+  }
+
+  #failed(err: Error, status: number): void {
+    this.#failures++;
+    this.reachable = status > 0 && status !== 503;
+    this.lastError = `${this.currentUrl}: ${err.message}`;
+    this.#o.onRetry(status ? String(status) : 'network');
+    const msg = status === 401 || status === 403
+      ? 'the aggregator refuses our token: check aggregator.token / token_file against the aggregator auth.tokens'
+      : status === 409
+        ? 'the aggregator fenced this producer: another agent process uses the same data_dir'
+        : 'delivery failed; data stays in the buffer and is retried';
+    const level = status === 401 || status === 403 || status === 409 || this.#failures % 20 === 1 ? 'error' : 'warn';
+    this.#o.logger[level]({ url: this.currentUrl, attempt: this.#failures, err: err.message }, msg);
+    // Fail over to the next URL; after a full round, start again from the first.
+    if (this.#o.urls.length > 1) this.#urlIndex = (this.#urlIndex + 1) % this.#o.urls.length;
+  }
+
+  #backoff(): number {
+    const base = Math.min(this.#o.maxBackoff, 100 * 2 ** Math.min(this.#failures - 1, 16));
+    return base / 2 + Math.random() * (base / 2);
+  }
+
+  async #reject(b: BufferedBatch, reason: string): Promise<void> {
+    const dir = join(this.#o.dataDir, 'rejected');
+    const file = join(dir, `${b.offset}.zst`);
+    await mkdir(dir, { recursive: true });
+    await writeFile(file, b.payload);
+    this.#o.logger.error(
+      { offset: b.offset, source: b.meta.source, lines: b.meta.lines, saved_to: file, reason },
+      'the aggregator rejected a batch as malformed; it was saved and skipped. Inspect it and report a bug',
+    );
+    this.#o.onRejected(1, b.meta.lines);
+    await this.#acked([b]);
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        this.#wake = undefined;
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      this.#wake = done;
+    });
+  }
+
+  /** Stops after the request in flight (bounded by timeoutMs); unacknowledged data stays buffered. */
+  async close(timeoutMs = 5_000): Promise<void> {
+    this.#running = false;
+    // A request in flight may finish (its ack saves a re-send); past timeoutMs it is aborted.
+    const t = setTimeout(() => this.#abort.abort(), timeoutMs);
+    this.#wake?.();
+    await this.#loop?.catch(() => undefined);
+    clearTimeout(t);
+    await this.#dispatcher.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,291 @@
+/**
+ * The agent: inputs -> pipeline (zstd on workers) -> disk buffer -> forwarder.
+ * Lifecycle: start() restores file positions from the buffer and checkpoint,
+ * then starts inputs and delivery; close() stops reading, makes what was read
+ * durable, writes the checkpoint and stops within a bounded time.
+ */
+import { mkdir } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { AgentConfig, FileInputConfig, HostMetricsInputConfig } from './config.js';
+import type { Logger } from '../lib/obs/logger.js';
+import { readFileIfExists, writeFileAtomic } from '../lib/log/index.js';
+import { ZstdPool } from '../lib/codec/zstd-pool.js';
+import { CODEC_ZSTD, FLAG_METRICS } from '../lib/protocol/batches.js';
+import { DiskBuffer } from './buffer/disk-buffer.js';
+import { Pipeline } from './pipeline/pipeline.js';
+import { Forwarder } from './forward/forwarder.js';
+import { FileInput } from './inputs/file/index.js';
+import { StreamRegistry } from './inputs/file/streams.js';
+import { HostMetricsInput, renderPrometheus, type Scrape } from './inputs/host-metrics/index.js';
+import { startStatusServer } from './status/server.js';
+import { createAgentMetrics, type AgentMetrics } from './metrics.js';
+import { buildStatus, type AgentStatus } from './status/report.js';
+
+export interface AgentOptions {
+  config: AgentConfig;
+  logger: Logger;
+  now?: () => number;
+  fsync?: boolean;
+}
+
+const CHECKPOINT_MS = 1_000;
+
+export class Agent {
+  readonly cfg: AgentConfig;
+  readonly metrics: AgentMetrics;
+  #logger: Logger;
+  #now: () => number;
+  #fsync: boolean;
+  #pool: ZstdPool | undefined;
+  buffer!: DiskBuffer;
+  registry!: StreamRegistry;
+  pipeline!: Pipeline;
+  forwarder!: Forwarder;
+  fileInputs: FileInput[] = [];
+  hostInputs: HostMetricsInput[] = [];
+  #status: Server | undefined;
+  #checkpointTimer: NodeJS.Timeout | undefined;
+  #dirty = false;
+  #closing: Promise<void> | undefined;
+  statusAddress: AddressInfo | undefined;
+  startedAt = 0;
+  ackedBytes = 0;
+
+  constructor(opts: AgentOptions) {
+    this.cfg = opts.config;
+    this.#logger = opts.logger;
+    this.#now = opts.now ?? Date.now;
+    this.#fsync = opts.fsync ?? true;
+    this.metrics = createAgentMetrics();
+  }
+
+  async start(): Promise<void> {
+    const cfg = this.cfg;
+    this.startedAt = this.#now();
+    await mkdir(cfg.data_dir, { recursive: true });
+    const producer = await this.#producerIdentity();
+    this.#pool = new ZstdPool(1);
+    this.buffer = await DiskBuffer.open({
+      dir: join(cfg.data_dir, 'buffer'),
+      maxBytes: cfg.buffer.max_bytes,
+      whenFull: cfg.buffer.when_full,
+      logger: this.#logger,
+      fsync: this.#fsync,
+      onDrop: (b, l) => {
+        this.metrics.droppedBatches.inc(b);
+        this.metrics.droppedLines.inc(l);
+      },
+    });
+    this.registry = new StreamRegistry(cfg.data_dir);
+    await this.registry.restore(this.buffer);
+    this.pipeline = new Pipeline({
+      pool: this.#pool,
+      buffer: this.buffer,
+      level: cfg.compression.level,
+      maxInFlightBytes: Math.max(4 * cfg.batch.max_bytes, 8 << 20),
+      logger: this.#logger,
+      onCapacity: () => {
+        for (const f of this.fileInputs) f.wake();
+      },
+    });
+    const token = cfg.aggregator.token ?? (cfg.aggregator.token_file ? readFileSync(cfg.aggregator.token_file, 'utf8').trim() : undefined);
+    this.forwarder = new Forwarder({
+      urls: cfg.aggregator.urls,
+      token,
+      tls: cfg.aggregator.tls,
+      requestTimeout: cfg.aggregator.request_timeout,
+      maxBackoff: cfg.aggregator.max_backoff,
+      maxRequestBytes: cfg.aggregator.max_request_bytes,
+      producer: producer.id,
+      epoch: producer.epoch,
+      host: cfg.id,
+      buffer: this.buffer,
+      dataDir: cfg.data_dir,
+      logger: this.#logger,
+      onAcked: (_next, batches) => {
+        this.metrics.batchesSent.inc(batches.length);
+        let lines = 0;
+        for (const b of batches) {
+          lines += b.meta.lines;
+          this.ackedBytes += b.meta.end - b.meta.start;
+        }
+        this.metrics.linesSent.inc(lines);
+        this.#dirty = true;
+      },
+      onRetry: (reason) => this.metrics.retries.inc({ reason }),
+      onRejected: (b) => this.metrics.rejectedBatches.inc(b),
+    });
+    for (const input of cfg.inputs) {
+      if (input.type === 'file') this.fileInputs.push(this.#fileInput(input));
+      else this.hostInputs.push(this.#hostInput(input));
+    }
+    for (const f of this.fileInputs) await f.start();
+    for (const h of this.hostInputs) h.start();
+    this.forwarder.start();
+    this.#scheduleCheckpoint();
+    if (cfg.status.listen) {
+      const s = await startStatusServer(cfg.status.listen, {
+        status: () => this.status(),
+        metrics: () => this.#renderMetrics(),
+        health: () => this.health(),
+      });
+      this.#status = s.server;
+      this.statusAddress = s.address;
+    }
+    this.#logger.info(
+      { id: cfg.id, producer: producer.id, epoch: producer.epoch, streams: this.registry.size, unacked_batches: this.buffer.unackedBatches, status: this.statusAddress ? `${this.statusAddress.address}:${this.statusAddress.port}` : 'off' },
+      'agent started',
+    );
+  }
+
+  /** Producer id "<id>/<incarnation>": a new incarnation per data dir, so a wiped buffer never looks like old sequences. */
+  async #producerIdentity(): Promise<{ id: string; epoch: number }> {
+    const path = join(this.cfg.data_dir, 'producer.json');
+    const saved = await readFileIfExists(path);
+    const prev = saved ? (JSON.parse(saved.toString('utf8')) as { incarnation: string; epoch: number }) : { incarnation: randomUUID(), epoch: 0 };
+    const next = { incarnation: prev.incarnation, epoch: prev.epoch + 1 };
+    await writeFileAtomic(path, JSON.stringify(next));
+    return { id: `${this.cfg.id}/${next.incarnation}`, epoch: next.epoch };
+  }
+
+  #fileInput(input: FileInputConfig): FileInput {
+    const m = this.metrics;
+    return new FileInput(input, {
+      registry: this.registry,
+      logger: this.#logger.child({ input: input.name }),
+      now: this.#now,
+      onRotation: () => m.rotations.inc(),
+      onTruncation: () => m.truncations.inc(),
+      ctx: {
+        maxBatchBytes: this.cfg.batch.max_bytes,
+        maxLineBytes: input.max_line_bytes,
+        partialLineTimeout: input.partial_line_timeout,
+        now: this.#now,
+        hasCapacity: () => this.pipeline.hasCapacity(),
+        onSplitLines: (n) => m.splitLines.inc(n),
+        submit: (b) => {
+          m.linesRead.inc({ input: input.name }, b.lines);
+          m.bytesRead.inc({ input: input.name }, b.end - b.start);
+          const meta = {
+            codec: CODEC_ZSTD,
+            flags: b.flags,
+            topic: input.topic,
+            source: b.source,
+            key: b.stream.key,
+            start: b.start,
+            end: b.end,
+            lines: b.lines,
+            rawLength: b.raw.length,
+            dev: b.dev,
+            ino: b.ino,
+            fpLen: b.fpLen,
+            fpCrc: b.fpCrc,
+          };
+          this.pipeline.submit({
+            meta,
+            raw: b.raw,
+            timestamp: b.timestamp,
+            onDurable: (offset) => {
+              this.registry.applyBatch(meta, offset, this.#now());
+              this.#dirty = true;
+            },
+          });
+        },
+      },
+    });
+  }
+
+  #hostInput(input: HostMetricsInputConfig): HostMetricsInput {
+    return new HostMetricsInput({
+      name: input.name,
+      topic: input.topic,
+      interval: input.interval,
+      procRoot: input.proc_root,
+      sysRoot: input.sys_root,
+      rootfs: input.rootfs,
+      logger: this.#logger.child({ input: input.name }),
+      onScrape: (s: Scrape) => {
+        if (!this.pipeline.hasCapacity()) return; // metrics are sampled: a skipped scrape is better than blocking
+        const line = Buffer.from(JSON.stringify({ metrics: s.metrics.map((m) => ({ name: m.name, labels: m.labels, value: m.value })) }) + '\n');
+        this.pipeline.submit({
+          meta: { codec: CODEC_ZSTD, flags: FLAG_METRICS, topic: input.topic, source: input.name, key: '', start: 0, end: 0, lines: 1, rawLength: line.length, dev: 0, ino: 0, fpLen: 0, fpCrc: 0 },
+          raw: line,
+          timestamp: s.timestamp,
+          onDurable: (offset) => this.registry.advance(offset + 1),
+        });
+      },
+    });
+  }
+
+  #scheduleCheckpoint(): void {
+    this.#checkpointTimer = setTimeout(async () => {
+      try {
+        await this.#checkpoint();
+      } catch (err) {
+        this.#logger.error({ err }, 'writing the file checkpoint failed; the buffer keeps everything until it succeeds');
+      }
+      if (!this.#closing) this.#scheduleCheckpoint();
+    }, CHECKPOINT_MS);
+    this.#checkpointTimer.unref();
+  }
+
+  async #checkpoint(): Promise<void> {
+    if (!this.#dirty) return;
+    this.#dirty = false;
+    let ttl = Infinity;
+    for (const i of this.cfg.inputs) if (i.type === 'file') ttl = Math.min(ttl, i.state_ttl);
+    await this.registry.checkpoint(this.#now(), ttl === Infinity ? 7 * 86_400_000 : ttl);
+    await this.buffer.trim(this.registry.checkpointedOffset);
+  }
+
+  async #renderMetrics(): Promise<{ contentType: string; text: string }> {
+    const m = this.metrics;
+    let open = 0;
+    for (const f of this.fileInputs) open += f.tailers.size;
+    m.filesOpen.set(open);
+    m.bufferBytes.set(this.buffer.sizeBytes);
+    m.bufferUnacked.set(this.buffer.unackedBatches);
+    let text = await m.registry.metrics();
+    for (const h of this.hostInputs) {
+      const latest = h.latest();
+      if (latest) text += renderPrometheus(latest.metrics);
+    }
+    return { contentType: m.registry.contentType, text };
+  }
+
+  health(): { ok: boolean; problems: string[] } {
+    const problems: string[] = [];
+    const now = this.#now();
+    const f = this.forwarder;
+    if (this.buffer.unackedBatches > 0 && now - Math.max(f.lastSuccess, this.startedAt) > 60_000) {
+      problems.push(`backlog present and no delivery progress for ${Math.round((now - Math.max(f.lastSuccess, this.startedAt)) / 1000)}s: ${f.lastError ?? 'no error recorded'}`);
+    }
+    if (this.buffer.isFull()) problems.push(`buffer full (${this.buffer.sizeBytes} bytes >= buffer.max_bytes)`);
+    return { ok: problems.length === 0, problems };
+  }
+
+  status(): Promise<AgentStatus> {
+    return buildStatus(this, this.#now());
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      clearTimeout(this.#checkpointTimer);
+      for (const h of this.hostInputs) await h.close();
+      for (const f of this.fileInputs) await f.close();
+      await this.pipeline?.flush();
+      await this.forwarder?.close(3_000);
+      this.#dirty = true;
+      await this.#checkpoint().catch((err) => this.#logger.error({ err }, 'final checkpoint failed; positions come from the buffer at the next start'));
+      await this.buffer?.close();
+      await this.#pool?.close();
+      if (this.#status) await new Promise((r) => this.#status!.close(r));
+      this.#logger.info('agent stopped');
+    })();
+    return this.#closing;
+  }
+}

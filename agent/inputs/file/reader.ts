@@ -1,0 +1,84 @@
+/**
+ * Cuts what was read from a file into a batch of whole lines, on the buffer as
+ * read: one lastIndexOf for the cut and one indexOf pass to count lines (and
+ * to catch lines longer than max_line_bytes). No object per line, except for
+ * the rare batch that holds an over-long line, which is then framed into parts.
+ */
+import { FLAG_FRAMED } from '../../../lib/protocol/batches.js';
+import { encodeFramed, RECORD_NO_NEWLINE, RECORD_PART, type FramedRecord } from '../../../lib/protocol/records.js';
+
+export interface Cut {
+  /** payload to ship (plain lines, or framed records) */
+  raw: Buffer;
+  flags: number;
+  lines: number;
+  /** bytes of the file this cut consumes */
+  consumed: number;
+  /** lines split because they were longer than max_line_bytes */
+  splitLines: number;
+}
+
+/**
+ * @param chunk bytes read from the file at the current position
+ * @param atEnd the chunk reaches the file's current end (a missing newline may just be a line being written)
+ * @param flushPartial emit a trailing line without newline (partial_line_timeout passed, or the file is going away)
+ */
+export function cutBatch(chunk: Buffer, maxLineBytes: number, atEnd: boolean, flushPartial: boolean): Cut | undefined {
+  const lastNl = chunk.lastIndexOf(10);
+  let end = lastNl + 1;
+  // No newline in a full chunk: the line is longer than the read size; ship it in parts.
+  const mustSplitPartial = lastNl < 0 && (!atEnd || chunk.length >= maxLineBytes);
+  if (end === 0 && !mustSplitPartial && !flushPartial) return undefined;
+  let lines = 0;
+  let longest = 0;
+  let start = 0;
+  while (start < end) {
+    const nl = chunk.indexOf(10, start);
+    const len = nl - start;
+    if (len > longest) longest = len;
+    lines++;
+    start = nl + 1;
+  }
+  const tail = chunk.length - end;
+  const framedTail = mustSplitPartial || (flushPartial && tail > 0);
+  if (longest <= maxLineBytes && !framedTail) {
+    if (lines === 0) return undefined;
+    return { raw: chunk.subarray(0, end), flags: 0, lines, consumed: end, splitLines: 0 };
+  }
+  // Slow path: frame every record, splitting over-long lines into flagged parts.
+  const recs: FramedRecord[] = [];
+  let split = 0;
+  start = 0;
+  const pushLine = (s: number, e: number, hasNl: boolean, isTailOfLongLine: boolean): void => {
+    const len = e - s;
+    if (len <= maxLineBytes && !isTailOfLongLine) {
+      recs.push({ message: chunk.subarray(s, e), sourceBytes: len + (hasNl ? 1 : 0), flags: hasNl ? 0 : RECORD_NO_NEWLINE });
+      return;
+    }
+    split++;
+    for (let p = s; p < e || (p === e && len === 0); p += maxLineBytes) {
+      const q = Math.min(e, p + maxLineBytes);
+      const last = q === e;
+      recs.push({ message: chunk.subarray(p, q), sourceBytes: q - p + (last && hasNl ? 1 : 0), flags: RECORD_PART | (last && !hasNl ? RECORD_NO_NEWLINE : 0) });
+      if (len === 0) break;
+    }
+  };
+  while (start < end) {
+    const nl = chunk.indexOf(10, start);
+    pushLine(start, nl, true, false);
+    start = nl + 1;
+  }
+  let consumed = end;
+  if (framedTail) {
+    if (mustSplitPartial) {
+      // Ship whole max_line_bytes parts of the unterminated line; keep the rest for later.
+      const whole = Math.floor(tail / maxLineBytes) * maxLineBytes || tail;
+      pushLine(end, end + whole, false, true);
+      consumed = end + whole;
+    } else {
+      pushLine(end, chunk.length, false, false);
+      consumed = chunk.length;
+    }
+  }
+  return { raw: encodeFramed(recs), flags: FLAG_FRAMED, lines: recs.length, consumed, splitLines: split };
+}

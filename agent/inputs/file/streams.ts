@@ -1,0 +1,116 @@
+/**
+ * Known file streams and their committed positions. A stream is one file's
+ * content as identified by its fingerprint, whatever its name or inode.
+ *
+ * Positions come from two places, never both for one line: the checkpoint file
+ * (<data_dir>/files.json: {"buffer_offset": N, "streams": [...]}, replaced
+ * atomically) holds positions reflected by buffer offsets below N; batches at
+ * or above N are scanned from the buffer at start. The buffer never deletes a
+ * segment at or above the last checkpoint's N.
+ */
+import { join } from 'node:path';
+import { readFileIfExists, writeFileAtomic } from '../../../lib/log/index.js';
+import { decodeBufferedMeta, type BufferedMeta } from '../../buffer/buffered-meta.js';
+import type { DiskBuffer } from '../../buffer/disk-buffer.js';
+
+export interface StreamState {
+  key: string;
+  topic: string;
+  path: string;
+  dev: number;
+  ino: number;
+  fpLen: number;
+  fpCrc: number;
+  /** End offset of the last batch durably in the buffer: reading resumes here. */
+  offset: number;
+  lastSeen: number;
+}
+
+export class StreamRegistry {
+  #streams = new Map<string, StreamState>();
+  #path: string;
+  /** Buffer offset up to which positions are reflected (exclusive). */
+  #reflected = 0;
+  #writing: Promise<void> = Promise.resolve();
+  #checkpointed = 0;
+
+  constructor(dataDir: string) {
+    this.#path = join(dataDir, 'files.json');
+  }
+
+  /** Restores positions: checkpoint first, then every buffered batch after it. */
+  async restore(buffer: DiskBuffer): Promise<void> {
+    const saved = await readFileIfExists(this.#path);
+    let from = 0;
+    if (saved) {
+      const data = JSON.parse(saved.toString('utf8')) as { buffer_offset: number; streams: StreamState[] };
+      from = data.buffer_offset;
+      for (const s of data.streams) this.#streams.set(s.key, s);
+    }
+    for await (const m of buffer.log.scanMeta(Math.max(from, buffer.log.firstOffset))) {
+      const meta = decodeBufferedMeta(m.meta);
+      if (meta.key) this.applyBatch(meta, m.baseOffset, m.timestamp);
+    }
+    this.#reflected = buffer.log.nextOffset;
+    this.#checkpointed = from;
+  }
+
+  /** Records a batch that is now durably in the buffer at `bufferOffset`. */
+  applyBatch(meta: BufferedMeta, bufferOffset: number, now: number): void {
+    let s = this.#streams.get(meta.key);
+    if (!s) {
+      s = { key: meta.key, topic: meta.topic, path: meta.source, dev: meta.dev, ino: meta.ino, fpLen: meta.fpLen, fpCrc: meta.fpCrc, offset: 0, lastSeen: now };
+      this.#streams.set(meta.key, s);
+    }
+    s.path = meta.source;
+    s.offset = meta.end;
+    s.dev = meta.dev;
+    s.ino = meta.ino;
+    if (meta.fpLen >= s.fpLen) {
+      s.fpLen = meta.fpLen;
+      s.fpCrc = meta.fpCrc;
+    }
+    s.lastSeen = Math.max(s.lastSeen, now);
+    if (bufferOffset + 1 > this.#reflected) this.#reflected = bufferOffset + 1;
+  }
+
+  /** Notes a buffered batch that carries no file position (other inputs). */
+  advance(next: number): void {
+    if (next > this.#reflected) this.#reflected = next;
+  }
+
+  get(key: string): StreamState | undefined {
+    return this.#streams.get(key);
+  }
+
+  add(s: StreamState): void {
+    this.#streams.set(s.key, s);
+  }
+
+  all(): IterableIterator<StreamState> {
+    return this.#streams.values();
+  }
+
+  get size(): number {
+    return this.#streams.size;
+  }
+
+  /** Buffer offset the last written checkpoint covers: segments below it may be deleted. */
+  get checkpointedOffset(): number {
+    return this.#checkpointed;
+  }
+
+  /** Forgets streams not seen for ttl, then writes the checkpoint atomically. */
+  checkpoint(now: number, ttlMs: number): Promise<void> {
+    const reflected = this.#reflected;
+    for (const [k, s] of this.#streams) if (now - s.lastSeen > ttlMs) this.#streams.delete(k);
+    const body = JSON.stringify({ buffer_offset: reflected, streams: [...this.#streams.values()] });
+    this.#writing = this.#writing
+      .catch(() => undefined)
+      .then(() => writeFileAtomic(this.#path, body))
+      .then(() => {
+        this.#checkpointed = Math.max(this.#checkpointed, reflected);
+      });
+    return this.#writing;
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * One open file. Reads with large positional reads from the stream's position,
+ * cuts whole lines into batches and hands them to the pipeline. Keeps its
+ * descriptor after the file is renamed or deleted, until it is drained.
+ */
+import { close, fstat, open, read, type Stats } from 'node:fs';
+import { promisify } from 'node:util';
+import { cutBatch } from './reader.js';
+import { fingerprintOf, FINGERPRINT_MAX } from './fingerprint.js';
+import type { StreamState } from './streams.js';
+
+const openAsync = promisify(open);
+const fstatAsync = promisify(fstat) as (fd: number) => Promise<Stats>;
+const readAsync = promisify(read);
+const closeAsync = promisify(close);
+
+export interface ReadBatch {
+  stream: StreamState;
+  source: string;
+  start: number;
+  end: number;
+  lines: number;
+  flags: number;
+  raw: Buffer;
+  timestamp: number;
+  dev: number;
+  ino: number;
+  fpLen: number;
+  fpCrc: number;
+}
+
+export interface TailerContext {
+  maxBatchBytes: number;
+  maxLineBytes: number;
+  partialLineTimeout: number;
+  now: () => number;
+  /** false while the pipeline or buffer is full: stop reading, the file is the backlog */
+  hasCapacity: () => boolean;
+  submit: (b: ReadBatch) => void;
+  onTruncated: (t: Tailer, from: number) => void;
+  onSplitLines: (n: number) => void;
+}
+
+export class Tailer {
+  readonly path: string;
+  readonly fd: number;
+  readonly dev: number;
+  readonly ino: number;
+  stream: StreamState;
+  readOffset: number;
+  size: number;
+  /** renamed away or deleted: drain, then close */
+  detached = false;
+  deleted = false;
+  lastGrowth: number;
+  #partialSince = 0;
+  #closed = false;
+  #pumping: Promise<void> | undefined;
+  #again = false;
+
+  private constructor(path: string, fd: number, st: Stats, stream: StreamState, now: number) {
+    this.path = path;
+    this.fd = fd;
+    this.dev = st.dev;
+    this.ino = st.ino;
+    this.size = st.size;
+    this.stream = stream;
+    this.readOffset = stream.offset;
+    this.lastGrowth = now;
+  }
+
+  static async openFile(path: string): Promise<{ fd: number; st: Stats }> {
+    const fd = await openAsync(path, 'r');
+    try {
+      return { fd, st: await fstatAsync(fd) };
+    } catch (err) {
+      await closeAsync(fd);
+      throw err;
+    }
+  }
+
+  static attach(path: string, fd: number, st: Stats, stream: StreamState, now: number): Tailer {
+    return new Tailer(path, fd, st, stream, now);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get lag(): number {
+    return Math.max(0, this.size - this.readOffset);
+  }
+
+  /** Reads until caught up (or out of capacity). Concurrent calls coalesce. */
+  pump(ctx: TailerContext): Promise<void> {
+    if (this.#pumping) {
+      this.#again = true;
+      return this.#pumping;
+    }
+    this.#pumping = (async () => {
+      do {
+        this.#again = false;
+        await this.#pumpOnce(ctx);
+      } while (this.#again && !this.#closed);
+    })().finally(() => (this.#pumping = undefined));
+    return this.#pumping;
+  }
+
+  async #pumpOnce(ctx: TailerContext): Promise<void> {
+    if (this.#closed) return;
+    const st = await fstatAsync(this.fd);
+    const now = ctx.now();
+    if (st.nlink === 0) this.deleted = true;
+    if (st.size > this.size) this.lastGrowth = now;
+    this.size = st.size;
+    if (this.size < this.readOffset) {
+      // Truncated in place (copytruncate or `> file`): start over at the beginning.
+      ctx.onTruncated(this, this.readOffset);
+      this.readOffset = 0;
+    }
+    while (!this.#closed && this.readOffset < this.size && ctx.hasCapacity()) {
+      if (this.stream.fpLen < FINGERPRINT_MAX && this.size > this.stream.fpLen && this.readOffset < FINGERPRINT_MAX) {
+        const fp = await fingerprintOf(this.fd, this.size);
+        this.stream.fpLen = fp.fpLen;
+        this.stream.fpCrc = fp.fpCrc;
+      }
+      const want = Math.min(ctx.maxBatchBytes, this.size - this.readOffset);
+      const buf = Buffer.allocUnsafe(want);
+      const { bytesRead } = await readAsync(this.fd, buf, 0, want, this.readOffset);
+      if (bytesRead === 0) break;
+      const chunk = bytesRead === want ? buf : buf.subarray(0, bytesRead);
+      const atEnd = this.readOffset + bytesRead >= this.size;
+      const partialDue = this.#partialSince > 0 && now - this.#partialSince >= ctx.partialLineTimeout;
+      const flush = atEnd && (partialDue || (this.detached && now - this.lastGrowth >= ctx.partialLineTimeout));
+      const cut = cutBatch(chunk, ctx.maxLineBytes, atEnd, flush);
+      if (!cut) {
+        if (this.#partialSince === 0) this.#partialSince = now;
+        break;
+      }
+      this.#partialSince = 0;
+      if (cut.splitLines) ctx.onSplitLines(cut.splitLines);
+      const raw = cut.consumed === chunk.length && cut.raw === chunk ? chunk : cut.raw;
+      ctx.submit({
+        stream: this.stream,
+        source: this.path,
+        start: this.readOffset,
+        end: this.readOffset + cut.consumed,
+        lines: cut.lines,
+        flags: cut.flags,
+        raw,
+        timestamp: now,
+        dev: this.dev,
+        ino: this.ino,
+        fpLen: this.stream.fpLen,
+        fpCrc: this.stream.fpCrc,
+      });
+      this.readOffset += cut.consumed;
+    }
+  }
+
+  /** A trailing partial line is waiting for its newline. */
+  get hasPartial(): boolean {
+    return this.#partialSince > 0;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#pumping?.catch(() => undefined);
+    await closeAsync(this.fd).catch(() => undefined);
+  }
+}

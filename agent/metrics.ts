@@ -1,0 +1,27 @@
+/** The agent's own Prometheus metrics (one registry per agent instance). */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+export function createAgentMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'logship_agent_' });
+  const r = [registry];
+  return {
+    registry,
+    linesRead: new Counter({ name: 'logship_agent_lines_read_total', help: 'Lines read from inputs', labelNames: ['input'], registers: r }),
+    bytesRead: new Counter({ name: 'logship_agent_bytes_read_total', help: 'Bytes read from inputs', labelNames: ['input'], registers: r }),
+    batchesSent: new Counter({ name: 'logship_agent_batches_sent_total', help: 'Batches acknowledged by the aggregator', registers: r }),
+    linesSent: new Counter({ name: 'logship_agent_lines_sent_total', help: 'Lines acknowledged by the aggregator', registers: r }),
+    retries: new Counter({ name: 'logship_agent_retries_total', help: 'Failed delivery attempts by reason', labelNames: ['reason'], registers: r }),
+    droppedBatches: new Counter({ name: 'logship_agent_dropped_batches_total', help: 'Batches dropped by buffer.when_full: drop_oldest', registers: r }),
+    droppedLines: new Counter({ name: 'logship_agent_dropped_lines_total', help: 'Lines dropped by buffer.when_full: drop_oldest', registers: r }),
+    rejectedBatches: new Counter({ name: 'logship_agent_rejected_batches_total', help: 'Batches the aggregator rejected as malformed (saved under data_dir/rejected)', registers: r }),
+    truncations: new Counter({ name: 'logship_agent_truncations_total', help: 'Files found truncated', registers: r }),
+    rotations: new Counter({ name: 'logship_agent_rotations_total', help: 'Files renamed, deleted or replaced while tailed', registers: r }),
+    splitLines: new Counter({ name: 'logship_agent_split_lines_total', help: 'Lines longer than max_line_bytes shipped in flagged parts', registers: r }),
+    filesOpen: new Gauge({ name: 'logship_agent_files_open', help: 'Files currently open', registers: r }),
+    bufferBytes: new Gauge({ name: 'logship_agent_buffer_bytes', help: 'Bytes in the disk buffer', registers: r }),
+    bufferUnacked: new Gauge({ name: 'logship_agent_buffer_unacked_batches', help: 'Buffered batches not yet acknowledged', registers: r }),
+  };
+}
+
+export type AgentMetrics = ReturnType<typeof createAgentMetrics>;

@@ -1,0 +1,129 @@
+/**
+ * From read batches to the durable buffer, in read order: compression runs on
+ * worker threads (several batches at once), appends happen strictly in
+ * submission order and every batch that is ready joins one append (one fsync).
+ * A failed append (disk full) is retried with backoff, never skipped.
+ */
+import type { Logger } from '../../lib/obs/logger.js';
+import { CODEC_ZSTD } from '../../lib/protocol/batches.js';
+import type { ZstdPool } from '../../lib/codec/zstd-pool.js';
+import type { DiskBuffer } from '../buffer/disk-buffer.js';
+import type { BufferedMeta } from '../buffer/buffered-meta.js';
+
+export interface PipelineItem {
+  meta: BufferedMeta;
+  raw: Buffer;
+  timestamp: number;
+  /** called once the batch is durably in the buffer, in order */
+  onDurable: (bufferOffset: number) => void;
+}
+
+interface Entry {
+  item: PipelineItem;
+  payload?: Buffer;
+  failed?: unknown;
+}
+
+export class Pipeline {
+  #queue: Entry[] = [];
+  #appending = false;
+  #inFlightBytes = 0;
+  #pool: ZstdPool;
+  #buffer: DiskBuffer;
+  #level: number;
+  #maxInFlight: number;
+  #logger: Logger;
+  #idle: Array<() => void> = [];
+  #onCapacity: () => void;
+
+  constructor(opts: { pool: ZstdPool; buffer: DiskBuffer; level: number; maxInFlightBytes: number; logger: Logger; onCapacity: () => void }) {
+    this.#pool = opts.pool;
+    this.#buffer = opts.buffer;
+    this.#level = opts.level;
+    this.#maxInFlight = opts.maxInFlightBytes;
+    this.#logger = opts.logger;
+    this.#onCapacity = opts.onCapacity;
+  }
+
+  hasCapacity(): boolean {
+    return this.#inFlightBytes < this.#maxInFlight && !this.#buffer.isFull();
+  }
+
+  get inFlightBytes(): number {
+    return this.#inFlightBytes;
+  }
+
+  submit(item: PipelineItem): void {
+    const e: Entry = { item };
+    this.#queue.push(e);
+    this.#inFlightBytes += item.raw.length;
+    this.#pool.compress(item.raw, this.#level).then(
+      (p) => {
+        e.payload = p;
+        this.#drain();
+      },
+      (err) => {
+        e.failed = err;
+        this.#drain();
+      },
+    );
+  }
+
+  async #drain(): Promise<void> {
+    if (this.#appending) return;
+    this.#appending = true;
+    try {
+      while (this.#queue.length && (this.#queue[0]!.payload || this.#queue[0]!.failed)) {
+        let n = 0;
+        while (n < this.#queue.length && this.#queue[n]!.payload) n++;
+        if (n === 0) {
+          // Compression failed (only if the worker died): compress on this thread instead.
+          const e = this.#queue[0]!;
+          this.#logger.error({ err: e.failed }, 'compression worker failed; compressing on the main thread');
+          const { compressSync } = await import('../../lib/codec/zstd-pool.js');
+          e.payload = compressSync(e.item.raw, this.#level);
+          e.failed = undefined;
+          continue;
+        }
+        const batch = this.#queue.slice(0, n);
+        await this.#buffer.waitForSpace();
+        const offsets = await this.#appendWithRetry(batch);
+        this.#queue.splice(0, n);
+        for (let i = 0; i < n; i++) {
+          const e = batch[i]!;
+          this.#inFlightBytes -= e.item.raw.length;
+          e.item.onDurable(offsets[i]!);
+        }
+        this.#onCapacity();
+      }
+    } finally {
+      this.#appending = false;
+    }
+    if (this.#queue.length === 0) {
+      const w = this.#idle;
+      this.#idle = [];
+      for (const f of w) f();
+    }
+  }
+
+  async #appendWithRetry(batch: Entry[]): Promise<number[]> {
+    let delay = 100;
+    for (;;) {
+      try {
+        return await this.#buffer.append(
+          batch.map((e) => ({ meta: { ...e.item.meta, codec: CODEC_ZSTD }, payload: e.payload!, timestamp: e.item.timestamp })),
+        );
+      } catch (err) {
+        this.#logger.error({ err }, 'cannot write to the agent buffer (disk full?); reading is paused and the write is retried. Free space in the agent data_dir');
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 5_000);
+      }
+    }
+  }
+
+  /** Resolves when everything submitted so far is durable. */
+  flush(): Promise<void> {
+    if (this.#queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+}

@@ -1,0 +1,38 @@
+/** The agent's loopback status listener: GET /status (JSON), /metrics, /healthz. */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface StatusSource {
+  status(): Promise<unknown>;
+  metrics(): Promise<{ contentType: string; text: string }>;
+  health(): { ok: boolean; problems: string[] };
+}
+
+export async function startStatusServer(listen: string, src: StatusSource): Promise<{ server: Server; address: AddressInfo }> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const reply = (status: number, body: string, type = 'application/json') => {
+      res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    };
+    (async () => {
+      if (path === '/status') return reply(200, JSON.stringify(await src.status(), null, 2));
+      if (path === '/metrics') {
+        const m = await src.metrics();
+        return reply(200, m.text, m.contentType);
+      }
+      if (path === '/healthz') {
+        const h = src.health();
+        return reply(h.ok ? 200 : 503, JSON.stringify({ status: h.ok ? 'ok' : 'degraded', problems: h.problems }));
+      }
+      reply(404, JSON.stringify({ error: { type: 'not_found', reason: `no route ${path}; try /status, /metrics, /healthz` } }));
+    })().catch((err: Error) => reply(500, JSON.stringify({ error: { type: 'internal', reason: err.message } })));
+  });
+  const i = listen.lastIndexOf(':');
+  const host = listen.slice(0, i).replace(/^\[|\]$/g, '') || '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(Number(listen.slice(i + 1)), host, () => resolve());
+  });
+  return { server, address: server.address() as AddressInfo };
+}

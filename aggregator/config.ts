@@ -1,0 +1,355 @@
+/**
+ * The aggregator's option table (house style 3) and its typed config. The
+ * reference in docs/config-reference.md is generated from this table.
+ */
+
+import type { Env } from '../lib/config/env.js';
+import { parseWithTable, readConfigFile, type ParseOptions } from '../lib/config/load.js';
+import { t, table, type OptionSpec, type OptionTable, type OptionType } from '../lib/config/option-table.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+const SECOND = 1000;
+const DAY = 86_400_000;
+
+export interface TopicConfig {
+  partitions: number;
+  retention: number;
+  retention_bytes: number;
+  segment_bytes: number;
+  segment_ms: number;
+}
+
+export interface TokenConfig {
+  name: string;
+  token?: string;
+  token_file?: string;
+}
+
+export type StorageConfig = { type: 'local' } | { type: 'jetstream'; servers: string[]; replicas: number };
+
+export interface ElasticsearchSinkConfig {
+  type: 'elasticsearch';
+  name: string;
+  topics: string[];
+  urls: string[];
+  /** set unless `index` is; default "logs-{topic}-default" */
+  data_stream?: string;
+  index?: string;
+  api_key?: string;
+  username?: string;
+  password?: string;
+  dead_letter_topic?: string;
+}
+export interface AlertmanagerSinkConfig {
+  type: 'alertmanager';
+  name: string;
+  urls: string[];
+}
+export interface PagerDutySinkConfig {
+  type: 'pagerduty';
+  name: string;
+  routing_key?: string;
+  routing_key_file?: string;
+  url: string;
+}
+export interface WebhookSinkConfig {
+  type: 'webhook';
+  name: string;
+  url: string;
+}
+export type SinkConfig = ElasticsearchSinkConfig | AlertmanagerSinkConfig | PagerDutySinkConfig | WebhookSinkConfig;
+
+interface AlertCommon {
+  name: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  sinks: string[];
+}
+/** More than `threshold` matching lines from one host within a sliding `window`. */
+export interface MatchAlertRule extends AlertCommon {
+  kind: 'match';
+  topic: string;
+  match: string;
+  threshold: number;
+  window: number;
+}
+/** A host metric above or below a value for `for` ms. */
+export interface MetricAlertRule extends AlertCommon {
+  kind: 'metric';
+  metric: string;
+  above?: number;
+  below?: number;
+  for: number;
+}
+/** A host that was seen sends nothing for `absent_for` ms. */
+export interface AbsentAlertRule extends AlertCommon {
+  kind: 'absent';
+  absent_for: number;
+}
+export type AlertRule = MatchAlertRule | MetricAlertRule | AbsentAlertRule;
+
+export interface AggregatorConfig {
+  listen: string;
+  data_dir: string;
+  tls?: { cert_file: string; key_file: string; client_ca_file?: string };
+  auth: { tokens: TokenConfig[] };
+  /** every configured topic, fully merged over `default` */
+  topics: { default: TopicConfig; [topic: string]: TopicConfig };
+  storage: StorageConfig;
+  limits: { max_body_bytes: number; max_decompressed_batch_bytes: number };
+  retention_check_interval: number;
+  sinks: SinkConfig[];
+  alerts: AlertRule[];
+}
+
+const topicKeys = (withDefaults: boolean): OptionSpec[] => {
+  const d = (value: number) => (withDefaults ? { default: value } : {});
+  return [
+    { key: 'partitions', type: t.int({ min: 1, max: 1024 }), ...d(4), doc: 'partitions; records of one source stay in one partition' },
+    { key: 'retention', type: t.duration({ min: 1 }), ...d(7 * DAY), doc: 'delete segments whose newest record is older than this' },
+    { key: 'retention_bytes', type: t.size({ min: 1 }), ...d(50 * GiB), doc: 'per partition: delete the oldest segments beyond this size' },
+    { key: 'segment_bytes', type: t.size({ min: 1 * KiB, max: 4 * GiB }), ...d(128 * MiB), doc: 'roll to a new segment at this size' },
+    { key: 'segment_ms', type: t.duration({ min: 1 }), ...d(DAY), doc: 'roll to a new segment after this long' },
+  ];
+};
+
+/** Exactly one of `a` and `b` (or at most one, when `required` is false). */
+function oneOf(a: string, b: string, required: boolean): OptionTable['check'] {
+  return (v, ctx) => {
+    if (ctx.has(a) && ctx.has(b)) ctx.error(b, `set ${a} or ${b}, not both`);
+    else if (required && !ctx.has(a) && !ctx.has(b)) ctx.error('', `set ${a} or ${b}`);
+  };
+}
+
+const sinkName: OptionSpec = { key: 'name', type: t.name(), required: true, doc: 'sink name, unique; alerts refer to it' };
+const urls = (doc: string): OptionSpec => ({ key: 'urls', type: t.list(t.url(), { minItems: 1 }), required: true, doc });
+
+const elasticsearchSink = table(
+  [
+    sinkName,
+    { key: 'topics', type: t.list(t.topic(), { minItems: 1 }), required: true, doc: 'topics to index' },
+    urls('Elasticsearch or OpenSearch base URLs, tried in order'),
+    { key: 'data_stream', type: t.string(), defaultDoc: '"logs-{topic}-default" unless index is set', doc: 'data stream name; `{topic}` is replaced' },
+    { key: 'index', type: t.string(), doc: 'index name instead of a data stream; `{topic}` and date patterns like `{yyyy.MM.dd}` are replaced' },
+    { key: 'api_key', type: t.string(), doc: 'API key (sent as ApiKey); or username and password' },
+    { key: 'username', type: t.string(), doc: 'basic auth user' },
+    { key: 'password', type: t.string({ allowEmpty: true }), doc: 'basic auth password' },
+    { key: 'dead_letter_topic', type: t.topic(), doc: 'records Elasticsearch permanently rejects go here (default: counted, logged and dropped)' },
+  ],
+  (v, ctx) => {
+    oneOf('data_stream', 'index', false)!(v, ctx);
+    if (!ctx.has('data_stream') && !ctx.has('index')) v.data_stream = 'logs-{topic}-default';
+    if (ctx.has('api_key') && (ctx.has('username') || ctx.has('password'))) ctx.error('api_key', 'set api_key or username and password, not both');
+    if (ctx.has('username') !== ctx.has('password')) ctx.error(ctx.has('username') ? 'username' : 'password', 'username and password go together');
+  },
+);
+
+const alertmanagerSink = table([sinkName, urls('Alertmanager base URLs; alerts go to every one (Alertmanager deduplicates)')]);
+
+const pagerdutySink = table(
+  [
+    sinkName,
+    { key: 'routing_key', type: t.string(), doc: 'Events API v2 integration key; or routing_key_file' },
+    { key: 'routing_key_file', type: t.string(), doc: 'file holding the integration key' },
+    { key: 'url', type: t.url(), default: 'https://events.pagerduty.com/v2/enqueue', doc: 'Events API v2 endpoint' },
+  ],
+  oneOf('routing_key', 'routing_key_file', true),
+);
+
+const webhookSink = table([sinkName, { key: 'url', type: t.url(), required: true, doc: 'POST target for alert notifications (JSON)' }]);
+
+const labelsOf = (doc: string): OptionSpec => ({ key: 'labels', type: { kind: 'map', keys: 'label', of: t.string({ allowEmpty: true }), placeholder: 'LABEL' }, default: {}, doc });
+const common = (): OptionSpec[] => [
+  { key: 'name', type: t.string(), required: true, doc: 'rule name: the alertname label' },
+  labelsOf('extra labels on the alert (alertname and host are always set)'),
+  { key: 'annotations', type: { kind: 'map', keys: 'string', of: t.string({ allowEmpty: true }), placeholder: 'NAME' }, default: {}, doc: 'annotations; `{{host}}`, `{{count}}`, `{{value}}` are replaced' },
+  { key: 'sinks', type: t.list(t.string(), { minItems: 1 }), required: true, doc: 'names of alertmanager, pagerduty or webhook sinks to notify' },
+];
+
+const alertType: OptionType = {
+  kind: 'shape',
+  tag: 'kind',
+  variants: [
+    {
+      name: 'match',
+      markers: ['match', 'topic', 'threshold', 'window'],
+      summary: 'topic, match, threshold and window for a log-match rule',
+      table: table([
+        ...common(),
+        { key: 'topic', type: t.topic(), required: true, doc: 'topic whose lines are matched' },
+        { key: 'match', type: t.regex(), required: true, doc: 'JavaScript regex tested against each line' },
+        { key: 'threshold', type: t.int({ min: 0 }), required: true, doc: 'fire when one host has more than this many matches within window' },
+        { key: 'window', type: t.duration({ min: SECOND }), required: true, doc: 'sliding window' },
+      ]),
+    },
+    {
+      name: 'metric',
+      markers: ['metric', 'above', 'below', 'for'],
+      summary: 'metric with above or below for a metric rule',
+      table: table(
+        [
+          ...common(),
+          { key: 'metric', type: t.string(), required: true, doc: 'host metric name, e.g. node_cpu_utilization' },
+          { key: 'above', type: t.number(), doc: 'fire while the value is above this; or below' },
+          { key: 'below', type: t.number(), doc: 'fire while the value is below this' },
+          { key: 'for', type: t.duration(), default: 0, doc: 'only after the condition held this long' },
+        ],
+        oneOf('above', 'below', true),
+      ),
+    },
+    {
+      name: 'absent',
+      markers: ['absent_for'],
+      summary: 'absent_for for a silent-host rule',
+      table: table([...common(), { key: 'absent_for', type: t.duration({ min: SECOND }), required: true, doc: 'fire when a host that was seen sends no record for this long' }]),
+    },
+  ],
+};
+
+const ALERT_SINK_TYPES = new Set(['alertmanager', 'pagerduty', 'webhook']);
+
+function checkNamesUnique(list: unknown, what: string, at: (i: number) => string, ctx: Parameters<NonNullable<OptionTable['check']>>[1]): void {
+  if (!Array.isArray(list)) return;
+  const seen = new Map<string, number>();
+  list.forEach((item: { name?: unknown } | undefined, i) => {
+    if (typeof item?.name !== 'string') return;
+    const first = seen.get(item.name);
+    if (first !== undefined) ctx.error(`${at(i)}.name`, `${what} name "${item.name}" is already used by ${at(first)}`);
+    else seen.set(item.name, i);
+  });
+}
+
+export const aggregatorOptions: OptionTable = table(
+  [
+    { key: 'listen', type: t.listen(), default: '127.0.0.1:9400', doc: 'HTTP(S) listen address; IPv6 as [::1]:9400. Without tokens only a loopback address is allowed (checked at start)' },
+    { key: 'data_dir', type: t.string(), default: '/var/lib/logship/aggregator', doc: 'topic logs, producer state, group offsets' },
+    {
+      key: 'tls',
+      type: t.object(
+        table([
+          { key: 'cert_file', type: t.string(), required: true, doc: 'PEM server certificate (chain)' },
+          { key: 'key_file', type: t.string(), required: true, doc: 'PEM private key' },
+          { key: 'client_ca_file', type: t.string(), doc: 'PEM CAs; when set, clients must present a certificate they signed' },
+        ]),
+      ),
+      optional: true,
+      doc: 'serve HTTPS',
+    },
+    {
+      key: 'auth',
+      type: t.object(
+        table([
+          {
+            key: 'tokens',
+            type: t.list(
+              t.object(
+                table(
+                  [
+                    { key: 'name', type: t.name(), required: true, doc: 'who holds the token (logged, never the token)' },
+                    { key: 'token', type: t.string(), doc: 'the token; or token_file' },
+                    { key: 'token_file', type: t.string(), doc: 'file holding the token' },
+                  ],
+                  oneOf('token', 'token_file', true),
+                ),
+              ),
+            ),
+            default: [],
+            doc: 'accepted bearer tokens; none: the aggregator refuses to start unless listen is a loopback address',
+          },
+        ]),
+      ),
+      doc: 'client authentication',
+    },
+    {
+      key: 'topics',
+      type: {
+        kind: 'map',
+        keys: 'topic',
+        placeholder: 'TOPIC',
+        special: { default: t.object(table(topicKeys(true))) },
+        of: t.object(table(topicKeys(false))),
+      },
+      doc: 'per-topic settings; `default` applies to every topic, a named topic overrides some keys',
+    },
+    {
+      key: 'storage',
+      type: t.union('type', {
+        local: table([]),
+        jetstream: table([
+          { key: 'servers', type: t.list(t.url(['nats', 'tls']), { minItems: 1 }), required: true, doc: 'NATS server URLs (nats:// or tls://)' },
+          { key: 'replicas', type: t.int({ min: 1, max: 5 }), default: 3, doc: 'stream replicas' },
+        ]),
+      }),
+      default: { type: 'local' },
+      doc: 'local: embedded, the default | jetstream: a NATS JetStream cluster, for several aggregators',
+    },
+    {
+      key: 'limits',
+      type: t.object(
+        table([
+          { key: 'max_body_bytes', type: t.size({ min: 1 * KiB }), default: 16 * MiB, doc: 'largest request body accepted (413 beyond)' },
+          { key: 'max_decompressed_batch_bytes', type: t.size({ min: 1 * KiB }), default: 64 * MiB, doc: 'largest batch after decompression (413 beyond)' },
+        ]),
+      ),
+      doc: 'request limits',
+    },
+    { key: 'retention_check_interval', type: t.duration({ min: 100 }), default: 30 * SECOND, doc: 'how often retention runs' },
+    {
+      key: 'sinks',
+      type: t.list(t.union('type', { elasticsearch: elasticsearchSink, alertmanager: alertmanagerSink, pagerduty: pagerdutySink, webhook: webhookSink })),
+      default: [],
+      doc: 'where records and alerts go; each sink has its own cursor',
+    },
+    { key: 'alerts', type: t.list(alertType), default: [], doc: 'alert rules' },
+  ],
+  (v, ctx) => {
+    checkNamesUnique(v.sinks, 'sink', (i) => `sinks[${i}]`, ctx);
+    checkNamesUnique(v.alerts, 'alert', (i) => `alerts[${i}]`, ctx);
+    const auth = v.auth as { tokens?: unknown } | undefined;
+    checkNamesUnique(auth?.tokens, 'token', (i) => `auth.tokens[${i}]`, ctx);
+
+    const topics = v.topics as Record<string, Partial<TopicConfig> | undefined> | undefined;
+    if (topics?.default) {
+      for (const [name, override] of Object.entries(topics)) {
+        if (name === 'default' || !override) continue;
+        const merged: Record<string, unknown> = { ...topics.default };
+        for (const [k, val] of Object.entries(override)) if (val !== undefined) merged[k] = val;
+        topics[name] = merged as unknown as TopicConfig;
+      }
+    }
+
+    if (!Array.isArray(v.sinks) || !Array.isArray(v.alerts)) return;
+    // a sink that failed validation may be the one a rule names: report only what is certain
+    const allSinksValid = (v.sinks as unknown[]).every((s) => s !== undefined);
+    const sinkTypes = new Map<string, string>();
+    for (const s of v.sinks as Array<{ name?: unknown; type?: unknown } | undefined>) {
+      if (typeof s?.name === 'string' && typeof s.type === 'string') sinkTypes.set(s.name, s.type);
+    }
+    (v.alerts as Array<{ sinks?: unknown } | undefined>).forEach((rule, i) => {
+      if (!Array.isArray(rule?.sinks)) return;
+      rule.sinks.forEach((name: unknown, j) => {
+        if (typeof name !== 'string') return;
+        const type = sinkTypes.get(name);
+        const at = `alerts[${i}].sinks[${j}]`;
+        if (type === undefined && allSinksValid) {
+          const known = [...sinkTypes].filter(([, ty]) => ALERT_SINK_TYPES.has(ty)).map(([n]) => `"${n}"`);
+          ctx.error(at, `no sink named "${name}" (configured alert sinks: ${known.length ? known.join(', ') : 'none'})`);
+        } else if (type !== undefined && !ALERT_SINK_TYPES.has(type)) {
+          ctx.error(at, `sink "${name}" is an ${type} sink; alerts go to alertmanager, pagerduty or webhook sinks`);
+        }
+      });
+    });
+  },
+);
+
+/** Parse and validate aggregator config text. Throws ConfigError listing every problem. */
+export function parseAggregatorConfig(text: string, file: string, env?: Env, opts: Omit<ParseOptions, 'env'> = {}): AggregatorConfig {
+  return parseWithTable<AggregatorConfig>(text, file, aggregatorOptions, { ...opts, ...(env ? { env } : {}) });
+}
+
+/** Read, parse and validate an aggregator config file. */
+export async function loadAggregatorConfig(path: string, env?: Env): Promise<AggregatorConfig> {
+  return parseAggregatorConfig(await readConfigFile(path), path, env);
+}

@@ -1,0 +1,76 @@
+/** POST /v1/batches: decode, verify, dedup, partition, append, fsync, acknowledge. */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { BATCHES_CONTENT_TYPE, decodeRequest } from '../../lib/protocol/batches.js';
+import { LogshipError } from '../../lib/errors.js';
+import type { IngestItem, IngestResult, Partition } from '../storage/partition.js';
+import { partitionFor, topicNameProblem } from '../topics/partitioner.js';
+import { HttpError, readBody, sendJson } from './http-util.js';
+import type { ServerContext } from './context.js';
+
+export async function handleBatches(ctx: ServerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
+  if (ct !== BATCHES_CONTENT_TYPE) {
+    throw new HttpError(415, 'unsupported_media_type', `Content-Type must be ${BATCHES_CONTENT_TYPE}, got "${ct}"`);
+  }
+  const body = await readBody(req, ctx.limits.maxBodyBytes);
+  const started = process.hrtime.bigint();
+  const wire = decodeRequest(body, { maxBatchRawBytes: ctx.limits.maxDecompressedBatchBytes });
+
+  // Group per partition, keeping request order inside each group.
+  const groups = new Map<Partition, { items: IngestItem[]; idx: number[] }>();
+  const where: Array<{ topic: string; partition: number }> = [];
+  for (let i = 0; i < wire.batches.length; i++) {
+    const b = wire.batches[i]!;
+    const problem = topicNameProblem(b.topic);
+    if (problem) throw new HttpError(400, 'bad_request', `batch ${i}: ${problem}`);
+    const topic = await ctx.storage.topic(b.topic, true);
+    const p = topic!.partitions[partitionFor(wire.host, b.source, topic!.partitions.length)]!;
+    let g = groups.get(p);
+    if (!g) groups.set(p, (g = { items: [], idx: [] }));
+    g.items.push({
+      meta: {
+        flags: b.flags,
+        codec: b.codec,
+        host: wire.host,
+        source: b.source,
+        sourceOffset: b.sourceOffset,
+        producer: wire.producer,
+        epoch: wire.epoch,
+        seq: b.seq,
+        rawLength: b.rawLength,
+      },
+      payload: b.payload,
+      lines: b.lines,
+      timestamp: b.timestamp,
+    });
+    g.idx.push(i);
+    where.push({ topic: b.topic, partition: p.partition });
+  }
+
+  const acks: Array<IngestResult & { seq: number; topic: string; partition: number }> = new Array(wire.batches.length);
+  const outcomes = await Promise.allSettled(
+    [...groups].map(async ([p, g]) => {
+      const r = await p.ingest(g.items);
+      for (let j = 0; j < r.length; j++) {
+        const i = g.idx[j]!;
+        const b = wire.batches[i]!;
+        acks[i] = { seq: b.seq, ...where[i]!, ...r[j]! };
+        if (r[j]!.duplicate) ctx.metrics.dedupHits.inc({ topic: b.topic });
+        else {
+          ctx.metrics.appendedBatches.inc({ topic: b.topic });
+          ctx.metrics.appendedRecords.inc({ topic: b.topic }, b.lines);
+          ctx.metrics.appendedBytes.inc({ topic: b.topic }, b.payload.length);
+        }
+      }
+    }),
+  );
+  const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+  if (failed) {
+    const err = failed.reason;
+    if (err instanceof LogshipError && err.code === 'LSH_ERR_SEQUENCE') ctx.metrics.badRequests.inc({ type: 'producer_fenced' });
+    throw err;
+  }
+  ctx.onAppended();
+  ctx.metrics.ingestLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+  sendJson(res, 200, { acks });
+}

@@ -1,0 +1,17 @@
+import type { LocalStorage } from '../storage/local.js';
+import type { AggregatorMetrics } from '../metrics.js';
+import type { TokenAuth } from './auth.js';
+import type { GroupStore } from '../topics/groups.js';
+import type { Logger } from '../../lib/obs/logger.js';
+
+/** What every route handler may use; built once by the aggregator. */
+export interface ServerContext {
+  storage: LocalStorage;
+  groups: GroupStore;
+  metrics: AggregatorMetrics;
+  auth: TokenAuth;
+  logger: Logger;
+  limits: { maxBodyBytes: number; maxDecompressedBatchBytes: number };
+  isReady: () => boolean;
+  onAppended: () => void;
+}

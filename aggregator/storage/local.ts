@@ -1,0 +1,134 @@
+/**
+ * Embedded storage: <data_dir>/topics/<topic>/<partition>/ segment logs.
+ * <data_dir>/topics/<topic>/topic.json fixes the partition count at creation
+ * (written atomically); a later config change of the count is logged, not
+ * applied, because it would move streams between partitions and break order.
+ */
+import { mkdir, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { readFileIfExists, writeFileAtomic } from '../../lib/log/index.js';
+import type { Logger } from '../../lib/obs/logger.js';
+import { LogshipError } from '../../lib/errors.js';
+import { Partition } from './partition.js';
+import { topicNameProblem } from '../topics/partitioner.js';
+
+export interface TopicSettings {
+  partitions: number;
+  retention: number;
+  retention_bytes: number;
+  segment_bytes: number;
+  segment_ms: number;
+}
+
+export interface Topic {
+  name: string;
+  settings: TopicSettings;
+  partitions: Partition[];
+}
+
+export interface LocalStorageOptions {
+  dataDir: string;
+  settingsFor: (topic: string) => TopicSettings;
+  logger: Logger;
+  fsync?: boolean;
+}
+
+export class LocalStorage {
+  #opts: LocalStorageOptions;
+  #topics = new Map<string, Topic>();
+  #opening = new Map<string, Promise<Topic>>();
+  #dir: string;
+
+  constructor(opts: LocalStorageOptions) {
+    this.#opts = opts;
+    this.#dir = join(opts.dataDir, 'topics');
+  }
+
+  /** Opens every topic found on disk (runs recovery for each partition). */
+  async open(): Promise<void> {
+    await mkdir(this.#dir, { recursive: true });
+    for (const name of await readdir(this.#dir)) {
+      if (topicNameProblem(name)) continue;
+      await this.topic(name, true);
+    }
+  }
+
+  get(name: string): Topic | undefined {
+    return this.#topics.get(name);
+  }
+
+  list(): Topic[] {
+    return [...this.#topics.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** The topic, created on first use with the configured (or default) settings. */
+  async topic(name: string, create: boolean): Promise<Topic | undefined> {
+    const t = this.#topics.get(name);
+    if (t) return t;
+    if (!create) return undefined;
+    const problem = topicNameProblem(name);
+    if (problem) throw new LogshipError('LSH_ERR_BAD_REQUEST', problem);
+    let p = this.#opening.get(name);
+    if (!p) {
+      p = this.#openTopic(name).finally(() => this.#opening.delete(name));
+      this.#opening.set(name, p);
+    }
+    return p;
+  }
+
+  async #openTopic(name: string): Promise<Topic> {
+    const dir = join(this.#dir, name);
+    await mkdir(dir, { recursive: true });
+    const settings = { ...this.#opts.settingsFor(name) };
+    const metaPath = join(dir, 'topic.json');
+    const existing = await readFileIfExists(metaPath);
+    if (existing) {
+      const stored = JSON.parse(existing.toString('utf8')) as { partitions: number };
+      if (stored.partitions !== settings.partitions) {
+        this.#opts.logger.warn(
+          { topic: name, stored: stored.partitions, configured: settings.partitions },
+          'topic keeps its partition count from creation; changing it would reorder streams',
+        );
+      }
+      settings.partitions = stored.partitions;
+    } else {
+      await writeFileAtomic(metaPath, JSON.stringify({ partitions: settings.partitions, created: new Date().toISOString() }));
+    }
+    const partitions: Partition[] = [];
+    for (let i = 0; i < settings.partitions; i++) {
+      partitions.push(
+        await Partition.open({
+          dir: join(dir, String(i)),
+          topic: name,
+          partition: i,
+          segmentBytes: settings.segment_bytes,
+          segmentMs: settings.segment_ms,
+          fsync: this.#opts.fsync ?? true,
+          logger: this.#opts.logger,
+        }),
+      );
+    }
+    const topic = { name, settings, partitions };
+    this.#topics.set(name, topic);
+    return topic;
+  }
+
+  async applyRetention(): Promise<{ segmentsDeleted: number; bytesDeleted: number }> {
+    let segmentsDeleted = 0;
+    let bytesDeleted = 0;
+    for (const t of this.#topics.values()) {
+      for (const p of t.partitions) {
+        const r = await p.log.applyRetention({ maxAgeMs: t.settings.retention, maxBytes: t.settings.retention_bytes });
+        segmentsDeleted += r.segmentsDeleted;
+        bytesDeleted += r.bytesDeleted;
+      }
+    }
+    return { segmentsDeleted, bytesDeleted };
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#opening.values()]);
+    for (const t of this.#topics.values()) await Promise.all(t.partitions.map((p) => p.close()));
+    this.#topics.clear();
+  }
+}

@@ -1,0 +1,61 @@
+/** Usage text of every command (`logship --help`, `logship CMD --help`). */
+export const HELP = `logship: tail log files and host metrics, buffer durably, forward, store and replay.
+
+Usage: logship <command> [options]
+
+Commands:
+  agent       --config FILE        run the agent (tails files, scrapes host metrics, forwards)
+  aggregator  --config FILE        run the aggregator (stores partitioned logs, serves reads)
+  start       [--config FILE] [--data-dir DIR]
+                                   all-in-one: aggregator with embedded storage plus an agent
+  check       --config FILE        validate a config: exit 0 with a summary, 2 with every error
+  read        --url URL --topic T  print records (see logship read --help)
+  topics      --url URL            list topics and partitions with offsets and bytes
+  status      [--url URL]          the agent's files, buffer, backlog and delivery state
+
+Every command takes --help, and --log-level fatal|error|warn|info|debug|trace|silent.
+Exit codes: 0 done, 1 runtime failure, 2 bad usage or config.
+`;
+
+const COMMANDS: Record<string, string> = {
+  agent: `Usage: logship agent --config FILE [--log-level LEVEL]
+
+Runs the agent. SIGTERM/SIGINT: flush, persist and exit 0 within 10 s.
+SIGHUP: reload the config; an invalid one is refused and the old one keeps running.`,
+  aggregator: `Usage: logship aggregator --config FILE [--log-level LEVEL]
+
+Runs the aggregator. Refuses to listen on a non-loopback address without auth.tokens.
+SIGTERM/SIGINT: finish in-flight requests, close the logs, exit 0. SIGHUP: reload.`,
+  start: `Usage: logship start [--config FILE] [--data-dir DIR] [--log-level LEVEL]
+
+All-in-one for one host or a first try: an aggregator with embedded storage plus an
+agent, from config/logship.yaml unless --config is given. Data goes to --data-dir,
+else $LOGSHIP_DATA_DIR, else ./data.`,
+  check: `Usage: logship check --config FILE [--kind agent|aggregator|start]
+
+Validates any logship config. Exit 0 with a one-line summary, or exit 2 listing
+every problem as FILE:LINE:COL: key.path: what is wrong.`,
+  read: `Usage: logship read --url URL --topic T [--partition N]
+                    [--from-beginning | --offset N | --since TIME] [--follow]
+                    [--group NAME] [--format raw|json] [--max N] [--token-file FILE]
+
+Prints records. Without --partition: all partitions (order kept within each).
+Start: --offset N, --since TIME (ISO 8601 or ms since epoch), --from-beginning;
+the default is the beginning, or the end with --follow. Without --follow it exits
+at the end of the log. --group NAME resumes from, and commits, that group's offsets.
+--format raw (default) prints messages; json prints one object a line:
+{"topic","partition","offset","timestamp","host","source","source_offset","message"}.
+The token comes from --token-file or $LOGSHIP_TOKEN.`,
+  topics: `Usage: logship topics --url URL [--format text|json] [--token-file FILE]
+
+Lists topics, partitions, first and next offsets (next is exclusive), records and bytes.`,
+  status: `Usage: logship status [--url URL] [--format text|json]
+
+Shows the agent's files (path, identity, offset, size, lag), buffer bytes, the age of
+the oldest unacknowledged batch, aggregator reachability and backlog progress.
+URL is the agent's status listener, default http://127.0.0.1:9401.`,
+};
+
+export function commandHelp(cmd: string): string {
+  return COMMANDS[cmd] ?? HELP;
+}

@@ -1,0 +1,209 @@
+#!/usr/bin/env node
+/**
+ * The one CLI entry: parses argv and dispatches. Exit codes: 0 done,
+ * 1 runtime failure, 2 bad usage or config.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { ConfigError, LogshipError, UsageError } from '../lib/errors.js';
+import { createLogger, isLogLevel, type Logger } from '../lib/obs/logger.js';
+import { checkConfig } from '../lib/config/check.js';
+import { loadAgentConfig } from '../agent/config.js';
+import { loadAggregatorConfig } from '../aggregator/config.js';
+import { loadStartConfig, resolveDataDir } from '../lib/config/start.js';
+import { Agent } from '../agent/index.js';
+import { Aggregator } from '../aggregator/index.js';
+import { readCommand } from '../aggregator/client/read.js';
+import { topicsCommand } from '../aggregator/client/topics.js';
+import { statusCommand } from '../agent/status/cli.js';
+import { runService, type Service } from './service.js';
+import { HELP, commandHelp } from './help.js';
+
+type Opts = ParseArgsConfig['options'];
+const common: Opts = { help: { type: 'boolean', short: 'h' }, 'log-level': { type: 'string' } };
+const client: Opts = { url: { type: 'string' }, 'token-file': { type: 'string' }, format: { type: 'string' } };
+
+function parse(cmd: string, args: string[], options: Opts) {
+  try {
+    return parseArgs({ args, options: { ...common, ...options }, allowPositionals: false, strict: true }).values as Record<string, string | boolean | undefined>;
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\n\n${commandHelp(cmd)}`);
+  }
+}
+
+function token(v: Record<string, unknown>): string | undefined {
+  const f = v['token-file'] as string | undefined;
+  if (f) return readFileSync(f, 'utf8').trim();
+  return process.env.LOGSHIP_TOKEN || undefined;
+}
+
+function logger(v: Record<string, unknown>, name: string): Logger {
+  const level = (v['log-level'] as string | undefined) ?? process.env.LOGSHIP_LOG_LEVEL ?? 'info';
+  if (!isLogLevel(level)) throw new UsageError(`--log-level must be one of fatal, error, warn, info, debug, trace, silent; got "${level}"`);
+  return createLogger({ level, name });
+}
+
+function required(v: Record<string, unknown>, key: string, cmd: string): string {
+  const s = v[key];
+  if (typeof s !== 'string' || !s) throw new UsageError(`logship ${cmd}: --${key} is required\n\n${commandHelp(cmd)}`);
+  return s;
+}
+
+function intOpt(v: Record<string, unknown>, key: string): number | undefined {
+  const s = v[key] as string | undefined;
+  if (s === undefined) return undefined;
+  const n = Number(s);
+  if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`--${key} must be a non-negative integer, got "${s}"`);
+  return n;
+}
+
+function format<T extends string>(v: Record<string, unknown>, allowed: T[], def: T): T {
+  const f = (v.format as string | undefined) ?? def;
+  if (!allowed.includes(f as T)) throw new UsageError(`--format must be one of ${allowed.join(', ')}; got "${f}"`);
+  return f as T;
+}
+
+const out = (s: string) => process.stdout.write(s);
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...args] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    out(HELP);
+    return cmd ? 0 : 2;
+  }
+  if (cmd === '--version') {
+    out(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version + '\n');
+    return 0;
+  }
+  const wantsHelp = args.includes('--help') || args.includes('-h');
+  if (wantsHelp) {
+    out(commandHelp(cmd) + '\n');
+    return 0;
+  }
+  switch (cmd) {
+    case 'check': {
+      const v = parse(cmd, args, { config: { type: 'string', short: 'c' }, kind: { type: 'string' } });
+      const r = await checkConfig(required(v, 'config', cmd), process.env, { kind: v.kind as 'agent' | undefined });
+      (r.exitCode === 0 ? process.stdout : process.stderr).write(r.output + '\n');
+      return r.exitCode;
+    }
+    case 'agent': {
+      const v = parse(cmd, args, { config: { type: 'string', short: 'c' } });
+      const path = required(v, 'config', cmd);
+      const log = logger(v, 'logship-agent');
+      return runService(log, () => loadAgentConfig(path), async (config) => {
+        const a = new Agent({ config, logger: log });
+        await a.start();
+        return a;
+      });
+    }
+    case 'aggregator': {
+      const v = parse(cmd, args, { config: { type: 'string', short: 'c' } });
+      const path = required(v, 'config', cmd);
+      const log = logger(v, 'logship-aggregator');
+      return runService(log, () => loadAggregatorConfig(path), async (config) => {
+        const a = new Aggregator({ config, logger: log });
+        await a.start();
+        return a;
+      });
+    }
+    case 'start': {
+      const v = parse(cmd, args, { config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string' } });
+      const path = (v.config as string | undefined) ?? new URL('../../config/logship.yaml', import.meta.url).pathname;
+      const log = logger(v, 'logship');
+      const dataDir = resolveDataDir(process.env, { dataDir: v['data-dir'] as string | undefined });
+      return runService(log, () => loadStartConfig(path, process.env, { dataDir }), async (cfg) => {
+        const agg = new Aggregator({ config: cfg.aggregator, logger: log.child({ component: 'aggregator' }) });
+        const addr = await agg.start();
+        const agent = new Agent({ config: cfg.agent, logger: log.child({ component: 'agent' }) });
+        try {
+          await agent.start();
+        } catch (err) {
+          await agg.close();
+          throw err;
+        }
+        const url = `http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`;
+        const topics = [...new Set(cfg.agent.inputs.map((i) => i.topic))];
+        process.stderr.write(
+          `\nlogship is running (data in ${dataDir})\n` +
+            `  aggregator: ${url}   agent status: ${agent.statusAddress ? `http://127.0.0.1:${agent.statusAddress.port}/status` : 'off'}\n` +
+            `  read what it ships:  node dist/bin/logship.js read --url ${url} --topic ${topics[0] ?? 'logs'} --from-beginning\n` +
+            `  topics:              node dist/bin/logship.js topics --url ${url}\n` +
+            `  stop: Ctrl-C\n\n`,
+        );
+        const both: Service = {
+          async close() {
+            await agent.close();
+            await agg.close();
+          },
+        };
+        return both;
+      });
+    }
+    case 'read': {
+      const v = parse(cmd, args, {
+        ...client,
+        topic: { type: 'string', short: 't' },
+        partition: { type: 'string', short: 'p' },
+        'from-beginning': { type: 'boolean' },
+        offset: { type: 'string' },
+        since: { type: 'string' },
+        follow: { type: 'boolean', short: 'f' },
+        group: { type: 'string', short: 'g' },
+        max: { type: 'string', short: 'n' },
+      });
+      const starts = ['from-beginning', 'offset', 'since'].filter((k) => v[k] !== undefined);
+      if (starts.length > 1) throw new UsageError(`use only one of --from-beginning, --offset, --since (got ${starts.map((s) => '--' + s).join(', ')})`);
+      const ac = new AbortController();
+      process.once('SIGINT', () => ac.abort());
+      process.once('SIGTERM', () => ac.abort());
+      process.stdout.on('error', () => ac.abort());
+      return readCommand({
+        url: (v.url as string | undefined) ?? 'http://127.0.0.1:9400',
+        token: token(v),
+        topic: required(v, 'topic', cmd),
+        partition: intOpt(v, 'partition'),
+        fromBeginning: v['from-beginning'] === true,
+        offset: intOpt(v, 'offset'),
+        since: v.since as string | undefined,
+        follow: v.follow === true,
+        group: v.group as string | undefined,
+        format: format(v, ['raw', 'json'], 'raw'),
+        max: intOpt(v, 'max'),
+        write: out,
+        signal: ac.signal,
+      });
+    }
+    case 'topics': {
+      const v = parse(cmd, args, client);
+      return topicsCommand({ url: (v.url as string | undefined) ?? 'http://127.0.0.1:9400', token: token(v), format: format(v, ['text', 'json'], 'text'), write: out });
+    }
+    case 'status': {
+      const v = parse(cmd, args, { url: { type: 'string' }, format: { type: 'string' } });
+      return statusCommand({ url: (v.url as string | undefined) ?? 'http://127.0.0.1:9401', format: format(v, ['text', 'json'], 'text'), write: out });
+    }
+    default:
+      throw new UsageError(`unknown command "${cmd}"\n\n${HELP}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError) {
+      process.stderr.write(err.issues.map((i) => i.toString()).join('\n') + '\n');
+      process.exitCode = 2;
+    } else if (err instanceof UsageError) {
+      process.stderr.write(`logship: ${err.message}\n`);
+      process.exitCode = 2;
+    } else if (err instanceof LogshipError) {
+      process.stderr.write(`logship: ${err.message}\n`);
+      process.exitCode = err.code === 'LSH_ERR_CONFIG' ? 2 : 1;
+    } else {
+      process.stderr.write(`logship: ${(err as Error)?.stack ?? String(err)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

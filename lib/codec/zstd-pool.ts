@@ -1,0 +1,91 @@
+/**
+ * A small pool of worker threads doing zstd (de)compression, one call per
+ * whole batch. Jobs are spread round-robin; results come back as Promises.
+ */
+import { Worker } from 'node:worker_threads';
+import { Compressor, Decompressor } from 'zstd-napi';
+import { LogshipError } from '../errors.js';
+
+interface Pending {
+  resolve: (b: Buffer) => void;
+  reject: (e: Error) => void;
+}
+
+export class ZstdPool {
+  #workers: Worker[] = [];
+  #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #rr = 0;
+  #closed = false;
+
+  constructor(size = 1) {
+    const url = new URL('./zstd-worker.js', import.meta.url);
+    for (let i = 0; i < size; i++) {
+      const w = new Worker(url);
+      w.unref();
+      w.on('message', (m: { id: number; data?: Uint8Array; error?: string }) => {
+        const p = this.#pending.get(m.id);
+        if (!p) return;
+        this.#pending.delete(m.id);
+        if (m.error !== undefined) p.reject(new LogshipError('LSH_ERR_CORRUPT', `zstd: ${m.error}`));
+        else p.resolve(Buffer.from(m.data!.buffer, m.data!.byteOffset, m.data!.byteLength));
+      });
+      w.on('error', (err) => this.#failAll(err));
+      this.#workers.push(w);
+    }
+  }
+
+  compress(data: Buffer, level: number): Promise<Buffer> {
+    return this.#submit('compress', data, level);
+  }
+
+  decompress(data: Buffer): Promise<Buffer> {
+    return this.#submit('decompress', data, 0);
+  }
+
+  #submit(op: 'compress' | 'decompress', data: Buffer, level: number): Promise<Buffer> {
+    if (this.#closed) return Promise.reject(new LogshipError('LSH_ERR_CLOSED', 'zstd pool closed'));
+    const id = this.#nextId++;
+    const w = this.#workers[this.#rr++ % this.#workers.length]!;
+    return new Promise<Buffer>((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      if (this.#pending.size === 1) w.ref();
+      // Copy: the caller may reuse its buffer; the copy is then moved to the worker without a second copy.
+      const copy = new Uint8Array(data.byteLength);
+      copy.set(data);
+      w.postMessage({ id, op, level, data: copy }, [copy.buffer]);
+    }).finally(() => {
+      if (this.#pending.size === 0) for (const x of this.#workers) x.unref();
+    });
+  }
+
+  #failAll(err: Error): void {
+    for (const p of this.#pending.values()) p.reject(err);
+    this.#pending.clear();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#failAll(new LogshipError('LSH_ERR_CLOSED', 'zstd pool closed'));
+    await Promise.all(this.#workers.map((w) => w.terminate()));
+  }
+}
+
+let syncDecompressor: Decompressor | undefined;
+/** Synchronous decompression for consumers reading small amounts (records API, CLI). */
+export function decompressSync(data: Buffer): Buffer {
+  syncDecompressor ??= new Decompressor();
+  return syncDecompressor.decompress(data);
+}
+
+const syncCompressors = new Map<number, Compressor>();
+export function compressSync(data: Buffer, level = 1): Buffer {
+  let c = syncCompressors.get(level);
+  if (!c) {
+    c = new Compressor();
+    c.setParameters({ compressionLevel: level });
+    syncCompressors.set(level, c);
+  }
+  return c.compress(data);
+}

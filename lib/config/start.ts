@@ -1,0 +1,78 @@
+/**
+ * `logship start`: one file with an `aggregator:` and an `agent:` section,
+ * each using its component's table, with start-friendly defaults: both
+ * data_dirs live under one data dir, and the agent sends to the aggregator
+ * beside it unless `agent.aggregator.urls` says otherwise.
+ *
+ * Note: this file (like check.ts and gen-reference.ts) composes both
+ * programs' tables, so unlike the rest of lib/ it imports agent/ and
+ * aggregator/ config modules (tables only, no runtime).
+ */
+
+import { resolve } from 'node:path';
+import { agentOptions, type AgentConfig } from '../../agent/config.js';
+import { aggregatorOptions, type AggregatorConfig } from '../../aggregator/config.js';
+import type { Env } from './env.js';
+import { listenToUrl } from './listen.js';
+import { parseWithTable, readConfigFile } from './load.js';
+import { t, table, type OptionTable } from './option-table.js';
+import { formatSize } from './units.js';
+
+export type StartConfig = { aggregator: AggregatorConfig; agent: AgentConfig };
+
+export interface StartOptions {
+  /** default: $LOGSHIP_DATA_DIR, else ./data; made absolute */
+  dataDir?: string;
+}
+
+export const startOptions: OptionTable = table(
+  [
+    { key: 'aggregator', type: t.object(aggregatorOptions), doc: 'the aggregator, same keys as an aggregator config' },
+    { key: 'agent', type: t.object(agentOptions), doc: 'the agent, same keys as an agent config' },
+  ],
+  (v, ctx) => {
+    const agg = v.aggregator as Partial<AggregatorConfig> | undefined;
+    const agent = v.agent as Partial<AgentConfig> | undefined;
+    const body = agg?.limits?.max_body_bytes;
+    const req = agent?.aggregator?.max_request_bytes;
+    if (body !== undefined && req !== undefined && req > body) {
+      ctx.error(
+        'agent.aggregator.max_request_bytes',
+        `${formatSize(req)} is more than aggregator.limits.max_body_bytes (${formatSize(body)}): large batches would be refused`,
+      );
+    }
+    const batch = agent?.batch?.max_bytes;
+    const decompressed = agg?.limits?.max_decompressed_batch_bytes;
+    if (batch !== undefined && decompressed !== undefined && batch > decompressed) {
+      ctx.error(
+        'agent.batch.max_bytes',
+        `${formatSize(batch)} is more than aggregator.limits.max_decompressed_batch_bytes (${formatSize(decompressed)}): batches would be refused`,
+      );
+    }
+  },
+);
+
+/** The data dir `logship start` uses: opts, else $LOGSHIP_DATA_DIR, else ./data; absolute. */
+export function resolveDataDir(env: Env = process.env, opts: StartOptions = {}): string {
+  return resolve(opts.dataDir || env.LOGSHIP_DATA_DIR || './data');
+}
+
+export function parseStartConfig(text: string, file: string, env: Env = process.env, opts: StartOptions = {}): StartConfig {
+  const dataDir = resolveDataDir(env, opts);
+  return parseWithTable<StartConfig>(text, file, startOptions, {
+    env,
+    defaults: {
+      'aggregator.data_dir': () => resolve(dataDir, 'aggregator'),
+      'agent.data_dir': () => resolve(dataDir, 'agent'),
+      'agent.aggregator.urls': (root) => {
+        const agg = root.aggregator as Partial<AggregatorConfig> | undefined;
+        const listen = typeof agg?.listen === 'string' ? agg.listen : '127.0.0.1:9400';
+        return [listenToUrl(listen, agg?.tls ? 'https' : 'http')];
+      },
+    },
+  });
+}
+
+export async function loadStartConfig(path: string, env: Env = process.env, opts: StartOptions = {}): Promise<StartConfig> {
+  return parseStartConfig(await readConfigFile(path), path, env, opts);
+}

@@ -1,0 +1,226 @@
+import { IoError, LogshipError } from '../errors.js';
+import type { Logger } from '../obs/logger.js';
+import { encodeFrame, FRAME_HEADER_BYTES } from './format.js';
+import { writeFully, type FsSeam } from './io.js';
+import { Segment, type SegmentState } from './segment.js';
+import type { AppendInput } from './types.js';
+
+export interface WriterOptions {
+  io: FsSeam;
+  dir: string;
+  segmentBytes: number;
+  segmentMs: number;
+  indexIntervalBytes: number;
+  fsync: boolean;
+  logger: Logger;
+  clock: () => number;
+  /** Called after each commit, once committedNext has moved. */
+  onCommit: () => void;
+}
+
+interface Pending {
+  batches: AppendInput[];
+  resolve: (offsets: number[]) => void;
+  reject: (err: unknown) => void;
+}
+
+/** Where to roll back to: the then-active segment and its bookkeeping. */
+interface Mark {
+  active: Segment;
+  state: SegmentState;
+}
+
+/** A failed fdatasync: nothing written since the last good sync can be trusted. */
+class SyncFailure extends Error {}
+
+const MAX_REL_OFFSET = 0xffffffff;
+
+/**
+ * The only writer of a log directory: appends frames to the last segment, rolls, and
+ * group-commits. Appends queue up; a round takes everything queued, writes each append (one
+ * gather write of header+meta+payload buffers per segment touched), then one fdatasync covers
+ * the whole round, and only then are offsets published (committedNext) and promises resolved.
+ * Appends arriving during a round's fsync wait for the next round and share its fsync.
+ *
+ * Failure policy: a failed write (ENOSPC, EIO) rolls that append back (its bytes truncated
+ * away, segments it created deleted) and rejects only it. A failed fdatasync rolls the whole
+ * round back and rejects all of it, since nothing since the last good sync can be trusted.
+ */
+export class SegmentWriter {
+  readonly segments: Segment[];
+  /** Offset after the last durable (acknowledged) record: what readers may see. */
+  committedNext: number;
+  #queue: Pending[] = [];
+  #running: Promise<void> | undefined;
+  /** A truncate that failed during a rollback; retried before anything else is written. */
+  #unfinished: { seg: Segment; size: number } | undefined;
+
+  constructor(
+    segments: Segment[],
+    readonly opts: WriterOptions,
+  ) {
+    this.segments = segments;
+    this.committedNext = this.active.committedNext;
+  }
+
+  get active(): Segment {
+    return this.segments[this.segments.length - 1]!;
+  }
+
+  append(batches: AppendInput[]): Promise<number[]> {
+    return new Promise<number[]>((resolve, reject) => {
+      this.#queue.push({ batches, resolve, reject });
+      this.#running ??= this.#loop().finally(() => (this.#running = undefined));
+    });
+  }
+
+  /** Resolves once every queued append has been settled. */
+  async drain(): Promise<void> {
+    while (this.#running) await this.#running;
+  }
+
+  async #loop(): Promise<void> {
+    // Let appends issued in the same tick join the first round.
+    await Promise.resolve();
+    while (this.#queue.length > 0) await this.#round(this.#queue.splice(0));
+  }
+
+  async #round(pendings: Pending[]): Promise<void> {
+    try {
+      await this.#finishTruncate();
+    } catch (err) {
+      for (const p of pendings) p.reject(new IoError(`log ${this.opts.dir} cannot be repaired after an earlier write error`, err));
+      return;
+    }
+    const start = this.#mark();
+    const done: { p: Pending; offsets: number[] }[] = [];
+    for (let i = 0; i < pendings.length; i++) {
+      const p = pendings[i]!;
+      const mark = this.#mark();
+      try {
+        done.push({ p, offsets: await this.#write(p.batches) });
+      } catch (err) {
+        if (err instanceof SyncFailure) return this.#fail(start, [...done.map((d) => d.p), ...pendings.slice(i)], err.cause);
+        await this.#rollback(mark);
+        this.opts.logger.warn({ err, dir: this.opts.dir }, 'append failed; its partial write was rolled back');
+        p.reject(new IoError(`append to ${this.opts.dir} failed: ${(err as Error).message}`, err));
+      }
+    }
+    if (done.length === 0) return;
+    try {
+      if (this.opts.fsync) await this.opts.io.fdatasync(this.active.fd);
+    } catch (err) {
+      return this.#fail(start, done.map((d) => d.p), err);
+    }
+    await this.#commit(start.active);
+    for (const d of done) d.p.resolve(d.offsets);
+    this.opts.onCommit();
+  }
+
+  /** Encodes and writes one append's frames, rolling first where a frame would not fit. */
+  async #write(batches: AppendInput[]): Promise<number[]> {
+    const { io, indexIntervalBytes } = this.opts;
+    const now = this.opts.clock();
+    const offsets: number[] = [];
+    let bufs: Buffer[] = [];
+    let at = this.active.size;
+    for (const b of batches) {
+      const size = FRAME_HEADER_BYTES + b.meta.length + b.payload.length;
+      if (this.#mustRoll(size, now)) {
+        if (bufs.length > 0) await writeFully(io, this.active.fd, bufs, at);
+        bufs = [];
+        await this.#roll(now);
+        at = 0;
+      }
+      const seg = this.active;
+      const base = seg.nextOffset;
+      bufs.push(...encodeFrame(base, b.count, b.timestamp, b.attributes, b.meta, b.payload));
+      seg.noteFrame(seg.size, size, base, b.count, b.timestamp, indexIntervalBytes);
+      offsets.push(base);
+    }
+    await writeFully(io, this.active.fd, bufs, at);
+    return offsets;
+  }
+
+  #mustRoll(frameSize: number, now: number): boolean {
+    const seg = this.active;
+    if (seg.size === 0) return false;
+    return (
+      seg.size + frameSize > this.opts.segmentBytes ||
+      now - seg.createdAt > this.opts.segmentMs ||
+      seg.nextOffset - seg.base > MAX_REL_OFFSET
+    );
+  }
+
+  async #roll(now: number): Promise<void> {
+    const { io, dir, fsync } = this.opts;
+    const old = this.active;
+    if (fsync) {
+      try {
+        await io.fdatasync(old.fd);
+      } catch (err) {
+        throw new SyncFailure('fdatasync failed', { cause: err });
+      }
+    }
+    const seg = new Segment(io, dir, old.nextOffset, now);
+    this.segments.push(seg);
+    await seg.openForWrite(true);
+    if (fsync) await io.fsyncDir(dir);
+  }
+
+  #mark(): Mark {
+    return { active: this.active, state: this.active.snapshot() };
+  }
+
+  /** Undoes everything written since `mark`: newer segments deleted, the file cut back. */
+  async #rollback(mark: Mark): Promise<void> {
+    while (this.active !== mark.active) {
+      const seg = this.segments.pop()!;
+      await seg.deleteFiles().catch((err: unknown) => this.opts.logger.error({ err, file: seg.logPath }, 'could not delete a rolled-back segment'));
+    }
+    const seg = mark.active;
+    seg.restore(mark.state);
+    this.#unfinished = { seg, size: mark.state.size };
+    await this.#finishTruncate().catch((err: unknown) =>
+      this.opts.logger.error({ err, file: seg.logPath }, 'could not truncate a failed write; will retry before the next append'),
+    );
+  }
+
+  async #finishTruncate(): Promise<void> {
+    const u = this.#unfinished;
+    if (!u) return;
+    await this.opts.io.ftruncate(u.seg.fd, u.size);
+    this.#unfinished = undefined;
+  }
+
+  async #fail(start: Mark, pendings: Pending[], cause: unknown): Promise<void> {
+    await this.#rollback(start);
+    this.opts.logger.error({ err: cause, dir: this.opts.dir }, 'fdatasync failed; the unacknowledged appends were rolled back');
+    for (const p of pendings) p.reject(new IoError(`fdatasync of ${this.opts.dir} failed: ${(cause as Error)?.message}`, cause));
+  }
+
+  /** Publishes a durable round: bookkeeping committed, segments rolled away from sealed. */
+  async #commit(from: Segment): Promise<void> {
+    const i = this.segments.indexOf(from);
+    const last = this.segments.length - 1;
+    for (let j = i; j <= last; j++) this.segments[j]!.commit();
+    this.committedNext = this.active.nextOffset;
+    for (let j = i; j < last; j++) {
+      const seg = this.segments[j]!;
+      await seg.seal().catch((err: unknown) => this.opts.logger.warn({ err, file: seg.indexPath }, 'could not write index; it is rebuilt on the next open'));
+    }
+    await this.active.persistIndexes().catch((err: unknown) => {
+      this.opts.logger.warn({ err, file: this.active.indexPath }, 'could not write index; it is rebuilt on the next open');
+    });
+  }
+
+  /** Rejects further appends and waits for those queued. */
+  async close(): Promise<void> {
+    await this.drain();
+    await this.#finishTruncate().catch(() => {});
+  }
+
+  static closedError(dir: string): LogshipError {
+    return new LogshipError('LSH_ERR_CLOSED', `segment log ${dir} is closed`);
+  }
+}

@@ -1,0 +1,35 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { renderReference } from '../../../../lib/config/gen-reference.js';
+
+const docPath = fileURLToPath(new URL('../../../../docs/config-reference.md', import.meta.url));
+
+describe('docs/config-reference.md', () => {
+  it('equals what lib/config/gen-reference.ts renders from the option tables', async () => {
+    const expected = renderReference();
+    // UPDATE_REFERENCE=1 npx vitest run test/unit/lib/config/reference.test.ts rewrites the file
+    if (process.env.UPDATE_REFERENCE === '1') await writeFile(docPath, expected);
+    const actual = await readFile(docPath, 'utf8');
+    expect(actual, 'regenerate: npm run build && node dist/lib/config/gen-reference.js').toBe(expected);
+  });
+
+  it('documents every contract key', () => {
+    const doc = renderReference();
+    for (const key of [
+      '`aggregator.token_file`',
+      '`inputs[type=file].multiline.start_pattern`',
+      '`inputs[type=host_metrics].interval`',
+      '`buffer.when_full`',
+      '`status.listen`',
+      '`topics.default.retention_bytes`',
+      '`topics.TOPIC.partitions`',
+      '`sinks[type=elasticsearch].dead_letter_topic`',
+      '`sinks[type=pagerduty].routing_key_file`',
+      '`alerts[absent].absent_for`',
+      '`storage(type=jetstream).replicas`',
+    ]) {
+      expect(doc).toContain(key);
+    }
+  });
+});
