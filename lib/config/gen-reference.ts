@@ -167,7 +167,9 @@ its parent (the parent's key, the list item, or the top of the file).
 
 In the tables, \`a.b\` is key \`b\` inside mapping \`a\`; \`a[]\` is an item of list
 \`a\`; \`inputs[type=file]\` is an item of \`inputs\` whose \`type\` is \`file\`;
-\`alerts[match]\` is an alert rule of the log-match kind.`;
+\`alerts[match]\` is an alert rule of the log-match kind; \`storage(type=jetstream)\`
+is the \`storage\` mapping when its \`type\` is \`jetstream\`; \`TOPIC\`, \`LABEL\` and
+\`NAME\` stand for keys you choose.`;
 
 const AGENT = `## Agent: \`logship agent --config FILE\`
 

@@ -13,10 +13,9 @@ import { isAlias, isMap, isScalar, isSeq, type Node, type Pair, type Scalar } fr
 import { ConfigIssue } from '../errors.js';
 import { nthReference, substituteEnv, type Env } from './env.js';
 import { suggestion } from './did-you-mean.js';
-import { parseListen } from './listen.js';
-import { componentNameProblem, labelNameProblem, topicNameProblem } from './names.js';
+import { labelNameProblem, topicNameProblem } from './names.js';
+import { convertScalar } from './convert-scalar.js';
 import { typeName, type CheckContext, type OptionSpec, type OptionTable, type OptionType } from './option-table.js';
-import { formatDuration, formatSize, parseDuration, parseSize } from './units.js';
 import type { Position, YamlSource } from './yaml-source.js';
 
 const INVALID: unique symbol = Symbol('invalid');
@@ -160,7 +159,7 @@ export class Validator {
       const ctx: CheckContext = {
         error: (rel, message) => {
           const p = rel === '' ? path : path === '' ? rel : rel.startsWith('[') ? `${path}${rel}` : `${path}.${rel}`;
-          this.#error(this.#keyPos.get(p) ?? anchor, p, message);
+          this.#error(this.#nearestPos(p, path) ?? anchor, p, message);
         },
         has: (key) => {
           const w = written.get(key);
@@ -170,6 +169,18 @@ export class Validator {
       tbl.check(out, ctx);
     }
     return out;
+  }
+
+  /** Position of `p` or, for a key not written, of its closest written ancestor below `stop`. */
+  #nearestPos(p: string, stop: string): Position | undefined {
+    for (let cur = p; cur.length > stop.length; ) {
+      const pos = this.#keyPos.get(cur);
+      if (pos) return pos;
+      const cut = Math.max(cur.lastIndexOf('.'), cur.lastIndexOf('['));
+      if (cut <= 0) break;
+      cur = cur.slice(0, cut);
+    }
+    return undefined;
   }
 
   #default(spec: OptionSpec, path: string, pos: Position, index: number | undefined, writtenEmpty: boolean): Result {
@@ -260,79 +271,8 @@ export class Validator {
     const { value, fromEnv, plain } = s;
     // a plain scalar the YAML schema read as a number or boolean is still text where text is wanted
     const text = typeof value === 'string' ? value : plain && value !== null ? ((node as Scalar).source ?? String(value)) : undefined;
-    switch (type.kind) {
-      case 'string':
-        if (text === undefined) return fail(`expected a string, got ${this.#describe(node)}`);
-        if (text === '' && !type.allowEmpty) return fail('must not be empty');
-        return text;
-      case 'int':
-      case 'number': {
-        let n: number | undefined = typeof value === 'number' ? value : undefined;
-        if (typeof value === 'string' && fromEnv && /^[-+]?\d+(\.\d+)?$/.test(value.trim())) n = Number(value);
-        if (n === undefined || !Number.isFinite(n)) return fail(`expected ${type.kind === 'int' ? 'an integer' : 'a number'}, got ${this.#describe(node)}`);
-        if (type.kind === 'int' && !Number.isSafeInteger(n)) return fail(`expected an integer, got ${n}`);
-        if (type.min !== undefined && n < type.min) return fail(`must be at least ${type.min}, got ${n}`);
-        if (type.max !== undefined && n > type.max) return fail(`must be at most ${type.max}, got ${n}`);
-        return n;
-      }
-      case 'bool':
-        if (typeof value === 'boolean') return value;
-        if (fromEnv && (value === 'true' || value === 'false')) return value === 'true';
-        return fail(`expected true or false, got ${this.#describe(node)}`);
-      case 'size':
-      case 'duration': {
-        const isSize = type.kind === 'size';
-        if (typeof value !== 'string' && typeof value !== 'number') return fail(`expected a ${type.kind}, got ${this.#describe(node)}`);
-        const r = isSize ? parseSize(value) : parseDuration(value);
-        if (!r.ok) return fail(r.message);
-        const fmt = isSize ? formatSize : formatDuration;
-        if (type.min !== undefined && r.value < type.min) return fail(`must be at least ${fmt(type.min)}, got ${fmt(r.value)}`);
-        if (type.max !== undefined && r.value > type.max) return fail(`must be at most ${fmt(type.max)}, got ${fmt(r.value)}`);
-        return r.value;
-      }
-      default:
-        break;
-    }
-    if (text === undefined) return fail(`expected ${typeName(type)}, got ${this.#describe(node)}`);
-    switch (type.kind) {
-      case 'enum':
-        if (type.values.includes(text)) return text;
-        return fail(`must be one of ${type.values.map((v) => JSON.stringify(v)).join(', ')}, got "${text}"${suggestion(text, type.values)}`);
-      case 'url': {
-        let url: URL;
-        try {
-          url = new URL(text);
-        } catch {
-          return fail(`invalid URL "${text}" (expected ${type.schemes.map((s) => `${s}://`).join(' or ')}...)`);
-        }
-        const scheme = url.protocol.slice(0, -1);
-        if (!type.schemes.includes(scheme)) return fail(`URL scheme must be ${type.schemes.join(' or ')}, got "${scheme}"`);
-        return text;
-      }
-      case 'listen': {
-        if (type.allowOff && (text === '' || text === 'off')) return '';
-        const r = parseListen(text);
-        return r.ok ? text : fail(r.message);
-      }
-      case 'regex':
-        if (text === '') return fail('empty pattern (it would match everything)');
-        try {
-          new RegExp(text);
-        } catch (err) {
-          return fail(`invalid regular expression: ${(err as Error).message.replace(/^Invalid regular expression: /, '')}`);
-        }
-        return text;
-      case 'topic': {
-        const problem = topicNameProblem(text);
-        return problem ? fail(problem) : text;
-      }
-      case 'name': {
-        const problem = componentNameProblem(text);
-        return problem ? fail(problem) : text;
-      }
-      default:
-        return fail(`unsupported option type ${(type as OptionType).kind}`);
-    }
+    const r = convertScalar(type, value, text, fromEnv);
+    return r.ok ? r.value : fail(r.message);
   }
 
   #map(node: Node | null, type: Extract<OptionType, { kind: 'map' }>, path: string, anchor: Position, index: number | undefined): Result {

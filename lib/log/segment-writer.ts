@@ -103,7 +103,13 @@ export class SegmentWriter {
         if (err instanceof SyncFailure) return this.#fail(start, [...done.map((d) => d.p), ...pendings.slice(i)], err.cause);
         await this.#rollback(mark);
         this.opts.logger.warn({ err, dir: this.opts.dir }, 'append failed; its partial write was rolled back');
-        p.reject(new IoError(`append to ${this.opts.dir} failed: ${(err as Error).message}`, err));
+        const ioErr = new IoError(`append to ${this.opts.dir} failed: ${(err as Error).message}`, err);
+        p.reject(ioErr);
+        if (this.#unfinished) {
+          // The file could not be cut back: write nothing more until it is.
+          for (const q of pendings.slice(i + 1)) q.reject(ioErr);
+          break;
+        }
       }
     }
     if (done.length === 0) return;
@@ -208,6 +214,8 @@ export class SegmentWriter {
     for (let j = i; j < last; j++) {
       const seg = this.segments[j]!;
       await seg.seal().catch((err: unknown) => this.opts.logger.warn({ err, file: seg.indexPath }, 'could not write index; it is rebuilt on the next open'));
+      // Readers reopen sealed segments through the bounded ReaderCache.
+      await seg.closeFd().catch(() => {});
     }
     await this.active.persistIndexes().catch((err: unknown) => {
       this.opts.logger.warn({ err, file: this.active.indexPath }, 'could not write index; it is rebuilt on the next open');

@@ -117,9 +117,8 @@ export class Segment {
   /** Opens the .log and both index files for appending (creating them when `fresh`). */
   async openForWrite(fresh: boolean): Promise<void> {
     const io = this.io;
-    this.#fd = await io.open(this.logPath, fresh ? 'w+' : 'r+');
-    this.offsetIndex ??= new OffsetIndex();
-    this.timeIndex ??= new TimeIndex();
+    const offsets = (this.offsetIndex ??= new OffsetIndex());
+    const times = (this.timeIndex ??= new TimeIndex());
     const openIndex = async (p: string, idx: OffsetIndex | TimeIndex): Promise<number> => {
       if (!fresh) {
         try {
@@ -131,7 +130,17 @@ export class Segment {
       idx.invalidateFile();
       return io.open(p, 'w+');
     };
-    this.#indexFds = [await openIndex(this.indexPath, this.offsetIndex), await openIndex(this.timeIndexPath, this.timeIndex)];
+    const opened: number[] = [];
+    try {
+      opened.push(await io.open(this.logPath, fresh ? 'w+' : 'r+'));
+      opened.push(await openIndex(this.indexPath, offsets));
+      opened.push(await openIndex(this.timeIndexPath, times));
+    } catch (err) {
+      await Promise.allSettled(opened.map((fd) => io.close(fd)));
+      throw err;
+    }
+    this.#fd = opened[0]!;
+    this.#indexFds = [opened[1]!, opened[2]!];
   }
 
   /** Writes index entries not yet in the index files. Best effort: indexes are rebuildable. */

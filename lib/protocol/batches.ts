@@ -84,7 +84,7 @@ export function encodeRequest(req: WireRequest): Buffer[] {
     const topic = Buffer.from(b.topic);
     const source = Buffer.from(b.source);
     if (topic.length > 255) throw new LogshipError('LSH_ERR_BAD_BATCH', `topic name too long: ${b.topic}`);
-    const h = Buffer.allocUnsafe(BATCH_FIXED - 4 + topic.length + source.length);
+    const h = Buffer.allocUnsafe(BATCH_FIXED + topic.length + source.length);
     let q = 0;
     q = h.writeUInt8(topic.length, q);
     q += topic.copy(h, q);

@@ -54,6 +54,7 @@ export function parseProcStatTotal(text: string): Float64Array | undefined {
 }
 
 interface CpuTopology {
+  /** relative to sysRoot */
   cpuDir: string;
   pkg: string;
   core: string;
@@ -141,21 +142,30 @@ export class CpuCollector implements Collector {
       const coreKey = `${t.pkg}/${t.core}`;
       if (!coreSeen.has(coreKey)) {
         coreSeen.add(coreKey);
-        const v = readUint(ctx, join(t.cpuDir, 'thermal_throttle', 'core_throttle_count'));
+        const v = readSysUint(ctx, `${t.cpuDir}/thermal_throttle/core_throttle_count`);
         if (v !== undefined) ctx.emit({ name: 'node_cpu_core_throttles_total', labels: { core: t.core, package: t.pkg }, value: v, help: 'Number of times this CPU core has been throttled.', type: 'counter' });
       }
       if (!pkgSeen.has(t.pkg)) {
         pkgSeen.add(t.pkg);
-        const v = readUint(ctx, join(t.cpuDir, 'thermal_throttle', 'package_throttle_count'));
+        const v = readSysUint(ctx, `${t.cpuDir}/thermal_throttle/package_throttle_count`);
         if (v !== undefined) ctx.emit({ name: 'node_cpu_package_throttles_total', labels: { package: t.pkg }, value: v, help: 'Number of times this CPU package has been throttled.', type: 'counter' });
       }
     }
   }
 }
 
-function readUint(ctx: ScrapeContext, path: string): number | undefined {
+function readSysUint(ctx: ScrapeContext, rel: string): number | undefined {
   try {
-    const v = Number(ctx.readFile(path).trim());
+    const v = Number(ctx.readSys(rel).trim());
+    return Number.isFinite(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function readUint(ctx: ScrapeContext, abs: string): number | undefined {
+  try {
+    const v = Number(ctx.readFile(abs).trim());
     return Number.isFinite(v) ? v : undefined;
   } catch {
     return undefined;
@@ -164,23 +174,22 @@ function readUint(ctx: ScrapeContext, path: string): number | undefined {
 
 /** CPUs (sysfs) that have topology ids and a thermal_throttle directory. */
 function discoverTopology(ctx: ScrapeContext): CpuTopology[] {
-  const base = join(ctx.sysRoot, 'devices/system/cpu');
   let names: string[];
   try {
-    names = readdirSync(base).filter((n) => /^cpu\d+$/.test(n));
+    names = readdirSync(join(ctx.sysRoot, 'devices/system/cpu')).filter((n) => /^cpu\d+$/.test(n));
   } catch {
     return [];
   }
   names.sort((a, b) => Number(a.slice(3)) - Number(b.slice(3)));
   const out: CpuTopology[] = [];
   for (const n of names) {
-    const cpuDir = join(base, n);
-    const pkg = readUint(ctx, join(cpuDir, 'topology/physical_package_id'));
-    const core = readUint(ctx, join(cpuDir, 'topology/core_id'));
+    const cpuDir = `devices/system/cpu/${n}`;
+    const pkg = readUint(ctx, join(ctx.sysRoot, cpuDir, 'topology/physical_package_id'));
+    const core = readUint(ctx, join(ctx.sysRoot, cpuDir, 'topology/core_id'));
     if (pkg === undefined || core === undefined) continue;
     const hasThrottle =
-      readUint(ctx, join(cpuDir, 'thermal_throttle/core_throttle_count')) !== undefined ||
-      readUint(ctx, join(cpuDir, 'thermal_throttle/package_throttle_count')) !== undefined;
+      readUint(ctx, join(ctx.sysRoot, cpuDir, 'thermal_throttle/core_throttle_count')) !== undefined ||
+      readUint(ctx, join(ctx.sysRoot, cpuDir, 'thermal_throttle/package_throttle_count')) !== undefined;
     if (hasThrottle) out.push({ cpuDir, pkg: String(pkg), core: String(core) });
   }
   return out;

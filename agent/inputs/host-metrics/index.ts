@@ -120,6 +120,7 @@ export class HostMetricsInput {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     await this.#inflight;
+    this.#reader.close();
   }
 
   latest(): Scrape | undefined {
@@ -130,43 +131,71 @@ export class HostMetricsInput {
   async scrape(): Promise<Scrape> {
     const timestamp = this.#clock();
     const memo = new Map<string, string>();
+    const used = new Set<string>();
     const reader = this.#reader;
-    const procRoot = this.#opts.procRoot;
+    const { procRoot, sysRoot, rootfs } = this.#opts;
     const perCollector: Metric[][] = this.#states.map(() => []);
-    const run = async (st: CollectorState, out: Metric[]): Promise<void> => {
+    const shared: Omit<ScrapeContext, 'emit'> = {
+      procRoot,
+      sysRoot,
+      rootfs,
+      now: timestamp,
+      readProc(rel: string): string {
+        let t = memo.get(rel);
+        if (t === undefined) {
+          const path = join(procRoot, rel);
+          used.add(path);
+          t = reader.readKeepOpen(path);
+          memo.set(rel, t);
+        }
+        return t;
+      },
+      readSys(rel: string): string {
+        const path = join(sysRoot, rel);
+        used.add(path);
+        return reader.readKeepOpen(path);
+      },
+      readFile: (abs: string) => reader.read(abs),
+    };
+    // Sync collectors run back to back without promise overhead; an async one
+    // (filesystem) is awaited together at the end. Each collector emits into
+    // its own list so a failure can drop exactly its partial output.
+    const pending: Promise<void>[] = [];
+    this.#states.forEach((st, i) => {
+      const mine = perCollector[i]!;
       const ctx: ScrapeContext = {
         procRoot,
-        sysRoot: this.#opts.sysRoot,
-        rootfs: this.#opts.rootfs,
+        sysRoot,
+        rootfs,
         now: timestamp,
-        readProc(rel: string): string {
-          let t = memo.get(rel);
-          if (t === undefined) {
-            t = reader.read(join(procRoot, rel));
-            memo.set(rel, t);
-          }
-          return t;
-        },
-        readFile: (abs: string) => reader.read(abs),
-        emit: (m: Metric) => {
-          out.push(m);
-        },
+        readProc: shared.readProc,
+        readSys: shared.readSys,
+        readFile: shared.readFile,
+        emit: (m: Metric) => void mine.push(m),
       };
+      let r: void | Promise<void>;
       try {
-        await st.collector.collect(ctx);
-        if (st.failing) {
-          st.failing = false;
-          this.#log.info({ input: this.#opts.name, collector: st.collector.name }, `host_metrics collector ${st.collector.name} works again`);
-        }
+        r = st.collector.collect(ctx);
       } catch (err) {
-        out.length = 0; // no partial families
-        st.errors++;
-        st.failing = true;
-        this.#reportFailure(st, err);
+        this.#failed(st, mine, err);
+        return;
       }
-    };
-    await Promise.all(this.#states.map((st, i) => run(st, perCollector[i]!)));
-    const metrics = perCollector.flat();
+      if (r instanceof Promise) {
+        pending.push(
+          r.then(
+            () => this.#succeeded(st),
+            (err: unknown) => this.#failed(st, mine, err),
+          ),
+        );
+      } else {
+        this.#succeeded(st);
+      }
+    });
+    if (pending.length > 0) await Promise.all(pending);
+    // drop descriptors of files that are gone from this scrape (removed NICs, ...)
+    reader.release((p) => used.has(p));
+    const metrics: Metric[] = [];
+    for (const list of perCollector) for (let i = 0; i < list.length; i++) metrics.push(list[i]!);
     for (const st of this.#states) {
       metrics.push({
         name: COLLECTOR_ERRORS_METRIC,
@@ -179,6 +208,20 @@ export class HostMetricsInput {
     const scrape = { timestamp, metrics };
     this.#latest = scrape;
     return scrape;
+  }
+
+  #succeeded(st: CollectorState): void {
+    if (st.failing) {
+      st.failing = false;
+      this.#log.info({ input: this.#opts.name, collector: st.collector.name }, `host_metrics collector ${st.collector.name} works again`);
+    }
+  }
+
+  #failed(st: CollectorState, out: Metric[], err: unknown): void {
+    out.length = 0; // no partial families
+    st.errors++;
+    st.failing = true;
+    this.#reportFailure(st, err);
   }
 
   #reportFailure(st: CollectorState, err: unknown): void {

@@ -1,5 +1,4 @@
-import { join } from 'node:path';
-import { FileReader, fields } from './read-file.js';
+import { fields } from './read-file.js';
 import type { Collector, ScrapeContext } from './types.js';
 
 /** /proc/net/dev columns, receive then transmit, with node_exporter's names. */
@@ -7,6 +6,9 @@ export const NETDEV_COLUMNS = [
   'receive_bytes', 'receive_packets', 'receive_errs', 'receive_drop', 'receive_fifo', 'receive_frame', 'receive_compressed', 'receive_multicast',
   'transmit_bytes', 'transmit_packets', 'transmit_errs', 'transmit_drop', 'transmit_fifo', 'transmit_colls', 'transmit_carrier', 'transmit_compressed',
 ] as const;
+
+const NAMES = NETDEV_COLUMNS.map((k) => `node_network_${k}_total`);
+const HELPS = NETDEV_COLUMNS.map((k) => `Network device statistic ${k}.`);
 
 /**
  * node_exporter 1.5.0 upstream default: no device excluded
@@ -52,7 +54,6 @@ export class NetworkCollector implements Collector {
   readonly name = 'netdev';
   readonly #exclude: RegExp | undefined;
   readonly #include: RegExp | undefined;
-  readonly #reader = new FileReader(64);
 
   constructor(opts: NetworkOptions = {}) {
     this.#exclude = opts.deviceExclude ?? DEFAULT_NETDEV_DEVICE_EXCLUDE;
@@ -68,18 +69,18 @@ export class NetworkCollector implements Collector {
     for (const [device, v] of devs) {
       if (this.#exclude?.test(device)) continue;
       if (this.#include && !this.#include.test(device)) continue;
+      const labels = { device };
       for (let i = 0; i < 16; i++) {
-        const key = NETDEV_COLUMNS[i]!;
-        ctx.emit({ name: `node_network_${key}_total`, labels: { device }, value: v[i]!, help: `Network device statistic ${key}.`, type: 'counter' });
+        ctx.emit({ name: NAMES[i]!, labels, value: v[i]!, help: HELPS[i]!, type: 'counter' });
       }
       let nohandler: number | undefined;
       try {
-        nohandler = Number(this.#reader.read(join(ctx.sysRoot, 'class/net', device, 'statistics/rx_nohandler')).trim());
+        nohandler = Number(ctx.readSys(`class/net/${device}/statistics/rx_nohandler`).trim());
       } catch {
         nohandler = undefined; // kernel < 4.6 or device not visible in this sysfs
       }
       if (nohandler !== undefined && Number.isFinite(nohandler)) {
-        ctx.emit({ name: 'node_network_receive_nohandler_total', labels: { device }, value: nohandler, help: 'Network device statistic receive_nohandler.', type: 'counter' });
+        ctx.emit({ name: 'node_network_receive_nohandler_total', labels, value: nohandler, help: 'Network device statistic receive_nohandler.', type: 'counter' });
       }
     }
   }

@@ -5,7 +5,10 @@
 
 export type MetricType = 'counter' | 'gauge';
 
-/** One sample. `labels` keys are Prometheus label names, values raw (unescaped). */
+/**
+ * One sample. `labels` keys are Prometheus label names, values raw (unescaped).
+ * Treat as immutable: samples of one scrape may share a `labels` object.
+ */
 export interface Metric {
   name: string;
   labels: Record<string, string>;
@@ -27,7 +30,9 @@ export interface ScrapeContext {
    * /proc/stat cost one read. Throws the fs error (ENOENT, EACCES, ...).
    */
   readProc(rel: string): string;
-  /** Read any absolute path; not memoised. Throws the fs error. */
+  /** Read a file under sysRoot (path relative to it). Throws the fs error. */
+  readSys(rel: string): string;
+  /** Read any absolute path (opened and closed each time). Throws the fs error. */
   readFile(abs: string): string;
   /** Append a sample. */
   emit(m: Metric): void;

@@ -38,12 +38,12 @@ describe('topic names', () => {
       'agg.yaml:4:56: sinks[0].topics[2]: topic name is empty',
       'agg.yaml:4:100: sinks[0].dead_letter_topic: invalid character " " in topic name "x y" (allowed: A-Z a-z 0-9 . _ -)',
       'agg.yaml:6:22: alerts[0].topic: invalid character "*" in topic name "a*" (allowed: A-Z a-z 0-9 . _ -)',
-      'agg.yaml:6:71: alerts[0].sinks[0]: no sink named "es2" (configured alert sinks: none)',
-      'agg.yaml:7:38: alerts[1].sinks[0]: sink "es" is an elasticsearch sink; alerts go to alertmanager, pagerduty or webhook sinks',
+      'agg.yaml:6:72: alerts[0].sinks[0]: no sink named "es2" (configured alert sinks: none)',
+      'agg.yaml:7:39: alerts[1].sinks[0]: sink "es" is an elasticsearch sink; alerts go to alertmanager, pagerduty or webhook sinks',
     ]);
     expect(() =>
       parseAgentConfig('aggregator: {urls: ["http://a"]}\ninputs: [{type: host_metrics, topic: "."}]\n', 'a.yaml', {}),
-    ).toThrow(/a\.yaml:2:39: inputs\[0\]\.topic: "\." is not a valid topic name/);
+    ).toThrow(/a\.yaml:2:38: inputs\[0\]\.topic: "\." is not a valid topic name/);
   });
 
   it('numeric-looking topic names keep their text', () => {

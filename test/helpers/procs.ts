@@ -1,0 +1,174 @@
+/**
+ * Spawning real logship processes for end-to-end tests: free ports, config
+ * files in temp dirs, readiness by polling HTTP, SIGKILL and restart, and
+ * cleanup of every process a test started (by PID).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { stringify } from 'yaml';
+
+const up = resolve(import.meta.dirname, '../..');
+/** The repository root, whether this runs from test/ (vitest) or from dist/test/ (bench). */
+export const ROOT = basename(up) === 'dist' ? resolve(up, '..') : up;
+export const CLI = join(ROOT, 'dist/bin/logship.js');
+
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => res(port));
+    });
+  });
+}
+
+export async function tempDir(prefix = 'logship-test-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+export async function writeYaml(path: string, value: unknown): Promise<string> {
+  await writeFile(path, stringify(value));
+  return path;
+}
+
+export interface Proc {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+const running = new Set<ChildProcess>();
+
+export function spawnLogship(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { ...process.env, LOGSHIP_LOG_PRETTY: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  let out = '';
+  const keep = (d: Buffer) => {
+    out += d.toString();
+    if (out.length > 2_000_000) out = out.slice(-1_000_000);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const exited = new Promise<number | null>((r) =>
+    child.once('exit', (code) => {
+      running.delete(child);
+      r(code);
+    }),
+  );
+  return { child, output: () => out, exited };
+}
+
+export async function killAll(): Promise<void> {
+  for (const c of running) c.kill('SIGKILL');
+  running.clear();
+}
+
+export async function stop(p: Proc, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return p.child.exitCode;
+  p.child.kill(signal);
+  return p.exited;
+}
+
+/** Runs logship to completion and returns its stdout, stderr and exit code. */
+export function runLogship(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((res) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const so: Buffer[] = [];
+    const se: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => so.push(d));
+    child.stderr.on('data', (d: Buffer) => se.push(d));
+    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(t);
+      res({ code, stdout: Buffer.concat(so).toString(), stderr: Buffer.concat(se).toString() });
+    });
+  });
+}
+
+/** Polls fn until it returns a truthy value or the deadline passes (then throws with the last value). */
+export async function waitFor<T>(what: string, fn: () => Promise<T> | T, timeoutMs = 30_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+      last = v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export async function httpJson<T>(url: string): Promise<T> {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}: ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+export async function topicCount(aggUrl: string, topic: string): Promise<number> {
+  const t = await httpJson<{ topics: Array<{ name: string; partitions: Array<{ first_offset: number; next_offset: number }> }> }>(`${aggUrl}/v1/topics`);
+  const x = t.topics.find((y) => y.name === topic);
+  return x ? x.partitions.reduce((a, p) => a + p.next_offset - p.first_offset, 0) : 0;
+}
+
+export interface Stack {
+  dir: string;
+  aggPort: number;
+  statusPort: number;
+  aggUrl: string;
+  aggConfig: string;
+  agentConfig: string;
+  startAggregator: () => Promise<Proc>;
+  startAgent: () => Promise<Proc>;
+}
+
+/** Writes an aggregator + agent config pair into dir; starting waits for readiness. */
+export async function makeStack(dir: string, agentInputs: unknown[], extra: { agent?: Record<string, unknown>; aggregator?: Record<string, unknown> } = {}): Promise<Stack> {
+  const aggPort = await freePort();
+  const statusPort = await freePort();
+  const aggUrl = `http://127.0.0.1:${aggPort}`;
+  const aggConfig = await writeYaml(join(dir, 'aggregator.yaml'), {
+    listen: `127.0.0.1:${aggPort}`,
+    data_dir: join(dir, 'agg-data'),
+    topics: { default: { partitions: 4 } },
+    ...extra.aggregator,
+  });
+  const agentConfig = await writeYaml(join(dir, 'agent.yaml'), {
+    id: 'test-host',
+    data_dir: join(dir, 'agent-data'),
+    aggregator: { urls: [aggUrl], max_backoff: '1s' },
+    inputs: agentInputs,
+    batch: { max_bytes: '1MiB', max_wait: '100ms' },
+    status: { listen: `127.0.0.1:${statusPort}` },
+    ...extra.agent,
+  });
+  return {
+    dir,
+    aggPort,
+    statusPort,
+    aggUrl,
+    aggConfig,
+    agentConfig,
+    startAggregator: async () => {
+      const p = spawnLogship(['aggregator', '--config', aggConfig]);
+      await waitFor(`aggregator ready\n${p.output()}`, async () => (await fetch(`${aggUrl}/readyz`)).ok, 30_000);
+      return p;
+    },
+    startAgent: async () => {
+      const p = spawnLogship(['agent', '--config', agentConfig]);
+      await waitFor(`agent status listener\n${p.output()}`, async () => (await fetch(`http://127.0.0.1:${statusPort}/healthz`)).status > 0, 30_000);
+      return p;
+    },
+  };
+}
