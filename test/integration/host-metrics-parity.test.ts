@@ -148,8 +148,22 @@ let a: Metric[];
 let b: Metric[];
 let aTs = 0;
 let bTs = 0;
+/** A setup failure (e.g. node_exporter missing) fails every test with its message, rather than skipping them. */
+let setupError: Error | undefined;
+
+function ready(): void {
+  if (setupError) throw setupError;
+}
 
 beforeAll(async () => {
+  try {
+    await setup();
+  } catch (err) {
+    setupError = err as Error;
+  }
+}, 60_000);
+
+async function setup(): Promise<void> {
   await startExporter();
   const input = new HostMetricsInput({ name: 'parity', topic: 'metrics', interval: 10_000, procRoot: '/proc', sysRoot: '/sys', rootfs: '/', onScrape() {} });
   await input.scrape(); // warm (JIT, fds)
@@ -164,7 +178,7 @@ beforeAll(async () => {
   bTs = sb.timestamp;
   // our own rendering must parse with the same strict parser
   parsePromText(renderPrometheus(a));
-}, 60_000);
+}
 
 afterAll(async () => {
   await stopExporter();
@@ -172,6 +186,7 @@ afterAll(async () => {
 
 describe('host_metrics vs node_exporter 1.5.0 on this machine', () => {
   it('the same metric families (names), with the same TYPE and HELP', () => {
+    ready();
     const ours = byName(parsePromText(renderPrometheus(a)));
     const theirs = byName(ne);
     const oursNames = [...ours.keys()].filter((n) => !OURS_ONLY.has(n)).sort();
@@ -187,6 +202,7 @@ describe('host_metrics vs node_exporter 1.5.0 on this machine', () => {
   });
 
   it('the same label sets, series by series', () => {
+    ready();
     const ours = new Set(a.filter((m) => !OURS_ONLY.has(m.name)).map((m) => seriesKey(m.name, m.labels)));
     const theirs = new Set(ne.filter((f) => !KNOWN_MISSING.has(f.name)).flatMap((f) => f.samples.map((s) => seriesKey(s.name, s.labels))));
     expect([...ours].filter((k) => !theirs.has(k)).sort(), 'series only we have').toEqual([]);
@@ -194,6 +210,7 @@ describe('host_metrics vs node_exporter 1.5.0 on this machine', () => {
   });
 
   it('fixed values are equal: memory totals, filesystem sizes and inodes, boot time, info series', () => {
+    ready();
     const ours = index(a);
     const exact = /^(node_memory_(MemTotal|SwapTotal|VmallocTotal|Hugepagesize)_bytes|node_memory_HugePages_Total|node_filesystem_(size_bytes|files|readonly|device_error)|node_boot_time_seconds|node_disk_info|node_cpu_core_throttles_total|node_cpu_package_throttles_total)$/;
     let n = 0;
@@ -208,6 +225,7 @@ describe('host_metrics vs node_exporter 1.5.0 on this machine', () => {
   });
 
   it('counters lie between our scrape before and our scrape after node_exporter\'s', () => {
+    ready();
     const before = index(a);
     const after = index(b);
     let n = 0;
@@ -232,6 +250,7 @@ describe('host_metrics vs node_exporter 1.5.0 on this machine', () => {
   });
 
   it('gauges that move are plausible: load within 1 of ours, MemAvailable within 5% of ours', () => {
+    ready();
     const ours = index(a);
     const v = (name: string) => ne.find((f) => f.name === name)!.samples[0]!.value;
     for (const l of ['node_load1', 'node_load5', 'node_load15']) expect(Math.abs(v(l) - ours.get(`${l}{}`)!)).toBeLessThanOrEqual(1);
