@@ -42,7 +42,8 @@ export class DiskBuffer {
   }
 
   static async open(opts: DiskBufferOptions): Promise<DiskBuffer> {
-    const segmentBytes = Math.min(128 << 20, Math.max(1 << 20, Math.floor(opts.maxBytes / 16)));
+    // About 16 segments per buffer, so drop_oldest and trimming free space in small steps even for small buffers.
+    const segmentBytes = Math.min(128 << 20, Math.max(64 << 10, Math.floor(opts.maxBytes / 16)));
     const log = await SegmentLog.open({ dir: join(opts.dir, 'log'), segmentBytes, fsync: opts.fsync, logger: opts.logger });
     const b = new DiskBuffer(log, opts);
     const saved = await readFileIfExists(b.#ackPath);
@@ -84,18 +85,25 @@ export class DiskBuffer {
   }
 
   async #dropOldest(): Promise<boolean> {
+    if (this.log.segmentCount < 2) return false;
     const first = this.log.firstOffset;
-    let batches = 0;
-    let lines = 0;
-    // Find the end of the oldest segment by deleting it; count what it held first.
+    // The log does not expose segment boundaries: collect the oldest batches, then delete
+    // the front up to each one's end in turn; the first call that frees bytes deleted
+    // exactly the oldest segment (segment ends increase).
     const metas: Array<{ offset: number; lines: number }> = [];
     for await (const m of this.log.scanMeta(first)) {
       metas.push({ offset: m.baseOffset, lines: decodeBufferedMeta(m.meta).lines });
-      if (metas.length > 1_000_000) break;
+      if (metas.length >= 1_000_000) break;
     }
-    const freed = await this.log.truncateBefore(this.log.nextOffset);
+    let freed = 0;
+    for (const m of metas) {
+      freed = await this.log.truncateBefore(m.offset + 1);
+      if (freed > 0) break;
+    }
     if (freed === 0) return false;
     const newFirst = this.log.firstOffset;
+    let batches = 0;
+    let lines = 0;
     for (const m of metas) {
       if (m.offset >= newFirst) break;
       if (m.offset >= this.#acked) {

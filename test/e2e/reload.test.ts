@@ -1,0 +1,52 @@
+/** SIGHUP: a valid new config is applied without loss or duplicates; an invalid one is refused and the old one keeps running. */
+import { afterAll, describe, expect, it } from 'vitest';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { killAll, makeStack, runLogship, stop, tempDir, topicCount, waitFor } from '../helpers/procs.js';
+
+afterAll(killAll);
+
+describe('SIGHUP reload', () => {
+  it('agent: applies a valid config, refuses an invalid one, loses and repeats nothing', { timeout: 120_000 }, async () => {
+    const t = await tempDir();
+    try {
+      const logs = join(t.dir, 'logs');
+      await mkdir(logs);
+      const stack = await makeStack(t.dir, [{ type: 'file', topic: 'app', include: [join(logs, 'a*.log')], start_at: 'beginning' }]);
+      const agg = await stack.startAggregator();
+      const agent = await stack.startAgent();
+      const write = async (f: string, from: number, n: number) => {
+        let s = '';
+        for (let i = from; i < from + n; i++) s += `${f} line ${i}\n`;
+        await appendFile(join(logs, f), s);
+      };
+      await write('a.log', 0, 1000);
+      await write('b.log', 0, 1000); // not matched yet
+      await waitFor('a.log delivered', async () => (await topicCount(stack.aggUrl, 'app')) === 1000, 30_000);
+
+      // invalid config: refused, old one keeps running
+      const good = await readFile(stack.agentConfig, 'utf8');
+      await writeFile(stack.agentConfig, good + 'bogus_key: 1\n');
+      agent.child.kill('SIGHUP');
+      await waitFor('refusal logged', () => agent.output().includes('new config is invalid'), 10_000);
+      expect(agent.output()).toContain('bogus_key');
+      await write('a.log', 1000, 500);
+      await waitFor('old config still running', async () => (await topicCount(stack.aggUrl, 'app')) === 1500, 30_000);
+
+      // valid config that also matches b.log
+      await writeFile(stack.agentConfig, good.replace(join(logs, 'a*.log'), join(logs, '*.log')));
+      agent.child.kill('SIGHUP');
+      await write('a.log', 1500, 500);
+      await waitFor('b.log picked up after reload', async () => (await topicCount(stack.aggUrl, 'app')) === 3000, 30_000);
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(await topicCount(stack.aggUrl, 'app')).toBe(3000);
+      const r = await runLogship(['read', '--url', stack.aggUrl, '--topic', 'app']);
+      const msgs = r.stdout.split('\n').filter(Boolean);
+      expect(new Set(msgs).size).toBe(3000);
+      expect(await stop(agent)).toBe(0);
+      expect(await stop(agg)).toBe(0);
+    } finally {
+      await t.cleanup();
+    }
+  });
+});
