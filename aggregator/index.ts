@@ -16,12 +16,19 @@ import { GroupStore } from './topics/groups.js';
 import { TokenAuth } from './server/auth.js';
 import { createRouter } from './server/router.js';
 import { createAggregatorMetrics, type AggregatorMetrics } from './metrics.js';
+import type { FsSeam } from '../lib/log/index.js';
+import { isDiskFull } from '../lib/errors.js';
+import type { PartitionEvents } from './storage/partition.js';
 
 export interface AggregatorOptions {
   config: AggregatorConfig;
   logger: Logger;
   /** Only for benchmarks that measure everything but the disk. */
   fsync?: boolean;
+  /** The fs seam under every partition (tests inject ENOSPC and count fsyncs); default realFs. */
+  io?: FsSeam;
+  /** Producer-state snapshot interval while ingest goes on; default 30 s (also at every roll and at close). */
+  snapshotIntervalMs?: number;
 }
 
 export class Aggregator {
@@ -30,6 +37,7 @@ export class Aggregator {
   #server: Server | undefined;
   #ready = false;
   #retentionTimer: NodeJS.Timeout | undefined;
+  #retentionRun: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
   readonly storage: LocalStorage;
   readonly groups: GroupStore;
@@ -43,6 +51,9 @@ export class Aggregator {
       dataDir: this.#cfg.data_dir,
       logger: this.#logger,
       fsync: opts.fsync,
+      io: opts.io,
+      snapshotIntervalMs: opts.snapshotIntervalMs,
+      events: this.#partitionEvents(),
       settingsFor: (t) => ({ ...this.#cfg.topics.default, ...(this.#cfg.topics[t] ?? {}) }),
     });
     this.groups = new GroupStore(this.#cfg.data_dir);
@@ -71,6 +82,7 @@ export class Aggregator {
       limits: { maxBodyBytes: this.#cfg.limits.max_body_bytes, maxDecompressedBatchBytes: this.#cfg.limits.max_decompressed_batch_bytes },
       isReady: () => this.#ready,
       onAppended: () => undefined,
+      beforeScrape: () => this.refreshGauges(),
     });
     const handler = (req: Parameters<typeof router>[0], res: Parameters<typeof router>[1]) => void router(req, res);
     const tls = this.#cfg.tls;
@@ -98,19 +110,91 @@ export class Aggregator {
     return addr;
   }
 
-  #scheduleRetention(): void {
-    this.#retentionTimer = setTimeout(async () => {
-      try {
-        const r = await this.storage.applyRetention();
-        if (r.segmentsDeleted > 0) {
-          this.metrics.retentionSegments.inc(r.segmentsDeleted);
-          this.metrics.retentionDeleted.inc(r.bytesDeleted);
-          this.#logger.info(r, 'retention deleted segments');
+  /** Metrics and log lines for what partitions report (house style 8: one place per event). */
+  #partitionEvents(): PartitionEvents {
+    const m = this.metrics;
+    const log = this.#logger;
+    let full = false;
+    return {
+      appended: (p, seconds) => {
+        m.appendSeconds.observe({ topic: p.topic }, seconds);
+        if (full) {
+          full = false;
+          m.diskFull.set(0);
+          log.info({ topic: p.topic, partition: p.partition }, 'disk space is back: appends succeed again, ingest resumed');
         }
-      } catch (err) {
-        this.#logger.error({ err }, 'retention run failed; will retry at the next interval');
+      },
+      appendFailed: (p, err) => {
+        const diskFull = isDiskFull(err);
+        m.appendFailures.inc({ topic: p.topic, reason: diskFull ? 'disk_full' : 'io' });
+        if (diskFull) {
+          if (!full) {
+            log.error(
+              { topic: p.topic, partition: p.partition, data_dir: this.#cfg.data_dir, err },
+              'disk full: ingest answers 507 and producers keep their data buffered; nothing stored is affected. Free space in the data directory: ingest resumes by itself',
+            );
+          }
+          full = true;
+          m.diskFull.set(1);
+        } else {
+          log.error({ topic: p.topic, partition: p.partition, err }, 'append failed and was rolled back; the producer re-sends it');
+        }
+      },
+      recovered: (p, report) => {
+        if (report.truncatedBytes > 0) m.recoveryCutBytes.inc({ topic: p.topic }, report.truncatedBytes);
+        if (report.quarantined.length > 0) m.quarantinedSegments.inc({ topic: p.topic }, report.quarantined.length);
+      },
+    };
+  }
+
+  /** Sets the gauges derived from state (partition offsets, consumer lag); called on each /metrics scrape. */
+  refreshGauges(): void {
+    const m = this.metrics;
+    m.partitionFirstOffset.reset();
+    m.partitionNextOffset.reset();
+    m.partitionBytes.reset();
+    m.groupLag.reset();
+    for (const t of this.storage.list()) {
+      for (const p of t.partitions) {
+        const labels = { topic: t.name, partition: String(p.partition) };
+        m.partitionFirstOffset.set(labels, p.log.firstOffset);
+        m.partitionNextOffset.set(labels, p.log.nextOffset);
+        m.partitionBytes.set(labels, p.log.sizeBytes);
       }
-      if (!this.#closing) this.#scheduleRetention();
+    }
+    for (const [group, offsets] of this.groups.all()) {
+      for (const [topic, parts] of Object.entries(offsets)) {
+        const t = this.storage.get(topic);
+        if (!t) continue;
+        // A group that consumes a topic reads every partition; one it never committed starts at first_offset.
+        for (const p of t.partitions) {
+          const committed = parts[String(p.partition)] ?? p.log.firstOffset;
+          // A committed offset below first_offset resumes at first_offset: what is gone is not lag.
+          const lag = p.log.nextOffset - Math.max(committed, p.log.firstOffset);
+          m.groupLag.set({ group, topic, partition: String(p.partition) }, Math.max(0, lag));
+        }
+      }
+    }
+  }
+
+  /** One retention pass over every partition (also run by the timer). */
+  async runRetention(): Promise<void> {
+    const r = await this.storage.applyRetention();
+    if (r.segmentsDeleted > 0) {
+      this.metrics.retentionSegments.inc(r.segmentsDeleted);
+      this.metrics.retentionDeleted.inc(r.bytesDeleted);
+      this.#logger.info({ segments: r.segmentsDeleted, bytes: r.bytesDeleted, partitions: r.partitions }, 'retention deleted segments');
+    }
+  }
+
+  #scheduleRetention(): void {
+    this.#retentionTimer = setTimeout(() => {
+      this.#retentionRun = this.runRetention()
+        .catch((err: unknown) => this.#logger.error({ err }, 'retention run failed; will retry at the next interval'))
+        .finally(() => {
+          this.#retentionRun = undefined;
+          if (!this.#closing) this.#scheduleRetention();
+        });
     }, this.#cfg.retention_check_interval);
     this.#retentionTimer.unref();
   }
@@ -127,6 +211,7 @@ export class Aggregator {
           setTimeout(() => s.closeAllConnections(), 5_000).unref();
         });
       }
+      if (this.#retentionRun) await this.#retentionRun;
       await this.storage.close();
       this.#logger.info('aggregator stopped');
     })();

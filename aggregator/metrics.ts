@@ -11,11 +11,26 @@ export function createAggregatorMetrics(defaults = true) {
     appendedRecords: new Counter({ name: 'logship_aggregator_appended_records_total', help: 'Records appended per topic', labelNames: ['topic'], registers: [registry] }),
     appendedBatches: new Counter({ name: 'logship_aggregator_appended_batches_total', help: 'Batches appended per topic', labelNames: ['topic'], registers: [registry] }),
     dedupHits: new Counter({ name: 'logship_aggregator_dedup_hits_total', help: 'Re-sent batches acknowledged without being stored again', labelNames: ['topic'], registers: [registry] }),
+    producerFenced: new Counter({ name: 'logship_aggregator_producer_fenced_total', help: 'Batches refused (409) because their producer epoch is stale', labelNames: ['topic'], registers: [registry] }),
     badRequests: new Counter({ name: 'logship_aggregator_bad_requests_total', help: 'Rejected requests by reason type', labelNames: ['type'], registers: [registry] }),
     ingestLatency: new Histogram({ name: 'logship_aggregator_ingest_seconds', help: 'Time from request end to durable acknowledgement', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] }),
+    appendSeconds: new Histogram({
+      name: 'logship_aggregator_append_fsync_seconds',
+      help: 'Per partition append: write plus the group-commit fsync that covers it, per topic',
+      labelNames: ['topic'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    appendFailures: new Counter({ name: 'logship_aggregator_append_failures_total', help: 'Appends that failed and were rolled back, by reason (disk_full, io)', labelNames: ['topic', 'reason'], registers: [registry] }),
+    diskFull: new Gauge({ name: 'logship_aggregator_disk_full', help: '1 while the last append failed for lack of space (ingest answers 507), 0 once an append succeeds', registers: [registry] }),
+    recoveryCutBytes: new Counter({ name: 'logship_aggregator_recovery_cut_bytes_total', help: 'Torn-tail bytes cut by recovery at open', labelNames: ['topic'], registers: [registry] }),
+    quarantinedSegments: new Counter({ name: 'logship_aggregator_quarantined_segments_total', help: 'Corrupt segments moved aside by recovery at open', labelNames: ['topic'], registers: [registry] }),
     retentionDeleted: new Counter({ name: 'logship_aggregator_retention_deleted_bytes_total', help: 'Bytes deleted by retention', registers: [registry] }),
     retentionSegments: new Counter({ name: 'logship_aggregator_retention_deleted_segments_total', help: 'Segments deleted by retention', registers: [registry] }),
-    groupLag: new Gauge({ name: 'logship_aggregator_consumer_lag_records', help: 'Records between a group\'s committed offset and the partition end', labelNames: ['group', 'topic', 'partition'], registers: [registry] }),
+    partitionFirstOffset: new Gauge({ name: 'logship_aggregator_partition_first_offset', help: 'First stored offset per partition (set at scrape)', labelNames: ['topic', 'partition'], registers: [registry] }),
+    partitionNextOffset: new Gauge({ name: 'logship_aggregator_partition_next_offset', help: 'Next offset (exclusive end) per partition (set at scrape)', labelNames: ['topic', 'partition'], registers: [registry] }),
+    partitionBytes: new Gauge({ name: 'logship_aggregator_partition_bytes', help: 'Stored bytes per partition (set at scrape)', labelNames: ['topic', 'partition'], registers: [registry] }),
+    groupLag: new Gauge({ name: 'logship_aggregator_consumer_lag_records', help: 'Records between a group\'s committed offset and the partition end (set at scrape)', labelNames: ['group', 'topic', 'partition'], registers: [registry] }),
   };
   return m;
 }

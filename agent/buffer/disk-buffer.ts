@@ -68,8 +68,18 @@ export class DiskBuffer {
     return this.log.sizeBytes;
   }
 
+  /** Bytes that may still be appended before the buffer counts as full. */
+  get freeBytes(): number {
+    return Math.max(0, this.#opts.maxBytes - this.log.sizeBytes);
+  }
+
   isFull(): boolean {
     return this.log.sizeBytes >= this.#opts.maxBytes;
+  }
+
+  /** May inputs keep reading? Not when full under `block`; always under `drop_oldest` (appends make room). */
+  acceptsMore(): boolean {
+    return this.#opts.whenFull === 'drop_oldest' || !this.isFull();
   }
 
   /** Resolves when there is room (block policy); with drop_oldest makes room by dropping. */

@@ -124,6 +124,8 @@ export class Forwarder {
         if (!this.#running) return;
         this.#failed(err as Error, status);
         await this.#sleep(this.#backoff());
+        // drop_oldest may have dropped (and acknowledged past) what we hold: read again from the cursor.
+        if (batches[0]!.offset < this.#o.buffer.ackedOffset) return;
       }
     }
   }

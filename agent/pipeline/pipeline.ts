@@ -46,7 +46,7 @@ export class Pipeline {
   }
 
   hasCapacity(): boolean {
-    return this.#inFlightBytes < this.#maxInFlight && !this.#buffer.isFull();
+    return this.#inFlightBytes < this.#maxInFlight && this.#buffer.acceptsMore();
   }
 
   get inFlightBytes(): number {
@@ -74,8 +74,15 @@ export class Pipeline {
     this.#appending = true;
     try {
       while (this.#queue.length && (this.#queue[0]!.payload || this.#queue[0]!.failed)) {
+        await this.#buffer.waitForSpace();
+        // Join every ready batch into one append (one fsync), but no more than fits: the buffer bound holds.
         let n = 0;
-        while (n < this.#queue.length && this.#queue[n]!.payload) n++;
+        let bytes = 0;
+        const room = this.#buffer.freeBytes;
+        while (n < this.#queue.length && this.#queue[n]!.payload && (n === 0 || bytes + this.#queue[n]!.payload!.length <= room)) {
+          bytes += this.#queue[n]!.payload!.length;
+          n++;
+        }
         if (n === 0) {
           // Compression failed (only if the worker died): compress on this thread instead.
           const e = this.#queue[0]!;
@@ -86,7 +93,6 @@ export class Pipeline {
           continue;
         }
         const batch = this.#queue.slice(0, n);
-        await this.#buffer.waitForSpace();
         const offsets = await this.#appendWithRetry(batch);
         this.#queue.splice(0, n);
         for (let i = 0; i < n; i++) {

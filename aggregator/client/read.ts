@@ -38,7 +38,9 @@ export async function readCommand(o: ReadOptions): Promise<number> {
 
   await Promise.all(
     parts.map(async (p) => {
-      let offset: number | undefined = committed[String(p.partition)];
+      // A committed offset that retention has since deleted resumes at the first stored record.
+      const c = committed[String(p.partition)];
+      let offset: number | undefined = c === undefined ? undefined : Math.max(c, p.first_offset);
       let query = '';
       if (offset === undefined) {
         if (o.offset !== undefined) offset = Math.max(o.offset, p.first_offset);
@@ -59,13 +61,19 @@ export async function readCommand(o: ReadOptions): Promise<number> {
           throw err;
         });
         if (!r) return;
+        let upTo = r.next_offset;
         for (const rec of r.records) {
-          if (done()) break;
+          if (done()) {
+            // --max stopped mid-page: commit only what was printed.
+            upTo = rec.offset;
+            break;
+          }
           printed++;
           o.write(o.format === 'raw' ? `${rec.message}\n` : JSON.stringify({ topic: o.topic, partition: p.partition, ...rec }) + '\n');
         }
-        offset = r.next_offset;
-        if (o.group && r.records.length) await api.post(`/v1/groups/${enc(o.group)}/offsets`, { offsets: { [o.topic]: { [p.partition]: offset } } });
+        const moved = upTo !== offset;
+        offset = upTo;
+        if (o.group && moved) await api.post(`/v1/groups/${enc(o.group)}/offsets`, { offsets: { [o.topic]: { [p.partition]: offset } } });
         if (!o.follow && (r.records.length === 0 || r.next_offset >= end)) return;
       }
     }),

@@ -67,7 +67,11 @@ export async function handleBatches(ctx: ServerContext, req: IncomingMessage, re
   const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
   if (failed) {
     const err = failed.reason;
-    if (err instanceof LogshipError && err.code === 'LSH_ERR_SEQUENCE') ctx.metrics.badRequests.inc({ type: 'producer_fenced' });
+    if (err instanceof LogshipError && err.code === 'LSH_ERR_SEQUENCE') {
+      ctx.metrics.badRequests.inc({ type: 'producer_fenced' });
+      for (const b of wire.batches) ctx.metrics.producerFenced.inc({ topic: b.topic });
+      ctx.logger.warn({ producer: wire.producer, epoch: wire.epoch, host: wire.host, reason: err.message }, 'refused a batch from a fenced producer (409)');
+    }
     throw err;
   }
   ctx.onAppended();

@@ -14,4 +14,6 @@ export interface ServerContext {
   limits: { maxBodyBytes: number; maxDecompressedBatchBytes: number };
   isReady: () => boolean;
   onAppended: () => void;
+  /** Refreshes state-derived gauges (offsets, consumer lag) just before /metrics is rendered. */
+  beforeScrape?: () => void;
 }

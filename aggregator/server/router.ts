@@ -27,6 +27,7 @@ export function createRouter(ctx: ServerContext) {
       }
       if (path === '/metrics') {
         label = 'metrics';
+        ctx.beforeScrape?.();
         const text = await ctx.metrics.registry.metrics();
         res.writeHead(200, { 'content-type': ctx.metrics.registry.contentType });
         return void res.end(text);

@@ -6,10 +6,10 @@
  */
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readFileIfExists, writeFileAtomic } from '../../lib/log/index.js';
+import { readFileIfExists, writeFileAtomic, type FsSeam } from '../../lib/log/index.js';
 import type { Logger } from '../../lib/obs/logger.js';
 import { LogshipError } from '../../lib/errors.js';
-import { Partition } from './partition.js';
+import { Partition, type PartitionEvents } from './partition.js';
 import { topicNameProblem } from '../topics/partitioner.js';
 
 export interface TopicSettings {
@@ -31,6 +31,11 @@ export interface LocalStorageOptions {
   settingsFor: (topic: string) => TopicSettings;
   logger: Logger;
   fsync?: boolean;
+  /** The fs seam for every partition's log and producer snapshot; default realFs. */
+  io?: FsSeam;
+  /** Producer snapshot interval while ingest goes on (default 30 s; also written at each roll and close). */
+  snapshotIntervalMs?: number;
+  events?: PartitionEvents;
 }
 
 export class LocalStorage {
@@ -81,7 +86,7 @@ export class LocalStorage {
     await mkdir(dir, { recursive: true });
     const settings = { ...this.#opts.settingsFor(name) };
     const metaPath = join(dir, 'topic.json');
-    const existing = await readFileIfExists(metaPath);
+    const existing = await readFileIfExists(metaPath, this.#opts.io);
     if (existing) {
       const stored = JSON.parse(existing.toString('utf8')) as { partitions: number };
       if (stored.partitions !== settings.partitions) {
@@ -92,38 +97,54 @@ export class LocalStorage {
       }
       settings.partitions = stored.partitions;
     } else {
-      await writeFileAtomic(metaPath, JSON.stringify({ partitions: settings.partitions, created: new Date().toISOString() }));
+      await writeFileAtomic(metaPath, JSON.stringify({ partitions: settings.partitions, created: new Date().toISOString() }), this.#opts.io);
     }
     const partitions: Partition[] = [];
-    for (let i = 0; i < settings.partitions; i++) {
-      partitions.push(
-        await Partition.open({
-          dir: join(dir, String(i)),
-          topic: name,
-          partition: i,
-          segmentBytes: settings.segment_bytes,
-          segmentMs: settings.segment_ms,
-          fsync: this.#opts.fsync ?? true,
-          logger: this.#opts.logger,
-        }),
-      );
+    try {
+      for (let i = 0; i < settings.partitions; i++) {
+        partitions.push(
+          await Partition.open({
+            dir: join(dir, String(i)),
+            topic: name,
+            partition: i,
+            segmentBytes: settings.segment_bytes,
+            segmentMs: settings.segment_ms,
+            fsync: this.#opts.fsync ?? true,
+            logger: this.#opts.logger,
+            io: this.#opts.io,
+            snapshotIntervalMs: this.#opts.snapshotIntervalMs,
+            events: this.#opts.events,
+          }),
+        );
+      }
+    } catch (err) {
+      // A later attempt opens these directories again: never leave a second writer behind.
+      await Promise.allSettled(partitions.map((p) => p.close()));
+      throw err;
     }
     const topic = { name, settings, partitions };
     this.#topics.set(name, topic);
     return topic;
   }
 
-  async applyRetention(): Promise<{ segmentsDeleted: number; bytesDeleted: number }> {
+  /**
+   * Deletes whole sealed segments older than `retention` or beyond
+   * `retention_bytes`, per partition. Runs beside ingest: the log only drops
+   * segments from the front and never waits for (or blocks) the writer.
+   */
+  async applyRetention(): Promise<{ segmentsDeleted: number; bytesDeleted: number; partitions: Array<{ topic: string; partition: number; first_offset: number; segments: number }> }> {
     let segmentsDeleted = 0;
     let bytesDeleted = 0;
+    const partitions: Array<{ topic: string; partition: number; first_offset: number; segments: number }> = [];
     for (const t of this.#topics.values()) {
       for (const p of t.partitions) {
         const r = await p.log.applyRetention({ maxAgeMs: t.settings.retention, maxBytes: t.settings.retention_bytes });
+        if (r.segmentsDeleted > 0) partitions.push({ topic: t.name, partition: p.partition, first_offset: p.log.firstOffset, segments: r.segmentsDeleted });
         segmentsDeleted += r.segmentsDeleted;
         bytesDeleted += r.bytesDeleted;
       }
     }
-    return { segmentsDeleted, bytesDeleted };
+    return { segmentsDeleted, bytesDeleted, partitions };
   }
 
   async close(): Promise<void> {

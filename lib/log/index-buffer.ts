@@ -62,6 +62,12 @@ export class IndexBuffer {
     this.#fileLonger = true;
   }
 
+  /** Declares the file identical to memory (after a rebuild found the same entries). */
+  markPersisted(): void {
+    this.#persisted = this.#count;
+    this.#fileLonger = false;
+  }
+
   get dirty(): boolean {
     return this.#fileLonger || this.#persisted < this.#count;
   }

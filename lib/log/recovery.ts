@@ -14,6 +14,8 @@ export interface RecoveryOptions {
   io: FsSeam;
   dir: string;
   indexIntervalBytes: number;
+  /** 'tail': check each segment from its last index entry on; 'full': every frame of every segment. */
+  verify: 'tail' | 'full';
   logger: Logger;
   now: number;
 }
@@ -24,8 +26,10 @@ type Fault = { fault: FrameFault | 'offset'; position: number };
  * Brings a log directory to a consistent state and returns its segments, the last one open for
  * writing. Bad data never stops the open: a torn or corrupt tail of the last segment is cut, a
  * sealed segment failing its check is moved aside (quarantined), indexes are repaired or
- * rebuilt. Sealed segments are checked from their last index entry to the end (cheap; a full
- * scan only when the index is unusable); mid-file rot is caught by the crc check on read.
+ * rebuilt. By default ('tail') each segment is checked from its last index entry to its end:
+ * that covers everything a crash can tear, and costs about one index interval per segment. Rot
+ * in the middle of a sealed segment is then caught by the crc check on read (CorruptError);
+ * verify 'full' checks every frame at open instead.
  */
 export async function recoverSegments(opts: RecoveryOptions): Promise<{ segments: Segment[]; report: RecoveryReport }> {
   const { io, dir, logger } = opts;
@@ -59,7 +63,7 @@ export async function recoverSegments(opts: RecoveryOptions): Promise<{ segments
     seg.timeIndex = new TimeIndex(await io.readFile(seg.timeIndexPath));
     await seg.openForWrite(false);
     const size = (await io.fstat(seg.fd)).size;
-    const { fault, rebuilt } = await scan(seg, size, opts.indexIntervalBytes);
+    const { fault, rebuilt } = await scan(seg, size, opts.indexIntervalBytes, opts.verify === 'full');
     if (fault && !isLast) {
       await quarantine(seg, opts, report, `${describe(fault.fault)} at byte ${fault.position}`);
       continue;
@@ -104,13 +108,14 @@ export async function recoverSegments(opts: RecoveryOptions): Promise<{ segments
  * Validates `seg` (open for writing, indexes loaded) and sets its bookkeeping. Resumes from the
  * last usable index entry when it can, otherwise rescans from byte 0 rebuilding both indexes.
  */
-async function scan(seg: Segment, size: number, interval: number): Promise<{ fault?: Fault; rebuilt: boolean }> {
+async function scan(seg: Segment, size: number, interval: number, full: boolean): Promise<{ fault?: Fault; rebuilt: boolean }> {
   const o = seg.offsetIndex!;
   const t = seg.timeIndex!;
+  const before = full ? Buffer.concat([o.bytes(), t.bytes()]) : undefined;
   const k = validPrefix(o, t, size);
   o.truncate(k);
   t.truncate(k);
-  if (k > 0) {
+  if (k > 0 && !full) {
     const pos = o.positionAt(k - 1);
     const cur = new FrameCursor(seg.io, seg.fd, pos, size, SCAN_CHUNK);
     const at = await cur.next(true);
@@ -130,6 +135,11 @@ async function scan(seg: Segment, size: number, interval: number): Promise<{ fau
   t.invalidateFile();
   seg.restore({ size: 0, nextOffset: seg.base, firstTimestamp: undefined, maxTimestamp: undefined, offsetEntries: 0, timeEntries: 0 });
   const fault = await walk(seg, new FrameCursor(seg.io, seg.fd, 0, size, SCAN_CHUNK), interval);
+  if (before?.equals(Buffer.concat([o.bytes(), t.bytes()]))) {
+    o.markPersisted();
+    t.markPersisted();
+    return { fault, rebuilt: false };
+  }
   return { fault, rebuilt: size > 0 };
 }
 

@@ -16,7 +16,7 @@ const DEFAULTS = {
   maxOpenSegments: 16,
 };
 
-type ResolvedOptions = Required<Omit<SegmentLogOptions, 'io' | 'logger' | 'clock'>>;
+type ResolvedOptions = Required<Omit<SegmentLogOptions, 'io' | 'logger' | 'clock' | 'verifyOnOpen'>>;
 
 interface Waiter {
   offset: number;
@@ -84,7 +84,8 @@ export class SegmentLog {
     const logger = (options.logger ?? silentLogger()).child({ log: opts.dir });
     const clock = options.clock ?? Date.now;
     const started = Date.now();
-    const { segments, report } = await recoverSegments({ io, dir: opts.dir, indexIntervalBytes: opts.indexIntervalBytes, logger, now: clock() });
+    const verify = options.verifyOnOpen ?? 'tail';
+    const { segments, report } = await recoverSegments({ io, dir: opts.dir, indexIntervalBytes: opts.indexIntervalBytes, verify, logger, now: clock() });
     const log = new SegmentLog(opts, io, logger, clock, segments, report);
     logger.info(
       { ...report, firstOffset: log.firstOffset, nextOffset: log.nextOffset, bytes: log.sizeBytes, ms: Date.now() - started },

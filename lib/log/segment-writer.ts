@@ -70,7 +70,7 @@ export class SegmentWriter {
   append(batches: AppendInput[]): Promise<number[]> {
     return new Promise<number[]>((resolve, reject) => {
       this.#queue.push({ batches, resolve, reject });
-      this.#running ??= this.#loop().finally(() => (this.#running = undefined));
+      this.#running ??= this.#loop();
     });
   }
 
@@ -80,9 +80,14 @@ export class SegmentWriter {
   }
 
   async #loop(): Promise<void> {
-    // Let appends issued in the same tick join the first round.
-    await Promise.resolve();
-    while (this.#queue.length > 0) await this.#round(this.#queue.splice(0));
+    try {
+      // Let appends issued in the same tick join the first round.
+      await Promise.resolve();
+      while (this.#queue.length > 0) await this.#round(this.#queue.splice(0));
+    } finally {
+      // Cleared in the same tick the queue is seen empty, so no append can slip in unserved.
+      this.#running = undefined;
+    }
   }
 
   async #round(pendings: Pending[]): Promise<void> {

@@ -50,6 +50,8 @@ export interface SegmentLogOptions {
   logger?: Logger;
   /** Injected clock (ms since the epoch) for segment age; default Date.now. */
   clock?: () => number;
+  /** Open-time check: 'tail' (default) reads each segment from its last index entry on; 'full' reads every frame. */
+  verifyOnOpen?: 'tail' | 'full';
   /** Most descriptors held open for non-active segments (LRU); default 16. */
   maxOpenSegments?: number;
 }

@@ -59,20 +59,52 @@ function fill(tpl: string, rng: Rng): string {
     .replace('{h}', Math.floor(rng() * 0xffffffff).toString(16).padStart(8, '0'));
 }
 
+let cachedSec = -1;
+let cachedTime = '';
+
 /** Formats nginx's $time_local for a unix time in seconds (UTC). */
 function timeLocal(sec: number): string {
+  if (sec === cachedSec) return cachedTime;
+  cachedSec = sec;
+  cachedTime = formatTime(sec);
+  return cachedTime;
+}
+
+function formatTime(sec: number): string {
   const d = new Date(sec * 1000);
   return `${pad2(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())} +0000`;
 }
 
+interface Pools {
+  ips: string[];
+  paths: string[];
+  referers: string[];
+}
+
+const pools = new WeakMap<Rng, Pools>();
+
+/** Per-generator pools of client addresses, request paths and referers (real logs repeat them too). */
+function poolsOf(rng: Rng): Pools {
+  let p = pools.get(rng);
+  if (!p) {
+    const r = (a: readonly string[]) => a[Math.floor(rng() * a.length)]!;
+    p = {
+      ips: Array.from({ length: 4096 }, () => `${10 + Math.floor(rng() * 200)}.${Math.floor(rng() * 256)}.${Math.floor(rng() * 256)}.${1 + Math.floor(rng() * 254)}`),
+      paths: Array.from({ length: 8192 }, () => fill(r(PATHS), rng)),
+      referers: Array.from({ length: 1024 }, () => fill(r(REFERERS), rng)),
+    };
+    pools.set(rng, p);
+  }
+  return p;
+}
+
 /** One line without the newline. `prefix`, when given, starts the line (e.g. a write time). */
 export function nginxLine(rng: Rng, unixSec: number, prefix = ''): string {
-  const r = (a: readonly unknown[]) => a[Math.floor(rng() * a.length)];
-  const ip = `${10 + Math.floor(rng() * 200)}.${Math.floor(rng() * 256)}.${Math.floor(rng() * 256)}.${1 + Math.floor(rng() * 254)}`;
-  const status = r(STATUSES) as number;
+  const p = poolsOf(rng);
+  const pick = <T>(a: readonly T[]): T => a[Math.floor(rng() * a.length)]!;
+  const status = pick(STATUSES);
   const bytes = status === 304 || status === 204 ? 0 : Math.floor(rng() * 60_000);
-  const rt = (rng() * 0.8).toFixed(3);
-  return `${prefix}${ip} - - [${timeLocal(unixSec)}] "${r(METHODS)} ${fill(r(PATHS) as string, rng)} HTTP/1.1" ${status} ${bytes} "${fill(r(REFERERS) as string, rng)}" "${r(AGENTS)}" rt=${rt}`;
+  return `${prefix}${pick(p.ips)} - - [${timeLocal(unixSec)}] "${pick(METHODS)} ${pick(p.paths)} HTTP/1.1" ${status} ${bytes} "${pick(p.referers)}" "${pick(AGENTS)}"`;
 }
 
 export interface Generated {

@@ -9,6 +9,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { stringify } from 'yaml';
+import { request } from 'undici';
+import { BATCHES_CONTENT_TYPE, CODEC_NONE, encodeRequest, type WireBatch, type WireRequest } from '../../lib/protocol/batches.js';
 
 const up = resolve(import.meta.dirname, '../..');
 /** The repository root, whether this runs from test/ (vitest) or from dist/test/ (bench). */
@@ -171,4 +173,44 @@ export async function makeStack(dir: string, agentInputs: unknown[], extra: { ag
       return p;
     },
   };
+}
+
+/** A plain (uncompressed, newline-terminated) wire batch of `lines` for tests that speak POST /v1/batches themselves. */
+export function plainBatch(o: { topic: string; source: string; seq: number; lines: string[]; sourceOffset?: number; timestamp?: number }): WireBatch {
+  const payload = Buffer.from(o.lines.map((l) => l + '\n').join(''));
+  return {
+    topic: o.topic,
+    source: o.source,
+    seq: o.seq,
+    sourceOffset: o.sourceOffset ?? 0,
+    lines: o.lines.length,
+    timestamp: o.timestamp ?? Date.now(),
+    codec: CODEC_NONE,
+    flags: 0,
+    rawLength: payload.length,
+    payload,
+  };
+}
+
+/** The exact request body an agent would send (so a test can save it and re-send it byte for byte). */
+export function batchesBody(req: WireRequest): Buffer {
+  return Buffer.concat(encodeRequest(req));
+}
+
+/** POSTs a request body to /v1/batches; resolves with the status and parsed JSON answer. */
+export async function postBatches(aggUrl: string, body: Buffer, token?: string): Promise<{ status: number; json: any }> {
+  const res = await request(`${aggUrl}/v1/batches`, {
+    method: 'POST',
+    body,
+    headers: { 'content-type': BATCHES_CONTENT_TYPE, ...(token ? { authorization: `Bearer ${token}` } : {}) },
+  });
+  const text = await res.body.text();
+  const status = res.statusCode;
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = { raw: text };
+  }
+  return { status, json };
 }

@@ -11,14 +11,16 @@ import type { FSWatcher } from 'chokidar';
 import type { FileInputConfig } from '../../config.js';
 import type { Logger } from '../../../lib/obs/logger.js';
 import { createMatcher, scanMatches, watchMatches, type Matcher } from './discovery.js';
-import { matchesFingerprint } from './fingerprint.js';
-import type { StreamRegistry, StreamState } from './streams.js';
+import { read } from 'node:fs';
+import { promisify } from 'node:util';
+import { FINGERPRINT_MAX } from './fingerprint.js';
+import { resumeOffset, type StreamRegistry, type StreamState } from './streams.js';
 import { Tailer, type TailerContext } from './tailer.js';
 
 export interface FileInputDeps {
   registry: StreamRegistry;
   logger: Logger;
-  ctx: Omit<TailerContext, 'onTruncated'>;
+  ctx: Omit<TailerContext, 'onTruncated' | 'setFingerprint'>;
   now: () => number;
   onRotation: () => void;
   onTruncation: () => void;
@@ -27,6 +29,28 @@ export interface FileInputDeps {
 /** A closed rotated file is kept this long after its last growth once drained. */
 const DRAIN_IDLE_MS = 2_000;
 const POLL_MS = 250;
+/** A new file shorter than a full fingerprint waits until its size holds this long (a copy may be in progress). */
+const SETTLE_MS = 250;
+/** ... but not longer than this in all. */
+const SETTLE_MAX_MS = 1_500;
+
+/** A file closed to stay under max_open_files; reopened by identity when it changes. */
+interface Parked {
+  dev: number;
+  ino: number;
+  size: number;
+  stream: StreamState;
+}
+
+/** A file not attached yet: empty, still settling, or a copy of a stream read elsewhere. */
+interface Waiting {
+  size: number;
+  firstSeen: number;
+  sizeSince: number;
+  copy: boolean;
+}
+
+const readAsync = promisify(read);
 
 export class FileInput {
   readonly cfg: FileInputConfig;
@@ -34,6 +58,10 @@ export class FileInput {
   #matcher: Matcher;
   #byPath = new Map<string, Tailer>();
   #tailers = new Set<Tailer>();
+  #parked = new Map<string, Parked>();
+  #waiting = new Map<string, Waiting>();
+  /** paths to open as soon as a descriptor is free */
+  #queued = new Set<string>();
   #watcher: FSWatcher | undefined;
   #pollTimer: NodeJS.Timeout | undefined;
   #scanTimer: NodeJS.Timeout | undefined;
@@ -50,15 +78,25 @@ export class FileInput {
     );
     this.#ctx = {
       ...deps.ctx,
+      setFingerprint: (s, len, crc) => deps.registry.setFingerprint(s, len, crc),
       onTruncated: (t, from) => {
         deps.logger.info({ path: t.path, from }, 'file truncated; reading it again from the start');
         deps.onTruncation();
+        const s = this.#newStream(t.path, t.dev, t.ino, 0);
+        // A copy of the old content (copytruncate) may be waiting for the old stream to be free.
+        for (const [p, w] of this.#waiting) if (w.copy) void this.#check(p, false);
+        return s;
       },
     };
   }
 
   get tailers(): ReadonlySet<Tailer> {
     return this.#tailers;
+  }
+
+  /** Files known but closed to stay under max_open_files. */
+  get parkedCount(): number {
+    return this.#parked.size;
   }
 
   async start(): Promise<void> {
@@ -80,6 +118,8 @@ export class FileInput {
         const seen = new Set(await scanMatches(this.#matcher));
         for (const p of seen) await this.#check(p, false);
         for (const p of this.#byPath.keys()) if (!seen.has(p)) this.#detach(p);
+        for (const p of this.#parked.keys()) if (!seen.has(p)) this.#parked.delete(p);
+        for (const p of this.#waiting.keys()) if (!seen.has(p)) this.#waiting.delete(p);
       } catch (err) {
         this.#deps.logger.warn({ err }, 'reconcile scan failed');
       }
@@ -88,15 +128,23 @@ export class FileInput {
     this.#scanTimer.unref();
   }
 
-  /** Wakes every tailer that may have work: growth we were not told about, capacity back, partial lines, drains. */
+  /** Wakes tailers that may have work (capacity back, partial lines, drains) without touching idle ones. */
   #poll(): void {
     const now = this.#deps.now();
     for (const t of this.#tailers) {
-      if (t.detached && t.readOffset >= t.size && now - t.lastGrowth >= DRAIN_IDLE_MS && !t.hasPartial) {
+      if (t.detached && t.readOffset >= t.size && now - t.lastGrowth >= DRAIN_IDLE_MS && !t.hasPartial && !t.busy) {
         this.#release(t);
         continue;
       }
       if (t.detached || t.hasPartial || t.lag > 0) this.#pump(t);
+    }
+    for (const [p, w] of this.#waiting) if (!w.copy && w.size > 0 && now - w.sizeSince >= SETTLE_MS) void this.#check(p, false);
+    if (this.#queued.size > 0) {
+      for (const p of [...this.#queued]) {
+        if (!this.#makeRoom()) break;
+        this.#queued.delete(p);
+        void this.#check(p, false);
+      }
     }
   }
 
@@ -123,7 +171,13 @@ export class FileInput {
   #check(path: string, initial: boolean): Promise<void> {
     const prev = this.#pending.get(path) ?? Promise.resolve();
     const next = prev.then(() => this.#checkNow(path, initial)).catch((err) => {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.#deps.logger.warn({ err, path }, 'cannot open file; will retry at the next scan');
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return;
+      if (code === 'EMFILE' || code === 'ENFILE') {
+        this.#queued.add(path);
+        return;
+      }
+      this.#deps.logger.warn({ err, path }, 'cannot open file; will retry at the next scan');
     });
     this.#pending.set(path, next);
     void next.finally(() => {
@@ -146,38 +200,122 @@ export class FileInput {
       if (t.dev === st.dev && t.ino === st.ino && !t.deleted) {
         if (cur) this.#detach(path);
         this.#byPath.set(path, t);
+        if (![...this.#byPath.entries()].some(([p, x]) => x === t && p !== path)) {
+          t.path = path;
+          t.detached = false;
+        }
         this.#pump(t);
         return;
       }
     }
     if (cur) this.#detach(path);
+    const parked = this.#parked.get(path);
+    if (parked && parked.dev === st.dev && parked.ino === st.ino && parked.size === st.size) return; // idle, unchanged
+    const now = this.#deps.now();
+    if (st.size === 0) {
+      // Nothing to read, and nothing to identify it by yet: attach when it gets content.
+      this.#waiting.set(path, { size: 0, firstSeen: now, sizeSince: now, copy: false });
+      return;
+    }
+    if (!this.#makeRoom()) {
+      this.#queued.add(path);
+      return;
+    }
     const { fd, st: fst } = await Tailer.openFile(path);
-    const stream = await this.#resolveStream(path, fd, fst, initial);
-    const t = Tailer.attach(path, fd, fst, stream, this.#deps.now());
-    stream.lastSeen = this.#deps.now();
+    let stream: StreamState | undefined;
+    try {
+      stream = await this.#resolveStream(path, fd, fst, initial, parked?.stream);
+    } catch (err) {
+      await Tailer.closeFd(fd);
+      throw err;
+    }
+    if (!stream) {
+      await Tailer.closeFd(fd);
+      return;
+    }
+    this.#waiting.delete(path);
+    this.#parked.delete(path);
+    this.#queued.delete(path);
+    const t = Tailer.attach(path, fd, fst, stream, now);
+    stream.lastSeen = now;
     this.#byPath.set(path, t);
     this.#tailers.add(t);
     this.#pump(t);
   }
 
-  async #resolveStream(path: string, fd: number, st: { dev: number; ino: number; size: number }, initial: boolean): Promise<StreamState> {
+  /** Is a descriptor free (closing the least recently grown idle file if needed)? */
+  #makeRoom(): boolean {
+    if (this.#tailers.size < this.cfg.max_open_files) return true;
+    let victim: Tailer | undefined;
+    for (const t of this.#tailers) {
+      if (t.detached || t.busy || t.hasPartial || t.readOffset < t.size) continue;
+      if (!victim || t.lastGrowth < victim.lastGrowth) victim = t;
+    }
+    if (!victim) return false;
+    this.#park(victim);
+    return true;
+  }
+
+  /** Closes an idle, caught-up file; it is reopened by identity when it changes. */
+  #park(t: Tailer): void {
+    this.#tailers.delete(t);
+    for (const [p, x] of this.#byPath) {
+      if (x !== t) continue;
+      this.#byPath.delete(p);
+      this.#parked.set(p, { dev: t.dev, ino: t.ino, size: t.size, stream: t.stream });
+    }
+    void t.close();
+  }
+
+  #newStream(path: string, dev: number, ino: number, offset: number): StreamState {
+    const s: StreamState = { key: randomUUID(), topic: this.cfg.topic, path, dev, ino, fpLen: 0, fpCrc: 0, offset, lastSeen: this.#deps.now() };
+    this.#deps.registry.add(s);
+    return s;
+  }
+
+  /**
+   * Which stream a newly opened file is: by fingerprint (device+inode break ties). Returns
+   * undefined when it must wait: a short file still growing (perhaps a copy in progress), or a
+   * copy of a stream that is being read from another file right now (copytruncate: the copy
+   * takes over once the original is truncated).
+   */
+  async #resolveStream(path: string, fd: number, st: { dev: number; ino: number; size: number }, initial: boolean, hint?: StreamState): Promise<StreamState | undefined> {
     const reg = this.#deps.registry;
-    const open = new Set<StreamState>([...this.#tailers].map((t) => t.stream));
+    const head = Buffer.allocUnsafe(Math.min(st.size, FINGERPRINT_MAX));
+    const { bytesRead } = await readAsync(fd, head, 0, head.length, 0);
+    const open = new Map<StreamState, Tailer>();
+    for (const t of this.#tailers) open.set(t.stream, t);
     let best: StreamState | undefined;
-    for (const s of reg.all()) {
-      if (s.topic !== this.cfg.topic || open.has(s)) continue;
-      if (s.fpLen === 0) {
-        if (s.dev === st.dev && s.ino === st.ino && s.path === path) best ??= s;
+    let copyOf: Tailer | undefined;
+    const cands = reg.candidates(head.subarray(0, bytesRead));
+    if (hint && cands.includes(hint)) cands.unshift(hint);
+    for (const s of cands) {
+      if (s.topic !== this.cfg.topic) continue;
+      const owner = open.get(s);
+      if (owner) {
+        if (owner.dev !== st.dev || owner.ino !== st.ino) copyOf ??= owner;
         continue;
       }
-      if (!(await matchesFingerprint(fd, st.size, s))) continue;
-      if (!best || (s.dev === st.dev && s.ino === st.ino) || s.fpLen > best.fpLen) best = s;
+      if (s === hint) {
+        best = s;
+        break;
+      }
+      if (!best || (s.dev === st.dev && s.ino === st.ino && !(best.dev === st.dev && best.ino === st.ino)) || s.fpLen > best.fpLen) best = s;
+    }
+    const now = this.#deps.now();
+    if (!best && copyOf) {
+      const w = this.#waiting.get(path);
+      if (!w?.copy) this.#deps.logger.info({ path, copy_of: copyOf.path }, 'file is a copy of one being read (copytruncate?); it takes over once the original is truncated or gone');
+      this.#waiting.set(path, { size: st.size, firstSeen: w?.firstSeen ?? now, sizeSince: now, copy: true });
+      return undefined;
     }
     if (best) {
-      if (best.offset > st.size) {
-        this.#deps.logger.info({ path, offset: best.offset, size: st.size }, 'file is shorter than its stored position: truncated; reading from the start');
+      const at = resumeOffset(best);
+      if (at > st.size) {
+        this.#deps.logger.info({ path, offset: at, size: st.size }, 'file is shorter than its stored position: truncated; reading from the start');
         this.#deps.onTruncation();
         best.offset = 0;
+        best.read = 0;
       }
       if (best.path !== path) this.#deps.onRotation();
       best.path = path;
@@ -185,23 +323,27 @@ export class FileInput {
       best.ino = st.ino;
       return best;
     }
+    if (!initial && st.size < FINGERPRINT_MAX) {
+      // A short new file: wait until it stops growing for a moment, in case it is a copy being written.
+      const w = this.#waiting.get(path);
+      if (!w || w.copy) {
+        this.#waiting.set(path, { size: st.size, firstSeen: now, sizeSince: now, copy: false });
+        return undefined;
+      }
+      if (w.size !== st.size) {
+        w.size = st.size;
+        w.sizeSince = now;
+        if (now - w.firstSeen < SETTLE_MAX_MS) return undefined;
+      } else if (now - w.sizeSince < SETTLE_MS && now - w.firstSeen < SETTLE_MAX_MS) return undefined;
+    }
     const startAtEnd = initial && this.cfg.start_at === 'end';
-    const s: StreamState = {
-      key: randomUUID(),
-      topic: this.cfg.topic,
-      path,
-      dev: st.dev,
-      ino: st.ino,
-      fpLen: 0,
-      fpCrc: 0,
-      offset: startAtEnd ? st.size : 0,
-      lastSeen: this.#deps.now(),
-    };
-    reg.add(s);
-    return s;
+    return this.#newStream(path, st.dev, st.ino, startAtEnd ? st.size : 0);
   }
 
   #detach(path: string): void {
+    this.#parked.delete(path);
+    this.#waiting.delete(path);
+    this.#queued.delete(path);
     const t = this.#byPath.get(path);
     if (!t) return;
     this.#byPath.delete(path);
@@ -216,6 +358,8 @@ export class FileInput {
     this.#tailers.delete(t);
     for (const [p, x] of this.#byPath) if (x === t) this.#byPath.delete(p);
     void t.close();
+    // A copy of its content may have been waiting for it to be drained.
+    for (const [p, w] of this.#waiting) if (w.copy) void this.#check(p, false);
   }
 
   async close(): Promise<void> {

@@ -9,7 +9,7 @@
  * segment at or above the last checkpoint's N.
  */
 import { join } from 'node:path';
-import { readFileIfExists, writeFileAtomic } from '../../../lib/log/index.js';
+import { crc32c, readFileIfExists, writeFileAtomic } from '../../../lib/log/index.js';
 import { decodeBufferedMeta, type BufferedMeta } from '../../buffer/buffered-meta.js';
 import type { DiskBuffer } from '../../buffer/disk-buffer.js';
 
@@ -21,13 +21,23 @@ export interface StreamState {
   ino: number;
   fpLen: number;
   fpCrc: number;
-  /** End offset of the last batch durably in the buffer: reading resumes here. */
+  /** End offset of the last batch durably in the buffer: reading resumes here after a restart. */
   offset: number;
   lastSeen: number;
+  /** In memory only: end of what was read and handed to the pipeline (>= offset while batches are in flight). */
+  read?: number;
+}
+
+/** Where reading of a stream resumes in this process: after what was read, durable or in flight. */
+export function resumeOffset(s: StreamState): number {
+  return Math.max(s.offset, s.read ?? 0);
 }
 
 export class StreamRegistry {
   #streams = new Map<string, StreamState>();
+  /** fingerprint length -> CRC -> streams: finds a file's stream with one read of its first KiB */
+  #byFp = new Map<number, Map<number, Set<StreamState>>>();
+  #fpLens: number[] = [];
   #path: string;
   /** Buffer offset up to which positions are reflected (exclusive). */
   #reflected = 0;
@@ -45,7 +55,7 @@ export class StreamRegistry {
     if (saved) {
       const data = JSON.parse(saved.toString('utf8')) as { buffer_offset: number; streams: StreamState[] };
       from = data.buffer_offset;
-      for (const s of data.streams) this.#streams.set(s.key, s);
+      for (const s of data.streams) this.add(s);
     }
     for await (const m of buffer.log.scanMeta(Math.max(from, buffer.log.firstOffset))) {
       const meta = decodeBufferedMeta(m.meta);
@@ -59,17 +69,14 @@ export class StreamRegistry {
   applyBatch(meta: BufferedMeta, bufferOffset: number, now: number): void {
     let s = this.#streams.get(meta.key);
     if (!s) {
-      s = { key: meta.key, topic: meta.topic, path: meta.source, dev: meta.dev, ino: meta.ino, fpLen: meta.fpLen, fpCrc: meta.fpCrc, offset: 0, lastSeen: now };
-      this.#streams.set(meta.key, s);
+      s = { key: meta.key, topic: meta.topic, path: meta.source, dev: meta.dev, ino: meta.ino, fpLen: 0, fpCrc: 0, offset: 0, lastSeen: now };
+      this.add(s);
     }
     s.path = meta.source;
     s.offset = meta.end;
     s.dev = meta.dev;
     s.ino = meta.ino;
-    if (meta.fpLen >= s.fpLen) {
-      s.fpLen = meta.fpLen;
-      s.fpCrc = meta.fpCrc;
-    }
+    if (meta.fpLen >= s.fpLen) this.setFingerprint(s, meta.fpLen, meta.fpCrc);
     s.lastSeen = Math.max(s.lastSeen, now);
     if (bufferOffset + 1 > this.#reflected) this.#reflected = bufferOffset + 1;
   }
@@ -85,6 +92,57 @@ export class StreamRegistry {
 
   add(s: StreamState): void {
     this.#streams.set(s.key, s);
+    this.#index(s);
+  }
+
+  /** Changes a stream's fingerprint, keeping the lookup index right. */
+  setFingerprint(s: StreamState, fpLen: number, fpCrc: number): void {
+    if (s.fpLen === fpLen && s.fpCrc === fpCrc >>> 0) return;
+    this.#unindex(s);
+    s.fpLen = fpLen;
+    s.fpCrc = fpCrc >>> 0;
+    if (this.#streams.get(s.key) === s) this.#index(s);
+  }
+
+  /** Streams whose fingerprint matches the start of a file, given its first min(size, 1 KiB) bytes. */
+  candidates(head: Buffer): StreamState[] {
+    const out: StreamState[] = [];
+    let crc = 0;
+    let done = 0;
+    for (const len of this.#fpLens) {
+      if (len > head.length) break;
+      crc = crc32c(head.subarray(done, len), crc);
+      done = len;
+      const set = this.#byFp.get(len)?.get(crc >>> 0);
+      if (set) out.push(...set);
+    }
+    return out;
+  }
+
+  #index(s: StreamState): void {
+    if (s.fpLen === 0) return;
+    let m = this.#byFp.get(s.fpLen);
+    if (!m) {
+      m = new Map();
+      this.#byFp.set(s.fpLen, m);
+      this.#fpLens.push(s.fpLen);
+      this.#fpLens.sort((a, b) => a - b);
+    }
+    let set = m.get(s.fpCrc >>> 0);
+    if (!set) m.set(s.fpCrc >>> 0, (set = new Set()));
+    set.add(s);
+  }
+
+  #unindex(s: StreamState): void {
+    const m = this.#byFp.get(s.fpLen);
+    const set = m?.get(s.fpCrc >>> 0);
+    if (!set) return;
+    set.delete(s);
+    if (set.size === 0) m!.delete(s.fpCrc >>> 0);
+    if (m!.size === 0) {
+      this.#byFp.delete(s.fpLen);
+      this.#fpLens = this.#fpLens.filter((l) => l !== s.fpLen);
+    }
   }
 
   all(): IterableIterator<StreamState> {
@@ -103,8 +161,14 @@ export class StreamRegistry {
   /** Forgets streams not seen for ttl, then writes the checkpoint atomically. */
   checkpoint(now: number, ttlMs: number): Promise<void> {
     const reflected = this.#reflected;
-    for (const [k, s] of this.#streams) if (now - s.lastSeen > ttlMs) this.#streams.delete(k);
-    const body = JSON.stringify({ buffer_offset: reflected, streams: [...this.#streams.values()] });
+    for (const [k, s] of this.#streams) {
+      if (now - s.lastSeen > ttlMs) {
+        this.#unindex(s);
+        this.#streams.delete(k);
+      }
+    }
+    const streams = [...this.#streams.values()].map(({ read: _read, ...rest }) => rest);
+    const body = JSON.stringify({ buffer_offset: reflected, streams });
     this.#writing = this.#writing
       .catch(() => undefined)
       .then(() => writeFileAtomic(this.#path, body))

@@ -7,7 +7,8 @@ import { close, fstat, open, read, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
 import { cutBatch } from './reader.js';
 import { fingerprintOf, FINGERPRINT_MAX } from './fingerprint.js';
-import type { StreamState } from './streams.js';
+import { crc32c } from '../../../lib/log/index.js';
+import { resumeOffset, type StreamState } from './streams.js';
 
 const openAsync = promisify(open);
 const fstatAsync = promisify(fstat) as (fd: number) => Promise<Stats>;
@@ -37,12 +38,15 @@ export interface TailerContext {
   /** false while the pipeline or buffer is full: stop reading, the file is the backlog */
   hasCapacity: () => boolean;
   submit: (b: ReadBatch) => void;
-  onTruncated: (t: Tailer, from: number) => void;
+  /** The file was truncated (or rewritten under us): returns the new stream its content now is, read from 0. */
+  onTruncated: (t: Tailer, from: number) => StreamState;
+  setFingerprint: (s: StreamState, fpLen: number, fpCrc: number) => void;
   onSplitLines: (n: number) => void;
 }
 
 export class Tailer {
-  readonly path: string;
+  /** the name it was last found under (changes on rename within the include globs) */
+  path: string;
   readonly fd: number;
   readonly dev: number;
   readonly ino: number;
@@ -65,7 +69,7 @@ export class Tailer {
     this.ino = st.ino;
     this.size = st.size;
     this.stream = stream;
-    this.readOffset = stream.offset;
+    this.readOffset = resumeOffset(stream);
     this.lastGrowth = now;
   }
 
@@ -79,12 +83,21 @@ export class Tailer {
     }
   }
 
+  static async closeFd(fd: number): Promise<void> {
+    await closeAsync(fd).catch(() => undefined);
+  }
+
   static attach(path: string, fd: number, st: Stats, stream: StreamState, now: number): Tailer {
     return new Tailer(path, fd, st, stream, now);
   }
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** a pump is running or queued */
+  get busy(): boolean {
+    return this.#pumping !== undefined;
   }
 
   get lag(): number {
@@ -111,18 +124,21 @@ export class Tailer {
     const st = await fstatAsync(this.fd);
     const now = ctx.now();
     if (st.nlink === 0) this.deleted = true;
+    const changed = st.size !== this.size;
     if (st.size > this.size) this.lastGrowth = now;
     this.size = st.size;
-    if (this.size < this.readOffset) {
-      // Truncated in place (copytruncate or `> file`): start over at the beginning.
-      ctx.onTruncated(this, this.readOffset);
+    if (this.size < this.readOffset || (changed && this.readOffset > 0 && !(await this.#sameContent()))) {
+      // Truncated in place (copytruncate or `> file`), or rewritten under us: its content is a new
+      // stream, read from the beginning. The old stream stays known, so a copy of it (logrotate's
+      // copytruncate) continues where we stopped.
+      this.stream = ctx.onTruncated(this, this.readOffset);
       this.readOffset = 0;
+      this.#partialSince = 0;
     }
     while (!this.#closed && this.readOffset < this.size && ctx.hasCapacity()) {
       if (this.stream.fpLen < FINGERPRINT_MAX && this.size > this.stream.fpLen && this.readOffset < FINGERPRINT_MAX) {
         const fp = await fingerprintOf(this.fd, this.size);
-        this.stream.fpLen = fp.fpLen;
-        this.stream.fpCrc = fp.fpCrc;
+        ctx.setFingerprint(this.stream, fp.fpLen, fp.fpCrc);
       }
       const want = Math.min(ctx.maxBatchBytes, this.size - this.readOffset);
       const buf = Buffer.allocUnsafe(want);
@@ -155,7 +171,19 @@ export class Tailer {
         fpCrc: this.stream.fpCrc,
       });
       this.readOffset += cut.consumed;
+      this.stream.read = this.readOffset;
     }
+  }
+
+  /** Does the file still start with the bytes its stream's fingerprint describes? */
+  async #sameContent(): Promise<boolean> {
+    const fp = this.stream;
+    if (fp.fpLen === 0) return true;
+    if (fp.fpLen > this.size) return false;
+    const buf = Buffer.allocUnsafe(fp.fpLen);
+    const { bytesRead } = await readAsync(this.fd, buf, 0, fp.fpLen, 0);
+    if (bytesRead !== fp.fpLen) return false;
+    return crc32c(buf) === fp.fpCrc >>> 0;
   }
 
   /** A trailing partial line is waiting for its newline. */

@@ -1,0 +1,141 @@
+/**
+ * Scenario 1, file -> agent -> aggregator: N bytes of nginx lines generated
+ * on disk first (not timed), then an agent with start_at: beginning ships them
+ * to an aggregator with local storage (real fsync) on 127.0.0.1. Timed from the
+ * agent's spawn until the aggregator has acknowledged every line (GET
+ * /v1/topics every 200 ms). With rsyslogd on PATH the same files also go
+ * through rsyslog imfile -> TCP -> imtcp -> omfile, for a ratio.
+ */
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { topicCount } from '../helpers/procs.js';
+import { generateFiles } from './gen-nginx.js';
+import { atLeast, atMost, envNumber, GiB, info, log, mib, MiB, perGiB, progress, scratch, sleep, stopService, type BenchOptions, type Row, type Scenario, type ScenarioResult } from './harness.js';
+import { ProcWatch } from './proc-stats.js';
+import { benchStack } from './stack.js';
+import { findRsyslogd, runRsyslog } from './rsyslog-compare.js';
+import { summarizeDir } from './top-profile.js';
+
+const TOPIC = 'bench';
+
+export const fileToAggregator: Scenario = {
+  name: 'file-to-aggregator',
+  title: 'file -> agent -> aggregator (durable), throughput and cost',
+  run,
+};
+
+async function run(o: BenchOptions): Promise<ScenarioResult> {
+  const tmp = await scratch('f2a');
+  const notes: string[] = [];
+  const raw: Record<string, unknown> = {};
+  try {
+    const logs = join(tmp.dir, 'logs');
+    await mkdir(logs);
+    const nFiles = envNumber('BENCH_FILES', 1);
+    const paths = Array.from({ length: nFiles }, (_, i) => join(logs, `access-${i}.log`));
+    log(`generating ${mib(o.bytes)} MiB of nginx lines in ${nFiles} file(s) (not timed)`);
+    let genDone = 0;
+    const gp = progress(() => `generating: ${mib(genDone)} / ${mib(o.bytes)} MiB`);
+    const gen = await generateFiles(paths, o.bytes, 42, (d) => (genDone = d)).finally(() => gp.stop());
+    log(`generated ${gen.lines} lines, ${mib(gen.bytes)} MiB, ${(gen.bytes / gen.lines).toFixed(1)} bytes a line`);
+
+    const profile = o.profile
+      ? { agentDir: join(o.resultsDir, 'profiles', o.stamp, 'agent'), aggregatorDir: join(o.resultsDir, 'profiles', o.stamp, 'aggregator') }
+      : undefined;
+    const stack = await benchStack(
+      tmp.dir,
+      [{ type: 'file', topic: TOPIC, include: [join(logs, '*.log')], start_at: 'beginning' }],
+      { agent: { batch: { max_bytes: '1MiB', max_wait: '1s' } } },
+      profile,
+    );
+    const agg = await stack.startAggregator();
+    const aw = new ProcWatch(agg.pid);
+    const t0 = performance.now();
+    const agent = await stack.startAgent();
+    aw.mark();
+    const gw = new ProcWatch(agent.pid);
+    let count = 0;
+    const pr = progress(() => {
+      const s = (performance.now() - t0) / 1000;
+      const done = (count / gen.lines) * gen.bytes;
+      return `file-to-aggregator: ${mib(done)} / ${mib(gen.bytes)} MiB acked (${count} / ${gen.lines} lines), ${(done / MiB / s).toFixed(1)} MiB/s`;
+    });
+    const deadline = Date.now() + envNumber('BENCH_TIMEOUT_S', 1800) * 1000;
+    try {
+      for (;;) {
+        count = await topicCount(stack.aggUrl, TOPIC).catch(() => count);
+        aw.sample();
+        gw.sample();
+        if (count >= gen.lines) break;
+        if (agent.child.exitCode !== null) throw new Error(`agent exited early (${agent.child.exitCode}):\n${agent.output().slice(-3000)}`);
+        if (agg.child.exitCode !== null) throw new Error(`aggregator exited early (${agg.child.exitCode}):\n${agg.output().slice(-3000)}`);
+        if (Date.now() > deadline) throw new Error(`timed out with ${count} of ${gen.lines} lines acknowledged`);
+        await sleep(200);
+      }
+    } finally {
+      pr.stop();
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    aw.sample();
+    gw.sample();
+    // A duplicate would show up as more lines than written.
+    await sleep(1_000);
+    const final = await topicCount(stack.aggUrl, TOPIC);
+    if (final !== gen.lines) notes.push(`LINE COUNT MISMATCH: aggregator holds ${final}, wrote ${gen.lines}`);
+    const agentExit = await stopService(agent);
+    const aggExit = await stopService(agg);
+    if (agentExit !== 0 || aggExit !== 0) notes.push(`exit codes: agent ${agentExit}, aggregator ${aggExit}`);
+
+    const mibs = gen.bytes / MiB / seconds;
+    const total = aw.cpu + gw.cpu;
+    raw.logship = { bytes: gen.bytes, lines: gen.lines, seconds, agentCpu: gw.cpu, aggregatorCpu: aw.cpu, agentPeakRss: gw.peakRss, aggregatorPeakRss: aw.peakRss };
+    const rows: Row[] = [
+      info('data', `${mib(gen.bytes)} MiB, ${gen.lines} lines, ${nFiles} file(s)`),
+      info('elapsed', seconds, 's', 2),
+      atLeast('throughput', mibs, 240, 'MiB/s'),
+      info('lines/s', Math.round(gen.lines / seconds), 'lines/s', 0),
+      info('agent CPU', perGiB(gw.cpu, gen.bytes), 'CPU s/GiB', 2),
+      info('aggregator CPU', perGiB(aw.cpu, gen.bytes), 'CPU s/GiB', 2),
+      atMost('CPU together', perGiB(total, gen.bytes), 4.5, 'CPU s/GiB', 2),
+      atMost('agent peak RSS', gw.peakRss / MiB, 80, 'MiB'),
+      info('aggregator peak RSS', aw.peakRss / MiB, 'MiB'),
+    ];
+
+    if (profile) {
+      for (const [who, dir] of [['agent', profile.agentDir], ['aggregator', profile.aggregatorDir]] as const) {
+        try {
+          raw[`profile_${who}`] = await summarizeDir(dir, who, log);
+          notes.push(`${who} CPU profiles: ${dir}`);
+        } catch (err) {
+          notes.push(`no ${who} profile: ${(err as Error).message}`);
+        }
+      }
+    }
+
+    const rsyslogd = process.env.BENCH_RSYSLOG === '0' ? undefined : await findRsyslogd();
+    if (!rsyslogd) {
+      notes.push(process.env.BENCH_RSYSLOG === '0' ? 'rsyslog comparison skipped (BENCH_RSYSLOG=0)' : 'rsyslog comparison skipped: rsyslogd not on PATH');
+    } else {
+      await rm(join(tmp.dir, 'agg-data'), { recursive: true, force: true });
+      await rm(join(tmp.dir, 'agent-data'), { recursive: true, force: true });
+      try {
+        const r = await runRsyslog(rsyslogd, tmp.dir, paths, gen);
+        raw.rsyslog = r;
+        const rmibs = gen.bytes / MiB / r.seconds;
+        rows.push(
+          info('rsyslog throughput', rmibs, 'MiB/s'),
+          info('rsyslog CPU together', perGiB(r.senderCpu + r.receiverCpu, gen.bytes), 'CPU s/GiB', 2),
+          info('rsyslog peak RSS sender / receiver', `${mib(r.senderPeakRss)} / ${mib(r.receiverPeakRss)}`, 'MiB'),
+          info('logship / rsyslog throughput', mibs / rmibs, 'x', 2),
+          info('rsyslog / logship CPU per GiB', (r.senderCpu + r.receiverCpu) / total, 'x', 2),
+        );
+      } catch (err) {
+        notes.push(`rsyslog comparison failed: ${(err as Error).message.slice(0, 2000)}`);
+      }
+    }
+    if (gen.bytes < GiB) notes.push(`reduced run: ${mib(gen.bytes)} MiB instead of 1 GiB`);
+    return { scenario: fileToAggregator.name, seconds, rows, notes, raw };
+  } finally {
+    await tmp.cleanup();
+  }
+}

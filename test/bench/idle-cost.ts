@@ -1,0 +1,92 @@
+/**
+ * Scenario 4, idle cost: an agent tailing 1,000 matched files (one line each,
+ * read at start) into which nothing more is written. After the start-up has
+ * settled, CPU % of one core and RSS over 30 s.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { topicCount, waitFor } from '../helpers/procs.js';
+import { makeRng, nginxLine } from './gen-nginx.js';
+import { atMost, envNumber, info, log, MiB, progress, scratch, sleep, stopService, type BenchOptions, type Scenario, type ScenarioResult } from './harness.js';
+import { ProcWatch } from './proc-stats.js';
+import { agentReady, benchStack } from './stack.js';
+import { summarizeDir } from './top-profile.js';
+
+const TOPIC = 'idle';
+
+export const idleCost: Scenario = {
+  name: 'idle-cost',
+  title: 'agent cost with many quiet files',
+  run,
+};
+
+async function run(o: BenchOptions): Promise<ScenarioResult> {
+  const tmp = await scratch('idle');
+  const files = envNumber('BENCH_IDLE_FILES', 1000);
+  const seconds = envNumber('BENCH_IDLE_SECONDS', 30);
+  const settle = envNumber('BENCH_IDLE_SETTLE_S', 5);
+  try {
+    const logs = join(tmp.dir, 'logs');
+    await mkdir(logs);
+    const rng = makeRng(3);
+    for (let i = 0; i < files; i++) await writeFile(join(logs, `app-${String(i).padStart(4, '0')}.log`), nginxLine(rng, 1_760_000_000) + '\n');
+    const profileDir = o.profile ? join(o.resultsDir, 'profiles', o.stamp, 'idle-agent') : undefined;
+    const stack = await benchStack(
+      tmp.dir,
+      [{ type: 'file', topic: TOPIC, include: [join(logs, '*.log')], start_at: 'beginning' }],
+      { agent: { batch: { max_bytes: '1MiB', max_wait: '1s' } } },
+      profileDir ? { agentDir: profileDir, aggregatorDir: join(profileDir, '..', 'idle-aggregator') } : undefined,
+    );
+    const agg = await stack.startAggregator();
+    const agent = await stack.startAgent();
+    await agentReady(stack, agent);
+    // Start-up reads the one line of every file; wait until it is delivered, then let it settle.
+    await waitFor(`the ${files} first lines`, async () => (await topicCount(stack.aggUrl, TOPIC)) >= files, 120_000, 250);
+    log(`idle cost: ${files} files delivered; settling ${settle} s, then measuring ${seconds} s`);
+    await sleep(settle * 1000);
+    const gw = new ProcWatch(agent.pid);
+    const aw = new ProcWatch(agg.pid);
+    const t0 = performance.now();
+    const pr = progress(() => {
+      gw.sample();
+      const s = (performance.now() - t0) / 1000;
+      return `idle-cost: ${s.toFixed(0)} / ${seconds} s, agent ${((100 * gw.cpu) / s).toFixed(2)}% of a core, RSS ${(gw.rssSamples.at(-1)! / MiB).toFixed(1)} MiB`;
+    });
+    const ticker = setInterval(() => gw.sample(), 1_000);
+    await sleep(seconds * 1000);
+    clearInterval(ticker);
+    pr.stop();
+    gw.sample();
+    aw.sample();
+    const elapsed = (performance.now() - t0) / 1000;
+    const rss = gw.rssSamples;
+    const maxRss = Math.max(...rss);
+    const cpuPct = (100 * gw.cpu) / elapsed;
+    await stopService(agent);
+    await stopService(agg);
+    const raw: Record<string, unknown> = {};
+    const notes: string[] = [];
+    if (profileDir) {
+      // The profile covers the whole life of the agent, start-up included.
+      raw.profile_agent = await summarizeDir(profileDir, 'idle agent (whole run, start-up included)', log).catch((err: Error) => notes.push(`no profile: ${err.message}`));
+      notes.push(`agent CPU profiles: ${profileDir}`);
+    }
+    return {
+      scenario: idleCost.name,
+      seconds: elapsed,
+      rows: [
+        info('files', files),
+        info('window', elapsed, 's'),
+        atMost('agent CPU', cpuPct, 0.5, '% of a core', 2),
+        atMost('agent RSS (max over the window)', maxRss / MiB, 80, 'MiB'),
+        info('agent RSS (end)', rss.at(-1)! / MiB, 'MiB'),
+        info('agent peak RSS (since start)', gw.peakRss / MiB, 'MiB'),
+        info('aggregator CPU', (100 * aw.cpu) / elapsed, '% of a core', 2),
+      ],
+      notes,
+      raw: { ...raw, files, seconds: elapsed, agentCpu: gw.cpu, rssSamples: rss, agentPeakRss: gw.peakRss, aggregatorCpu: aw.cpu },
+    };
+  } finally {
+    await tmp.cleanup();
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * Issue 3, identity by content: a file is deleted while the agent is down and another file
+ * with different content gets the same inode (same directory, same name, created at once).
+ * Device+inode are only a hint: the new file is a new stream and is read from its start.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { appendFile, mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { killAll, makeStack, runLogship, stop, tempDir, topicCount, waitFor } from '../helpers/procs.js';
+
+afterAll(async () => {
+  await killAll();
+});
+
+const lines = (tag: string, n: number) => Array.from({ length: n }, (_, i) => `${tag} ${String(i).padStart(5, '0')} ${'y'.repeat(40)}\n`).join('');
+
+describe('agent: inode reuse', () => {
+  it('a new file on a reused inode is read from its start', { timeout: 90_000 }, async () => {
+    const tmp = await tempDir('logship-ino-');
+    try {
+      const logs = join(tmp.dir, 'logs');
+      await mkdir(logs);
+      const a = join(logs, 'a.log');
+      const stack = await makeStack(tmp.dir, [{ type: 'file', topic: 'app', include: [join(logs, '*.log')], start_at: 'beginning' }]);
+      await writeFile(a, lines('old', 500));
+      const agg = await stack.startAggregator();
+      let agent = await stack.startAgent();
+      await waitFor('old lines stored', async () => (await topicCount(stack.aggUrl, 'app')) >= 500, 30_000);
+      await new Promise((r) => setTimeout(r, 1500)); // checkpoint written
+      expect(await stop(agent)).toBe(0);
+
+      const oldIno = (await stat(a)).ino;
+      let newIno = -1;
+      for (let attempt = 0; attempt < 10 && newIno !== oldIno; attempt++) {
+        await rm(a);
+        await writeFile(a, lines('new', 1));
+        newIno = (await stat(a)).ino;
+      }
+      expect(newIno, 'the file system did not reuse the inode').toBe(oldIno);
+      // longer than the old file, so resuming at the old position would skip lines
+      await appendFile(a, lines('new', 800).split('\n').slice(1).join('\n'));
+      agent = await stack.startAgent();
+      await waitFor(`new lines stored\n${agent.output().slice(-2000)}`, async () => (await topicCount(stack.aggUrl, 'app')) >= 1300, 30_000);
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(await topicCount(stack.aggUrl, 'app')).toBe(1300);
+      const r = await runLogship(['read', '--url', stack.aggUrl, '--topic', 'app', '--format', 'raw'], {}, 60_000);
+      const got = r.stdout.split('\n').filter(Boolean);
+      const news = got.filter((l) => l.startsWith('new '));
+      expect(news.length).toBe(800);
+      expect(new Set(news).size).toBe(800);
+      expect(news[0]).toMatch(/^new 00000 /);
+      console.log(`inode reuse: inode ${oldIno} reused; ${got.length - news.length} old + ${news.length} new lines stored once each`);
+      expect(await stop(agent)).toBe(0);
+      expect(await stop(agg)).toBe(0);
+    } finally {
+      await killAll();
+      await tmp.cleanup();
+    }
+  });
+});
