@@ -12,7 +12,9 @@
  *     0   1  magic         0x4C ('L')
  *     1   1  version       1
  *     2   4  length        u32: bytes after this field (frame size - 6)
- *     6   4  crc           u32: CRC-32C (crc32c.ts) of bytes [10, frame end)
+ *     6   4  crc           u32: CRC-32C (crc32c.ts) of bytes [10, frame end), body first:
+ *                             crc32c(bytes[10..36), seed = crc32c(bytes[36..end)))
+ *                             so the body's share is computed before an offset is assigned
  *    10   8  baseOffset    u64 (always < 2^53): offset of the batch's first record
  *    18   4  count         u32 >= 1: records in the batch; offsets advance by count
  *    22   8  timestamp     i64 ms since the epoch
@@ -32,10 +34,17 @@
  *  - The first frame's baseOffset equals the file name's base. A later segment's base is >= the
  *    previous segment's end; a larger base is a gap (left by a quarantined segment).
  *  - A segment's byte size stays < 2^31 (segmentBytes is capped), so u32 positions suffice.
- *  - Only the segment log (segment-writer.ts) appends or truncates .log files, and only the
- *    last segment. Indexes are derived data: never fsynced, validated on open and rebuilt from
+ *  - Who touches what: segment-writer.ts appends to and truncates (rollback) the last segment;
+ *    recovery.ts truncates a torn tail at open and renames corrupt segments aside; retention
+ *    deletes whole sealed segments from the front. Nothing else writes the directory, and one
+ *    SegmentLog owns it at a time.
+ *  - Indexes are derived data: never fsynced, validated on open and repaired or rebuilt from
  *    the .log when missing, short or inconsistent.
- *  - An append is acknowledged only after fdatasync of every segment it touched.
+ *  - An append is acknowledged only after fdatasync of every segment it touched; a roll
+ *    fdatasyncs the old segment and fsyncs the directory after creating the new one.
+ *  - Recovery (recovery.ts): the last segment is cut at its first bad frame (bad magic, length,
+ *    crc or offset discontinuity); a sealed segment with a bad frame is renamed aside and its
+ *    offsets become a gap that reads skip (they never throw for a gap inside the stored range).
  */
 
 import { crc32c } from './crc32c.js';
@@ -97,6 +106,11 @@ export function encodeHeader(
   return h;
 }
 
+/** CRC-32C of a batch's meta and payload: the part of the frame crc known before its offset. */
+export function bodyCrc(meta: Buffer, payload: Buffer): number {
+  return crc32c(payload, crc32c(meta));
+}
+
 /** The frame as the buffers to gather-write: header (crc filled in), meta, payload. */
 export function encodeFrame(
   baseOffset: number,
@@ -105,16 +119,17 @@ export function encodeFrame(
   attributes: number,
   meta: Buffer,
   payload: Buffer,
+  body: number = bodyCrc(meta, payload),
 ): Buffer[] {
   const h = encodeHeader(baseOffset, count, timestamp, attributes, meta.length, payload.length);
-  const crc = crc32c(payload, crc32c(meta, crc32c(h.subarray(CRC_START))));
-  h.writeUInt32BE(crc, 6);
+  h.writeUInt32BE(crc32c(h.subarray(CRC_START), body), 6);
   return [h, meta, payload];
 }
 
 /** True when `frame` (exactly one whole frame) carries a matching crc. */
 export function frameCrcOk(frame: Buffer): boolean {
-  return crc32c(frame.subarray(CRC_START)) === frame.readUInt32BE(6);
+  const body = crc32c(frame.subarray(FRAME_HEADER_BYTES));
+  return crc32c(frame.subarray(CRC_START, FRAME_HEADER_BYTES), body) === frame.readUInt32BE(6);
 }
 
 export type HeaderProblem = 'magic' | 'length';

@@ -1,4 +1,4 @@
-import { CorruptError, IoError, OffsetOutOfRangeError } from '../errors.js';
+import { CorruptError, IoError, LogshipError, OffsetOutOfRangeError } from '../errors.js';
 import { FrameCursor, type CursorStep, type Frame } from './frame-reader.js';
 import type { FsSeam } from './io.js';
 import type { ReaderCache } from './reader-cache.js';
@@ -84,6 +84,9 @@ async function withCursor<T>(
       return f;
     };
     return await fn(next);
+  } catch (err) {
+    if (err instanceof LogshipError) throw err;
+    throw new IoError(`cannot read segment ${seg.logPath}: ${(err as Error).message}`, err);
   } finally {
     seg.release();
   }

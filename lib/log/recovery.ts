@@ -84,6 +84,8 @@ export async function recoverSegments(opts: RecoveryOptions): Promise<{ segments
       continue;
     }
     if (!isLast) await seg.closeAll();
+    // The file's birth time is not portable; its first batch's time bounds the segment's age, so
+    // a restart loop cannot keep a segment from ever rolling (at worst it rolls once early).
     else seg.createdAt = seg.firstTimestamp === undefined ? opts.now : Math.min(seg.firstTimestamp, opts.now);
     seg.commit();
     kept.push(seg);

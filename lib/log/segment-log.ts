@@ -1,12 +1,13 @@
-import { LogshipError } from '../errors.js';
+import { IoError } from '../errors.js';
 import { silentLogger, type Logger } from '../obs/logger.js';
-import { FRAME_HEADER_BYTES, MAX_META_BYTES, MAX_SEGMENT_BYTES } from './format.js';
+import { FRAME_HEADER_BYTES, MAX_SEGMENT_BYTES } from './format.js';
 import { realFs, type FsSeam } from './io.js';
 import { offsetForTimestamp, readBatches, scanMeta, type ReadView } from './log-reader.js';
 import { ReaderCache } from './reader-cache.js';
 import { recoverSegments } from './recovery.js';
 import type { Segment } from './segment.js';
 import { SegmentWriter } from './segment-writer.js';
+import { checkBatch, checkInt } from './validate.js';
 import type { AppendInput, BatchMeta, RecoveryReport, RetentionResult, SegmentLogOptions, StoredBatch } from './types.js';
 
 const DEFAULTS = {
@@ -85,7 +86,14 @@ export class SegmentLog {
     const clock = options.clock ?? Date.now;
     const started = Date.now();
     const verify = options.verifyOnOpen ?? 'tail';
-    const { segments, report } = await recoverSegments({ io, dir: opts.dir, indexIntervalBytes: opts.indexIntervalBytes, verify, logger, now: clock() });
+    let recovered: Awaited<ReturnType<typeof recoverSegments>>;
+    try {
+      recovered = await recoverSegments({ io, dir: opts.dir, indexIntervalBytes: opts.indexIntervalBytes, verify, logger, now: clock() });
+    } catch (err) {
+      // Bad data never gets here (recovery cuts or quarantines it); this is the disk or permissions.
+      throw new IoError(`cannot open segment log ${opts.dir}: ${(err as Error).message}`, err);
+    }
+    const { segments, report } = recovered;
     const log = new SegmentLog(opts, io, logger, clock, segments, report);
     logger.info(
       { ...report, firstOffset: log.firstOffset, nextOffset: log.nextOffset, bytes: log.sizeBytes, ms: Date.now() - started },
@@ -148,7 +156,7 @@ export class SegmentLog {
     if (this.#closed || signal?.aborted) return Promise.resolve(false);
     return new Promise<boolean>((resolve) => {
       const onAbort = (): void => w.finish(false);
-      const timer = setTimeout(() => w.finish(false), Math.max(0, timeoutMs));
+      const timer = setTimeout(() => w.finish(false), Math.min(Math.max(0, timeoutMs), 2 ** 31 - 1));
       const w: Waiter = {
         offset,
         finish: (arrived) => {
@@ -231,20 +239,5 @@ export class SegmentLog {
   #wake(): void {
     const next = this.nextOffset;
     for (const w of [...this.#waiters]) if (next > w.offset) w.finish(true);
-  }
-}
-
-function checkInt(name: string, v: number, min: number, max: number): void {
-  if (!Number.isSafeInteger(v) || v < min || v > max) throw new RangeError(`${name} must be an integer from ${min} to ${max}, got ${v}`);
-}
-
-function checkBatch(b: AppendInput): void {
-  if (!Number.isSafeInteger(b.count) || b.count < 1 || b.count > 0xffffffff) throw new RangeError(`batch count must be an integer >= 1, got ${b.count}`);
-  if (!Number.isSafeInteger(b.timestamp)) throw new RangeError(`batch timestamp must be an integer (ms), got ${b.timestamp}`);
-  if (!Number.isInteger(b.attributes) || b.attributes < 0 || b.attributes > 0xffff) throw new RangeError(`batch attributes must be a u16, got ${b.attributes}`);
-  if (!Buffer.isBuffer(b.meta) || !Buffer.isBuffer(b.payload)) throw new TypeError('batch meta and payload must be Buffers');
-  if (b.meta.length > MAX_META_BYTES) throw new LogshipError('LSH_ERR_TOO_LARGE', `batch meta is ${b.meta.length} bytes; the limit is ${MAX_META_BYTES}`);
-  if (FRAME_HEADER_BYTES + b.meta.length + b.payload.length > MAX_SEGMENT_BYTES) {
-    throw new LogshipError('LSH_ERR_TOO_LARGE', `batch payload of ${b.payload.length} bytes exceeds the segment size limit`);
   }
 }

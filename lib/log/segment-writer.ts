@@ -1,6 +1,6 @@
 import { IoError, LogshipError } from '../errors.js';
 import type { Logger } from '../obs/logger.js';
-import { encodeFrame, FRAME_HEADER_BYTES } from './format.js';
+import { bodyCrc, encodeFrame, FRAME_HEADER_BYTES } from './format.js';
 import { writeFully, type FsSeam } from './io.js';
 import { Segment, type SegmentState } from './segment.js';
 import type { AppendInput } from './types.js';
@@ -20,6 +20,8 @@ export interface WriterOptions {
 
 interface Pending {
   batches: AppendInput[];
+  /** bodyCrc() of each batch, computed by the caller's tick (often during the previous fsync). */
+  crcs: number[];
   resolve: (offsets: number[]) => void;
   reject: (err: unknown) => void;
 }
@@ -68,8 +70,9 @@ export class SegmentWriter {
   }
 
   append(batches: AppendInput[]): Promise<number[]> {
+    const crcs = batches.map((b) => bodyCrc(b.meta, b.payload));
     return new Promise<number[]>((resolve, reject) => {
-      this.#queue.push({ batches, resolve, reject });
+      this.#queue.push({ batches, crcs, resolve, reject });
       this.#running ??= this.#loop();
     });
   }
@@ -103,7 +106,7 @@ export class SegmentWriter {
       const p = pendings[i]!;
       const mark = this.#mark();
       try {
-        done.push({ p, offsets: await this.#write(p.batches) });
+        done.push({ p, offsets: await this.#write(p.batches, p.crcs) });
       } catch (err) {
         if (err instanceof SyncFailure) return this.#fail(start, [...done.map((d) => d.p), ...pendings.slice(i)], err.cause);
         await this.#rollback(mark);
@@ -123,19 +126,22 @@ export class SegmentWriter {
     } catch (err) {
       return this.#fail(start, done.map((d) => d.p), err);
     }
-    await this.#commit(start.active);
+    const rolled = this.#publish(start.active);
     for (const d of done) d.p.resolve(d.offsets);
     this.opts.onCommit();
+    // Index upkeep after the acks: derived data, so it never delays one.
+    await this.#tidy(rolled);
   }
 
   /** Encodes and writes one append's frames, rolling first where a frame would not fit. */
-  async #write(batches: AppendInput[]): Promise<number[]> {
+  async #write(batches: AppendInput[], crcs: number[]): Promise<number[]> {
     const { io, indexIntervalBytes } = this.opts;
     const now = this.opts.clock();
     const offsets: number[] = [];
     let bufs: Buffer[] = [];
     let at = this.active.size;
-    for (const b of batches) {
+    for (let i = 0; i < batches.length; i++) {
+      const b = batches[i]!;
       const size = FRAME_HEADER_BYTES + b.meta.length + b.payload.length;
       if (this.#mustRoll(size, now)) {
         if (bufs.length > 0) await writeFully(io, this.active.fd, bufs, at);
@@ -145,7 +151,7 @@ export class SegmentWriter {
       }
       const seg = this.active;
       const base = seg.nextOffset;
-      bufs.push(...encodeFrame(base, b.count, b.timestamp, b.attributes, b.meta, b.payload));
+      bufs.push(...encodeFrame(base, b.count, b.timestamp, b.attributes, b.meta, b.payload, crcs[i]));
       seg.noteFrame(seg.size, size, base, b.count, b.timestamp, indexIntervalBytes);
       offsets.push(base);
     }
@@ -210,21 +216,22 @@ export class SegmentWriter {
     for (const p of pendings) p.reject(new IoError(`fdatasync of ${this.opts.dir} failed: ${(cause as Error)?.message}`, cause));
   }
 
-  /** Publishes a durable round: bookkeeping committed, segments rolled away from sealed. */
-  async #commit(from: Segment): Promise<void> {
+  /** Makes a durable round visible to readers; returns the segments it rolled away from. */
+  #publish(from: Segment): Segment[] {
     const i = this.segments.indexOf(from);
-    const last = this.segments.length - 1;
-    for (let j = i; j <= last; j++) this.segments[j]!.commit();
+    for (let j = i; j < this.segments.length; j++) this.segments[j]!.commit();
     this.committedNext = this.active.nextOffset;
-    for (let j = i; j < last; j++) {
-      const seg = this.segments[j]!;
-      await seg.seal().catch((err: unknown) => this.opts.logger.warn({ err, file: seg.indexPath }, 'could not write index; it is rebuilt on the next open'));
+    return this.segments.slice(i, -1);
+  }
+
+  async #tidy(rolled: Segment[]): Promise<void> {
+    const warn = (file: string) => (err: unknown) => this.opts.logger.warn({ err, file }, 'could not write index; it is rebuilt on the next open');
+    for (const seg of rolled) {
+      await seg.seal().catch(warn(seg.indexPath));
       // Readers reopen sealed segments through the bounded ReaderCache.
       await seg.closeFd().catch(() => {});
     }
-    await this.active.persistIndexes().catch((err: unknown) => {
-      this.opts.logger.warn({ err, file: this.active.indexPath }, 'could not write index; it is rebuilt on the next open');
-    });
+    await this.active.persistIndexes().catch(warn(this.active.indexPath));
   }
 
   /** Rejects further appends and waits for those queued. */

@@ -109,7 +109,7 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
     if (final !== gen.lines) notes.push(`LINE COUNT MISMATCH: aggregator holds ${final}, wrote ${gen.lines}`);
     await stopService(agent);
     await stopService(agg);
-    if (gen.bytes < GiB) notes.push(`reduced run: ${mib(gen.bytes)} MiB instead of 1 GiB`);
+    if (o.bytes < GiB) notes.push(`reduced run: ${mib(gen.bytes)} MiB instead of 1 GiB`);
     notes.push('drain is timed from the aggregator answering /readyz; the agent retries at most 100 ms apart (aggregator.max_backoff: 100ms), which is included');
     return {
       scenario: backlogDrain.name,

@@ -106,6 +106,7 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
         try {
           raw[`profile_${who}`] = await summarizeDir(dir, who, log);
           notes.push(`${who} CPU profiles: ${dir}`);
+          if (who === 'agent') notes.push('BENCH_PROFILE=1: --cpu-prof adds its own CPU (1 ms sampling per thread) to the figures above');
         } catch (err) {
           notes.push(`no ${who} profile: ${(err as Error).message}`);
         }
@@ -133,7 +134,7 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
         notes.push(`rsyslog comparison failed: ${(err as Error).message.slice(0, 2000)}`);
       }
     }
-    if (gen.bytes < GiB) notes.push(`reduced run: ${mib(gen.bytes)} MiB instead of 1 GiB`);
+    if (o.bytes < GiB) notes.push(`reduced run: ${mib(gen.bytes)} MiB instead of 1 GiB`);
     return { scenario: fileToAggregator.name, seconds, rows, notes, raw };
   } finally {
     await tmp.cleanup();

@@ -35,7 +35,7 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
       tmp.dir,
       [{ type: 'file', topic: TOPIC, include: [join(logs, '*.log')], start_at: 'beginning' }],
       { agent: { batch: { max_bytes: '1MiB', max_wait: '1s' } } },
-      profileDir ? { agentDir: profileDir, aggregatorDir: join(profileDir, '..', 'idle-aggregator') } : undefined,
+      profileDir ? { agentDir: profileDir } : undefined,
     );
     const agg = await stack.startAggregator();
     const agent = await stack.startAgent();
@@ -69,7 +69,7 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
     if (profileDir) {
       // The profile covers the whole life of the agent, start-up included.
       raw.profile_agent = await summarizeDir(profileDir, 'idle agent (whole run, start-up included)', log).catch((err: Error) => notes.push(`no profile: ${err.message}`));
-      notes.push(`agent CPU profiles: ${profileDir}`);
+      notes.push(`agent CPU profiles: ${profileDir}`, 'BENCH_PROFILE=1: the profiler samples every 1 ms, which itself costs CPU; take idle figures from a run without it');
     }
     return {
       scenario: idleCost.name,

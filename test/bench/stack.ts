@@ -15,18 +15,18 @@ export async function benchStack(
   dir: string,
   inputs: unknown[],
   extra: { agent?: Record<string, unknown>; aggregator?: Record<string, unknown> } = {},
-  profile?: { agentDir: string; aggregatorDir: string },
+  profile?: { agentDir?: string; aggregatorDir?: string },
 ): Promise<BenchStack> {
   const s = await makeStack(dir, inputs, extra);
   return {
     ...s,
     startAggregator: async () => {
-      const p = spawnService('aggregator', ['aggregator', '--config', s.aggConfig], profile ? { profileDir: profile.aggregatorDir } : {});
+      const p = spawnService('aggregator', ['aggregator', '--config', s.aggConfig], profile?.aggregatorDir ? { profileDir: profile.aggregatorDir } : {});
       await waitReady(`${s.aggUrl}/readyz`, p, true);
       return p;
     },
     /** Resolves once spawned; readiness is not awaited, the clock may already run. */
-    startAgent: async () => spawnService('agent', ['agent', '--config', s.agentConfig], profile ? { profileDir: profile.agentDir } : {}),
+    startAgent: async () => spawnService('agent', ['agent', '--config', s.agentConfig], profile?.agentDir ? { profileDir: profile.agentDir } : {}),
   };
 }
 

@@ -4,7 +4,8 @@
  * Device+inode are only a hint: the new file is a new stream and is read from its start.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { appendFile, mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, stat, writeFile } from 'node:fs/promises';
+import { rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { killAll, makeStack, runLogship, stop, tempDir, topicCount, waitFor } from '../helpers/procs.js';
 
@@ -31,10 +32,12 @@ describe('agent: inode reuse', () => {
 
       const oldIno = (await stat(a)).ino;
       let newIno = -1;
-      for (let attempt = 0; attempt < 10 && newIno !== oldIno; attempt++) {
-        await rm(a);
-        await writeFile(a, lines('new', 1));
-        newIno = (await stat(a)).ino;
+      // ext4 hands a freed inode to the next file created in the same directory; other processes
+      // creating files at the same moment can take it first, so retry with synchronous calls.
+      for (let attempt = 0; attempt < 200 && newIno !== oldIno; attempt++) {
+        rmSync(a);
+        writeFileSync(a, lines('new', 1));
+        newIno = statSync(a).ino;
       }
       expect(newIno, 'the file system did not reuse the inode').toBe(oldIno);
       // longer than the old file, so resuming at the old position would skip lines

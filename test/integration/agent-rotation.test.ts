@@ -96,6 +96,7 @@ describe.skipIf(!LOGROTATE)('agent: rotation by real logrotate', () => {
         for (let i = 0; i < total && missing.length < 10; i++) if (!seen.has(i)) missing.push(i);
         const files = (await readdir(logs)).sort();
         console.log(`rotation ${c.name}: ${total} lines, ${ROTATIONS} rotations, ${seen.size} distinct stored; files now: ${files.join(' ')}`);
+        if (problems.length || missing.length) console.log(agent.output().split('\n').filter((l) => /truncat|copy|rotat|warn|error/i.test(l)).slice(-40).join('\n'));
         expect(problems).toEqual([]);
         expect(missing).toEqual([]);
         expect(seen.size).toBe(total);

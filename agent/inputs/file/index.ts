@@ -62,6 +62,8 @@ export class FileInput {
   #waiting = new Map<string, Waiting>();
   /** paths to open as soon as a descriptor is free */
   #queued = new Set<string>();
+  /** descriptors being opened right now (they count against max_open_files) */
+  #opening = 0;
   #watcher: FSWatcher | undefined;
   #pollTimer: NodeJS.Timeout | undefined;
   #scanTimer: NodeJS.Timeout | undefined;
@@ -104,7 +106,9 @@ export class FileInput {
     this.#watcher = watchMatches(this.#matcher, {
       add: (p) => void this.#check(p, false),
       change: (p) => this.#poke(p),
-      unlink: (p) => this.#detach(p),
+      // An unlink event can arrive after the name was taken again (rotation: rename away, then a
+      // new file or copy under the old name): only a name that is really gone is detached.
+      unlink: (p) => void stat(p).then(() => this.#check(p, false), () => this.#detach(p)),
       error: (err) => this.#deps.logger.warn({ err, input: this.cfg.name }, 'file watcher error; the reconcile scan keeps going'),
     });
     this.#pollTimer = setInterval(() => this.#poll(), POLL_MS);
@@ -217,17 +221,25 @@ export class FileInput {
       this.#waiting.set(path, { size: 0, firstSeen: now, sizeSince: now, copy: false });
       return;
     }
+    if (!initial && !parked && st.size < FINGERPRINT_MAX && !this.#settled(path, st.size, now)) return;
     if (!this.#makeRoom()) {
       this.#queued.add(path);
       return;
     }
-    const { fd, st: fst } = await Tailer.openFile(path);
+    this.#opening++;
+    let fd: number;
+    let fst: Awaited<ReturnType<typeof Tailer.openFile>>['st'];
     let stream: StreamState | undefined;
     try {
-      stream = await this.#resolveStream(path, fd, fst, initial, parked?.stream);
-    } catch (err) {
-      await Tailer.closeFd(fd);
-      throw err;
+      ({ fd, st: fst } = await Tailer.openFile(path));
+      try {
+        stream = await this.#resolveStream(path, fd, fst, initial, parked?.stream);
+      } catch (err) {
+        await Tailer.closeFd(fd);
+        throw err;
+      }
+    } finally {
+      this.#opening--;
     }
     if (!stream) {
       await Tailer.closeFd(fd);
@@ -243,9 +255,24 @@ export class FileInput {
     this.#pump(t);
   }
 
+  /** A short new file waits until its size holds for a moment (a copy may be in progress), within a bound. */
+  #settled(path: string, size: number, now: number): boolean {
+    const w = this.#waiting.get(path);
+    if (!w || w.copy || w.size === 0) {
+      this.#waiting.set(path, { size, firstSeen: w && !w.copy ? w.firstSeen : now, sizeSince: now, copy: false });
+      return false;
+    }
+    if (w.size !== size) {
+      w.size = size;
+      w.sizeSince = now;
+      return now - w.firstSeen >= SETTLE_MAX_MS;
+    }
+    return now - w.sizeSince >= SETTLE_MS || now - w.firstSeen >= SETTLE_MAX_MS;
+  }
+
   /** Is a descriptor free (closing the least recently grown idle file if needed)? */
   #makeRoom(): boolean {
-    if (this.#tailers.size < this.cfg.max_open_files) return true;
+    if (this.#tailers.size + this.#opening < this.cfg.max_open_files) return true;
     let victim: Tailer | undefined;
     for (const t of this.#tailers) {
       if (t.detached || t.busy || t.hasPartial || t.readOffset < t.size) continue;
@@ -322,19 +349,6 @@ export class FileInput {
       best.dev = st.dev;
       best.ino = st.ino;
       return best;
-    }
-    if (!initial && st.size < FINGERPRINT_MAX) {
-      // A short new file: wait until it stops growing for a moment, in case it is a copy being written.
-      const w = this.#waiting.get(path);
-      if (!w || w.copy) {
-        this.#waiting.set(path, { size: st.size, firstSeen: now, sizeSince: now, copy: false });
-        return undefined;
-      }
-      if (w.size !== st.size) {
-        w.size = st.size;
-        w.sizeSince = now;
-        if (now - w.firstSeen < SETTLE_MAX_MS) return undefined;
-      } else if (now - w.sizeSince < SETTLE_MS && now - w.firstSeen < SETTLE_MAX_MS) return undefined;
     }
     const startAtEnd = initial && this.cfg.start_at === 'end';
     return this.#newStream(path, st.dev, st.ino, startAtEnd ? st.size : 0);

@@ -50,7 +50,7 @@ describe('SegmentLog survives SIGKILL', () => {
     args.push('--strict', '--skipLibCheck', '--types', 'node', path.join(root, 'lib', 'log', 'index.ts'));
     await promisify(execFile)(process.execPath, [tsc, ...args], { cwd: root });
     await writeFile(path.join(outDir, 'package.json'), '{"type":"module"}\n');
-  });
+  }, 180_000);
   afterAll(async () => {
     await rm(outDir, { recursive: true, force: true });
   });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { crc32cBytewise } from '../../../../lib/log/crc32c.js';
 import { crc32c } from '../../../../lib/log/index.js';
 
 describe('crc32c', () => {
@@ -20,10 +21,13 @@ describe('crc32c', () => {
     }
   });
 
-  it('agrees between the slice-by-8 path and the byte path on unaligned lengths', () => {
-    const b = Buffer.from(Array.from({ length: 1000 }, (_, i) => (i * 131) & 0xff));
-    let byByte = 0;
-    for (let i = 0; i < b.length; i++) byByte = crc32c(b.subarray(i, i + 1), byByte);
-    expect(crc32c(b)).toBe(byByte);
+  it('agrees with the bytewise reference at every alignment and length', () => {
+    const b = Buffer.from(Array.from({ length: 1100 }, (_, i) => (i * 131 + (i >> 3)) & 0xff));
+    for (let start = 0; start < 8; start++) {
+      for (const len of [0, 1, 3, 7, 8, 9, 15, 16, 17, 100, 1000]) {
+        const piece = b.subarray(start, start + len);
+        expect(crc32c(piece, 0x1234)).toBe(crc32cBytewise(piece, 0x1234));
+      }
+    }
   });
 });

@@ -2,7 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { OffsetOutOfRangeError } from '../../../../lib/errors.js';
 import { SegmentLog, type SegmentLogOptions } from '../../../../lib/log/index.js';
-import { makeBatch, tempDir } from '../../../helpers/log-fixtures.js';
+import { instrumentedFs, makeBatch, tempDir } from '../../../helpers/log-fixtures.js';
 
 const logFiles = async (dir: string): Promise<string[]> => (await readdir(dir)).filter((n) => n.endsWith('.log')).sort();
 
@@ -78,6 +78,19 @@ describe('SegmentLog contract: rolling and retention', () => {
     expect(log.segmentCount).toBe(1);
     expect(log.firstOffset).toBe(25);
     expect((await log.read(25, 100))[0]!.meta.toString()).toBe('a5');
+  });
+
+  it('bounds the descriptors held for sealed segments', async () => {
+    const { io, counts } = instrumentedFs();
+    const log = await open({ io, segmentBytes: 500, maxOpenSegments: 2 });
+    for (let i = 0; i < 10; i++) await log.append([makeBatch(`f${i}`, { count: 1, payloadBytes: 400 })]);
+    expect(log.segmentCount).toBe(10);
+    for (let round = 0; round < 2; round++) {
+      for (let o = 0; o < 10; o++) expect((await log.read(o, 1))[0]!.meta.toString()).toBe(`f${o}`);
+    }
+    await new Promise((r) => setImmediate(r));
+    // The active segment holds 3 (log + 2 indexes); at most 2 sealed .log fds besides.
+    expect((counts.open ?? 0) - (counts.close ?? 0)).toBeLessThanOrEqual(5);
   });
 
   it('applies retention by bytes and truncateBefore by offset', async () => {

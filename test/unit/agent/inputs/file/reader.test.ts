@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { cutBatch } from '../../../../../agent/inputs/file/reader.js';
+import { FLAG_FRAMED } from '../../../../../lib/protocol/batches.js';
+import { iterateRecords, RECORD_NO_NEWLINE, RECORD_PART } from '../../../../../lib/protocol/records.js';
+
+describe('cutBatch', () => {
+  it('cuts at the last newline and keeps a trailing partial line for later', () => {
+    const c = cutBatch(Buffer.from('a\nbb\nccc'), 1024, true, false)!;
+    expect(c.raw.toString()).toBe('a\nbb\n');
+    expect(c.lines).toBe(2);
+    expect(c.consumed).toBe(5);
+    expect(c.flags).toBe(0);
+  });
+
+  it('waits when only a partial line is there', () => {
+    expect(cutBatch(Buffer.from('abc'), 1024, true, false)).toBeUndefined();
+  });
+
+  it('flushes a trailing partial line when told (partial_line_timeout), flagged without newline', () => {
+    const c = cutBatch(Buffer.from('a\nxyz'), 1024, true, true)!;
+    expect(c.flags).toBe(FLAG_FRAMED);
+    expect(c.consumed).toBe(5);
+    const recs = [...iterateRecords(c.raw, c.flags, 100)];
+    expect(recs.map((r) => [r.message.toString(), r.sourceOffset, r.flags])).toEqual([
+      ['a', 100, 0],
+      ['xyz', 102, RECORD_NO_NEWLINE],
+    ]);
+  });
+
+  it('splits lines longer than max_line_bytes into flagged parts, covering every byte', () => {
+    const long = 'x'.repeat(2500);
+    const c = cutBatch(Buffer.from(`s\n${long}\nt\n`), 1024, true, false)!;
+    expect(c.splitLines).toBe(1);
+    const recs = [...iterateRecords(c.raw, c.flags, 0)];
+    expect(recs.map((r) => r.message.length)).toEqual([1, 1024, 1024, 452, 1]);
+    expect(recs.filter((r) => r.flags & RECORD_PART).length).toBe(3);
+    expect(recs.map((r) => r.message.toString()).slice(1, 4).join('')).toBe(long);
+    expect(recs.map((r) => r.sourceOffset)).toEqual([0, 2, 1026, 2050, 2503]);
+    expect(c.consumed).toBe(2 + 2501 + 2);
+  });
+
+  it('ships whole parts of an unterminated over-long line and keeps the rest', () => {
+    const c = cutBatch(Buffer.from('y'.repeat(3000)), 1024, false, false)!;
+    expect(c.consumed).toBe(2048);
+    expect([...iterateRecords(c.raw, c.flags, 0)].every((r) => r.flags & RECORD_PART)).toBe(true);
+  });
+
+  it('passes invalid UTF-8 through byte for byte', () => {
+    const bytes = Buffer.from([0xff, 0xfe, 0x41, 0xc3, 0x28, 0x0a]);
+    const c = cutBatch(bytes, 1024, true, false)!;
+    expect(Buffer.compare(c.raw, bytes)).toBe(0);
+  });
+});
