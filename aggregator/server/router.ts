@@ -11,11 +11,11 @@ const GROUP = /^\/v1\/groups\/([^/]+)\/offsets$/;
 
 export function createRouter(ctx: ServerContext) {
   return async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://x');
-    const path = url.pathname;
+    const raw = req.url ?? '/';
+    const qi = raw.indexOf('?');
+    // Full URL parsing only where a query string matters (records); ingest stays on the cheap path.
+    const path = qi < 0 ? raw : raw.slice(0, qi);
     let label = 'other';
-    const ac = new AbortController();
-    res.on('close', () => ac.abort());
     try {
       if (path === '/healthz') {
         label = 'healthz';
@@ -48,7 +48,10 @@ export function createRouter(ctx: ServerContext) {
       if (m) {
         label = 'records';
         if (req.method !== 'GET') throw methodNotAllowed(req, 'GET');
-        return await handleRecords(ctx, url, res, decodeURIComponent(m[1]!), decodeURIComponent(m[2]!), ac.signal);
+        // Only long-polls need to notice a client that went away; ingest skips the per-request AbortController.
+        const ac = new AbortController();
+        res.once('close', () => ac.abort());
+        return await handleRecords(ctx, new URL(raw, 'http://x'), res, decodeURIComponent(m[1]!), decodeURIComponent(m[2]!), ac.signal);
       }
       m = GROUP.exec(path);
       if (m) {

@@ -1,5 +1,9 @@
 /**
- * CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), pure JS, slice-by-8.
+ * CRC-32C (Castagnoli, reflected polynomial 0x82F63B78). `crc32c` uses the
+ * CPU's CRC32 instruction through @node-rs/crc32 (prebuilt N-API binaries; ~10x
+ * the JS loop, which was a third of the agent's CPU in the file-to-aggregator
+ * profile) and falls back to the pure-JS slice-by-8 below where the native
+ * module cannot load. Both give identical results (tested).
  *
  * `seed` is a previous result, so checksums chain over pieces without
  * concatenating them: crc32c(b, crc32c(a)) === crc32c(Buffer.concat([a, b])).
@@ -7,7 +11,36 @@
  * payload in place.
  */
 
+import { createRequire } from 'node:module';
+
 const POLY = 0x82f63b78;
+
+type NativeCrc = (input: Buffer, initialState?: number) => number;
+
+function loadNative(): NativeCrc | undefined {
+  if (process.env.LOGSHIP_CRC32C_JS === '1') return undefined;
+  try {
+    return (createRequire(import.meta.url)('@node-rs/crc32') as { crc32c: NativeCrc }).crc32c;
+  } catch {
+    return undefined;
+  }
+}
+
+const native = loadNative();
+
+/** Below this size the JS loop beats the cost of a native call. */
+const NATIVE_MIN = 64;
+
+/** Which implementation `crc32c` uses: 'native' or 'js'. */
+export const crc32cImpl: 'native' | 'js' = native ? 'native' : 'js';
+
+export function crc32c(buf: Uint8Array, seed = 0): number {
+  if (native && buf.length >= NATIVE_MIN) {
+    const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+    return native(b, seed) >>> 0;
+  }
+  return crc32cJs(buf, seed);
+}
 
 /** 8 tables of 256 entries, one Int32Array so lookups stay monomorphic. */
 const T = buildTables();
@@ -32,7 +65,7 @@ function buildTables(): Int32Array {
 /** Little-endian hosts read 8 bytes as two aligned 32-bit words: about 1.7x the byte path. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
-export function crc32c(buf: Uint8Array, seed = 0): number {
+export function crc32cJs(buf: Uint8Array, seed = 0): number {
   let crc = ~seed;
   let i = 0;
   const len = buf.length;

@@ -6,6 +6,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { killAll, makeStack, runLogship, stop, tempDir, topicCount, waitFor } from '../helpers/procs.js';
@@ -34,6 +35,10 @@ describe('agent: full buffer while the aggregator is down', () => {
         const stack = await makeStack(tmp.dir, [{ type: 'file', topic: 'app', include: [join(logs, '*.log')], start_at: 'beginning' }], {
           agent: { buffer: { max_bytes: '1MiB', when_full: policy }, batch: { max_bytes: '64KiB', max_wait: '100ms' } },
         });
+        // Hold the aggregator's port while it is "down" (connections are reset), so no other
+        // process takes the port before the aggregator starts late in the test.
+        const holder = createServer((sock) => sock.destroy());
+        await new Promise<void>((r) => holder.listen(stack.aggPort, '127.0.0.1', () => r()));
         const agent = await stack.startAgent();
         // random hex: compresses about 2:1, so ~4 MiB of lines need ~2 MiB of buffer
         for (let i = 0; i < LINES; i += 1000) {
@@ -53,6 +58,7 @@ describe('agent: full buffer while the aggregator is down', () => {
         }
         await new Promise((r) => setTimeout(r, 1000));
         const read = await metric(stack.statusPort, 'logship_agent_lines_read_total');
+        await new Promise((r) => holder.close(r));
         const agg = await stack.startAggregator();
         const dropped = await metric(stack.statusPort, 'logship_agent_dropped_lines_total');
         await waitFor(`all lines stored or dropped (dropped ${dropped})\n${agent.output().slice(-2000)}`, async () => (await topicCount(stack.aggUrl, 'app')) + dropped >= LINES, 60_000, 250);
