@@ -31,3 +31,15 @@ describe('crc32c', () => {
     }
   });
 });
+
+describe('crc32c implementations', () => {
+  it('the native path and the JS fallback agree, chained or not', async () => {
+    const { crc32cJs, crc32cImpl } = await import('../../../../lib/log/crc32c.js');
+    expect(crc32cImpl).toBe('native');
+    const b = Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 7 + (i >> 5)) & 0xff));
+    for (const [s, e] of [[0, 64], [3, 1000], [0, 70_000], [17, 65_553]] as const) {
+      expect(crc32c(b.subarray(s, e), 0xabcdef)).toBe(crc32cJs(b.subarray(s, e), 0xabcdef));
+    }
+    expect(crc32c(new Uint8Array(b.buffer, b.byteOffset + 5, 500))).toBe(crc32cJs(b.subarray(5, 505)));
+  });
+});
