@@ -50,9 +50,10 @@ export class ZstdPool {
     return new Promise<Buffer>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       if (this.#pending.size === 1) w.ref();
-      // Copy: the caller may reuse its buffer; the copy is then moved to the worker without a second copy.
-      const copy = new Uint8Array(data.byteLength);
-      copy.set(data);
+      // Copy (the caller keeps its bytes, e.g. to retry), into memory that is not zero-filled first,
+      // then move the copy to the worker without a second copy.
+      const copy = Buffer.allocUnsafeSlow(data.byteLength);
+      data.copy(copy);
       w.postMessage({ id, op, level, data: copy }, [copy.buffer]);
     }).finally(() => {
       if (this.#pending.size === 0) for (const x of this.#workers) x.unref();
