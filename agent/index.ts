@@ -188,6 +188,7 @@ export class Agent {
           this.pipeline.submit({
             meta,
             raw: b.raw,
+            owned: b.owned,
             timestamp: b.timestamp,
             onDurable: (offset) => {
               this.registry.applyBatch(meta, offset, this.#now());

@@ -27,6 +27,9 @@ export interface BufferedBatch {
   timestamp: number;
 }
 
+/** Compressed bytes of recent batches kept in memory for sending without a read-back. */
+const RECENT_MAX_BYTES = 16 << 20;
+
 export class DiskBuffer {
   readonly log: SegmentLog;
   #opts: DiskBufferOptions;
@@ -34,6 +37,12 @@ export class DiskBuffer {
   #ackPath: string;
   #spaceWaiters: Array<() => void> = [];
   #ackWrite: Promise<void> = Promise.resolve();
+  /**
+   * The newest appended batches, contiguous by offset: while delivery keeps up, the
+   * forwarder sends from here and never reads back (and re-verifies) what it just wrote.
+   */
+  #recent: BufferedBatch[] = [];
+  #recentBytes = 0;
 
   private constructor(log: SegmentLog, opts: DiskBufferOptions) {
     this.log = log;
@@ -130,16 +139,44 @@ export class DiskBuffer {
     return true;
   }
 
-  append(batches: Array<{ meta: BufferedMeta; payload: Buffer; timestamp: number }>): Promise<number[]> {
-    return this.log.append(
+  async append(batches: Array<{ meta: BufferedMeta; payload: Buffer; timestamp: number }>): Promise<number[]> {
+    const offsets = await this.log.append(
       batches.map((b) => ({ count: 1, timestamp: b.timestamp, attributes: b.meta.codec, meta: encodeBufferedMeta(b.meta), payload: b.payload })),
     );
+    for (let i = 0; i < batches.length; i++) {
+      const b = batches[i]!;
+      const last = this.#recent[this.#recent.length - 1];
+      if (last && last.offset + 1 !== offsets[i]) this.#dropRecent(Infinity);
+      this.#recent.push({ offset: offsets[i]!, meta: b.meta, payload: b.payload, timestamp: b.timestamp });
+      this.#recentBytes += b.payload.length;
+    }
+    while (this.#recentBytes > RECENT_MAX_BYTES && this.#recent.length > 1) this.#dropRecent(this.#recent[0]!.offset + 1);
+    return offsets;
+  }
+
+  /** Forgets cached batches below `below` (all with Infinity). */
+  #dropRecent(below: number): void {
+    let n = 0;
+    while (n < this.#recent.length && this.#recent[n]!.offset < below) this.#recentBytes -= this.#recent[n++]!.payload.length;
+    if (n > 0) this.#recent.splice(0, n);
   }
 
   /** Unacknowledged batches from `from` on, about maxBytes of payload. */
   async read(from: number, maxBytes: number): Promise<BufferedBatch[]> {
     if (from >= this.log.nextOffset) return [];
     const start = Math.max(from, this.log.firstOffset);
+    const first = this.#recent[0];
+    if (first && start >= first.offset && start === from) {
+      const out: BufferedBatch[] = [];
+      let bytes = 0;
+      for (let i = start - first.offset; i < this.#recent.length; i++) {
+        const b = this.#recent[i]!;
+        if (out.length > 0 && bytes + b.payload.length > maxBytes) break;
+        out.push(b);
+        bytes += b.payload.length;
+      }
+      if (out.length > 0) return out;
+    }
     const stored: StoredBatch[] = await this.log.read(start, maxBytes);
     return stored
       .filter((s) => s.baseOffset >= start)
@@ -150,6 +187,7 @@ export class DiskBuffer {
   ack(next: number): Promise<void> {
     if (next <= this.#acked) return this.#ackWrite;
     this.#acked = next;
+    this.#dropRecent(next);
     this.#ackWrite = this.#ackWrite.then(() => writeFileAtomic(this.#ackPath, JSON.stringify({ next: this.#acked })));
     return this.#ackWrite;
   }

@@ -13,6 +13,8 @@ import type { BufferedMeta } from '../buffer/buffered-meta.js';
 export interface PipelineItem {
   meta: BufferedMeta;
   raw: Buffer;
+  /** raw's memory may be handed to the worker (it is unusable here afterwards) */
+  owned?: boolean;
   timestamp: number;
   /** called once the batch is durably in the buffer, in order */
   onDurable: (bufferOffset: number) => void;
@@ -20,6 +22,7 @@ export interface PipelineItem {
 
 interface Entry {
   item: PipelineItem;
+  rawLength: number;
   payload?: Buffer;
   failed?: unknown;
 }
@@ -54,10 +57,10 @@ export class Pipeline {
   }
 
   submit(item: PipelineItem): void {
-    const e: Entry = { item };
+    const e: Entry = { item, rawLength: item.raw.length };
     this.#queue.push(e);
-    this.#inFlightBytes += item.raw.length;
-    this.#pool.compress(item.raw, this.#level).then(
+    this.#inFlightBytes += e.rawLength;
+    this.#pool.compress(item.raw, this.#level, item.owned === true).then(
       (p) => {
         e.payload = p;
         this.#drain();
@@ -86,6 +89,11 @@ export class Pipeline {
         if (n === 0) {
           // Compression failed (only if the worker died): compress on this thread instead.
           const e = this.#queue[0]!;
+          if (e.item.owned) {
+            // The bytes went to the worker with the job. They are in no buffer yet, so a restart reads them again.
+            this.#logger.fatal({ err: e.failed }, 'compression worker failed holding a batch; exiting so the lines are read again from their files at restart');
+            process.exit(70);
+          }
           this.#logger.error({ err: e.failed }, 'compression worker failed; compressing on the main thread');
           const { compressSync } = await import('../../lib/codec/zstd-pool.js');
           e.payload = compressSync(e.item.raw, this.#level);
@@ -97,7 +105,7 @@ export class Pipeline {
         this.#queue.splice(0, n);
         for (let i = 0; i < n; i++) {
           const e = batch[i]!;
-          this.#inFlightBytes -= e.item.raw.length;
+          this.#inFlightBytes -= e.rawLength;
           e.item.onDurable(offsets[i]!);
         }
         this.#onCapacity();

@@ -35,15 +35,19 @@ export class ZstdPool {
     }
   }
 
-  compress(data: Buffer, level: number): Promise<Buffer> {
-    return this.#submit('compress', data, level);
+  /**
+   * @param transfer the caller gives up `data`'s memory (an ArrayBuffer nobody else uses, e.g. from
+   *   Buffer.allocUnsafeSlow): it is moved to the worker instead of copied, and is empty here afterwards.
+   */
+  compress(data: Buffer, level: number, transfer = false): Promise<Buffer> {
+    return this.#submit('compress', data, level, transfer);
   }
 
   decompress(data: Buffer): Promise<Buffer> {
-    return this.#submit('decompress', data, 0);
+    return this.#submit('decompress', data, 0, false);
   }
 
-  #submit(op: 'compress' | 'decompress', data: Buffer, level: number): Promise<Buffer> {
+  #submit(op: 'compress' | 'decompress', data: Buffer, level: number, transfer: boolean): Promise<Buffer> {
     if (this.#closed) return Promise.reject(new LogshipError('LSH_ERR_CLOSED', 'zstd pool closed'));
     const id = this.#nextId++;
     const w = this.#workers[this.#rr++ % this.#workers.length]!;
@@ -52,6 +56,10 @@ export class ZstdPool {
       if (this.#pending.size === 1) w.ref();
       // Copy (the caller keeps its bytes, e.g. to retry), into memory that is not zero-filled first,
       // then move the copy to the worker without a second copy.
+      if (transfer) {
+        w.postMessage({ id, op, level, data }, [data.buffer as ArrayBuffer]);
+        return;
+      }
       const copy = Buffer.allocUnsafeSlow(data.byteLength);
       data.copy(copy);
       w.postMessage({ id, op, level, data: copy }, [copy.buffer]);

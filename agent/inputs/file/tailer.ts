@@ -23,6 +23,8 @@ export interface ReadBatch {
   lines: number;
   flags: number;
   raw: Buffer;
+  /** raw is a view of memory nobody else uses: it may be moved to the compression worker */
+  owned: boolean;
   timestamp: number;
   dev: number;
   ino: number;
@@ -141,7 +143,8 @@ export class Tailer {
         ctx.setFingerprint(this.stream, fp.fpLen, fp.fpCrc);
       }
       const want = Math.min(ctx.maxBatchBytes, this.size - this.readOffset);
-      const buf = Buffer.allocUnsafe(want);
+      // Not from the shared pool: the plain batch is a view of it and its memory moves to the zstd worker.
+      const buf = Buffer.allocUnsafeSlow(want);
       const { bytesRead } = await readAsync(this.fd, buf, 0, want, this.readOffset);
       if (bytesRead === 0) break;
       const chunk = bytesRead === want ? buf : buf.subarray(0, bytesRead);
@@ -164,6 +167,7 @@ export class Tailer {
         lines: cut.lines,
         flags: cut.flags,
         raw,
+        owned: raw.buffer === buf.buffer,
         timestamp: now,
         dev: this.dev,
         ino: this.ino,
