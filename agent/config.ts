@@ -97,7 +97,7 @@ const aggregatorTable = table(
     { key: 'tls', type: t.object(tlsTable), optional: true, doc: 'TLS settings for https:// URLs' },
     { key: 'request_timeout', type: t.duration({ min: 1 }), default: 30 * SECOND, doc: 'give up on one request after this long and retry' },
     { key: 'max_backoff', type: t.duration({ min: 1 }), default: 30 * SECOND, doc: 'longest wait between retries (exponential backoff with jitter)' },
-    { key: 'max_request_bytes', type: t.size({ min: 1 * KiB }), default: 8 * MiB, doc: 'largest request body sent; keep it at most the aggregator limits.max_body_bytes' },
+    { key: 'max_request_bytes', type: t.size({ min: 1 * KiB }), default: 4 * MiB, doc: 'largest request body sent; keep it at most the aggregator limits.max_body_bytes' },
   ],
   (v, ctx) => {
     if (ctx.has('token') && ctx.has('token_file')) ctx.error('token_file', 'set token or token_file, not both');

@@ -7,6 +7,7 @@
 import { mkdir } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -68,7 +69,7 @@ export class Agent {
     this.startedAt = this.#now();
     await mkdir(cfg.data_dir, { recursive: true });
     const producer = await this.#producerIdentity();
-    this.#pool = new ZstdPool(1);
+    this.#pool = new ZstdPool(Math.min(2, availableParallelism()));
     this.buffer = await DiskBuffer.open({
       dir: join(cfg.data_dir, 'buffer'),
       maxBytes: cfg.buffer.max_bytes,
@@ -86,6 +87,7 @@ export class Agent {
       pool: this.#pool,
       buffer: this.buffer,
       level: cfg.compression.level,
+      // Enough to keep two compression workers and one append busy; more only grows memory.
       maxInFlightBytes: Math.max(4 * cfg.batch.max_bytes, 8 << 20),
       logger: this.#logger,
       onCapacity: () => {

@@ -28,7 +28,7 @@ export interface BufferedBatch {
 }
 
 /** Compressed bytes of recent batches kept in memory for sending without a read-back. */
-const RECENT_MAX_BYTES = 16 << 20;
+const RECENT_MAX_BYTES = 4 << 20;
 
 export class DiskBuffer {
   readonly log: SegmentLog;

@@ -13,6 +13,7 @@ export interface FileStatus {
 export interface AgentStatus {
   id: string;
   uptime_seconds: number;
+  memory: { rss_bytes: number; heap_used_bytes: number; external_bytes: number; array_buffers_bytes: number };
   files: FileStatus[];
   buffer: { bytes: number; max_bytes: number; unacked_batches: number; oldest_unacked_age_seconds: number | null; when_full: string };
   aggregator: { url: string; reachable: boolean | null; last_success: string | null; last_error: string | null };
@@ -53,6 +54,7 @@ export async function buildStatus(agent: Agent, now: number): Promise<AgentStatu
   return {
     id: agent.cfg.id,
     uptime_seconds: Math.round(elapsed),
+    memory: (({ rss, heapUsed, external, arrayBuffers }) => ({ rss_bytes: rss, heap_used_bytes: heapUsed, external_bytes: external, array_buffers_bytes: arrayBuffers }))(process.memoryUsage()),
     files,
     buffer: {
       bytes: agent.buffer.sizeBytes,

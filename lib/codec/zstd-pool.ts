@@ -21,7 +21,8 @@ export class ZstdPool {
   constructor(size = 1) {
     const url = new URL('./zstd-worker.js', import.meta.url);
     for (let i = 0; i < size; i++) {
-      const w = new Worker(url);
+      // A small young generation: the worker only holds one batch at a time, and a big nursery is pure RSS.
+      const w = new Worker(url, { resourceLimits: { maxYoungGenerationSizeMb: 4 } });
       w.unref();
       w.on('message', (m: { id: number; data?: Uint8Array; error?: string }) => {
         const p = this.#pending.get(m.id);
