@@ -5,7 +5,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { appendFile, mkdir, stat, writeFile } from 'node:fs/promises';
-import { rmSync, statSync, writeFileSync } from 'node:fs';
+import { renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { killAll, makeStack, runLogship, stop, tempDir, topicCount, waitFor } from '../helpers/procs.js';
 
@@ -32,13 +32,24 @@ describe('agent: inode reuse', () => {
 
       const oldIno = (await stat(a)).ino;
       let newIno = -1;
-      // ext4 hands a freed inode to the next file created in the same directory; other processes
-      // creating files at the same moment can take it first, so retry with synchronous calls.
-      for (let attempt = 0; attempt < 200 && newIno !== oldIno; attempt++) {
-        rmSync(a);
-        writeFileSync(a, lines('new', 1));
-        newIno = statSync(a).ino;
+      // ext4 hands the lowest free inode of the directory's group to the next file created. Other
+      // processes creating files at the same moment can take it first (and usually free it again
+      // soon), so keep creating candidates, holding the ones that got another inode, for up to 10 s.
+      rmSync(a);
+      const candidates: string[] = [];
+      const deadline = Date.now() + 10_000;
+      for (let n = 0; Date.now() < deadline && n < 20_000; n++) {
+        const c = join(logs, `.cand-${n}`);
+        writeFileSync(c, lines('new', 1));
+        if (statSync(c).ino === oldIno) {
+          renameSync(c, a);
+          newIno = oldIno;
+          break;
+        }
+        candidates.push(c);
+        if (n % 50 === 49) await new Promise((r) => setTimeout(r, 5));
       }
+      for (const c of candidates) rmSync(c, { force: true });
       expect(newIno, 'the file system did not reuse the inode').toBe(oldIno);
       // longer than the old file, so resuming at the old position would skip lines
       await appendFile(a, lines('new', 800).split('\n').slice(1).join('\n'));

@@ -36,7 +36,11 @@ afterAll(async () => {
   await killAll();
 });
 
-describe.skipIf(!LOGROTATE)('agent: rotation by real logrotate', () => {
+describe('agent: rotation by real logrotate', () => {
+  it('has Debian\'s logrotate to run (deploy/test-deps.sh installs it)', () => {
+    expect(LOGROTATE, 'logrotate is not installed: run deploy/test-deps.sh').toBeDefined();
+  });
+
   for (const c of cases) {
     it(`${c.name}: every line exactly once, in order per source`, { timeout: 90_000 }, async () => {
       const tmp = await tempDir('logship-rot-');
@@ -71,7 +75,8 @@ describe.skipIf(!LOGROTATE)('agent: rotation by real logrotate', () => {
         }
         for (let k = 0; k < CHUNKS_PER_ROUND; k++) await write();
         const total = seq;
-        await waitFor(`all ${total} lines stored\n${agent.output().slice(-3000)}`, async () => (await topicCount(stack.aggUrl, 'app')) >= total, 45_000, 250);
+        // On a timeout, go on: the analysis below names the missing lines.
+        await waitFor(`all ${total} lines stored`, async () => (await topicCount(stack.aggUrl, 'app')) >= total, 45_000, 250).catch(() => undefined);
         await new Promise((r) => setTimeout(r, 1500)); // room for a duplicate to show up
         const r = await runLogship(['read', '--url', stack.aggUrl, '--topic', 'app', '--format', 'json'], {}, 60_000);
         expect(r.code, r.stderr).toBe(0);

@@ -55,6 +55,8 @@ export class Tailer {
   stream: StreamState;
   readOffset: number;
   size: number;
+  /** mtime at the last look: a rewrite to the very same size shows only here */
+  #mtimeMs: number;
   /** renamed away or deleted: drain, then close */
   detached = false;
   deleted = false;
@@ -70,6 +72,7 @@ export class Tailer {
     this.dev = st.dev;
     this.ino = st.ino;
     this.size = st.size;
+    this.#mtimeMs = st.mtimeMs;
     this.stream = stream;
     this.readOffset = resumeOffset(stream);
     this.lastGrowth = now;
@@ -126,7 +129,9 @@ export class Tailer {
     const st = await fstatAsync(this.fd);
     const now = ctx.now();
     if (st.nlink === 0) this.deleted = true;
-    const changed = st.size !== this.size;
+    // Truncated and written again up to exactly the old size between two looks: only mtime tells.
+    const changed = st.size !== this.size || st.mtimeMs !== this.#mtimeMs;
+    this.#mtimeMs = st.mtimeMs;
     if (st.size > this.size) this.lastGrowth = now;
     this.size = st.size;
     if (this.size < this.readOffset || (changed && this.readOffset > 0 && !(await this.#sameContent()))) {

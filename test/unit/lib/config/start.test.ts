@@ -63,7 +63,7 @@ agent:
     } catch (err) {
       expect((err as ConfigError).issues.map(String)).toEqual([
         'logship.yaml:4:1: agnet: unknown key (did you mean "agent"?)',
-        'logship.yaml:5:1: agent.aggregator.max_request_bytes: 8MiB is more than aggregator.limits.max_body_bytes (1MiB): large batches would be refused',
+        'logship.yaml:5:1: agent.aggregator.max_request_bytes: 4MiB is more than aggregator.limits.max_body_bytes (1MiB): large batches would be refused',
         'logship.yaml:6:12: agent.inputs[0].include: required key is missing',
       ]);
     }
