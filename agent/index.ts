@@ -166,6 +166,9 @@ export class Agent {
         maxBatchBytes: this.cfg.batch.max_bytes,
         maxLineBytes: input.max_line_bytes,
         partialLineTimeout: input.partial_line_timeout,
+        multiline: input.multiline
+          ? { start: new RegExp(input.multiline.start_pattern), maxLines: input.multiline.max_lines, timeout: input.multiline.timeout }
+          : undefined,
         now: this.#now,
         hasCapacity: () => this.pipeline.hasCapacity(),
         onSplitLines: (n) => m.splitLines.inc(n),

@@ -82,3 +82,63 @@ export function cutBatch(chunk: Buffer, maxLineBytes: number, atEnd: boolean, fl
   }
   return { raw: encodeFramed(recs), flags: FLAG_FRAMED, lines: recs.length, consumed, splitLines: split };
 }
+
+export interface MultilineRule {
+  /** matches the first line of a record */
+  start: RegExp;
+  maxLines: number;
+}
+
+/**
+ * Multiline records: a line matching `start` begins a record, other lines join
+ * the record before them, and a record is closed at max_lines. Only records known
+ * to be complete are cut (the next start line proves it); the open last record
+ * stays in the file until more lines come, the timeout flushes it (`flush`), or
+ * it fills a whole read (a record larger than the read is shipped as it is).
+ * Records are framed; each is checked against `start` on at most its first KiB.
+ */
+export function cutMultiline(chunk: Buffer, rule: MultilineRule, maxLineBytes: number, atEnd: boolean, flush: boolean): Cut | undefined {
+  const end = chunk.lastIndexOf(10) + 1;
+  if (end === 0) return cutBatch(chunk, maxLineBytes, atEnd, flush);
+  const recs: FramedRecord[] = [];
+  let split = 0;
+  const emit = (s: number, e: number, hasNl: boolean): void => {
+    const msgEnd = hasNl ? e - 1 : e;
+    const len = msgEnd - s;
+    if (len <= maxLineBytes) {
+      recs.push({ message: chunk.subarray(s, msgEnd), sourceBytes: e - s, flags: hasNl ? 0 : RECORD_NO_NEWLINE });
+      return;
+    }
+    split++;
+    for (let p = s; p < msgEnd; p += maxLineBytes) {
+      const q = Math.min(msgEnd, p + maxLineBytes);
+      const last = q === msgEnd;
+      recs.push({ message: chunk.subarray(p, q), sourceBytes: q - p + (last ? e - msgEnd : 0), flags: RECORD_PART | (last && !hasNl ? RECORD_NO_NEWLINE : 0) });
+    }
+  };
+  let recStart = 0;
+  let recLines = 0;
+  let consumed = 0;
+  let pos = 0;
+  while (pos < end) {
+    const nl = chunk.indexOf(10, pos);
+    if (recLines > 0 && (recLines >= rule.maxLines || rule.start.test(chunk.toString('utf8', pos, Math.min(nl, pos + 1024))))) {
+      emit(recStart, pos, true);
+      consumed = pos;
+      recStart = pos;
+      recLines = 0;
+    }
+    recLines++;
+    pos = nl + 1;
+  }
+  if (recLines > 0 && (flush || (!atEnd && consumed === 0))) {
+    emit(recStart, end, true);
+    consumed = end;
+  }
+  if (flush && end < chunk.length) {
+    emit(end, chunk.length, false);
+    consumed = chunk.length;
+  }
+  if (consumed === 0) return undefined;
+  return { raw: encodeFramed(recs), flags: FLAG_FRAMED, lines: recs.length, consumed, splitLines: split };
+}

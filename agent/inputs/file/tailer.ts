@@ -5,7 +5,7 @@
  */
 import { close, fstat, open, read, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
-import { cutBatch } from './reader.js';
+import { cutBatch, cutMultiline, type MultilineRule } from './reader.js';
 import { fingerprintOf, FINGERPRINT_MAX } from './fingerprint.js';
 import { crc32c } from '../../../lib/log/index.js';
 import { resumeOffset, type StreamState } from './streams.js';
@@ -36,6 +36,8 @@ export interface TailerContext {
   maxBatchBytes: number;
   maxLineBytes: number;
   partialLineTimeout: number;
+  /** multiline records: start pattern, max lines, and the timeout that flushes an open record */
+  multiline?: MultilineRule & { timeout: number };
   now: () => number;
   /** false while the pipeline or buffer is full: stop reading, the file is the backlog */
   hasCapacity: () => boolean;
@@ -154,9 +156,13 @@ export class Tailer {
       if (bytesRead === 0) break;
       const chunk = bytesRead === want ? buf : buf.subarray(0, bytesRead);
       const atEnd = this.readOffset + bytesRead >= this.size;
-      const partialDue = this.#partialSince > 0 && now - this.#partialSince >= ctx.partialLineTimeout;
-      const flush = atEnd && (partialDue || (this.detached && now - this.lastGrowth >= ctx.partialLineTimeout));
-      const cut = cutBatch(chunk, ctx.maxLineBytes, atEnd, flush);
+      const ml = ctx.multiline;
+      // A multiline record is open until no line came for its timeout; a plain partial line waits partial_line_timeout.
+      const waitMs = ml ? ml.timeout : ctx.partialLineTimeout;
+      const waitingSince = ml ? Math.max(this.#partialSince, this.lastGrowth) : this.#partialSince;
+      const partialDue = this.#partialSince > 0 && now - waitingSince >= waitMs;
+      const flush = atEnd && (partialDue || (this.detached && now - this.lastGrowth >= waitMs));
+      const cut = ml ? cutMultiline(chunk, ml, ctx.maxLineBytes, atEnd, flush) : cutBatch(chunk, ctx.maxLineBytes, atEnd, flush);
       if (!cut) {
         if (this.#partialSince === 0) this.#partialSince = now;
         break;
