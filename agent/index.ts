@@ -51,6 +51,8 @@ export class Agent {
   #status: Server | undefined;
   #checkpointTimer: NodeJS.Timeout | undefined;
   #dirty = false;
+  #unhealthySince = 0;
+  #lastWatchdogLog = 0;
   #closing: Promise<void> | undefined;
   statusAddress: AddressInfo | undefined;
   startedAt = 0;
@@ -234,6 +236,7 @@ export class Agent {
       } catch (err) {
         this.#logger.error({ err }, 'writing the file checkpoint failed; the buffer keeps everything until it succeeds');
       }
+      this.#watchdog();
       if (!this.#closing) this.#scheduleCheckpoint();
     }, CHECKPOINT_MS);
     this.#checkpointTimer.unref();
@@ -261,6 +264,22 @@ export class Agent {
       if (latest) text += renderPrometheus(latest.metrics);
     }
     return { contentType: m.registry.contentType, text };
+  }
+
+  /** Says in the log, once a minute while it lasts, what /healthz says: stalled delivery or a full buffer. */
+  #watchdog(): void {
+    const h = this.health();
+    const now = this.#now();
+    if (h.ok) {
+      if (this.#unhealthySince) this.#logger.info('healthy again: delivery is making progress');
+      this.#unhealthySince = 0;
+      return;
+    }
+    if (!this.#unhealthySince || now - this.#lastWatchdogLog >= 60_000) {
+      this.#unhealthySince ||= now;
+      this.#lastWatchdogLog = now;
+      this.#logger.error({ problems: h.problems }, 'agent degraded: data waits in the buffer; check the aggregator URLs, token and network (logship status shows the backlog)');
+    }
   }
 
   health(): { ok: boolean; problems: string[] } {
