@@ -166,6 +166,7 @@ export class Agent {
       onTruncation: () => m.truncations.inc(),
       ctx: {
         maxBatchBytes: this.cfg.batch.max_bytes,
+        maxWait: this.cfg.batch.max_wait,
         maxLineBytes: input.max_line_bytes,
         partialLineTimeout: input.partial_line_timeout,
         multiline: input.multiline

@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export function createAggregatorMetrics(defaults = true) {
   const registry = new Registry();
-  if (defaults) collectDefaultMetrics({ register: registry, prefix: 'logship_aggregator_' });
+  if (defaults) collectDefaultMetrics({ register: registry, prefix: 'logship_aggregator_', eventLoopMonitoringPrecision: 100 });
   const m = {
     registry,
     requests: new Counter({ name: 'logship_aggregator_requests_total', help: 'HTTP requests by route and status', labelNames: ['route', 'status'], registers: [registry] }),

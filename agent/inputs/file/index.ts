@@ -167,9 +167,28 @@ export class FileInput {
       void this.#check(path, false);
       return;
     }
-    this.#pump(t);
+    this.#pumpSoon(t);
     // The path may now be a different file (rename + create between events).
     void this.#check(path, false);
+  }
+
+  #soon = new Map<Tailer, NodeJS.Timeout>();
+
+  /**
+   * batch.max_wait: a file that grew is read once the wait is over, so a slow writer's
+   * lines go out as one batch instead of one per write. The read then takes everything
+   * that is there, in batches of up to batch.max_bytes.
+   */
+  #pumpSoon(t: Tailer): void {
+    const wait = this.#deps.ctx.maxWait;
+    if (!wait) return this.#pump(t);
+    if (this.#soon.has(t)) return;
+    const timer = setTimeout(() => {
+      this.#soon.delete(t);
+      this.#pump(t);
+    }, wait);
+    timer.unref();
+    this.#soon.set(t, timer);
   }
 
   #check(path: string, initial: boolean): Promise<void> {
@@ -196,9 +215,14 @@ export class FileInput {
     if (!st.isFile()) return;
     const cur = this.#byPath.get(path);
     if (cur && cur.dev === st.dev && cur.ino === st.ino) {
-      this.#pump(cur);
+      // The reconcile scan asks this of every file: leave caught-up, unchanged ones alone.
+      if (cur.changedSince(st) || cur.lag > 0 || cur.hasPartial) this.#pumpSoon(cur);
       return;
     }
+    // Parked (closed to stay under max_open_files) and unchanged: nothing to do. Checked before
+    // anything that walks the open tailers, since the reconcile scan asks this of every file.
+    const parkedEarly = cur ? undefined : this.#parked.get(path);
+    if (parkedEarly && parkedEarly.dev === st.dev && parkedEarly.ino === st.ino && parkedEarly.size === st.size) return;
     // Already open under another name (renamed within the include globs)?
     for (const t of this.#tailers) {
       if (t.dev === st.dev && t.ino === st.ino && !t.deleted) {
@@ -379,6 +403,8 @@ export class FileInput {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#pollTimer);
+    for (const timer of this.#soon.values()) clearTimeout(timer);
+    this.#soon.clear();
     clearTimeout(this.#scanTimer);
     await this.#watcher?.close();
     await Promise.allSettled([...this.#pending.values()]);

@@ -36,6 +36,8 @@ export interface TailerContext {
   maxBatchBytes: number;
   maxLineBytes: number;
   partialLineTimeout: number;
+  /** batch.max_wait: how long a file that grew may wait before it is read */
+  maxWait?: number;
   /** multiline records: start pattern, max lines, and the timeout that flushes an open record */
   multiline?: MultilineRule & { timeout: number };
   now: () => number;
@@ -199,6 +201,11 @@ export class Tailer {
     const { bytesRead } = await readAsync(this.fd, buf, 0, fp.fpLen, 0);
     if (bytesRead !== fp.fpLen) return false;
     return crc32c(buf) === fp.fpCrc >>> 0;
+  }
+
+  /** Has the file changed since the tailer last looked (size or mtime)? */
+  changedSince(st: { size: number; mtimeMs: number }): boolean {
+    return st.size !== this.size || st.mtimeMs !== this.#mtimeMs;
   }
 
   /** A trailing partial line is waiting for its newline. */
