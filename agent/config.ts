@@ -120,7 +120,7 @@ const fileInputTable = table([
   { key: 'max_line_bytes', type: t.size({ min: 1 * KiB }), default: 1 * MiB, doc: 'longer lines are split into flagged parts, never silently dropped' },
   { key: 'max_open_files', type: t.int({ min: 1, max: 1_000_000 }), default: 1024, doc: 'file descriptors this input may hold open at once' },
   { key: 'read_buffer_bytes', type: t.size({ min: 4 * KiB, max: 64 * MiB }), default: 1 * MiB, doc: 'bytes read from a file per read call' },
-  { key: 'scan_interval', type: t.duration({ min: 100 }), default: 10 * SECOND, doc: 'full rescan of the include patterns, to catch what file events missed' },
+  { key: 'scan_interval', type: t.duration({ min: 100 }), default: 30 * SECOND, doc: 'full rescan of the include patterns, to catch what file events (inotify) missed; each rescan stats every matched file' },
   { key: 'partial_line_timeout', type: t.duration({ min: 1 }), default: 5 * SECOND, doc: 'a trailing line without a newline is shipped after this long unchanged' },
   { key: 'state_ttl', type: t.duration({ min: SECOND }), default: 7 * DAY, doc: 'forget the position of a file not seen for this long' },
 ]);

@@ -65,6 +65,15 @@ export class Aggregator {
       name: t.name,
       token: (t.token ?? readFileSync(t.token_file!, 'utf8')).trim(),
     }));
+    if (this.#cfg.storage.type !== 'local') {
+      throw new LogshipError('LSH_ERR_CONFIG', `storage.type "${this.#cfg.storage.type}" is not implemented in this version; use storage: {type: local}`);
+    }
+    if (this.#cfg.sinks.length > 0 || this.#cfg.alerts.length > 0) {
+      this.#logger.error(
+        { sinks: this.#cfg.sinks.map((x) => x.name), alerts: this.#cfg.alerts.map((x) => x.name) },
+        'sinks and alert rules are not implemented in this version: they do not run. Records stay in the log (within retention) and can be read with logship read --group',
+      );
+    }
     if (tokens.length === 0 && !isLoopbackListen(this.#cfg.listen)) {
       throw new LogshipError(
         'LSH_ERR_CONFIG',

@@ -40,7 +40,7 @@ describe('agent config', () => {
           max_line_bytes: 1024 ** 2,
           max_open_files: 1024,
           read_buffer_bytes: 1024 ** 2,
-          scan_interval: 10_000,
+          scan_interval: 30_000,
           partial_line_timeout: 5_000,
           state_ttl: 7 * 86_400_000,
         },
