@@ -102,7 +102,31 @@ export class SegmentWriter {
     }
     const start = this.#mark();
     const done: { p: Pending; offsets: number[] }[] = [];
-    for (let i = 0; i < pendings.length; i++) {
+    // Many concurrent appends (one per request): write them all with one gathered write. Only if
+    // that fails are they written one by one, so a failure stays with the append that caused it.
+    if (pendings.length > 1) {
+      try {
+        const offsets = await this.#write(
+          pendings.flatMap((p) => p.batches),
+          pendings.flatMap((p) => p.crcs),
+        );
+        let k = 0;
+        for (const p of pendings) {
+          done.push({ p, offsets: offsets.slice(k, k + p.batches.length) });
+          k += p.batches.length;
+        }
+      } catch (err) {
+        if (err instanceof SyncFailure) return this.#fail(start, pendings, err.cause);
+        await this.#rollback(start);
+        if (this.#unfinished) {
+          const ioErr = new IoError(`append to ${this.opts.dir} failed: ${(err as Error).message}`, err);
+          for (const p of pendings) p.reject(ioErr);
+          return;
+        }
+      }
+    }
+    const oneByOne = done.length === 0;
+    for (let i = 0; oneByOne && i < pendings.length; i++) {
       const p = pendings[i]!;
       const mark = this.#mark();
       try {

@@ -29,6 +29,8 @@ export interface FileInputDeps {
 /** A closed rotated file is kept this long after its last growth once drained. */
 const DRAIN_IDLE_MS = 2_000;
 const POLL_MS = 250;
+/** Files that grew this recently are polled (cheaply, fstat) as well as watched. */
+const ACTIVE_MS = 10_000;
 /** A new file shorter than a full fingerprint waits until its size holds this long (a copy may be in progress). */
 const SETTLE_MS = 250;
 /** ... but not longer than this in all. */
@@ -141,6 +143,9 @@ export class FileInput {
         continue;
       }
       if (t.detached || t.hasPartial || t.lag > 0) this.#pump(t);
+      // A file written to in the last few seconds is looked at even without a change event:
+      // inotify events can be coalesced or missed, and the reconcile scan is slow. Idle files are not.
+      else if (now - t.lastGrowth < ACTIVE_MS) this.#pumpSoon(t);
     }
     for (const [p, w] of this.#waiting) if (!w.copy && w.size > 0 && now - w.sizeSince >= SETTLE_MS) void this.#check(p, false);
     if (this.#queued.size > 0) {
