@@ -30,7 +30,7 @@ export interface FileInputDeps {
 const DRAIN_IDLE_MS = 2_000;
 const POLL_MS = 250;
 /** Files that grew this recently are polled (cheaply, fstat) as well as watched. */
-const ACTIVE_MS = 10_000;
+const ACTIVE_MS = 3_000;
 /** A new file shorter than a full fingerprint waits until its size holds this long (a copy may be in progress). */
 const SETTLE_MS = 250;
 /** ... but not longer than this in all. */
