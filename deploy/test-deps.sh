@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs the real servers the test suite runs against (Debian/Ubuntu, as root or with sudo):
 # logrotate and rsyslog (rotation and peer tests), prometheus-node-exporter and promtool
-# (host-metrics parity and lint), prometheus-alertmanager, nats-server.
+# (host-metrics parity and lint), prometheus-alertmanager, nats-server, and openssl (the TLS test makes its own CA).
 # Each file in deploy/test-deps.d/ may add packages to PACKAGES.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-PACKAGES=(logrotate rsyslog prometheus-node-exporter prometheus prometheus-alertmanager nats-server)
+PACKAGES=(openssl logrotate rsyslog prometheus-node-exporter prometheus prometheus-alertmanager nats-server)
 for f in "$here"/test-deps.d/*.sh; do
   [ -e "$f" ] || continue
   # shellcheck source=/dev/null
