@@ -7,9 +7,9 @@
 import { parseDocument, isMap, isScalar } from 'yaml';
 import { parseAgentConfig, type AgentConfig } from '../../agent/config.js';
 import { parseAggregatorConfig, type AggregatorConfig } from '../../aggregator/config.js';
-import { ConfigError } from '../errors.js';
-import type { Env } from './env.js';
-import { readConfigFile } from './load.js';
+import { ConfigError } from '../../lib/errors.js';
+import type { Env } from '../../lib/config/env.js';
+import { readConfigFile } from '../../lib/config/load.js';
 import { parseStartConfig, type StartOptions } from './start.js';
 
 export type ConfigKind = 'agent' | 'aggregator' | 'start';

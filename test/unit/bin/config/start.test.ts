@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../../lib/errors.js';
-import { parseStartConfig, resolveDataDir } from '../../../../lib/config/start.js';
+import { parseStartConfig, resolveDataDir } from '../../../../bin/config/start.js';
 
 const minimal = `aggregator:
   listen: 127.0.0.1:9400

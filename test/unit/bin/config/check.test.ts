@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkConfig, detectKind } from '../../../../lib/config/check.js';
+import { checkConfig, detectKind } from '../../../../bin/config/check.js';
 
 const configDir = fileURLToPath(new URL('../../../../config/', import.meta.url));
 let dir: string;

@@ -4,19 +4,18 @@
  * data_dirs live under one data dir, and the agent sends to the aggregator
  * beside it unless `agent.aggregator.urls` says otherwise.
  *
- * Note: this file (like check.ts and gen-reference.ts) composes both
- * programs' tables, so unlike the rest of lib/ it imports agent/ and
- * aggregator/ config modules (tables only, no runtime).
+ * It lives in bin/ (like check.ts and gen-reference.ts) because it composes
+ * both programs' tables, and lib/ imports neither agent/ nor aggregator/.
  */
 
 import { resolve } from 'node:path';
 import { agentOptions, type AgentConfig } from '../../agent/config.js';
 import { aggregatorOptions, type AggregatorConfig } from '../../aggregator/config.js';
-import type { Env } from './env.js';
-import { listenToUrl } from './listen.js';
-import { parseWithTable, readConfigFile } from './load.js';
-import { t, table, type OptionTable } from './option-table.js';
-import { formatSize } from './units.js';
+import type { Env } from '../../lib/config/env.js';
+import { listenToUrl } from '../../lib/config/listen.js';
+import { parseWithTable, readConfigFile } from '../../lib/config/load.js';
+import { t, table, type OptionTable } from '../../lib/config/option-table.js';
+import { formatSize } from '../../lib/config/units.js';
 
 export type StartConfig = { aggregator: AggregatorConfig; agent: AgentConfig };
 

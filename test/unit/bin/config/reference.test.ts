@@ -1,17 +1,17 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { renderReference } from '../../../../lib/config/gen-reference.js';
+import { renderReference } from '../../../../bin/config/gen-reference.js';
 
 const docPath = fileURLToPath(new URL('../../../../docs/config-reference.md', import.meta.url));
 
 describe('docs/config-reference.md', () => {
-  it('equals what lib/config/gen-reference.ts renders from the option tables', async () => {
+  it('equals what bin/config/gen-reference.ts renders from the option tables', async () => {
     const expected = renderReference();
     // UPDATE_REFERENCE=1 npx vitest run test/unit/lib/config/reference.test.ts rewrites the file
     if (process.env.UPDATE_REFERENCE === '1') await writeFile(docPath, expected);
     const actual = await readFile(docPath, 'utf8');
-    expect(actual, 'regenerate: npm run build && node dist/lib/config/gen-reference.js').toBe(expected);
+    expect(actual, 'regenerate: npm run build && node dist/bin/config/gen-reference.js').toBe(expected);
   });
 
   it('documents every contract key', () => {
