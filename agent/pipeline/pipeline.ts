@@ -30,6 +30,7 @@ interface Entry {
 export class Pipeline {
   #queue: Entry[] = [];
   #appending = false;
+  #stop = new AbortController();
   #inFlightBytes = 0;
   #pool: ZstdPool;
   #buffer: DiskBuffer;
@@ -63,11 +64,11 @@ export class Pipeline {
     this.#pool.compress(item.raw, this.#level, item.owned === true).then(
       (p) => {
         e.payload = p;
-        this.#drain();
+        this.#drain().catch(() => undefined);
       },
       (err) => {
         e.failed = err;
-        this.#drain();
+        this.#drain().catch(() => undefined);
       },
     );
   }
@@ -76,8 +77,9 @@ export class Pipeline {
     if (this.#appending) return;
     this.#appending = true;
     try {
-      while (this.#queue.length && (this.#queue[0]!.payload || this.#queue[0]!.failed)) {
-        await this.#buffer.waitForSpace();
+      while (!this.#stop.signal.aborted && this.#queue.length && (this.#queue[0]!.payload || this.#queue[0]!.failed)) {
+        await this.#buffer.waitForSpace(this.#stop.signal);
+        if (this.#stop.signal.aborted) break;
         // Join every ready batch into one append (one fsync), but no more than fits: the buffer bound holds.
         let n = 0;
         let bytes = 0;
@@ -128,6 +130,7 @@ export class Pipeline {
           batch.map((e) => ({ meta: { ...e.item.meta, codec: CODEC_ZSTD }, payload: e.payload!, timestamp: e.item.timestamp })),
         );
       } catch (err) {
+        if (this.#stop.signal.aborted) throw err;
         this.#logger.error({ err }, 'cannot write to the agent buffer (disk full?); reading is paused and the write is retried. Free space in the agent data_dir');
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, 5_000);
@@ -136,6 +139,11 @@ export class Pipeline {
   }
 
   /** Resolves when everything submitted so far is durable. */
+  /** Stops appending (after close nothing more reaches the buffer; unappended lines are read again at restart). */
+  stop(): void {
+    this.#stop.abort();
+  }
+
   flush(): Promise<void> {
     if (this.#queue.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
