@@ -35,12 +35,20 @@ export class ApiClient {
     const text = await res.body.text();
     if (res.statusCode >= 400) {
       let reason = text;
+      let type = '';
       try {
-        reason = (JSON.parse(text) as { error: { reason: string } }).error.reason;
+        ({ reason, type } = (JSON.parse(text) as { error: { reason: string; type: string } }).error);
       } catch {
         /* keep text */
       }
-      const code = res.statusCode === 401 || res.statusCode === 403 ? 'LSH_ERR_AUTH' : res.statusCode === 404 ? 'LSH_ERR_NOT_FOUND' : 'LSH_ERR_BAD_REQUEST';
+      const code =
+        res.statusCode === 401 || res.statusCode === 403
+          ? 'LSH_ERR_AUTH'
+          : res.statusCode === 404
+            ? 'LSH_ERR_NOT_FOUND'
+            : type === 'offset_out_of_range'
+              ? 'LSH_ERR_OFFSET_OUT_OF_RANGE'
+              : 'LSH_ERR_BAD_REQUEST';
       throw new LogshipError(code, `${method} ${url.pathname}: HTTP ${res.statusCode}: ${reason}`);
     }
     return JSON.parse(text) as T;

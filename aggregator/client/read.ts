@@ -53,13 +53,23 @@ export async function readCommand(o: ReadOptions): Promise<number> {
         if (done() || o.signal?.aborted) return;
         const q: string = query || `offset=${offset}`;
         query = '';
-        const r: RecordsResponse | undefined = await api.get<RecordsResponse>(
+        const r: RecordsResponse | 'skipped' | undefined = await api.get<RecordsResponse>(
           `/v1/topics/${enc(o.topic)}/partitions/${p.partition}/records?${q}&max_bytes=1048576${o.follow ? '&wait_ms=10000' : ''}`,
           o.signal,
-        ).catch((err) => {
+        ).catch(async (err) => {
           if (o.signal?.aborted) return undefined;
+          // Retention deleted what we were about to read (we fell behind it): go on at the new start, and say so.
+          if (err instanceof LogshipError && err.code === 'LSH_ERR_OFFSET_OUT_OF_RANGE' && offset !== undefined) {
+            const now = (await api.get<TopicsResponse>('/v1/topics')).topics.find((t) => t.name === o.topic)?.partitions.find((x) => x.partition === p.partition);
+            if (now && now.first_offset > offset) {
+              process.stderr.write(`logship read: ${o.topic}/${p.partition}: offsets ${offset}..${now.first_offset - 1} were deleted by retention before they were read; continuing at ${now.first_offset}\n`);
+              offset = now.first_offset;
+              return 'skipped' as const;
+            }
+          }
           throw err;
         });
+        if (r === 'skipped') continue;
         if (!r) return;
         let upTo = r.next_offset;
         for (const rec of r.records) {
