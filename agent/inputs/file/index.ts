@@ -226,8 +226,9 @@ export class FileInput {
     }
     // Parked (closed to stay under max_open_files) and unchanged: nothing to do. Checked before
     // anything that walks the open tailers, since the reconcile scan asks this of every file.
-    const parkedEarly = cur ? undefined : this.#parked.get(path);
-    if (parkedEarly && parkedEarly.dev === st.dev && parkedEarly.ino === st.ino && parkedEarly.size === st.size) return;
+    // (A path with an open tailer is never parked: #detach forgets both.)
+    const parked = cur ? undefined : this.#parked.get(path);
+    if (parked && parked.dev === st.dev && parked.ino === st.ino && parked.size === st.size) return;
     // Already open under another name (renamed within the include globs)?
     for (const t of this.#tailers) {
       if (t.dev === st.dev && t.ino === st.ino && !t.deleted) {
@@ -242,8 +243,6 @@ export class FileInput {
       }
     }
     if (cur) this.#detach(path);
-    const parked = this.#parked.get(path);
-    if (parked && parked.dev === st.dev && parked.ino === st.ino && parked.size === st.size) return; // idle, unchanged
     const now = this.#deps.now();
     if (st.size === 0) {
       // Nothing to read, and nothing to identify it by yet: attach when it gets content.
