@@ -98,7 +98,14 @@ export interface AggregatorConfig {
   /** every configured topic, fully merged over `default` */
   topics: { default: TopicConfig; [topic: string]: TopicConfig };
   storage: StorageConfig;
-  limits: { max_body_bytes: number; max_decompressed_batch_bytes: number };
+  limits: {
+    max_body_bytes: number;
+    max_decompressed_batch_bytes: number;
+    max_decompressed_request_bytes: number;
+    max_topics: number;
+    auto_create_topics: boolean | string[];
+    max_partitions_per_topic: number;
+  };
   retention_check_interval: number;
   sinks: SinkConfig[];
   alerts: AlertRule[];
@@ -290,10 +297,19 @@ export const aggregatorOptions: OptionTable = table(
       type: t.object(
         table([
           { key: 'max_body_bytes', type: t.size({ min: 1 * KiB }), default: 16 * MiB, doc: 'largest request body accepted (413 beyond)' },
-          { key: 'max_decompressed_batch_bytes', type: t.size({ min: 1 * KiB }), default: 64 * MiB, doc: 'largest batch after decompression (413 beyond)' },
+          { key: 'max_decompressed_batch_bytes', type: t.size({ min: 1 * KiB, max: 4 * GiB - 1 }), default: 64 * MiB, doc: 'largest batch after decompression (413 beyond); ingest and readers never inflate more' },
+          { key: 'max_decompressed_request_bytes', type: t.size({ min: 1 * KiB }), default: 256 * MiB, doc: 'largest sum of declared batch sizes after decompression in one request (413 beyond)' },
+          { key: 'max_topics', type: t.int({ min: 1, max: 100_000 }), default: 1000, doc: 'topics the aggregator creates at most (403 topic_not_allowed beyond)' },
+          {
+            key: 'auto_create_topics',
+            type: t.boolOrList(t.string()),
+            default: true,
+            doc: 'true: ingest creates any valid topic; false: only topics named under `topics`; a list: those names and globs too',
+          },
+          { key: 'max_partitions_per_topic', type: t.int({ min: 1, max: 1024 }), default: 64, doc: 'largest `partitions` a topic may have (config and topic.json on disk)' },
         ]),
       ),
-      doc: 'request limits',
+      doc: 'request and resource limits (docs/security.md)',
     },
     { key: 'retention_check_interval', type: t.duration({ min: 100 }), default: 30 * SECOND, doc: 'how often retention runs' },
     {
@@ -311,6 +327,13 @@ export const aggregatorOptions: OptionTable = table(
     checkNamesUnique(auth?.tokens, 'token', (i) => `auth.tokens[${i}]`, ctx);
 
     const topics = v.topics as Record<string, Partial<TopicConfig> | undefined> | undefined;
+    const maxParts = (v.limits as { max_partitions_per_topic?: number } | undefined)?.max_partitions_per_topic;
+    if (topics && maxParts !== undefined) {
+      for (const name of Object.keys(topics)) {
+        const n = topics[name]?.partitions;
+        if (n !== undefined && n > maxParts) ctx.error(`topics.${name}.partitions`, `${n} partitions exceed limits.max_partitions_per_topic (${maxParts})`);
+      }
+    }
     if (topics?.default) {
       for (const [name, override] of Object.entries(topics)) {
         if (name === 'default' || !override) continue;

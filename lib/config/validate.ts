@@ -241,6 +241,8 @@ export class Validator {
       case 'shape':
         if (node === null || !isMap(node)) return fail(`expected a mapping, got ${this.#describe(node)}`);
         return this.#shape(node, type, path, index);
+      case 'boolOrList':
+        return node !== null && isSeq(node) ? this.#value(node, { kind: 'list', of: type.of }, path, anchor, index) : this.#value(node, { kind: 'bool' }, path, anchor, index);
       case 'list': {
         if (node === null || !isSeq(node)) return fail(`expected a list, got ${this.#describe(node)}`);
         const out: unknown[] = [];

@@ -23,7 +23,7 @@ describe('aggregator config', () => {
       auth: { tokens: [] },
       topics: { default: { partitions: 4, retention: 7 * DAY, retention_bytes: 50 * GiB, segment_bytes: 128 * MiB, segment_ms: DAY } },
       storage: { type: 'local' },
-      limits: { max_body_bytes: 16 * MiB, max_decompressed_batch_bytes: 64 * MiB },
+      limits: { max_body_bytes: 16 * MiB, max_decompressed_batch_bytes: 64 * MiB, max_decompressed_request_bytes: 256 * MiB, max_topics: 1000, auto_create_topics: true, max_partitions_per_topic: 64 },
       retention_check_interval: 30_000,
       sinks: [],
       alerts: [],
