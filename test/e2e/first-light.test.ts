@@ -87,7 +87,7 @@ describe('first light: file -> agent -> aggregator -> logship read', () => {
 
     const total = expected.size;
     expect(total).toBe(3 * LINES_PER_FILE);
-    await waitFor(`all ${total} lines stored\n${agent.output().slice(-3000)}`, async () => (await topicCount(stack.aggUrl, 'app')) >= total, 150_000, 250);
+    await waitFor(() => `all ${total} lines stored\n${agent.output().slice(-3000)}`, async () => (await topicCount(stack.aggUrl, 'app')) >= total, 150_000, 250);
     const seconds = (Date.now() - started) / 1000;
     // give a duplicate the chance to show up
     await new Promise((r) => setTimeout(r, 1500));

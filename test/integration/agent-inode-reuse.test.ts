@@ -54,7 +54,7 @@ describe('agent: inode reuse', () => {
       // longer than the old file, so resuming at the old position would skip lines
       await appendFile(a, lines('new', 800).split('\n').slice(1).join('\n'));
       agent = await stack.startAgent();
-      await waitFor(`new lines stored\n${agent.output().slice(-2000)}`, async () => (await topicCount(stack.aggUrl, 'app')) >= 1300, 30_000);
+      await waitFor(() => `new lines stored\n${agent.output().slice(-2000)}`, async () => (await topicCount(stack.aggUrl, 'app')) >= 1300, 30_000);
       await new Promise((r) => setTimeout(r, 1000));
       expect(await topicCount(stack.aggUrl, 'app')).toBe(1300);
       const r = await runLogship(['read', '--url', stack.aggUrl, '--topic', 'app', '--format', 'raw'], {}, 60_000);

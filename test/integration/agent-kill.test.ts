@@ -49,7 +49,7 @@ describe('agent: SIGKILL at random moments', () => {
         }
       }
       const total = FILES * LINES_PER_FILE;
-      await waitFor(`all ${total} lines stored\n${agent.output().slice(-3000)}`, async () => (await topicCount(stack.aggUrl, 'app')) >= total, 120_000, 250);
+      await waitFor(() => `all ${total} lines stored\n${agent.output().slice(-3000)}`, async () => (await topicCount(stack.aggUrl, 'app')) >= total, 120_000, 250);
       const seconds = (Date.now() - started) / 1000;
       await new Promise((r) => setTimeout(r, 1500));
       const stored = await topicCount(stack.aggUrl, 'app');

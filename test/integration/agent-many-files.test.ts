@@ -53,7 +53,7 @@ describe('agent: many files', () => {
         if (i % 500 === 0) await sampleFds();
       }
       const total = FILES * LINES;
-      await waitFor(`all ${total} lines stored\n${agent.output().slice(-3000)}`, async () => {
+      await waitFor(() => `all ${total} lines stored\n${agent.output().slice(-3000)}`, async () => {
         await sampleFds();
         return (await topicCount(stack.aggUrl, 'app')) >= total;
       }, 120_000, 250);
