@@ -6,6 +6,7 @@
 import type { Env } from '../lib/config/env.js';
 import { parseWithTable, readConfigFile, type ParseOptions } from '../lib/config/load.js';
 import { t, table, type OptionSpec, type OptionTable, type OptionType } from '../lib/config/option-table.js';
+import { MIN_TOKEN_BYTES, tokenProblem, trimAsciiSpace } from '../lib/config/secrets.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -25,6 +26,10 @@ export interface TokenConfig {
   name: string;
   token?: string;
   token_file?: string;
+  /** undefined: full access (configs from before scopes) */
+  scopes?: Array<'ingest' | 'read' | 'admin'>;
+  /** undefined: every topic */
+  topics?: string[];
 }
 
 export type StorageConfig = { type: 'local' } | { type: 'jetstream'; servers: string[]; replicas: number };
@@ -121,6 +126,8 @@ const topicKeys = (withDefaults: boolean): OptionSpec[] => {
     { key: 'segment_ms', type: t.duration({ min: 1 }), ...d(DAY), doc: 'roll to a new segment after this long' },
   ];
 };
+
+const inlineTokenProblem = (v: string): string | undefined => tokenProblem(trimAsciiSpace(Buffer.from(v, 'utf8')));
 
 /** Exactly one of `a` and `b` (or at most one, when `required` is false). */
 function oneOf(a: string, b: string, required: boolean): OptionTable['check'] {
@@ -255,10 +262,20 @@ export const aggregatorOptions: OptionTable = table(
                 table(
                   [
                     { key: 'name', type: t.name(), required: true, doc: 'who holds the token (logged, never the token)' },
-                    { key: 'token', type: t.string(), doc: 'the token; or token_file' },
-                    { key: 'token_file', type: t.string(), doc: 'file holding the token' },
+                    { key: 'token', type: t.string(), validate: inlineTokenProblem, doc: `the token (at least ${MIN_TOKEN_BYTES} bytes of visible ASCII); or token_file` },
+                    { key: 'token_file', type: t.string(), doc: 'file holding the token (checked like token at check and start; surrounding whitespace ignored; keep it chmod 600)' },
+                    {
+                      key: 'scopes',
+                      type: t.list(t.enum(['ingest', 'read', 'admin']), { minItems: 1 }),
+                      defaultDoc: 'full access (logship check warns)',
+                      doc: 'ingest: POST batches, _bulk, produce | read: topics, records, group offsets | admin: everything',
+                    },
+                    { key: 'topics', type: t.list(t.topic(), { minItems: 1 }), defaultDoc: 'every topic', doc: 'topics this token may write and read (403 for others)' },
                   ],
-                  oneOf('token', 'token_file', true),
+                  (v, ctx) => {
+                    oneOf('token', 'token_file', true)!(v, ctx);
+                    if (!ctx.has('scopes')) ctx.warn('', 'no scopes: this token has full access (ingest, read, admin); give agents scopes: [ingest] and readers scopes: [read]');
+                  },
                 ),
               ),
             ),

@@ -55,6 +55,8 @@ export interface OptionSpec {
 export interface CheckContext {
   /** report a problem at `relPath` (relative to the checked object; '' for the object itself) */
   error(relPath: string, message: string): void;
+  /** report something allowed but risky at `relPath`; `logship check` prints it, it does not fail */
+  warn(relPath: string, message: string): void;
   /** whether `key` was written in the file (not defaulted) */
   has(key: string): boolean;
 }

@@ -28,7 +28,7 @@ describe('TLS', () => {
       makePki(pki);
       const logs = join(t.dir, 'logs');
       await mkdir(logs);
-      await writeFile(join(t.dir, 'token'), 'tls-test-token\n');
+      await writeFile(join(t.dir, 'token'), 'tls-test-token-0123456789\n');
       const port = await freePort();
       const statusPort = await freePort();
       const aggConfig = await writeYaml(join(t.dir, 'aggregator.yaml'), {
@@ -60,7 +60,7 @@ describe('TLS', () => {
       for (let i = 0; i < 1000; i++) s += `secret line ${i}\n`;
       await appendFile(join(logs, 'a.log'), s);
       const count = async () => {
-        const r = await request(`${url}/v1/topics`, { dispatcher: withCert, headers: { authorization: 'Bearer tls-test-token' } });
+        const r = await request(`${url}/v1/topics`, { dispatcher: withCert, headers: { authorization: 'Bearer tls-test-token-0123456789' } });
         const body = (await r.body.json()) as { topics: Array<{ name: string; partitions: Array<{ next_offset: number; first_offset: number }> }> };
         return body.topics.find((x) => x.name === 'secure')?.partitions.reduce((a, p) => a + p.next_offset - p.first_offset, 0) ?? 0;
       };
