@@ -34,6 +34,8 @@ export interface AgentOptions {
 }
 
 const CHECKPOINT_MS = 1_000;
+/** A stuck condition (see #updateStuck) reported once it lasts this long; a checkpoint resolves any honest one within a second. */
+const STUCK_AFTER_MS = 10_000;
 
 export class Agent {
   readonly cfg: AgentConfig;
@@ -127,6 +129,12 @@ export class Agent {
       if (input.type === 'file') this.fileInputs.push(this.#fileInput(input));
       else this.hostInputs.push(this.#hostInput(input));
     }
+    // A start re-evaluates the whole state before reading: write the checkpoint and trim what the
+    // last run had delivered. A kill -9 right after the last acknowledgement leaves a buffer that is
+    // full yet fully acknowledged; without this nothing would ever trim it (nothing new can be read
+    // into a full buffer, so nothing becomes dirty) and the agent would stop shipping for good.
+    this.#dirty = true;
+    await this.#checkpoint();
     for (const f of this.fileInputs) await f.start();
     for (const h of this.hostInputs) h.start();
     this.forwarder.start();
@@ -244,7 +252,9 @@ export class Agent {
   }
 
   async #checkpoint(): Promise<void> {
-    if (!this.#dirty) return;
+    // A full buffer with acknowledged segments is trimmed even when nothing changed since the last
+    // checkpoint: a full buffer must always make progress without new input.
+    if (!this.#dirty && !(this.buffer.isFull() && this.buffer.trimmable)) return;
     this.#dirty = false;
     let ttl = Infinity;
     for (const i of this.cfg.inputs) if (i.type === 'file') ttl = Math.min(ttl, i.state_ttl);
@@ -267,31 +277,90 @@ export class Agent {
     return { contentType: m.registry.contentType, text };
   }
 
-  /** Says in the log, once a minute while it lasts, what /healthz says: stalled delivery or a full buffer. */
+  /**
+   * Says in the log, once a minute while it lasts, what /healthz says. Two kinds of trouble:
+   * waiting on the aggregator (a backlog that does not move, or a buffer full of undelivered
+   * batches: the operator fixes the link), and stuck with nothing to wait on (the buffer is full
+   * yet holds nothing undelivered, or batches wait for a buffer that has room): that is a bug, and
+   * the watchdog first tries to unstick it by checkpointing and trimming.
+   */
   #watchdog(): void {
-    const h = this.health();
     const now = this.#now();
+    this.#updateStuck(now);
+    const h = this.health();
+    this.metrics.deliveryState.reset();
+    this.metrics.deliveryState.set({ state: h.state }, 1);
     if (h.ok) {
       if (this.#unhealthySince) this.#logger.info('healthy again: delivery is making progress');
       this.#unhealthySince = 0;
       return;
     }
+    if (h.state === 'stuck') {
+      this.#dirty = true;
+      void this.#checkpoint().catch((err) => this.#logger.error({ err }, 'checkpoint while stuck failed'));
+    }
     if (!this.#unhealthySince || now - this.#lastWatchdogLog >= 60_000) {
       this.#unhealthySince ||= now;
       this.#lastWatchdogLog = now;
-      this.#logger.error({ problems: h.problems }, 'agent degraded: data waits in the buffer; check the aggregator URLs, token and network (logship status shows the backlog)');
+      if (h.state === 'stuck') {
+        this.#logger.error(
+          { problems: h.problems, buffer_bytes: this.buffer.sizeBytes, unacked_batches: this.buffer.unackedBatches },
+          'agent stuck: nothing is being read or delivered and there is nothing to wait on. This is a logship bug: capture `logship status --format json`, then restart the agent with SIGTERM (systemctl restart logship-agent); nothing is lost, the files are read on from the buffered positions',
+        );
+      } else {
+        this.#logger.error({ problems: h.problems }, 'agent degraded: data waits in the buffer for the aggregator; check the aggregator URLs, token and network (logship status shows the backlog)');
+      }
     }
   }
 
-  health(): { ok: boolean; problems: string[] } {
+  #stuckSince = 0;
+  #stuckReason: string | undefined;
+  #lastAppendCount = -1;
+
+  /**
+   * Once a second (from the watchdog): is the agent stuck with nothing to wait on? Either the
+   * buffer is full with everything acknowledged, or batches wait for a buffer that has room
+   * while no append happened since the last look (and none is failing: that is a disk problem,
+   * logged by the pipeline).
+   */
+  #updateStuck(now: number): void {
+    const b = this.buffer;
+    const p = this.pipeline;
+    const idleFull = b.isFull() && b.unackedBatches === 0;
+    const starved = p.pendingBatches > 0 && !b.isFull() && !p.retrying && p.appendCount === this.#lastAppendCount;
+    this.#lastAppendCount = p.appendCount;
+    if (!idleFull && !starved) {
+      this.#stuckSince = 0;
+      this.#stuckReason = undefined;
+      return;
+    }
+    this.#stuckSince ||= now;
+    const secs = Math.round((now - this.#stuckSince) / 1000);
+    this.#stuckReason =
+      now - this.#stuckSince < STUCK_AFTER_MS
+        ? undefined
+        : idleFull
+          ? `stuck: buffer full (${b.sizeBytes} of ${b.maxBytes} bytes) with nothing unacknowledged for ${secs}s`
+          : `stuck: ${p.pendingBatches} batches wait for the buffer although it has room, for ${secs}s`;
+  }
+
+  health(): { ok: boolean; state: 'ok' | 'waiting_on_aggregator' | 'stuck'; problems: string[] } {
     const problems: string[] = [];
     const now = this.#now();
     const f = this.forwarder;
-    if (this.buffer.unackedBatches > 0 && now - Math.max(f.lastSuccess, this.startedAt) > 60_000) {
+    const b = this.buffer;
+    let waiting = false;
+    if (b.unackedBatches > 0 && now - Math.max(f.lastSuccess, this.startedAt) > 60_000) {
+      waiting = true;
       problems.push(`backlog present and no delivery progress for ${Math.round((now - Math.max(f.lastSuccess, this.startedAt)) / 1000)}s: ${f.lastError ?? 'no error recorded'}`);
     }
-    if (this.buffer.isFull()) problems.push(`buffer full (${this.buffer.sizeBytes} bytes >= buffer.max_bytes)`);
-    return { ok: problems.length === 0, problems };
+    if (b.isFull() && b.unackedBatches > 0) {
+      waiting = true;
+      problems.push(`buffer full (${b.sizeBytes} of ${b.maxBytes} bytes), waiting for the aggregator to acknowledge ${b.unackedBatches} batches`);
+    }
+    if (this.#stuckReason) problems.push(this.#stuckReason);
+    const state = this.#stuckReason ? 'stuck' : waiting ? 'waiting_on_aggregator' : 'ok';
+    return { ok: problems.length === 0, state, problems };
   }
 
   status(): Promise<AgentStatus> {

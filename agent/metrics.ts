@@ -21,6 +21,12 @@ export function createAgentMetrics() {
     splitLines: new Counter({ name: 'logship_agent_split_lines_total', help: 'Lines longer than max_line_bytes shipped in flagged parts', registers: r }),
     filesOpen: new Gauge({ name: 'logship_agent_files_open', help: 'Files currently open', registers: r }),
     bufferBytes: new Gauge({ name: 'logship_agent_buffer_bytes', help: 'Bytes in the disk buffer', registers: r }),
+    deliveryState: new Gauge({
+      name: 'logship_agent_delivery_state',
+      help: 'Delivery state, 1 for the current one: ok, waiting_on_aggregator (backlog or full buffer waiting for acknowledgements), stuck (nothing to wait on: a bug, see the error log)',
+      labelNames: ['state'],
+      registers: r,
+    }),
     bufferUnacked: new Gauge({ name: 'logship_agent_buffer_unacked_batches', help: 'Buffered batches not yet acknowledged', registers: r }),
   };
 }

@@ -61,6 +61,11 @@ export function encodeBufferedMeta(m: BufferedMeta): Buffer {
   return b;
 }
 
+/** Encoded size of a meta (what encodeBufferedMeta returns), without encoding it. */
+export function bufferedMetaLength(m: BufferedMeta): number {
+  return 4 + 2 + 2 + Buffer.byteLength(m.topic) + Buffer.byteLength(m.source) + Buffer.byteLength(m.key) + 8 * 2 + 4 + 4 + 16 + 6;
+}
+
 export function decodeBufferedMeta(buf: Buffer): BufferedMeta {
   const r = new Reader(buf);
   const v = r.u8();

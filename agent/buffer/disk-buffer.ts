@@ -5,11 +5,20 @@
  * file-position checkpoint are deleted. Size is bounded by buffer.max_bytes on
  * disk: `block` makes inputs wait, `drop_oldest` deletes the oldest segment and
  * counts what it held.
+ *
+ * The bound: an append goes in only when its frame fits under max_bytes, so the
+ * buffer never exceeds max_bytes; the one exception is a batch larger than the
+ * room left in a buffer that holds nothing to deliver or trim (one segment, all
+ * acknowledged), which goes in anyway so the agent always makes progress: then
+ * the buffer exceeds max_bytes by at most that one batch.
  */
 import { join } from 'node:path';
 import { SegmentLog, readFileIfExists, writeFileAtomic, type StoredBatch } from '../../lib/log/index.js';
 import type { Logger } from '../../lib/obs/logger.js';
-import { decodeBufferedMeta, encodeBufferedMeta, type BufferedMeta } from './buffered-meta.js';
+import { bufferedMetaLength, decodeBufferedMeta, encodeBufferedMeta, type BufferedMeta } from './buffered-meta.js';
+
+/** Frame header bytes of one stored batch (lib/log/format.ts FRAME_HEADER_BYTES). */
+const FRAME_HEADER_BYTES = 36;
 
 export interface DiskBufferOptions {
   dir: string;
@@ -77,13 +86,41 @@ export class DiskBuffer {
     return this.log.sizeBytes;
   }
 
+  get maxBytes(): number {
+    return this.#opts.maxBytes;
+  }
+
   /** Bytes that may still be appended before the buffer counts as full. */
   get freeBytes(): number {
     return Math.max(0, this.#opts.maxBytes - this.log.sizeBytes);
   }
 
+  /** On-disk bytes one batch takes: frame header, meta and payload. */
+  static frameBytes(meta: BufferedMeta, payloadLength: number): number {
+    return FRAME_HEADER_BYTES + bufferedMetaLength(meta) + payloadLength;
+  }
+
+  /**
+   * Full: at the bound, or an append is waiting because its batch does not fit. Inputs stop
+   * reading under `block` (the files are the backlog).
+   */
   isFull(): boolean {
-    return this.log.sizeBytes >= this.#opts.maxBytes;
+    return this.log.sizeBytes >= this.#opts.maxBytes || this.#waitingForSpace > 0;
+  }
+
+  /** Nothing here to deliver and nothing a trim could free: the only segment is fully acknowledged. */
+  get drained(): boolean {
+    return this.#acked >= this.log.nextOffset && this.log.segmentCount <= 1;
+  }
+
+  /** Acknowledged batches sit in segments a trim could delete (so a checkpoint would free space). */
+  get trimmable(): boolean {
+    return this.log.segmentCount > 1 && this.#acked > this.log.firstOffset;
+  }
+
+  /** Would an append of `bytes` (on disk) keep the bound? A drained buffer takes any one batch. */
+  fits(bytes: number): boolean {
+    return this.log.sizeBytes + bytes <= this.#opts.maxBytes || this.drained;
   }
 
   /** May inputs keep reading? Not when full under `block`; always under `drop_oldest` (appends make room). */
@@ -91,15 +128,25 @@ export class DiskBuffer {
     return this.#opts.whenFull === 'drop_oldest' || !this.isFull();
   }
 
-  /** Resolves when there is room (block policy); with drop_oldest makes room by dropping. */
-  async waitForSpace(signal?: AbortSignal): Promise<void> {
-    while (this.isFull() && !signal?.aborted) {
+  #waitingForSpace = 0;
+
+  /**
+   * Resolves when `bytes` fit under the bound (block policy: waits for acknowledgements and a
+   * trim); with drop_oldest makes room by dropping the oldest segments.
+   */
+  async waitForSpace(signal?: AbortSignal, bytes = 0): Promise<void> {
+    while (!this.fits(bytes) && !signal?.aborted) {
       if (this.#opts.whenFull === 'drop_oldest' && (await this.#dropOldest())) continue;
-      await new Promise<void>((resolve) => {
-        this.#spaceWaiters.push(resolve);
-        const t = setTimeout(resolve, 1000);
-        t.unref();
-      });
+      this.#waitingForSpace++;
+      try {
+        await new Promise<void>((resolve) => {
+          this.#spaceWaiters.push(resolve);
+          const t = setTimeout(resolve, 1000);
+          t.unref();
+        });
+      } finally {
+        this.#waitingForSpace--;
+      }
     }
   }
 

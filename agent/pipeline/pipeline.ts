@@ -7,7 +7,7 @@
 import type { Logger } from '../../lib/obs/logger.js';
 import { CODEC_ZSTD } from '../../lib/protocol/batches.js';
 import type { ZstdPool } from '../../lib/codec/zstd-pool.js';
-import type { DiskBuffer } from '../buffer/disk-buffer.js';
+import { DiskBuffer } from '../buffer/disk-buffer.js';
 import type { BufferedMeta } from '../buffer/buffered-meta.js';
 
 export interface PipelineItem {
@@ -53,6 +53,24 @@ export class Pipeline {
     return this.#inFlightBytes < this.#maxInFlight && this.#buffer.acceptsMore();
   }
 
+  /** Batches submitted and not yet durable. */
+  get pendingBatches(): number {
+    return this.#queue.length;
+  }
+
+  /** Appends done so far (the watchdog compares it between looks). */
+  get appendCount(): number {
+    return this.#appends;
+  }
+
+  /** An append is failing and being retried (disk full?). */
+  get retrying(): boolean {
+    return this.#retrying;
+  }
+
+  #appends = 0;
+  #retrying = false;
+
   get inFlightBytes(): number {
     return this.#inFlightBytes;
   }
@@ -78,14 +96,17 @@ export class Pipeline {
     this.#appending = true;
     try {
       while (!this.#stop.signal.aborted && this.#queue.length && (this.#queue[0]!.payload || this.#queue[0]!.failed)) {
-        await this.#buffer.waitForSpace(this.#stop.signal);
+        const head = this.#queue[0]!;
+        // Wait until the first ready batch fits under buffer.max_bytes (acknowledgements and trims make room).
+        if (head.payload) await this.#buffer.waitForSpace(this.#stop.signal, DiskBuffer.frameBytes(head.item.meta, head.payload.length));
         if (this.#stop.signal.aborted) break;
-        // Join every ready batch into one append (one fsync), but no more than fits: the buffer bound holds.
+        // Join every ready batch that fits into one append (one fsync): the buffer bound holds.
         let n = 0;
         let bytes = 0;
-        const room = this.#buffer.freeBytes;
-        while (n < this.#queue.length && this.#queue[n]!.payload && (n === 0 || bytes + this.#queue[n]!.payload!.length <= room)) {
-          bytes += this.#queue[n]!.payload!.length;
+        while (n < this.#queue.length && this.#queue[n]!.payload) {
+          const size = DiskBuffer.frameBytes(this.#queue[n]!.item.meta, this.#queue[n]!.payload!.length);
+          if (n > 0 && this.#buffer.sizeBytes + bytes + size > this.#buffer.maxBytes) break;
+          bytes += size;
           n++;
         }
         if (n === 0) {
@@ -104,6 +125,7 @@ export class Pipeline {
         }
         const batch = this.#queue.slice(0, n);
         const offsets = await this.#appendWithRetry(batch);
+        this.#appends++;
         this.#queue.splice(0, n);
         for (let i = 0; i < n; i++) {
           const e = batch[i]!;
@@ -126,11 +148,14 @@ export class Pipeline {
     let delay = 100;
     for (;;) {
       try {
-        return await this.#buffer.append(
+        const r = await this.#buffer.append(
           batch.map((e) => ({ meta: { ...e.item.meta, codec: CODEC_ZSTD }, payload: e.payload!, timestamp: e.item.timestamp })),
         );
+        this.#retrying = false;
+        return r;
       } catch (err) {
         if (this.#stop.signal.aborted) throw err;
+        this.#retrying = true;
         this.#logger.error({ err }, 'cannot write to the agent buffer (disk full?); reading is paused and the write is retried. Free space in the agent data_dir');
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, 5_000);

@@ -18,7 +18,7 @@ export async function statusCommand(o: { url: string; format: 'text' | 'json'; w
   }
   const s = JSON.parse(body) as AgentStatus;
   const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
-  o.write(`agent ${s.id}, up ${s.uptime_seconds}s, health: ${s.health.ok ? 'ok' : 'DEGRADED: ' + s.health.problems.join('; ')}\n`);
+  o.write(`agent ${s.id}, up ${s.uptime_seconds}s, health: ${s.health.ok ? 'ok' : `${s.health.state === 'stuck' ? 'STUCK' : 'DEGRADED'} (${s.health.state}): ` + s.health.problems.join('; ')}\n`);
   o.write(`aggregator ${s.aggregator.url}: ${s.aggregator.reachable === null ? 'not contacted yet' : s.aggregator.reachable ? 'reachable' : 'UNREACHABLE'}${s.aggregator.last_error ? ` (last error: ${s.aggregator.last_error})` : ''}\n`);
   o.write(
     `buffer: ${mib(s.buffer.bytes)} of ${mib(s.buffer.max_bytes)}, ${s.buffer.unacked_batches} unacknowledged batches` +

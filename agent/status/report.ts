@@ -18,7 +18,7 @@ export interface AgentStatus {
   buffer: { bytes: number; max_bytes: number; unacked_batches: number; oldest_unacked_age_seconds: number | null; when_full: string };
   aggregator: { url: string; reachable: boolean | null; last_success: string | null; last_error: string | null };
   backlog: { bytes_to_read: number; bytes_delivered_since_start: number; rate_bytes_per_second: number; eta_seconds: number | null; progress: string };
-  health: { ok: boolean; problems: string[] };
+  health: { ok: boolean; state: 'ok' | 'waiting_on_aggregator' | 'stuck'; problems: string[] };
 }
 
 export async function buildStatus(agent: Agent, now: number): Promise<AgentStatus> {

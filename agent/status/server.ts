@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 export interface StatusSource {
   status(): Promise<unknown>;
   metrics(): Promise<{ contentType: string; text: string }>;
-  health(): { ok: boolean; problems: string[] };
+  health(): { ok: boolean; state?: string; problems: string[] };
 }
 
 export async function startStatusServer(listen: string, src: StatusSource): Promise<{ server: Server; address: AddressInfo }> {
@@ -23,7 +23,7 @@ export async function startStatusServer(listen: string, src: StatusSource): Prom
       }
       if (path === '/healthz') {
         const h = src.health();
-        return reply(h.ok ? 200 : 503, JSON.stringify({ status: h.ok ? 'ok' : 'degraded', problems: h.problems }));
+        return reply(h.ok ? 200 : 503, JSON.stringify({ status: h.ok ? 'ok' : 'degraded', state: h.state, problems: h.problems }));
       }
       reply(404, JSON.stringify({ error: { type: 'not_found', reason: `no route ${path}; try /status, /metrics, /healthz` } }));
     })().catch((err: Error) => reply(500, JSON.stringify({ error: { type: 'internal', reason: err.message } })));

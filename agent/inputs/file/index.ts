@@ -44,6 +44,17 @@ interface Parked {
   stream: StreamState;
 }
 
+/**
+ * A file whose whole content was already read under another name: a copytruncate copy that ends
+ * before the position reached in the original (the agent read lines written between the copy and
+ * the truncate). Nothing to read; looked at again only if it changes.
+ */
+interface Consumed {
+  dev: number;
+  ino: number;
+  size: number;
+}
+
 /** A file not attached yet: empty, still settling, or a copy of a stream read elsewhere. */
 interface Waiting {
   size: number;
@@ -62,6 +73,7 @@ export class FileInput {
   #tailers = new Set<Tailer>();
   #parked = new Map<string, Parked>();
   #waiting = new Map<string, Waiting>();
+  #consumed = new Map<string, Consumed>();
   /** paths to open as soon as a descriptor is free */
   #queued = new Set<string>();
   /** descriptors being opened right now (they count against max_open_files) */
@@ -126,6 +138,7 @@ export class FileInput {
         for (const p of this.#byPath.keys()) if (!seen.has(p)) this.#detach(p);
         for (const p of this.#parked.keys()) if (!seen.has(p)) this.#parked.delete(p);
         for (const p of this.#waiting.keys()) if (!seen.has(p)) this.#waiting.delete(p);
+        for (const p of this.#consumed.keys()) if (!seen.has(p)) this.#consumed.delete(p);
       } catch (err) {
         this.#deps.logger.warn({ err }, 'reconcile scan failed');
       }
@@ -229,6 +242,9 @@ export class FileInput {
     // (A path with an open tailer is never parked: #detach forgets both.)
     const parked = cur ? undefined : this.#parked.get(path);
     if (parked && parked.dev === st.dev && parked.ino === st.ino && parked.size === st.size) return;
+    const consumed = cur ? undefined : this.#consumed.get(path);
+    if (consumed && consumed.dev === st.dev && consumed.ino === st.ino && consumed.size === st.size) return;
+    this.#consumed.delete(path);
     // Already open under another name (renamed within the include globs)?
     for (const t of this.#tailers) {
       if (t.dev === st.dev && t.ino === st.ino && !t.deleted) {
@@ -367,6 +383,21 @@ export class FileInput {
     if (best) {
       const at = resumeOffset(best);
       if (at > st.size) {
+        if (best.dev !== st.dev || best.ino !== st.ino) {
+          // Another file than the one the stream was read from, starting with the same bytes and
+          // ending before the position already reached: a copy (copytruncate) of content that was
+          // read from the original, including lines written after the copy was taken. Everything
+          // in it is already buffered; reading it from 0 would repeat the whole copy.
+          this.#deps.logger.info(
+            { path, size: st.size, read_up_to: at, original: best.path },
+            'file is a copy of content already read from the original (copytruncate); nothing new in it',
+          );
+          this.#waiting.delete(path);
+          this.#consumed.set(path, { dev: st.dev, ino: st.ino, size: st.size });
+          return undefined;
+        }
+        // The same file, now shorter than what was read from it: truncated in place while it was
+        // not open here (agent down, or the file was parked).
         this.#deps.logger.info({ path, offset: at, size: st.size }, 'file is shorter than its stored position: truncated; reading from the start');
         this.#deps.onTruncation();
         best.offset = 0;
@@ -384,6 +415,7 @@ export class FileInput {
 
   #detach(path: string): void {
     this.#parked.delete(path);
+    this.#consumed.delete(path);
     this.#waiting.delete(path);
     this.#queued.delete(path);
     const t = this.#byPath.get(path);
