@@ -6,6 +6,7 @@
 import type { Env } from '../lib/config/env.js';
 import { parseWithTable, readConfigFile, type ParseOptions } from '../lib/config/load.js';
 import { t, table, type OptionSpec, type OptionTable, type OptionType } from '../lib/config/option-table.js';
+import { MIN_TOKEN_BYTES, tokenProblem, trimAsciiSpace } from '../lib/config/secrets.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -25,6 +26,10 @@ export interface TokenConfig {
   name: string;
   token?: string;
   token_file?: string;
+  /** undefined: full access (configs from before scopes) */
+  scopes?: Array<'ingest' | 'read' | 'admin'>;
+  /** undefined: every topic */
+  topics?: string[];
 }
 
 export type StorageConfig = { type: 'local' } | { type: 'jetstream'; servers: string[]; replicas: number };
@@ -98,7 +103,14 @@ export interface AggregatorConfig {
   /** every configured topic, fully merged over `default` */
   topics: { default: TopicConfig; [topic: string]: TopicConfig };
   storage: StorageConfig;
-  limits: { max_body_bytes: number; max_decompressed_batch_bytes: number };
+  limits: {
+    max_body_bytes: number;
+    max_decompressed_batch_bytes: number;
+    max_decompressed_request_bytes: number;
+    max_topics: number;
+    auto_create_topics: boolean | string[];
+    max_partitions_per_topic: number;
+  };
   retention_check_interval: number;
   sinks: SinkConfig[];
   alerts: AlertRule[];
@@ -114,6 +126,8 @@ const topicKeys = (withDefaults: boolean): OptionSpec[] => {
     { key: 'segment_ms', type: t.duration({ min: 1 }), ...d(DAY), doc: 'roll to a new segment after this long' },
   ];
 };
+
+const inlineTokenProblem = (v: string): string | undefined => tokenProblem(trimAsciiSpace(Buffer.from(v, 'utf8')));
 
 /** Exactly one of `a` and `b` (or at most one, when `required` is false). */
 function oneOf(a: string, b: string, required: boolean): OptionTable['check'] {
@@ -248,10 +262,20 @@ export const aggregatorOptions: OptionTable = table(
                 table(
                   [
                     { key: 'name', type: t.name(), required: true, doc: 'who holds the token (logged, never the token)' },
-                    { key: 'token', type: t.string(), doc: 'the token; or token_file' },
-                    { key: 'token_file', type: t.string(), doc: 'file holding the token' },
+                    { key: 'token', type: t.string(), validate: inlineTokenProblem, doc: `the token (at least ${MIN_TOKEN_BYTES} bytes of visible ASCII); or token_file` },
+                    { key: 'token_file', type: t.string(), doc: 'file holding the token (checked like token at check and start; surrounding whitespace ignored; keep it chmod 600)' },
+                    {
+                      key: 'scopes',
+                      type: t.list(t.enum(['ingest', 'read', 'admin']), { minItems: 1 }),
+                      defaultDoc: 'full access (logship check warns)',
+                      doc: 'ingest: POST batches, _bulk, produce | read: topics, records, group offsets | admin: everything',
+                    },
+                    { key: 'topics', type: t.list(t.topic(), { minItems: 1 }), defaultDoc: 'every topic', doc: 'topics this token may write and read (403 for others)' },
                   ],
-                  oneOf('token', 'token_file', true),
+                  (v, ctx) => {
+                    oneOf('token', 'token_file', true)!(v, ctx);
+                    if (!ctx.has('scopes')) ctx.warn('', 'no scopes: this token has full access (ingest, read, admin); give agents scopes: [ingest] and readers scopes: [read]');
+                  },
                 ),
               ),
             ),
@@ -290,10 +314,19 @@ export const aggregatorOptions: OptionTable = table(
       type: t.object(
         table([
           { key: 'max_body_bytes', type: t.size({ min: 1 * KiB }), default: 16 * MiB, doc: 'largest request body accepted (413 beyond)' },
-          { key: 'max_decompressed_batch_bytes', type: t.size({ min: 1 * KiB }), default: 64 * MiB, doc: 'largest batch after decompression (413 beyond)' },
+          { key: 'max_decompressed_batch_bytes', type: t.size({ min: 1 * KiB, max: 4 * GiB - 1 }), default: 64 * MiB, doc: 'largest batch after decompression (413 beyond); ingest and readers never inflate more' },
+          { key: 'max_decompressed_request_bytes', type: t.size({ min: 1 * KiB }), default: 256 * MiB, doc: 'largest sum of declared batch sizes after decompression in one request (413 beyond)' },
+          { key: 'max_topics', type: t.int({ min: 1, max: 100_000 }), default: 1000, doc: 'topics the aggregator creates at most (403 topic_not_allowed beyond)' },
+          {
+            key: 'auto_create_topics',
+            type: t.boolOrList(t.string()),
+            default: true,
+            doc: 'true: ingest creates any valid topic; false: only topics named under `topics`; a list: those names and globs too',
+          },
+          { key: 'max_partitions_per_topic', type: t.int({ min: 1, max: 1024 }), default: 64, doc: 'largest `partitions` a topic may have (config and topic.json on disk)' },
         ]),
       ),
-      doc: 'request limits',
+      doc: 'request and resource limits (docs/security.md)',
     },
     { key: 'retention_check_interval', type: t.duration({ min: 100 }), default: 30 * SECOND, doc: 'how often retention runs' },
     {
@@ -311,6 +344,13 @@ export const aggregatorOptions: OptionTable = table(
     checkNamesUnique(auth?.tokens, 'token', (i) => `auth.tokens[${i}]`, ctx);
 
     const topics = v.topics as Record<string, Partial<TopicConfig> | undefined> | undefined;
+    const maxParts = (v.limits as { max_partitions_per_topic?: number } | undefined)?.max_partitions_per_topic;
+    if (topics && maxParts !== undefined) {
+      for (const name of Object.keys(topics)) {
+        const n = topics[name]?.partitions;
+        if (n !== undefined && n > maxParts) ctx.error(`topics.${name}.partitions`, `${n} partitions exceed limits.max_partitions_per_topic (${maxParts})`);
+      }
+    }
     if (topics?.default) {
       for (const [name, override] of Object.entries(topics)) {
         if (name === 'default' || !override) continue;

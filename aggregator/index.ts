@@ -13,12 +13,16 @@ import { LogshipError } from '../lib/errors.js';
 import type { Logger } from '../lib/obs/logger.js';
 import { LocalStorage } from './storage/local.js';
 import { GroupStore } from './topics/groups.js';
-import { TokenAuth } from './server/auth.js';
+import { loadTokens, TokenAuth } from './server/auth.js';
 import { createRouter } from './server/router.js';
 import { createAggregatorMetrics, type AggregatorMetrics } from './metrics.js';
 import type { FsSeam } from '../lib/log/index.js';
 import { isDiskFull } from '../lib/errors.js';
 import type { PartitionEvents } from './storage/partition.js';
+import { availableParallelism } from 'node:os';
+import { PayloadPool } from '../lib/protocol/payload-pool.js';
+import { TopicPolicy } from './topics/policy.js';
+import { FDS_PER_PARTITION, RESERVE } from './storage/descriptors.js';
 
 export interface AggregatorOptions {
   config: AggregatorConfig;
@@ -42,6 +46,7 @@ export class Aggregator {
   readonly storage: LocalStorage;
   readonly groups: GroupStore;
   readonly metrics: AggregatorMetrics;
+  readonly payloads: PayloadPool;
 
   constructor(opts: AggregatorOptions) {
     this.#cfg = opts.config;
@@ -54,17 +59,18 @@ export class Aggregator {
       io: opts.io,
       snapshotIntervalMs: opts.snapshotIntervalMs,
       events: this.#partitionEvents(),
-      settingsFor: (t) => ({ ...this.#cfg.topics.default, ...(this.#cfg.topics[t] ?? {}) }),
+      // Topic names come from clients: only the config's own keys count ("constructor" is a topic, not Object).
+      settingsFor: (t) => ({ ...this.#cfg.topics.default, ...(t !== 'default' && Object.hasOwn(this.#cfg.topics, t) ? this.#cfg.topics[t] : {}) }),
+      maxPartitions: this.#cfg.limits.max_partitions_per_topic,
     });
-    this.groups = new GroupStore(this.#cfg.data_dir);
+    this.groups = new GroupStore(this.#cfg.data_dir, this.#logger);
+    this.payloads = new PayloadPool(Math.min(2, Math.max(1, availableParallelism())));
   }
 
   /** Resolves with the address actually bound (port 0 picks a free one). */
   async start(): Promise<AddressInfo> {
-    const tokens = this.#cfg.auth.tokens.map((t) => ({
-      name: t.name,
-      token: (t.token ?? readFileSync(t.token_file!, 'utf8')).trim(),
-    }));
+    const { tokens, warnings } = loadTokens(this.#cfg.auth.tokens);
+    for (const w of warnings) this.#logger.warn(w);
     if (this.#cfg.storage.type !== 'local') {
       throw new LogshipError('LSH_ERR_CONFIG', `storage.type "${this.#cfg.storage.type}" is not implemented in this version; use storage: {type: local}`);
     }
@@ -80,6 +86,7 @@ export class Aggregator {
         `refusing to listen on ${this.#cfg.listen} without auth.tokens: configure a token or listen on a loopback address`,
       );
     }
+    this.#checkDescriptorBudget();
     await this.storage.open();
     await this.groups.open();
     const router = createRouter({
@@ -88,12 +95,28 @@ export class Aggregator {
       metrics: this.metrics,
       auth: new TokenAuth(tokens),
       logger: this.#logger,
-      limits: { maxBodyBytes: this.#cfg.limits.max_body_bytes, maxDecompressedBatchBytes: this.#cfg.limits.max_decompressed_batch_bytes },
+      limits: {
+        maxBodyBytes: this.#cfg.limits.max_body_bytes,
+        maxDecompressedBatchBytes: this.#cfg.limits.max_decompressed_batch_bytes,
+        maxDecompressedRequestBytes: this.#cfg.limits.max_decompressed_request_bytes,
+      },
+      topicPolicy: new TopicPolicy({
+        maxTopics: this.#cfg.limits.max_topics,
+        autoCreate: this.#cfg.limits.auto_create_topics,
+        configured: (t) => t !== 'default' && Object.hasOwn(this.#cfg.topics, t),
+      }),
+      payloads: this.payloads,
       isReady: () => this.#ready,
       onAppended: () => undefined,
       beforeScrape: () => this.refreshGauges(),
     });
-    const handler = (req: Parameters<typeof router>[0], res: Parameters<typeof router>[1]) => void router(req, res);
+    // Last line of defence: whatever a request does, it must not take the process down.
+    const handler = (req: Parameters<typeof router>[0], res: Parameters<typeof router>[1]) =>
+      void router(req, res).catch((err: unknown) => {
+        this.#logger.error({ err, url: req.url?.slice(0, 200) }, 'request handler failed');
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json', connection: 'close' }).end('{"error":{"type":"internal","reason":"internal error"}}');
+        else res.destroy();
+      });
     const tls = this.#cfg.tls;
     this.#server = tls
       ? createTlsServer(
@@ -117,6 +140,23 @@ export class Aggregator {
     const addr = this.#server.address() as AddressInfo;
     this.#logger.info({ address: `${addr.address}:${addr.port}`, data_dir: this.#cfg.data_dir, topics: this.storage.list().length }, 'aggregator listening');
     return addr;
+  }
+
+  /**
+   * Descriptors: logs a clear error when ulimit -n cannot hold limits.max_topics topics of the
+   * default partition count. Never refuses to start: topics beyond the budget are refused when
+   * created (403) or left closed at open, with the same message.
+   */
+  #checkDescriptorBudget(): void {
+    const b = this.storage.budget;
+    if (b.limit === undefined) return;
+    const want = this.#cfg.limits.max_topics * this.#cfg.topics.default.partitions;
+    if (want > b.partitions) {
+      this.#logger.warn(
+        { ulimit_n: b.limit, max_topics: this.#cfg.limits.max_topics, partitions: this.#cfg.topics.default.partitions, partitions_that_fit: b.partitions },
+        `descriptor budget: ulimit -n ${b.limit} holds about ${b.partitions} open partitions, but limits.max_topics x topics.default.partitions is ${want}. Raise LimitNOFILE (systemd) or ulimit -n to at least ${want * FDS_PER_PARTITION + RESERVE}, or lower limits.max_topics; creating topics beyond the budget answers 503 with this reason`,
+      );
+    }
   }
 
   /** Metrics and log lines for what partitions report (house style 8: one place per event). */
@@ -172,12 +212,12 @@ export class Aggregator {
       }
     }
     for (const [group, offsets] of this.groups.all()) {
-      for (const [topic, parts] of Object.entries(offsets)) {
+      for (const [topic, parts] of offsets) {
         const t = this.storage.get(topic);
         if (!t) continue;
         // A group that consumes a topic reads every partition; one it never committed starts at first_offset.
         for (const p of t.partitions) {
-          const committed = parts[String(p.partition)] ?? p.log.firstOffset;
+          const committed = parts.get(p.partition) ?? p.log.firstOffset;
           // A committed offset below first_offset resumes at first_offset: what is gone is not lag.
           const lag = p.log.nextOffset - Math.max(committed, p.log.firstOffset);
           m.groupLag.set({ group, topic, partition: String(p.partition) }, Math.max(0, lag));
@@ -222,6 +262,7 @@ export class Aggregator {
       }
       if (this.#retentionRun) await this.#retentionRun;
       await this.storage.close();
+      await this.payloads.close();
       this.#logger.info('aggregator stopped');
     })();
     return this.#closing;

@@ -12,6 +12,18 @@ export function createAggregatorMetrics(defaults = true) {
     appendedBatches: new Counter({ name: 'logship_aggregator_appended_batches_total', help: 'Batches appended per topic', labelNames: ['topic'], registers: [registry] }),
     dedupHits: new Counter({ name: 'logship_aggregator_dedup_hits_total', help: 'Re-sent batches acknowledged without being stored again', labelNames: ['topic'], registers: [registry] }),
     producerFenced: new Counter({ name: 'logship_aggregator_producer_fenced_total', help: 'Batches refused (409) because their producer epoch is stale', labelNames: ['topic'], registers: [registry] }),
+    refusedBatches: new Counter({
+      name: 'logship_aggregator_refused_batches_total',
+      help: 'Ingest requests refused because a batch failed a check, by check (header: fields/CRC, payload: inflated size or record count, limit: a size limit)',
+      labelNames: ['check'],
+      registers: [registry],
+    }),
+    readSkippedBatches: new Counter({
+      name: 'logship_aggregator_read_skipped_batches_total',
+      help: 'Stored batches readers skipped because their payload disagrees with their stored header (corruption or an older writer), per topic',
+      labelNames: ['topic'],
+      registers: [registry],
+    }),
     badRequests: new Counter({ name: 'logship_aggregator_bad_requests_total', help: 'Rejected requests by reason type', labelNames: ['type'], registers: [registry] }),
     ingestLatency: new Histogram({ name: 'logship_aggregator_ingest_seconds', help: 'Time from request end to durable acknowledgement', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] }),
     appendSeconds: new Histogram({

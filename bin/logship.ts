@@ -17,6 +17,7 @@ import { readCommand } from '../aggregator/client/read.js';
 import { topicsCommand } from '../aggregator/client/topics.js';
 import { statusCommand } from '../agent/status/cli.js';
 import { runService, type Service } from './service.js';
+import { looseSecretFiles } from './config/secret-files.js';
 import { HELP, commandHelp } from './help.js';
 
 type Opts = ParseArgsConfig['options'];
@@ -85,6 +86,7 @@ async function main(argv: string[]): Promise<number> {
       const v = parse(cmd, args, { config: { type: 'string', short: 'c' }, kind: { type: 'string' } });
       const r = await checkConfig(required(v, 'config', cmd), process.env, { kind: v.kind as 'agent' | undefined });
       (r.exitCode === 0 ? process.stdout : process.stderr).write(r.output + '\n');
+      if (r.warnings) process.stderr.write(r.warnings + '\n');
       return r.exitCode;
     }
     case 'agent': {
@@ -92,6 +94,7 @@ async function main(argv: string[]): Promise<number> {
       const path = required(v, 'config', cmd);
       const log = logger(v, 'logship-agent');
       return runService(log, () => loadAgentConfig(path), async (config) => {
+        for (const w of looseSecretFiles({ agent: config })) log.warn(w);
         const a = new Agent({ config, logger: log });
         await a.start();
         return a;
@@ -102,6 +105,7 @@ async function main(argv: string[]): Promise<number> {
       const path = required(v, 'config', cmd);
       const log = logger(v, 'logship-aggregator');
       return runService(log, () => loadAggregatorConfig(path), async (config) => {
+        for (const w of looseSecretFiles({ aggregator: config })) log.warn(w);
         const a = new Aggregator({ config, logger: log });
         await a.start();
         return a;
@@ -113,6 +117,7 @@ async function main(argv: string[]): Promise<number> {
       const log = logger(v, 'logship');
       const dataDir = resolveDataDir(process.env, { dataDir: v['data-dir'] as string | undefined });
       return runService(log, () => loadStartConfig(path, process.env, { dataDir }), async (cfg) => {
+        for (const w of looseSecretFiles({ ...cfg, aggregatorAt: 'aggregator.', agentAt: 'agent.' })) log.warn(w);
         const agg = new Aggregator({ config: cfg.aggregator, logger: log.child({ component: 'aggregator' }) });
         const addr = await agg.start();
         const agent = new Agent({ config: cfg.agent, logger: log.child({ component: 'agent' }) });
@@ -205,5 +210,7 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`logship: ${(err as Error)?.stack ?? String(err)}\n`);
       process.exitCode = 1;
     }
+    // A start that failed half-way may leave a timer, worker or handle behind: exit anyway.
+    setTimeout(() => process.exit(), 1000).unref();
   },
 );

@@ -4,14 +4,17 @@
  * with capped, jittered exponential backoff; fails over across
  * aggregator.urls in order and goes back to the first after a success.
  * A batch the aggregator rejects as malformed (400/413) is isolated, saved
- * under <data_dir>/rejected/ and skipped, so one bad batch never wedges a host.
+ * under <data_dir>/rejected/ (payload plus a JSON description), counted and
+ * logged at error, then skipped, so one bad batch never wedges a host. It is
+ * never dropped unsaved: when saving fails it stays in the buffer and is
+ * tried again. The URL that worked is kept until it fails (sticky failover).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Agent as UndiciAgent, request } from 'undici';
 import { readFileSync } from 'node:fs';
 import type { Logger } from '../../lib/obs/logger.js';
-import { BATCHES_CONTENT_TYPE, encodeRequest, type WireBatch } from '../../lib/protocol/batches.js';
+import { BATCHES_CONTENT_TYPE, CODEC_ZSTD, encodeRequest, type WireBatch } from '../../lib/protocol/batches.js';
 import type { BufferedBatch, DiskBuffer } from '../buffer/disk-buffer.js';
 
 export interface ForwarderOptions {
@@ -118,7 +121,12 @@ export class Forwarder {
         const status = err instanceof SendError ? err.status : 0;
         if ((status === 400 || status === 413) && this.#running) {
           if (batches.length === 1) return this.#reject(batches[0]!, (err as Error).message);
-          for (const b of batches) await this.#deliver([b]);
+          for (const b of batches) {
+            await this.#deliver([b]);
+            // The cursor is "everything below next": never move on past a batch that is neither
+            // delivered nor saved (acknowledging a later one would skip it). The loop reads it again.
+            if (this.#o.buffer.ackedOffset <= b.offset) return;
+          }
           return;
         }
         if (!this.#running) return;
@@ -202,9 +210,36 @@ export class Forwarder {
 
   async #reject(b: BufferedBatch, reason: string): Promise<void> {
     const dir = join(this.#o.dataDir, 'rejected');
-    const file = join(dir, `${b.offset}.zst`);
-    await mkdir(dir, { recursive: true });
-    await writeFile(file, b.payload);
+    const file = join(dir, `${b.offset}.${b.meta.codec === CODEC_ZSTD ? 'zst' : 'bin'}`);
+    const about = {
+      offset: b.offset,
+      reason,
+      payload_file: file,
+      topic: b.meta.topic,
+      source: b.meta.source,
+      source_start: b.meta.start,
+      source_end: b.meta.end,
+      lines: b.meta.lines,
+      codec: b.meta.codec === CODEC_ZSTD ? 'zstd' : 'none',
+      flags: b.meta.flags,
+      raw_length: b.meta.rawLength,
+      timestamp: new Date(b.timestamp).toISOString(),
+    };
+    try {
+      await mkdir(dir, { recursive: true });
+      await writeFile(file, b.payload);
+      await writeFile(join(dir, `${b.offset}.json`), JSON.stringify(about, null, 2) + '\n');
+    } catch (err) {
+      // Not saved, so not skipped: it stays unacknowledged and is sent (and refused, and saved) again.
+      this.#failures++;
+      this.#o.onRetry('reject_unsaved');
+      this.#o.logger.error(
+        { err, offset: b.offset, source: b.meta.source, lines: b.meta.lines, save_to: file, reason },
+        'the aggregator rejected a batch as malformed and saving it under data_dir/rejected failed; it stays in the buffer and is tried again (free space or fix permissions there)',
+      );
+      await this.#sleep(this.#backoff());
+      return;
+    }
     this.#o.logger.error(
       { offset: b.offset, source: b.meta.source, lines: b.meta.lines, saved_to: file, reason },
       'the aggregator rejected a batch as malformed; it was saved and skipped. Inspect it and report a bug',

@@ -1,45 +1,190 @@
 /**
- * Token auth: `Authorization: Bearer TOKEN`; the Elasticsearch-compatible
- * routes also take `ApiKey TOKEN` and Basic with the token as password.
- * Comparison is constant-time over SHA-256 digests, so length leaks nothing.
+ * Token auth and scopes. `Authorization: Bearer TOKEN`; the Elasticsearch-
+ * compatible routes also take `ApiKey TOKEN` and Basic with the token as
+ * password. The header is taken as the bytes that arrived (Node hands them
+ * over latin1-decoded, which maps bytes 1:1), never re-encoded, and compared
+ * with every configured token in constant time over SHA-256 digests, so
+ * neither length nor position leaks. Error messages never quote the header.
+ *
+ * Scopes: ingest (POST batches, _bulk, produce), read (topics, records,
+ * group offsets), admin (everything). A token without scopes has full access
+ * (configs from before scopes keep working; `logship check` warns). An
+ * optional topics allow-list limits which topics a token may write or read.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { ConfigError, ConfigIssue } from '../../lib/errors.js';
+import { readSecretFile, SecretFileError, tokenProblem, trimAsciiSpace } from '../../lib/config/secrets.js';
 import { HttpError } from './http-util.js';
 
-export class TokenAuth {
-  #digests: Array<{ name: string; digest: Buffer }>;
+export const SCOPES = ['ingest', 'read', 'admin'] as const;
+export type Scope = (typeof SCOPES)[number];
 
-  constructor(tokens: Array<{ name: string; token: string }>) {
-    this.#digests = tokens.map((t) => ({ name: t.name, digest: sha(t.token) }));
+export interface TokenSpec {
+  name: string;
+  token: Buffer | string;
+  /** undefined: full access */
+  scopes?: readonly Scope[];
+  /** undefined: every topic */
+  topics?: readonly string[];
+}
+
+/** Who a request is: the token's name and what it may do. */
+export interface Principal {
+  readonly name: string;
+  /** undefined: full access (a token configured without scopes) */
+  readonly scopes: ReadonlySet<Scope> | undefined;
+  readonly topics: ReadonlySet<string> | undefined;
+}
+
+/** The credential of an Authorization header, as bytes, or why there is none. */
+export type ParsedAuthorization = { ok: true; scheme: 'bearer' | 'apikey' | 'basic'; credential: Buffer } | { ok: false; reason: string };
+
+const MAX_HEADER_BYTES = 8192;
+
+/** Parses an Authorization header value (as Node gives it: one char per byte). Never throws, never quotes the value. */
+export function parseAuthorization(header: string | undefined, esCompatible: boolean): ParsedAuthorization {
+  if (header === undefined || header === '') return { ok: false, reason: 'missing Authorization header: send "Authorization: Bearer <token>"' };
+  if (header.length > MAX_HEADER_BYTES) return { ok: false, reason: `Authorization header longer than ${MAX_HEADER_BYTES} bytes` };
+  const raw = Buffer.from(header, 'latin1');
+  const sp = raw.indexOf(0x20);
+  if (sp <= 0) return { ok: false, reason: 'malformed Authorization header: expected "Bearer <token>"' };
+  const scheme = raw.subarray(0, sp).toString('latin1').toLowerCase();
+  const rest = trimAsciiSpace(raw.subarray(sp + 1));
+  let credential: Buffer;
+  if (scheme === 'bearer' || (scheme === 'apikey' && esCompatible)) {
+    credential = rest;
+  } else if (scheme === 'basic' && esCompatible) {
+    const decoded = Buffer.from(rest.toString('latin1'), 'base64');
+    const colon = decoded.indexOf(0x3a);
+    if (colon < 0) return { ok: false, reason: 'malformed Basic credentials: expected base64 of "user:token"' };
+    credential = decoded.subarray(colon + 1);
+  } else {
+    const allowed = esCompatible ? 'Bearer, ApiKey or Basic' : 'Bearer';
+    return { ok: false, reason: `unsupported Authorization scheme: use ${allowed}` };
+  }
+  if (credential.length === 0) return { ok: false, reason: 'empty token in the Authorization header' };
+  return { ok: true, scheme: scheme as 'bearer' | 'apikey' | 'basic', credential };
+}
+
+export class TokenAuth {
+  #tokens: Array<{ principal: Principal; digest: Buffer }>;
+  #byRequest = new WeakMap<IncomingMessage, Principal>();
+
+  constructor(tokens: TokenSpec[]) {
+    this.#tokens = tokens.map((t) => {
+      const bytes = typeof t.token === 'string' ? Buffer.from(t.token, 'utf8') : t.token;
+      // Defence in depth: config loading refuses these already; an empty digest must never be matchable.
+      const problem = tokenProblem(bytes);
+      if (problem) throw new Error(`auth.tokens "${t.name}": ${problem}`);
+      return {
+        digest: sha(bytes),
+        principal: { name: t.name, scopes: t.scopes ? new Set(t.scopes) : undefined, topics: t.topics ? new Set(t.topics) : undefined },
+      };
+    });
   }
 
   get enabled(): boolean {
-    return this.#digests.length > 0;
+    return this.#tokens.length > 0;
   }
 
-  /** The matching token's name; throws 401 when auth is on and the request does not carry a valid token. */
-  check(req: IncomingMessage, esCompatible = false): string | undefined {
+  /** The matching token's principal; throws 401 when auth is on and the request carries no valid token. */
+  check(req: IncomingMessage, esCompatible = false): Principal | undefined {
     if (!this.enabled) return undefined;
-    const header = req.headers.authorization;
-    if (!header) throw new HttpError(401, 'unauthorized', 'missing Authorization header: send "Authorization: Bearer <token>"');
-    const sp = header.indexOf(' ');
-    const scheme = header.slice(0, sp).toLowerCase();
-    let token = header.slice(sp + 1).trim();
-    if (scheme === 'basic' && esCompatible) {
-      const decoded = Buffer.from(token, 'base64').toString('utf8');
-      token = decoded.slice(decoded.indexOf(':') + 1);
-    } else if (!(scheme === 'bearer' || (scheme === 'apikey' && esCompatible))) {
-      throw new HttpError(401, 'unauthorized', `unsupported Authorization scheme "${scheme}": use Bearer`);
-    }
-    const d = sha(token);
-    let match: string | undefined;
-    for (const t of this.#digests) if (timingSafeEqual(t.digest, d)) match = t.name;
+    const parsed = parseAuthorization(req.headers.authorization, esCompatible);
+    if (!parsed.ok) throw new HttpError(401, 'unauthorized', parsed.reason);
+    const d = sha(parsed.credential);
+    let match: Principal | undefined;
+    for (const t of this.#tokens) if (timingSafeEqual(t.digest, d)) match = t.principal;
     if (match === undefined) throw new HttpError(401, 'unauthorized', 'invalid token');
+    this.#byRequest.set(req, match);
     return match;
+  }
+
+  /**
+   * Throws 403 unless the request's token has `scope` (admin implies every scope) and, when
+   * `rawTopic` (a topic as it appears in the path, %-encoded) is given, may use that topic.
+   * No-op when auth is off.
+   */
+  requireScope(req: IncomingMessage, scope: Scope, rawTopic?: string): void {
+    const p = this.#byRequest.get(req);
+    if (!p) return;
+    if (p.scopes && !p.scopes.has(scope) && !p.scopes.has('admin')) {
+      throw new HttpError(403, 'forbidden', `token "${p.name}" lacks the "${scope}" scope this request needs (its scopes: ${[...p.scopes].join(', ')})`);
+    }
+    if (rawTopic !== undefined && p.topics) {
+      let topic: string;
+      try {
+        topic = decodeURIComponent(rawTopic);
+      } catch {
+        throw new HttpError(400, 'bad_request', 'invalid %-encoding in the topic name');
+      }
+      this.requireTopic(req, topic);
+    }
+  }
+
+  /** Throws 403 unless the request's token may use `topic`. No-op when auth is off or the token has no topics list. */
+  requireTopic(req: IncomingMessage, topic: string): void {
+    const p = this.#byRequest.get(req);
+    if (!p?.topics || p.topics.has(topic)) return;
+    throw new HttpError(403, 'forbidden', `token "${p.name}" may not use topic ${JSON.stringify(topic)} (its topics: ${[...p.topics].join(', ')})`);
+  }
+
+  /** Whether the request's token may see `topic` (for filtering lists). */
+  allowsTopic(req: IncomingMessage, topic: string): boolean {
+    const p = this.#byRequest.get(req);
+    return !p?.topics || p.topics.has(topic);
   }
 }
 
-function sha(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
+function sha(b: Buffer): Buffer {
+  return createHash('sha256').update(b).digest();
+}
+
+export interface TokenConfigLike {
+  name: string;
+  token?: string;
+  token_file?: string;
+  scopes?: Scope[];
+  topics?: string[];
+}
+
+export interface LoadedTokens {
+  tokens: TokenSpec[];
+  /** tokens without scopes: for the log (file permissions are checked by bin/config/secret-files.ts) */
+  warnings: string[];
+}
+
+/**
+ * Reads token files and checks every token. Throws one ConfigError listing each bad token
+ * (at the token file's path for a file, else at the config's auth.tokens entry).
+ */
+export function loadTokens(list: readonly TokenConfigLike[], configFile = 'config'): LoadedTokens {
+  const tokens: TokenSpec[] = [];
+  const warnings: string[] = [];
+  const issues: ConfigIssue[] = [];
+  list.forEach((t, i) => {
+    const at = `auth.tokens[${i}]`;
+    let bytes: Buffer;
+    if (t.token_file !== undefined) {
+      try {
+        bytes = trimAsciiSpace(readSecretFile(t.token_file));
+      } catch (err) {
+        if (!(err instanceof SecretFileError)) throw err;
+        issues.push(new ConfigIssue(t.token_file, 1, 1, `${at}.token_file`, err.message));
+        return;
+      }
+    } else {
+      bytes = trimAsciiSpace(Buffer.from(t.token ?? '', 'utf8'));
+    }
+    const problem = tokenProblem(bytes);
+    if (problem) {
+      issues.push(new ConfigIssue(t.token_file ?? configFile, 1, 1, t.token_file ? `${at}.token_file` : `${at}.token`, problem));
+      return;
+    }
+    if (!t.scopes) warnings.push(`${at} (${t.name}) has no scopes: it has full access (ingest, read, admin); give agents scopes: [ingest] and readers scopes: [read]`);
+    tokens.push({ name: t.name, token: bytes, ...(t.scopes ? { scopes: t.scopes } : {}), ...(t.topics ? { topics: t.topics } : {}) });
+  });
+  if (issues.length > 0) throw new ConfigError(issues);
+  return { tokens, warnings };
 }

@@ -1,30 +1,60 @@
-/** POST /v1/batches: decode, verify, dedup, partition, append, fsync, acknowledge. */
+/**
+ * POST /v1/batches: decode, check every batch completely, dedup, partition,
+ * append, fsync, acknowledge. Nothing of a request is stored unless every
+ * batch in it passes: headers and CRC here, payloads (inflated, bounded by
+ * the declared raw length and limits) on the payload workers.
+ */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BATCHES_CONTENT_TYPE, decodeRequest } from '../../lib/protocol/batches.js';
 import { LogshipError } from '../../lib/errors.js';
 import type { IngestItem, IngestResult, Partition } from '../storage/partition.js';
-import { partitionFor, topicNameProblem } from '../topics/partitioner.js';
-import { HttpError, readBody, sendJson } from './http-util.js';
+import { partitionFor } from '../topics/partitioner.js';
+import { HttpError, mediaType, readBody, sendJson } from './http-util.js';
 import type { ServerContext } from './context.js';
 
 export async function handleBatches(ctx: ServerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
+  const ct = mediaType(req.headers['content-type']);
   if (ct !== BATCHES_CONTENT_TYPE) {
-    throw new HttpError(415, 'unsupported_media_type', `Content-Type must be ${BATCHES_CONTENT_TYPE}, got "${ct}"`);
+    throw new HttpError(415, 'unsupported_media_type', `Content-Type must be ${BATCHES_CONTENT_TYPE}, got "${ct.slice(0, 100)}"`);
   }
   const body = await readBody(req, ctx.limits.maxBodyBytes);
   const started = process.hrtime.bigint();
-  const wire = decodeRequest(body, { maxBatchRawBytes: ctx.limits.maxDecompressedBatchBytes });
+  let wire;
+  try {
+    wire = decodeRequest(body, { maxBatchRawBytes: ctx.limits.maxDecompressedBatchBytes, maxRequestRawBytes: ctx.limits.maxDecompressedRequestBytes });
+  } catch (err) {
+    ctx.metrics.refusedBatches.inc({ check: err instanceof LogshipError && err.code === 'LSH_ERR_TOO_LARGE' ? 'limit' : 'header' });
+    throw err;
+  }
+
+  // Every topic is judged before any is created: a refused request leaves nothing behind.
+  const fresh: string[] = [];
+  const firstUse = new Map<string, number>();
+  wire.batches.forEach((b, i) => {
+    if (firstUse.has(b.topic)) return;
+    firstUse.set(b.topic, i);
+    if (!ctx.storage.get(b.topic)) fresh.push(b.topic);
+  });
+  ctx.topicPolicy.checkCreate(fresh, ctx.storage.count(), (name) => `batch ${firstUse.get(name)}`);
+
+  const check = await ctx.payloads.check({
+    batches: wire.batches.map((b) => ({ payload: b.payload, codec: b.codec, flags: b.flags, rawLength: b.rawLength, lines: b.lines })),
+    maxRaw: ctx.limits.maxDecompressedBatchBytes,
+  });
+  if (check.index >= 0) {
+    ctx.metrics.refusedBatches.inc({ check: 'payload' });
+    const b = wire.batches[check.index]!;
+    ctx.logger.warn({ host: wire.host, producer: wire.producer, batch: check.index, topic: b.topic, source: b.source, reason: check.reason }, 'refused a request: a batch disagrees with its header (400); nothing of it was stored');
+    throw new HttpError(400, 'bad_batch', `batch ${check.index}: ${check.reason}; nothing of this request was stored`);
+  }
 
   // Group per partition, keeping request order inside each group.
   const groups = new Map<Partition, { items: IngestItem[]; idx: number[] }>();
   const where: Array<{ topic: string; partition: number }> = [];
   for (let i = 0; i < wire.batches.length; i++) {
     const b = wire.batches[i]!;
-    const problem = topicNameProblem(b.topic);
-    if (problem) throw new HttpError(400, 'bad_request', `batch ${i}: ${problem}`);
-    const topic = await ctx.storage.topic(b.topic, true);
-    const p = topic!.partitions[partitionFor(wire.host, b.source, topic!.partitions.length)]!;
+    const topic = (await ctx.storage.topic(b.topic, true))!;
+    const p = topic.partitions[partitionFor(wire.host, b.source, topic.partitions.length)]!;
     let g = groups.get(p);
     if (!g) groups.set(p, (g = { items: [], idx: [] }));
     g.items.push({

@@ -2,6 +2,8 @@ import type { LocalStorage } from '../storage/local.js';
 import type { AggregatorMetrics } from '../metrics.js';
 import type { TokenAuth } from './auth.js';
 import type { GroupStore } from '../topics/groups.js';
+import type { TopicPolicy } from '../topics/policy.js';
+import type { PayloadPool } from '../../lib/protocol/payload-pool.js';
 import type { Logger } from '../../lib/obs/logger.js';
 
 /** What every route handler may use; built once by the aggregator. */
@@ -11,7 +13,10 @@ export interface ServerContext {
   metrics: AggregatorMetrics;
   auth: TokenAuth;
   logger: Logger;
-  limits: { maxBodyBytes: number; maxDecompressedBatchBytes: number };
+  limits: { maxBodyBytes: number; maxDecompressedBatchBytes: number; maxDecompressedRequestBytes: number };
+  topicPolicy: TopicPolicy;
+  /** worker threads that inflate and check payloads (ingest) and split stored batches (reads) */
+  payloads: PayloadPool;
   isReady: () => boolean;
   onAppended: () => void;
   /** Refreshes state-derived gauges (offsets, consumer lag) just before /metrics is rendered. */

@@ -46,36 +46,88 @@ export function sendError(res: ServerResponse, e: HttpError): void {
     res.destroy();
     return;
   }
+  // A refused body still arriving: say so, and do not wait for it on a kept-alive connection.
+  if (res.req && !res.req.complete) res.setHeader('connection', 'close');
   sendJson(res, e.status, { error: { type: e.type, reason: e.reason } });
 }
 
-/** Reads the whole body, refusing (413) past maxBytes without buffering the excess. */
+/**
+ * Reads the whole body, refusing (413) past maxBytes without buffering the
+ * excess. A chunked body that goes over is answered 413 while the rest is
+ * read and dropped (bounded: at most DRAIN_BYTES more or DRAIN_MS), so the
+ * client sees the answer instead of a reset connection.
+ */
 export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length'] ?? -1);
+  const cl = req.headers['content-length'];
+  if (cl !== undefined && !/^\d{1,15}$/.test(cl)) return Promise.reject(new HttpError(400, 'bad_request', 'Content-Length must be a decimal number'));
+  const declared = cl === undefined ? -1 : Number(cl);
   if (declared > maxBytes) {
+    drain(req);
     return Promise.reject(new HttpError(413, 'too_large', `request body of ${declared} bytes exceeds the limit of ${maxBytes} (limits.max_body_bytes)`));
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (c: Buffer) => {
+    const onData = (c: Buffer) => {
       size += c.length;
       if (size > maxBytes) {
+        req.off('data', onData);
+        chunks.length = 0;
+        drain(req);
         reject(new HttpError(413, 'too_large', `request body exceeds the limit of ${maxBytes} bytes (limits.max_body_bytes)`));
-        req.destroy();
         return;
       }
       chunks.push(c);
-    });
+    };
+    req.on('data', onData);
     req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
     req.on('error', reject);
   });
 }
 
+const DRAIN_BYTES = 64 << 20;
+const DRAIN_MS = 10_000;
+
+/** Reads and drops the rest of a refused body; past the bounds the connection is cut. */
+function drain(req: IncomingMessage): void {
+  let dropped = 0;
+  const timer = setTimeout(() => req.destroy(), DRAIN_MS);
+  timer.unref();
+  req.on('data', (c: Buffer) => {
+    dropped += c.length;
+    if (dropped > DRAIN_BYTES) req.destroy();
+  });
+  req.once('close', () => clearTimeout(timer));
+  req.resume();
+}
+
+const DECIMAL = /^(0|[1-9][0-9]{0,15})$/;
+
+/** A canonical non-negative decimal integer ("0", "17"; not "00", "1e0", " 1", "0x1"), or undefined. */
+export function parseDecimal(s: string): number | undefined {
+  if (!DECIMAL.test(s)) return undefined;
+  const n = Number(s);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
 export function intParam(url: URL, name: string, def: number, min = 0): number {
   const v = url.searchParams.get(name);
   if (v === null || v === '') return def;
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < min) throw new HttpError(400, 'bad_request', `query parameter ${name} must be an integer >= ${min}, got "${v}"`);
+  const n = parseDecimal(v);
+  if (n === undefined || n < min) throw new HttpError(400, 'bad_request', `query parameter ${name} must be a decimal integer >= ${min}, got "${v.slice(0, 40)}"`);
   return n;
+}
+
+/** decodeURIComponent for a path segment; bad %-encoding is the client's error (400), not ours. */
+export function decodePathSegment(s: string, what: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new HttpError(400, 'bad_request', `${what} in the path is not valid %-encoding: "${s.slice(0, 80)}"`);
+  }
+}
+
+/** Media type of a Content-Type header, lower-cased, parameters dropped (RFC 9110: case-insensitive). */
+export function mediaType(header: string | undefined): string {
+  return (header ?? '').split(';')[0]!.trim().toLowerCase();
 }

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { handleBatches } from './batches.js';
 import { handleRecords } from './records.js';
 import { handleGroupOffsets, handleTopics } from './topics.js';
-import { HttpError, sendError, sendJson, toHttpError } from './http-util.js';
+import { HttpError, decodePathSegment, sendError, sendJson, toHttpError } from './http-util.js';
 import type { ServerContext } from './context.js';
 
 const RECORDS = /^\/v1\/topics\/([^/]+)\/partitions\/([^/]+)\/records$/;
@@ -37,27 +37,31 @@ export function createRouter(ctx: ServerContext) {
       if (path === '/v1/batches') {
         label = 'batches';
         if (req.method !== 'POST') throw methodNotAllowed(req, 'POST');
+        ctx.auth.requireScope(req, 'ingest');
         return await handleBatches(ctx, req, res);
       }
       if (path === '/v1/topics') {
         label = 'topics';
         if (req.method !== 'GET') throw methodNotAllowed(req, 'GET');
+        ctx.auth.requireScope(req, 'read');
         return handleTopics(ctx, res);
       }
       let m = RECORDS.exec(path);
       if (m) {
         label = 'records';
         if (req.method !== 'GET') throw methodNotAllowed(req, 'GET');
+        ctx.auth.requireScope(req, 'read', m[1]);
         // Only long-polls need to notice a client that went away; ingest skips the per-request AbortController.
         const ac = new AbortController();
         res.once('close', () => ac.abort());
-        return await handleRecords(ctx, new URL(raw, 'http://x'), res, decodeURIComponent(m[1]!), decodeURIComponent(m[2]!), ac.signal);
+        return await handleRecords(ctx, parseUrl(raw), res, decodePathSegment(m[1]!, 'topic'), decodePathSegment(m[2]!, 'partition'), ac.signal);
       }
       m = GROUP.exec(path);
       if (m) {
         label = 'groups';
         if (req.method !== 'GET' && req.method !== 'POST') throw methodNotAllowed(req, 'GET or POST');
-        return await handleGroupOffsets(ctx, req, res, decodeURIComponent(m[1]!));
+        ctx.auth.requireScope(req, 'read');
+        return await handleGroupOffsets(ctx, req, res, decodePathSegment(m[1]!, 'group'));
       }
       throw new HttpError(404, 'not_found', `no route for ${req.method} ${path}`);
     } catch (err) {
@@ -67,9 +71,21 @@ export function createRouter(ctx: ServerContext) {
       if (e.status === 400 || e.status === 413 || e.status === 415) ctx.metrics.badRequests.inc({ type: e.type });
       sendError(res, e);
     } finally {
-      ctx.metrics.requests.inc({ route: label, status: String(res.statusCode) });
+      try {
+        ctx.metrics.requests.inc({ route: label, status: String(res.statusCode) });
+      } catch (err) {
+        ctx.logger.error({ err, path: path.slice(0, 200) }, 'counting a request failed');
+      }
     }
   };
+}
+
+function parseUrl(raw: string): URL {
+  try {
+    return new URL(raw, 'http://x');
+  } catch {
+    throw new HttpError(400, 'bad_request', 'the request URL cannot be parsed');
+  }
 }
 
 function methodNotAllowed(req: IncomingMessage, allowed: string): HttpError {

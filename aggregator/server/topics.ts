@@ -1,8 +1,11 @@
 /** GET /v1/topics and the consumer-group offsets routes. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { GroupStore, type GroupOffsets } from '../topics/groups.js';
-import { HttpError, readBody, sendJson } from './http-util.js';
+import { GroupStore, toJson, type GroupOffsets } from '../topics/groups.js';
+import { HttpError, parseDecimal, readBody, sendJson } from './http-util.js';
 import type { ServerContext } from './context.js';
+
+const SHAPE = 'body must be {"offsets": {"<topic>": {"<partition>": <offset>}}}';
+const MAX_GROUP_BODY = 1 << 20;
 
 export function handleTopics(ctx: ServerContext, res: ServerResponse): void {
   sendJson(res, 200, {
@@ -22,27 +25,53 @@ export async function handleGroupOffsets(ctx: ServerContext, req: IncomingMessag
   const problem = GroupStore.nameProblem(group);
   if (problem) throw new HttpError(400, 'bad_request', problem);
   if (req.method === 'GET') {
-    sendJson(res, 200, { group, offsets: ctx.groups.get(group) });
+    sendJson(res, 200, { group, offsets: toJson(ctx.groups.get(group)) });
     return;
   }
-  const body = await readBody(req, 1 << 20);
-  let parsed: { offsets?: GroupOffsets };
-  try {
-    parsed = JSON.parse(body.toString('utf8')) as { offsets?: GroupOffsets };
-  } catch (err) {
-    throw new HttpError(400, 'bad_request', `body is not JSON: ${(err as Error).message}`);
-  }
-  const offsets = parsed.offsets;
-  if (!offsets || typeof offsets !== 'object') throw new HttpError(400, 'bad_request', 'body must be {"offsets": {"<topic>": {"<partition>": <offset>}}}');
-  for (const [topic, parts] of Object.entries(offsets)) {
-    const t = ctx.storage.get(topic);
-    if (!t) throw new HttpError(404, 'not_found', `offsets.${topic}: no such topic`);
-    for (const [p, o] of Object.entries(parts ?? {})) {
-      const n = Number(p);
-      if (!Number.isInteger(n) || n < 0 || n >= t.partitions.length) throw new HttpError(400, 'bad_request', `offsets.${topic}.${p}: no such partition`);
-      if (!Number.isSafeInteger(o) || o < 0) throw new HttpError(400, 'bad_request', `offsets.${topic}.${p}: offset must be a non-negative integer`);
-    }
-  }
+  const body = await readBody(req, MAX_GROUP_BODY);
+  const offsets = parseGroupOffsets(ctx, body);
   const merged = await ctx.groups.commit(group, offsets);
-  sendJson(res, 200, { group, offsets: merged });
+  sendJson(res, 200, { group, offsets: toJson(merged) });
+}
+
+/**
+ * Validates a commit body key by key into Maps: every topic exists, every
+ * partition key is a canonical decimal partition of it, every offset lies in
+ * 0..next_offset (a committed offset is the next record to read).
+ */
+export function parseGroupOffsets(ctx: Pick<ServerContext, 'storage'>, body: Buffer): GroupOffsets {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw new HttpError(400, 'bad_request', `body is not JSON: ${(err as Error).message.slice(0, 200)}`);
+  }
+  if (!isObject(parsed) || !Object.hasOwn(parsed, 'offsets') || !isObject(parsed.offsets)) throw new HttpError(400, 'bad_request', SHAPE);
+  const given = parsed.offsets;
+  const out: GroupOffsets = new Map();
+  for (const topic of Object.keys(given)) {
+    const parts = given[topic];
+    const at = `offsets.${JSON.stringify(topic.slice(0, 220))}`;
+    if (!isObject(parts)) throw new HttpError(400, 'bad_request', `${at}: expected an object of partition -> offset; ${SHAPE}`);
+    const t = ctx.storage.get(topic);
+    if (!t) throw new HttpError(404, 'not_found', `${at}: no such topic`);
+    const m = new Map<number, number>();
+    for (const key of Object.keys(parts)) {
+      const n = parseDecimal(key);
+      const where = `${at}.${JSON.stringify(key.slice(0, 40))}`;
+      if (n === undefined || n >= t.partitions.length) throw new HttpError(400, 'bad_request', `${where}: no such partition (topic has 0..${t.partitions.length - 1}, written in decimal)`);
+      const o = parts[key];
+      const p = t.partitions[n]!;
+      if (!Number.isSafeInteger(o) || (o as number) < 0 || (o as number) > p.log.nextOffset) {
+        throw new HttpError(400, 'bad_request', `${where}: offset must be an integer from 0 to next_offset ${p.log.nextOffset}, got ${JSON.stringify(o)?.slice(0, 40)}`);
+      }
+      m.set(n, o as number);
+    }
+    out.set(topic, m);
+  }
+  return out;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

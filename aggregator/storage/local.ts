@@ -11,6 +11,7 @@ import type { Logger } from '../../lib/obs/logger.js';
 import { LogshipError } from '../../lib/errors.js';
 import { Partition, type PartitionEvents } from './partition.js';
 import { topicNameProblem } from '../topics/partitioner.js';
+import { DescriptorBudget } from './descriptors.js';
 
 export interface TopicSettings {
   partitions: number;
@@ -36,6 +37,26 @@ export interface LocalStorageOptions {
   /** Producer snapshot interval while ingest goes on (default 30 s; also written at each roll and close). */
   snapshotIntervalMs?: number;
   events?: PartitionEvents;
+  /** Largest partition count a topic.json may claim (limits.max_partitions_per_topic). */
+  maxPartitions?: number;
+  /** Descriptors available for partitions; default: from the soft ulimit -n. */
+  budget?: DescriptorBudget;
+}
+
+/** The option table's ceiling for `partitions`. */
+const MAX_PARTITIONS = 1024;
+
+/** topic.json is ours, but read as untrusted: a partition count out of range would open that many logs. */
+function parseTopicMeta(data: Buffer, max: number): { partitions: number } | string {
+  let v: unknown;
+  try {
+    v = JSON.parse(data.toString('utf8'));
+  } catch (err) {
+    return `not JSON: ${(err as Error).message}`;
+  }
+  const n = (v as { partitions?: unknown } | null)?.partitions;
+  if (!Number.isSafeInteger(n) || (n as number) < 1 || (n as number) > max) return `partitions must be an integer from 1 to ${max}, got ${JSON.stringify(n)}`;
+  return { partitions: n as number };
 }
 
 export class LocalStorage {
@@ -43,19 +64,40 @@ export class LocalStorage {
   #topics = new Map<string, Topic>();
   #opening = new Map<string, Promise<Topic>>();
   #dir: string;
+  #openPartitions = 0;
+  readonly budget: DescriptorBudget;
 
   constructor(opts: LocalStorageOptions) {
     this.#opts = opts;
     this.#dir = join(opts.dataDir, 'topics');
+    this.budget = opts.budget ?? new DescriptorBudget();
   }
 
-  /** Opens every topic found on disk (runs recovery for each partition). */
+  /** Partitions open now (each holds about FDS_PER_PARTITION descriptors). */
+  get openPartitions(): number {
+    return this.#openPartitions;
+  }
+
+  /**
+   * Opens every topic found on disk (runs recovery for each partition). A
+   * topic that cannot be opened (damaged topic.json, out of descriptors) is
+   * logged and left closed: it never keeps the aggregator from starting.
+   */
   async open(): Promise<void> {
-    await mkdir(this.#dir, { recursive: true });
-    for (const name of await readdir(this.#dir)) {
+    await mkdir(this.#dir, { recursive: true, mode: 0o700 });
+    for (const name of (await readdir(this.#dir)).sort()) {
       if (topicNameProblem(name)) continue;
-      await this.topic(name, true);
+      try {
+        await this.topic(name, true);
+      } catch (err) {
+        this.#opts.logger.error({ topic: name, err }, 'cannot open a topic found on disk; it stays unavailable until this is fixed and the aggregator restarts');
+      }
     }
+  }
+
+  /** Topics open or being created. */
+  count(): number {
+    return this.#topics.size + this.#opening.size;
   }
 
   get(name: string): Topic | undefined {
@@ -83,12 +125,16 @@ export class LocalStorage {
 
   async #openTopic(name: string): Promise<Topic> {
     const dir = join(this.#dir, name);
-    await mkdir(dir, { recursive: true });
     const settings = { ...this.#opts.settingsFor(name) };
+    // Before anything is created: a refused topic leaves no directory behind.
+    const early = this.budget.problem(this.#openPartitions, settings.partitions);
+    if (early) throw new LogshipError('LSH_ERR_UNAVAILABLE', `topic "${name}": ${early}`);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
     const metaPath = join(dir, 'topic.json');
     const existing = await readFileIfExists(metaPath, this.#opts.io);
     if (existing) {
-      const stored = JSON.parse(existing.toString('utf8')) as { partitions: number };
+      const stored = parseTopicMeta(existing, this.#opts.maxPartitions ?? MAX_PARTITIONS);
+      if (typeof stored === 'string') throw new LogshipError('LSH_ERR_CORRUPT', `${metaPath}: ${stored}`);
       if (stored.partitions !== settings.partitions) {
         this.#opts.logger.warn(
           { topic: name, stored: stored.partitions, configured: settings.partitions },
@@ -99,6 +145,9 @@ export class LocalStorage {
     } else {
       await writeFileAtomic(metaPath, JSON.stringify({ partitions: settings.partitions, created: new Date().toISOString() }), this.#opts.io);
     }
+    const over = this.budget.problem(this.#openPartitions, settings.partitions);
+    if (over) throw new LogshipError('LSH_ERR_UNAVAILABLE', `topic "${name}": ${over}`);
+    this.#openPartitions += settings.partitions;
     const partitions: Partition[] = [];
     try {
       for (let i = 0; i < settings.partitions; i++) {
@@ -120,6 +169,7 @@ export class LocalStorage {
     } catch (err) {
       // A later attempt opens these directories again: never leave a second writer behind.
       await Promise.allSettled(partitions.map((p) => p.close()));
+      this.#openPartitions -= settings.partitions;
       throw err;
     }
     const topic = { name, settings, partitions };
@@ -151,5 +201,6 @@ export class LocalStorage {
     await Promise.allSettled([...this.#opening.values()]);
     for (const t of this.#topics.values()) await Promise.all(t.partitions.map((p) => p.close()));
     this.#topics.clear();
+    this.#openPartitions = 0;
   }
 }

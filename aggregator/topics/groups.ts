@@ -2,30 +2,43 @@
  * Consumer-group offsets: <data_dir>/groups/<group>.json, each replaced
  * atomically on commit ({"offsets": {"<topic>": {"<partition>": next offset}}}).
  * A committed offset is the next record the group will read.
+ *
+ * Topic, group and partition keys come from clients: every map here is a Map
+ * or a null-prototype object (JSON output), never a plain object, so keys like
+ * "__proto__" or "constructor" are just names.
  */
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readFileIfExists, writeFileAtomic } from '../../lib/log/index.js';
+import type { Logger } from '../../lib/obs/logger.js';
 import { topicNameProblem } from './partitioner.js';
 
-export type GroupOffsets = Record<string, Record<string, number>>;
+/** topic -> partition (canonical decimal) -> next offset */
+export type GroupOffsets = Map<string, Map<number, number>>;
 
 export class GroupStore {
   #dir: string;
   #groups = new Map<string, GroupOffsets>();
   #writes = new Map<string, Promise<void>>();
+  #logger: Logger | undefined;
 
-  constructor(dataDir: string) {
+  constructor(dataDir: string, logger?: Logger) {
     this.#dir = join(dataDir, 'groups');
+    this.#logger = logger;
   }
 
   async open(): Promise<void> {
-    await mkdir(this.#dir, { recursive: true });
+    await mkdir(this.#dir, { recursive: true, mode: 0o700 });
     for (const f of await readdir(this.#dir)) {
       if (!f.endsWith('.json')) continue;
       const name = f.slice(0, -5);
+      if (GroupStore.nameProblem(name)) continue;
       const data = await readFileIfExists(join(this.#dir, f));
-      if (data) this.#groups.set(name, (JSON.parse(data.toString('utf8')) as { offsets: GroupOffsets }).offsets);
+      if (!data) continue;
+      // A file we did not write (or a damaged one) must not keep the aggregator from starting.
+      const offsets = parseStored(data);
+      if (offsets) this.#groups.set(name, offsets);
+      else this.#logger?.error({ group: name, file: join(this.#dir, f) }, 'consumer-group offsets file is unreadable; the group starts with no committed offsets');
     }
   }
 
@@ -34,7 +47,7 @@ export class GroupStore {
   }
 
   get(group: string): GroupOffsets {
-    return this.#groups.get(group) ?? {};
+    return this.#groups.get(group) ?? new Map();
   }
 
   all(): Map<string, GroupOffsets> {
@@ -43,15 +56,55 @@ export class GroupStore {
 
   /** Merges and persists; resolves once the file is durably replaced. Commits of one group are serialized. */
   commit(group: string, offsets: GroupOffsets): Promise<GroupOffsets> {
-    const cur = structuredClone(this.get(group));
-    for (const [topic, parts] of Object.entries(offsets)) {
-      cur[topic] ??= {};
-      for (const [p, o] of Object.entries(parts)) cur[topic]![p] = o;
+    const cur: GroupOffsets = new Map();
+    for (const [t, parts] of this.get(group)) cur.set(t, new Map(parts));
+    for (const [topic, parts] of offsets) {
+      let c = cur.get(topic);
+      if (!c) cur.set(topic, (c = new Map()));
+      for (const [p, o] of parts) c.set(p, o);
     }
     this.#groups.set(group, cur);
     const prev = this.#writes.get(group) ?? Promise.resolve();
-    const next = prev.then(() => writeFileAtomic(join(this.#dir, `${group}.json`), JSON.stringify({ offsets: cur })));
+    const next = prev.then(() => writeFileAtomic(join(this.#dir, `${group}.json`), JSON.stringify({ offsets: toJson(cur) })));
     this.#writes.set(group, next.catch(() => undefined));
     return next.then(() => cur);
   }
+}
+
+/** The JSON shape of a group's offsets, as null-prototype objects. */
+export function toJson(offsets: GroupOffsets): Record<string, Record<string, number>> {
+  const out = Object.create(null) as Record<string, Record<string, number>>;
+  for (const [t, parts] of offsets) {
+    const o = Object.create(null) as Record<string, number>;
+    for (const [p, v] of [...parts].sort((a, b) => a[0] - b[0])) o[String(p)] = v;
+    out[t] = o;
+  }
+  return out;
+}
+
+function parseStored(data: Buffer): GroupOffsets | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(data.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  const offsets = isObject(parsed) ? parsed.offsets : undefined;
+  if (!isObject(offsets)) return undefined;
+  const out: GroupOffsets = new Map();
+  for (const topic of Object.keys(offsets)) {
+    const parts = offsets[topic];
+    if (topicNameProblem(topic) || !isObject(parts)) continue;
+    const m = new Map<number, number>();
+    for (const key of Object.keys(parts)) {
+      const v = parts[key];
+      if (/^(0|[1-9]\d{0,9})$/.test(key) && Number.isSafeInteger(v) && (v as number) >= 0) m.set(Number(key), v as number);
+    }
+    out.set(topic, m);
+  }
+  return out;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -12,6 +12,7 @@ import { resolve } from 'node:path';
 import { agentOptions, type AgentConfig } from '../../agent/config.js';
 import { aggregatorOptions, type AggregatorConfig } from '../../aggregator/config.js';
 import type { Env } from '../../lib/config/env.js';
+import type { ConfigIssue } from '../../lib/errors.js';
 import { listenToUrl } from '../../lib/config/listen.js';
 import { parseWithTable, readConfigFile } from '../../lib/config/load.js';
 import { t, table, type OptionTable } from '../../lib/config/option-table.js';
@@ -56,10 +57,11 @@ export function resolveDataDir(env: Env = process.env, opts: StartOptions = {}):
   return resolve(opts.dataDir || env.LOGSHIP_DATA_DIR || './data');
 }
 
-export function parseStartConfig(text: string, file: string, env: Env = process.env, opts: StartOptions = {}): StartConfig {
+export function parseStartConfig(text: string, file: string, env: Env = process.env, opts: StartOptions = {}, warnings?: ConfigIssue[]): StartConfig {
   const dataDir = resolveDataDir(env, opts);
   return parseWithTable<StartConfig>(text, file, startOptions, {
     env,
+    ...(warnings ? { warnings } : {}),
     defaults: {
       'aggregator.data_dir': () => resolve(dataDir, 'aggregator'),
       'agent.data_dir': () => resolve(dataDir, 'agent'),

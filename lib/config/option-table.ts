@@ -19,6 +19,8 @@ export type OptionType =
   | { kind: 'topic' }
   | { kind: 'name' }
   | { kind: 'list'; of: OptionType; minItems?: number }
+  /** true, false, or a list of `of` (e.g. an allow-list that may also be "everything" or "nothing") */
+  | { kind: 'boolOrList'; of: OptionType }
   | { kind: 'object'; table: OptionTable }
   /** string keys (checked by `keys`) to values of `of`; `special` keys have their own type */
   | { kind: 'map'; keys: 'topic' | 'label' | 'string'; of: OptionType; special?: Record<string, OptionType>; placeholder: string }
@@ -53,6 +55,8 @@ export interface OptionSpec {
 export interface CheckContext {
   /** report a problem at `relPath` (relative to the checked object; '' for the object itself) */
   error(relPath: string, message: string): void;
+  /** report something allowed but risky at `relPath`; `logship check` prints it, it does not fail */
+  warn(relPath: string, message: string): void;
   /** whether `key` was written in the file (not defaulted) */
   has(key: string): boolean;
 }
@@ -82,6 +86,7 @@ export const t = {
   topic: (): OptionType => ({ kind: 'topic' }),
   name: (): OptionType => ({ kind: 'name' }),
   list: (of: OptionType, o: { minItems?: number } = {}): OptionType => ({ kind: 'list', of, ...o }),
+  boolOrList: (of: OptionType): OptionType => ({ kind: 'boolOrList', of }),
   object: (tbl: OptionTable): OptionType => ({ kind: 'object', table: tbl }),
   union: (discriminator: string, variants: Record<string, OptionTable>): OptionType => ({ kind: 'union', discriminator, variants }),
 };
@@ -114,6 +119,8 @@ export function typeName(type: OptionType): string {
       return 'name';
     case 'list':
       return type.of.kind === 'object' || type.of.kind === 'union' || type.of.kind === 'shape' ? 'list of objects' : `list of ${typeName(type.of)}`;
+    case 'boolOrList':
+      return `bool | list of ${typeName(type.of)}`;
     case 'object':
       return 'object';
     case 'map':

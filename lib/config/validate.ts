@@ -38,6 +38,7 @@ export function joinPath(base: string, key: string | number): string {
 
 export class Validator {
   readonly issues: ConfigIssue[] = [];
+  readonly warnings: ConfigIssue[] = [];
   #src: YamlSource;
   #env: Env;
   #defaults: DefaultOverrides;
@@ -45,11 +46,17 @@ export class Validator {
   #keyPos = new Map<string, Position>();
   #root: Record<string, unknown> = {};
   #variantTables = new WeakMap<OptionTable, Map<string, OptionTable>>();
+  /** ${VAR} substitution once per scalar node, however many aliases point at it */
+  #substituted = new WeakMap<Scalar, { value: string; substituted: boolean } | typeof INVALID>();
+  #work = 0;
+  #budget: number;
 
   constructor(src: YamlSource, opts: ValidatorOptions = {}) {
     this.#src = src;
     this.#env = opts.env ?? process.env;
     this.#defaults = opts.defaults ?? {};
+    // Without aliases every value needs at least one character of the file.
+    this.#budget = src.text.length + 10_000;
   }
 
   /** Validate the whole document against `tbl`; the result is complete only when `issues` is empty. */
@@ -64,6 +71,19 @@ export class Validator {
     return out === INVALID ? {} : (out as Record<string, unknown>);
   }
 
+  /**
+   * Counts one value visited; true once the walk has visited more values than the document
+   * could hold without aliases (then it stops, with one error): aliases cannot make it superlinear.
+   */
+  #spend(pos: Position, path: string): boolean {
+    this.#work += 1;
+    if (this.#work <= this.#budget) return false;
+    if (this.#work === this.#budget + 1) {
+      this.#error(pos, path, `aliases expand this document to more than ${this.#budget} values (the limit for a ${this.#src.text.length}-character file): write the repeated parts out, or use fewer aliases`);
+    }
+    return true;
+  }
+
   #error(pos: Position, path: string, message: string): void {
     this.issues.push(new ConfigIssue(this.#src.file, pos.line, pos.col, path, message));
   }
@@ -75,7 +95,7 @@ export class Validator {
   #deref(node: unknown, path: string): Node | null {
     if (node === null || node === undefined) return null;
     if (isAlias(node)) {
-      const target = node.resolve(this.#src.doc);
+      const target = this.#src.resolveAlias(node);
       if (!target) {
         this.#error(this.#src.posOf(node), path, `unknown alias *${node.source}`);
         return null;
@@ -111,6 +131,7 @@ export class Validator {
     for (const pair of node.items) {
       const keyNode = pair.key as Node | null;
       const keyPos = this.#src.posOf(keyNode ?? node);
+      if (this.#spend(keyPos, path)) break;
       const key = this.#keyText(pair);
       if (key === undefined) {
         this.#error(keyPos, path, 'keys must be plain strings');
@@ -156,10 +177,16 @@ export class Validator {
       if (d !== INVALID && d !== undefined) out[spec.key] = d;
     }
     if (tbl.check) {
+      const abs = (rel: string) => (rel === '' ? path : path === '' ? rel : rel.startsWith('[') ? `${path}${rel}` : `${path}.${rel}`);
       const ctx: CheckContext = {
         error: (rel, message) => {
-          const p = rel === '' ? path : path === '' ? rel : rel.startsWith('[') ? `${path}${rel}` : `${path}.${rel}`;
+          const p = abs(rel);
           this.#error(this.#nearestPos(p, path) ?? anchor, p, message);
+        },
+        warn: (rel, message) => {
+          const p = abs(rel);
+          const pos = this.#nearestPos(p, path) ?? anchor;
+          this.warnings.push(new ConfigIssue(this.#src.file, pos.line, pos.col, p, message));
         },
         has: (key) => {
           const w = written.get(key);
@@ -209,16 +236,23 @@ export class Validator {
     if (typeof node.value !== 'string') {
       return { value: node.value, fromEnv: false, plain };
     }
-    const sub = substituteEnv(node.value, this.#env);
-    if (sub.problems.length > 0) {
-      const start = node.range?.[0] ?? 0;
-      const raw = this.#src.rawOf(node);
-      for (const problem of sub.problems) {
-        const at = nthReference(raw, problem.ordinal);
-        this.#error(this.#src.at(at < 0 ? start : start + at), path, problem.message);
+    let sub = this.#substituted.get(node);
+    if (sub === undefined) {
+      const r = substituteEnv(node.value, this.#env);
+      if (r.problems.length > 0) {
+        const start = node.range?.[0] ?? 0;
+        const raw = this.#src.rawOf(node);
+        for (const problem of r.problems) {
+          const at = nthReference(raw, problem.ordinal);
+          this.#error(this.#src.at(at < 0 ? start : start + at), path, problem.message);
+        }
+        sub = INVALID;
+      } else {
+        sub = { value: r.value, substituted: r.substituted };
       }
-      return INVALID;
+      this.#substituted.set(node, sub);
     }
+    if (sub === INVALID) return INVALID;
     return { value: sub.value, fromEnv: sub.substituted, plain };
   }
 
@@ -228,6 +262,7 @@ export class Validator {
       this.#error(pos, path, message);
       return INVALID;
     };
+    if (this.#spend(pos, path)) return INVALID;
     switch (type.kind) {
       case 'object':
         if (node !== null && !isMap(node)) return fail(`expected a mapping, got ${this.#describe(node)}`);
@@ -241,6 +276,8 @@ export class Validator {
       case 'shape':
         if (node === null || !isMap(node)) return fail(`expected a mapping, got ${this.#describe(node)}`);
         return this.#shape(node, type, path, index);
+      case 'boolOrList':
+        return node !== null && isSeq(node) ? this.#value(node, { kind: 'list', of: type.of }, path, anchor, index) : this.#value(node, { kind: 'bool' }, path, anchor, index);
       case 'list': {
         if (node === null || !isSeq(node)) return fail(`expected a list, got ${this.#describe(node)}`);
         const out: unknown[] = [];

@@ -1,9 +1,11 @@
 /**
  * A config file parsed with positions: the yaml Document plus a LineCounter.
- * Syntax errors become ConfigIssues with their line and column.
+ * Syntax errors become ConfigIssues with their line and column. Aliases are
+ * resolved from one pass over the document (the yaml package's
+ * Alias.resolve walks the whole document per alias: quadratic).
  */
 
-import { LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isAlias, LineCounter, parseDocument, visit, type Alias, type Document, type Node } from 'yaml';
 import { ConfigIssue } from '../errors.js';
 
 export interface Position {
@@ -17,6 +19,7 @@ export class YamlSource {
   readonly doc: Document.Parsed;
   readonly issues: ConfigIssue[] = [];
   #lines: LineCounter;
+  #aliases: Map<Alias, Node> | undefined;
 
   constructor(text: string, file: string) {
     this.file = file;
@@ -27,6 +30,27 @@ export class YamlSource {
       const pos = this.at(err.pos[0]);
       this.issues.push(new ConfigIssue(file, pos.line, pos.col, '', `YAML syntax error: ${err.message}`));
     }
+  }
+
+  /** What an alias points at: the last node before it with that anchor (YAML 1.2), or undefined. */
+  resolveAlias(alias: Alias): Node | undefined {
+    if (!this.#aliases) {
+      const aliases = new Map<Alias, Node>();
+      const anchors = new Map<string, Node>();
+      // visit() goes in document order, so "the last anchor seen" is the one an alias means
+      visit(this.doc, {
+        Node: (_key, node) => {
+          if (isAlias(node)) {
+            const target = anchors.get(node.source);
+            if (target) aliases.set(node, target);
+          } else if (node.anchor) {
+            anchors.set(node.anchor, node);
+          }
+        },
+      });
+      this.#aliases = aliases;
+    }
+    return this.#aliases.get(alias);
   }
 
   /** The root node, or null for an empty document. */

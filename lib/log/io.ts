@@ -70,7 +70,8 @@ export const realFs: FsSeam = {
   },
   readdir: (dir) => fs.promises.readdir(dir),
   mkdir: async (dir) => {
-    await fs.promises.mkdir(dir, { recursive: true });
+    // Owner only: log data is private whatever the umask (0o700 is never widened by umask 000).
+    await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
   },
   rename: (from, to) => fs.promises.rename(from, to),
   unlink: async (p) => {

@@ -30,6 +30,7 @@
  */
 import { crc32c } from '../log/index.js';
 import { LogshipError } from '../errors.js';
+import { headerProblem, timestampProblem } from './payload.js';
 
 export const BATCHES_CONTENT_TYPE = 'application/vnd.logship.batches.v1';
 const MAGIC = 0x4c534231; // "LSB1"
@@ -106,9 +107,16 @@ export function encodeRequest(req: WireRequest): Buffer[] {
 
 export interface DecodeLimits {
   maxBatchRawBytes: number;
+  /** sum of every batch's declared raw length in one request */
+  maxRequestRawBytes?: number;
 }
 
-/** Decodes and verifies a request body; throws LSH_ERR_BAD_BATCH naming the batch and byte position. */
+/**
+ * Decodes a request body and checks every header field that needs no
+ * inflating (codec, flags, record count, sizes, timestamp, CRC); throws
+ * LSH_ERR_BAD_BATCH naming the batch and byte position (LSH_ERR_TOO_LARGE for
+ * limits). Payloads are checked against their headers by payload.ts.
+ */
 export function decodeRequest(body: Buffer, limits: DecodeLimits): WireRequest {
   const r = new Reader(body);
   if (body.length < 4 || r.u32() !== MAGIC) throw bad('body does not start with the LSB1 magic', 0);
@@ -118,6 +126,9 @@ export function decodeRequest(body: Buffer, limits: DecodeLimits): WireRequest {
   const count = r.u32();
   if (producer.length === 0) throw bad('empty producer id', r.pos);
   const batches: WireBatch[] = [];
+  let rawTotal = 0;
+  // Every batch needs at least BATCH_FIXED bytes: a count beyond that is a lie, not a reason to loop.
+  if (count > (body.length - r.pos) / BATCH_FIXED) throw bad(`count says ${count} batches, the body holds at most ${Math.floor((body.length - r.pos) / BATCH_FIXED)}`, r.pos - 4);
   for (let i = 0; i < count; i++) {
     const at = r.pos;
     const topic = r.str(r.u8());
@@ -132,10 +143,13 @@ export function decodeRequest(body: Buffer, limits: DecodeLimits): WireRequest {
     const crc = r.u32();
     const payload = r.bytes(r.u32());
     const where = `batch ${i} (byte ${at})`;
-    if (codec !== CODEC_NONE && codec !== CODEC_ZSTD) throw bad(`${where}: unknown codec ${codec}`, at);
-    if (lines === 0) throw bad(`${where}: zero lines`, at);
     if (rawLength > limits.maxBatchRawBytes)
       throw new LogshipError('LSH_ERR_TOO_LARGE', `${where}: ${rawLength} bytes uncompressed exceeds the limit of ${limits.maxBatchRawBytes}`);
+    rawTotal += rawLength;
+    if (limits.maxRequestRawBytes !== undefined && rawTotal > limits.maxRequestRawBytes)
+      throw new LogshipError('LSH_ERR_TOO_LARGE', `${where}: the request's batches inflate to more than the limit of ${limits.maxRequestRawBytes} bytes; send fewer batches per request`);
+    const problem = headerProblem({ codec, flags, rawLength, lines }, limits.maxBatchRawBytes) ?? timestampProblem(timestamp);
+    if (problem) throw bad(`${where}: ${problem}`, at);
     if (crc32c(payload) !== crc) throw bad(`${where}: payload CRC32C mismatch`, at);
     batches.push({ topic, source, seq, sourceOffset, lines, timestamp, codec, flags, rawLength, payload });
   }

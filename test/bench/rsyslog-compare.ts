@@ -70,7 +70,7 @@ export async function runRsyslog(rsyslogd: string, dir: string, files: string[],
   const receiver = spawnTracked('rsyslog receiver', rsyslogd, ['-n', '-f', receiverConf, '-i', join(base, 'receiver.pid')]);
   let sender: ReturnType<typeof spawnTracked> | undefined;
   try {
-    await waitFor(`rsyslog receiver on port ${port}\n${receiver.output()}`, () => canConnect(port), 20_000, 50);
+    await waitFor(() => `rsyslog receiver on port ${port}\n${receiver.output()}`, () => canConnect(port), 20_000, 50);
     const rw = new ProcWatch(receiver.pid);
     log(`rsyslog comparison (${version}): ${mib(gen.bytes)} MiB`);
     const t0 = performance.now();

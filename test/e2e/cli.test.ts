@@ -60,7 +60,7 @@ describe('logship CLI', () => {
       const env = { LOGSHIP_EXTRA_LOGS: join(logs, '*.log'), LOGSHIP_LISTEN: `127.0.0.1:${port}`, LOGSHIP_STATUS_LISTEN: `127.0.0.1:${statusPort}` };
       const p = spawnLogship(['start', '--data-dir', join(t.dir, 'data')], env);
       const url = `http://127.0.0.1:${port}`;
-      await waitFor(`start to serve\n${p.output()}`, async () => (await fetch(`${url}/readyz`)).ok, 30_000);
+      await waitFor(() => `start to serve\n${p.output()}`, async () => (await fetch(`${url}/readyz`)).ok, 30_000);
       const lines = await waitFor('the tailed lines', async () => {
         const r = await runLogship(['read', '--url', url, '--topic', 'logs', '--from-beginning', '--format', 'json']);
         const recs = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { source: string; message: string });

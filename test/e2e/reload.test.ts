@@ -2,7 +2,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { killAll, makeStack, runLogship, stop, tempDir, topicCount, waitFor } from '../helpers/procs.js';
+import { killAll, makeStack, runLogship, stop, tempDir, topicCount, waitFor, waitSettled } from '../helpers/procs.js';
 
 afterAll(killAll);
 
@@ -37,9 +37,7 @@ describe('SIGHUP reload', () => {
       await writeFile(stack.agentConfig, good.replace(join(logs, 'a*.log'), join(logs, '*.log')));
       agent.child.kill('SIGHUP');
       await write('a.log', 1500, 500);
-      await waitFor('b.log picked up after reload', async () => (await topicCount(stack.aggUrl, 'app')) === 3000, 30_000);
-      await new Promise((r) => setTimeout(r, 1000));
-      expect(await topicCount(stack.aggUrl, 'app')).toBe(3000);
+      expect(await waitSettled({ aggUrl: stack.aggUrl, topic: 'app', atLeast: 3000, statusPort: stack.statusPort, timeoutMs: 30_000 })).toBe(3000);
       const r = await runLogship(['read', '--url', stack.aggUrl, '--topic', 'app']);
       const msgs = r.stdout.split('\n').filter(Boolean);
       expect(new Set(msgs).size).toBe(3000);

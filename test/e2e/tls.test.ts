@@ -28,7 +28,7 @@ describe('TLS', () => {
       makePki(pki);
       const logs = join(t.dir, 'logs');
       await mkdir(logs);
-      await writeFile(join(t.dir, 'token'), 'tls-test-token\n');
+      await writeFile(join(t.dir, 'token'), 'tls-test-token-0123456789\n');
       const port = await freePort();
       const statusPort = await freePort();
       const aggConfig = await writeYaml(join(t.dir, 'aggregator.yaml'), {
@@ -54,17 +54,17 @@ describe('TLS', () => {
       });
       const url = `https://127.0.0.1:${port}`;
       const agg = spawnLogship(['aggregator', '--config', aggConfig]);
-      await waitFor(`aggregator ready\n${agg.output()}`, async () => (await request(`${url}/readyz`, { dispatcher: withCert })).statusCode === 200, 30_000);
+      await waitFor(() => `aggregator ready\n${agg.output()}`, async () => (await request(`${url}/readyz`, { dispatcher: withCert })).statusCode === 200, 30_000);
       const agent = spawnLogship(['agent', '--config', agentConfig]);
       let s = '';
       for (let i = 0; i < 1000; i++) s += `secret line ${i}\n`;
       await appendFile(join(logs, 'a.log'), s);
       const count = async () => {
-        const r = await request(`${url}/v1/topics`, { dispatcher: withCert, headers: { authorization: 'Bearer tls-test-token' } });
+        const r = await request(`${url}/v1/topics`, { dispatcher: withCert, headers: { authorization: 'Bearer tls-test-token-0123456789' } });
         const body = (await r.body.json()) as { topics: Array<{ name: string; partitions: Array<{ next_offset: number; first_offset: number }> }> };
         return body.topics.find((x) => x.name === 'secure')?.partitions.reduce((a, p) => a + p.next_offset - p.first_offset, 0) ?? 0;
       };
-      await waitFor(`1000 lines over TLS\n${agent.output().slice(-2000)}`, async () => (await count()) === 1000, 30_000);
+      await waitFor(() => `1000 lines over TLS\n${agent.output().slice(-2000)}`, async () => (await count()) === 1000, 30_000);
 
       // No client certificate: the handshake is refused.
       const noCert = new UndiciAgent({ connect: { ca: await readFile(join(pki, 'ca.pem')) } });

@@ -95,8 +95,12 @@ export function runLogship(args: string[], env: NodeJS.ProcessEnv = {}, timeoutM
   });
 }
 
-/** Polls fn until it returns a truthy value or the deadline passes (then throws with the last value). */
-export async function waitFor<T>(what: string, fn: () => Promise<T> | T, timeoutMs = 30_000, everyMs = 100): Promise<T> {
+/**
+ * Polls fn until it returns a truthy value or the deadline passes, then throws with the last value.
+ * `what` may be a function: it is called only when the wait times out, so a message that quotes a
+ * process's output shows the output at the timeout, not the (empty) output at the call.
+ */
+export async function waitFor<T>(what: string | (() => string), fn: () => Promise<T> | T, timeoutMs = 30_000, everyMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -107,7 +111,10 @@ export async function waitFor<T>(what: string, fn: () => Promise<T> | T, timeout
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
+    if (Date.now() > deadline) {
+      const label = typeof what === 'function' ? what() : what;
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${label}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
+    }
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
@@ -164,12 +171,12 @@ export async function makeStack(dir: string, agentInputs: unknown[], extra: { ag
     agentConfig,
     startAggregator: async () => {
       const p = spawnLogship(['aggregator', '--config', aggConfig]);
-      await waitFor(`aggregator ready\n${p.output()}`, async () => (await fetch(`${aggUrl}/readyz`)).ok, 30_000);
+      await waitFor(() => `aggregator ready\n${p.output()}`, async () => (await fetch(`${aggUrl}/readyz`)).ok, 30_000);
       return p;
     },
     startAgent: async () => {
       const p = spawnLogship(['agent', '--config', agentConfig]);
-      await waitFor(`agent status listener\n${p.output()}`, async () => (await fetch(`http://127.0.0.1:${statusPort}/healthz`)).status > 0, 30_000);
+      await waitFor(() => `agent status listener\n${p.output()}`, async () => (await fetch(`http://127.0.0.1:${statusPort}/healthz`)).status > 0, 30_000);
       return p;
     },
   };
@@ -213,4 +220,42 @@ export async function postBatches(aggUrl: string, body: Buffer, token?: string):
     json = { raw: text };
   }
   return { status, json };
+}
+
+/** The agent's /status answer, the parts tests read. */
+export interface AgentStatus {
+  buffer: { bytes: number; max_bytes: number; unacked_batches: number; oldest_unacked_age_seconds: number | null; when_full: string };
+  files: Array<{ path: string; offset: number; size: number }>;
+  aggregator: { reachable: boolean | null };
+}
+
+export function agentStatus(statusPort: number): Promise<AgentStatus> {
+  return httpJson<AgentStatus>(`http://127.0.0.1:${statusPort}/status`);
+}
+
+/**
+ * Waits for delivery to be over instead of sleeping "for a duplicate to show up": the agent (when
+ * its status port is given) holds no unacknowledged batch, and the topic's record count is at
+ * least `atLeast` and has not changed for `polls` polls in a row. An acknowledgement follows the
+ * fsync, so once nothing is unacknowledged every copy a re-send could make is already counted.
+ * Returns the settled count.
+ */
+export async function waitSettled(o: { aggUrl: string; topic: string; atLeast: number; statusPort?: number; polls?: number; timeoutMs?: number; detail?: () => string }): Promise<number> {
+  const polls = o.polls ?? 4;
+  let last = -1;
+  let same = 0;
+  let unacked: number | undefined;
+  await waitFor(
+    () => `${o.topic} to settle at >= ${o.atLeast} records (last count ${last}, unchanged for ${same} polls, agent unacked batches ${unacked ?? 'n/a'})${o.detail ? `\n${o.detail()}` : ''}`,
+    async () => {
+      const n = await topicCount(o.aggUrl, o.topic);
+      unacked = o.statusPort === undefined ? 0 : (await agentStatus(o.statusPort)).buffer.unacked_batches;
+      same = n === last && unacked === 0 ? same + 1 : 0;
+      last = n;
+      return n >= o.atLeast && same >= polls;
+    },
+    o.timeoutMs ?? 120_000,
+    250,
+  );
+  return last;
 }

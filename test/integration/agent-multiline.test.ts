@@ -2,7 +2,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { killAll, makeStack, runLogship, stop, tempDir, topicCount, waitFor } from '../helpers/procs.js';
+import { killAll, makeStack, runLogship, stop, tempDir, waitSettled } from '../helpers/procs.js';
 
 afterAll(killAll);
 
@@ -23,10 +23,11 @@ describe('agent: multiline', () => {
         const rec = [`2026-11-22 10:00:${String(i % 60).padStart(2, '0')} ERROR failure ${i}`, ...Array.from({ length: i % 4 }, (_, k) => `    at frame${k} (app.js:${i}:${k})`)];
         expected.push(rec.join('\n'));
         await appendFile(file, rec.join('\n') + '\n');
+        // pauses now and then so records span several reads; not a wait for state
         if (i % 50 === 0) await new Promise((r) => setTimeout(r, 50));
       }
-      await waitFor('200 records', async () => (await topicCount(stack.aggUrl, 'app')) >= 200, 30_000);
-      await new Promise((r) => setTimeout(r, 1000));
+      // the last record only leaves on its 500 ms timeout; settled = nothing unacknowledged, count unchanged
+      expect(await waitSettled({ aggUrl: stack.aggUrl, topic: 'app', atLeast: 200, statusPort: stack.statusPort, timeoutMs: 30_000 })).toBe(200);
       const r = await runLogship(['read', '--url', stack.aggUrl, '--topic', 'app', '--format', 'json']);
       const got = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { message: string; source_offset: number });
       expect(got.map((g) => g.message)).toEqual(expected);

@@ -11,7 +11,7 @@ import { appendFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { killAll, makeStack, runLogship, stop, tempDir, topicCount, waitFor } from '../helpers/procs.js';
+import { killAll, makeStack, runLogship, stop, tempDir, topicCount, waitFor, waitSettled } from '../helpers/procs.js';
 
 const execFileAsync = promisify(execFile);
 const LOGROTATE = ['/usr/sbin/logrotate', '/usr/bin/logrotate'].find((p) => existsSync(p));
@@ -68,6 +68,7 @@ describe('agent: rotation by real logrotate', () => {
         for (let r = 0; r < ROTATIONS; r++) {
           for (let k = 0; k < CHUNKS_PER_ROUND; k++) {
             await write();
+            // paces the writer so rotations land between reads; not a wait for anything
             await new Promise((res) => setTimeout(res, 25));
           }
           // The writer is paused while logrotate runs.
@@ -76,8 +77,8 @@ describe('agent: rotation by real logrotate', () => {
         for (let k = 0; k < CHUNKS_PER_ROUND; k++) await write();
         const total = seq;
         // On a timeout, go on: the analysis below names the missing lines.
-        await waitFor(`all ${total} lines stored`, async () => (await topicCount(stack.aggUrl, 'app')) >= total, 45_000, 250).catch(() => undefined);
-        await new Promise((r) => setTimeout(r, 1500)); // room for a duplicate to show up
+        // Settled (nothing unacknowledged, count unchanged) means a late duplicate is already stored.
+        await waitSettled({ aggUrl: stack.aggUrl, topic: 'app', atLeast: total, statusPort: stack.statusPort, timeoutMs: 45_000 }).catch(() => undefined);
         const r = await runLogship(['read', '--url', stack.aggUrl, '--topic', 'app', '--format', 'json'], {}, 60_000);
         expect(r.code, r.stderr).toBe(0);
         const seen = new Map<number, Rec>();

@@ -111,23 +111,34 @@ describe('aggregator consumers', () => {
     const t = (await httpJson<{ topics: Array<{ name: string; partitions: Array<{ partition: number; next_offset: number }> }> }>(`${stack.aggUrl}/v1/topics`)).topics.find((x) => x.name === 'cg')!;
     const follower = spawnLogship(['read', '--url', stack.aggUrl, '--topic', 'cg', '--follow', '--format', 'raw']);
     // find the partition /src/0.log maps to by sending and watching, via a long-poll on each partition
+    const WAIT_MS = 20_000;
     const started = Date.now();
+    let answered = 0;
     const polls = t.partitions.map((p) =>
-      httpJson<{ records: Array<{ message: string }> }>(`${stack.aggUrl}/v1/topics/cg/partitions/${p.partition}/records?offset=${p.next_offset}&wait_ms=20000`).then((r) => ({ r, ms: Date.now() - started })),
+      httpJson<{ records: Array<{ message: string }> }>(`${stack.aggUrl}/v1/topics/cg/partitions/${p.partition}/records?offset=${p.next_offset}&wait_ms=${WAIT_MS}`).then((r) => {
+        answered++;
+        return { r, ms: Date.now() - started };
+      }),
     );
-    await new Promise((r) => setTimeout(r, 300));
+    // Time itself is tested here: a long-poll at the end of a partition must stay open (not answer
+    // empty at once), so none may have answered after half a second.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(answered, 'a long-poll at the end of the partition answered before anything was appended').toBe(0);
+    const appendedAt = Date.now() - started;
     await send('/src/0.log', ['woken-1']);
     const first = await Promise.race(polls);
     expect(first.r.records.map((x) => x.message)).toEqual(['woken-1']);
-    console.log(`aggregator-consumers: long-poll answered ${first.ms} ms after it was issued (append sent at ~300 ms; wait_ms was 20000)`);
+    // woken by the append, not by its own timeout: it answered well before wait_ms (a ratio, not a speed claim)
+    expect(first.ms, `the long-poll answered ${first.ms} ms after it was issued; wait_ms was ${WAIT_MS}`).toBeLessThan(WAIT_MS / 2);
+    console.log(`aggregator-consumers: long-poll answered ${first.ms} ms after it was issued (append sent at ${appendedAt} ms; wait_ms was ${WAIT_MS})`);
     // The follower starts at the end as of its start: probe until it is there, then it must stream.
-    await waitFor(`--follow to start\n${follower.output()}`, async () => {
+    await waitFor(() => `--follow to start\n${follower.output()}`, async () => {
       await send('/src/3.log', [`probe-${Date.now()}`]);
       return /probe-/.test(follower.output());
     }, 30_000, 500);
     await send('/src/1.log', ['woken-2']);
     await send('/src/2.log', ['woken-3']);
-    await waitFor(`--follow to print the new records\n${follower.output()}`, () => /woken-2/.test(follower.output()) && /woken-3/.test(follower.output()), 20_000);
+    await waitFor(() => `--follow to print the new records\n${follower.output()}`, () => /woken-2/.test(follower.output()) && /woken-3/.test(follower.output()), 20_000);
     follower.child.kill('SIGTERM');
     await follower.exited;
     await Promise.allSettled(polls);

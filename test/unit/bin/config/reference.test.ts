@@ -8,10 +8,15 @@ const docPath = fileURLToPath(new URL('../../../../docs/config-reference.md', im
 describe('docs/config-reference.md', () => {
   it('equals what bin/config/gen-reference.ts renders from the option tables', async () => {
     const expected = renderReference();
-    // UPDATE_REFERENCE=1 npx vitest run test/unit/lib/config/reference.test.ts rewrites the file
-    if (process.env.UPDATE_REFERENCE === '1') await writeFile(docPath, expected);
+    // Read the committed file first: the comparison is always against what was there, never
+    // against what this run wrote. UPDATE_REFERENCE=1 npx vitest run test/unit/bin/config/reference.test.ts
+    // rewrites a stale file and still fails this run, so a stale doc never passes.
     const actual = await readFile(docPath, 'utf8');
-    expect(actual, 'regenerate: npm run build && node dist/bin/config/gen-reference.js').toBe(expected);
+    if (actual !== expected && process.env.UPDATE_REFERENCE === '1') {
+      await writeFile(docPath, expected);
+      expect.fail('docs/config-reference.md was stale and has been rewritten (UPDATE_REFERENCE=1): review and commit it, then run again');
+    }
+    expect(actual, 'regenerate: UPDATE_REFERENCE=1 npx vitest run test/unit/bin/config/reference.test.ts (or npm run build && node dist/bin/config/gen-reference.js)').toBe(expected);
   });
 
   it('documents every contract key', () => {

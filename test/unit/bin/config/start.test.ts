@@ -57,15 +57,18 @@ agnet: {}
 agent:
   inputs: [{type: file, topic: app}]
 `;
+    // the catch must not swallow a missing throw: take the error out, then check it
+    let err: unknown;
     try {
       parseStartConfig(text, 'logship.yaml', {});
-      expect.unreachable();
-    } catch (err) {
-      expect((err as ConfigError).issues.map(String)).toEqual([
-        'logship.yaml:4:1: agnet: unknown key (did you mean "agent"?)',
-        'logship.yaml:5:1: agent.aggregator.max_request_bytes: 4MiB is more than aggregator.limits.max_body_bytes (1MiB): large batches would be refused',
-        'logship.yaml:6:12: agent.inputs[0].include: required key is missing',
-      ]);
+    } catch (e) {
+      err = e;
     }
+    expect(err, 'expected a ConfigError, nothing was thrown').toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).issues.map(String)).toEqual([
+      'logship.yaml:4:1: agnet: unknown key (did you mean "agent"?)',
+      'logship.yaml:5:1: agent.aggregator.max_request_bytes: 4MiB is more than aggregator.limits.max_body_bytes (1MiB): large batches would be refused',
+      'logship.yaml:6:12: agent.inputs[0].include: required key is missing',
+    ]);
   });
 });

@@ -23,7 +23,7 @@ describe('aggregator config', () => {
       auth: { tokens: [] },
       topics: { default: { partitions: 4, retention: 7 * DAY, retention_bytes: 50 * GiB, segment_bytes: 128 * MiB, segment_ms: DAY } },
       storage: { type: 'local' },
-      limits: { max_body_bytes: 16 * MiB, max_decompressed_batch_bytes: 64 * MiB },
+      limits: { max_body_bytes: 16 * MiB, max_decompressed_batch_bytes: 64 * MiB, max_decompressed_request_bytes: 256 * MiB, max_topics: 1000, auto_create_topics: true, max_partitions_per_topic: 64 },
       retention_check_interval: 30_000,
       sinks: [],
       alerts: [],
@@ -47,12 +47,42 @@ describe('aggregator config', () => {
       '  tokens:',
       '    - {name: a, token: x, token_file: /f}', // 3
       '    - {name: b}', // 4
-      '    - {name: a, token: y}', // 5
+      '    - {name: a, token: yyyyyyyyyyyyyyyy}', // 5
     ].join('\n');
     expect(issues(text)).toEqual([
+      'agg.yaml:3:24: auth.tokens[0].token: the token is 1 bytes; at least 16 are required (e.g. openssl rand -hex 32)',
       'agg.yaml:3:27: auth.tokens[0].token_file: set token or token_file, not both',
       'agg.yaml:4:7: auth.tokens[1]: set token or token_file',
       'agg.yaml:5:8: auth.tokens[2].name: token name "a" is already used by auth.tokens[0]',
+    ]);
+  });
+
+  it('tokens: blank, control characters and short tokens are refused; scopes and topics are checked; no scopes warns (issue 9)', () => {
+    const text = [
+      'auth:',
+      '  tokens:',
+      '    - {name: a, token: "   "}', // 3
+      '    - {name: b, token: "abcdefgh\\tabcdefgh"}', // 4
+      '    - {name: c, token: 0123456789abcdef, scopes: [ingest, root]}', // 5
+      '    - {name: d, token: 0123456789abcdef, scopes: [read], topics: ["a/b"]}', // 6
+    ].join('\n');
+    expect(issues(text)).toEqual([
+      'agg.yaml:3:24: auth.tokens[0].token: the token is empty or only whitespace',
+      'agg.yaml:4:24: auth.tokens[1].token: the token holds byte 0x09 at position 8: a token is one line of visible ASCII characters',
+      'agg.yaml:5:59: auth.tokens[2].scopes[1]: must be one of "ingest", "read", "admin", got "root"',
+      'agg.yaml:6:67: auth.tokens[3].topics[0]: invalid character "/" in topic name "a/b" (allowed: A-Z a-z 0-9 . _ -)',
+    ]);
+    const warnings: import('../../../../lib/errors.js').ConfigIssue[] = [];
+    const c = parseAggregatorConfig(
+      'auth:\n  tokens:\n    - {name: old, token: 0123456789abcdef}\n    - {name: new, token: 0123456789abcdeg, scopes: [ingest], topics: [app]}\n',
+      'agg.yaml',
+      {},
+      { warnings },
+    );
+    expect(c.auth.tokens[1]).toEqual({ name: 'new', token: '0123456789abcdeg', scopes: ['ingest'], topics: ['app'] });
+    expect(c.auth.tokens[0]!.scopes).toBeUndefined();
+    expect(warnings.map(String)).toEqual([
+      'agg.yaml:3:7: auth.tokens[0]: no scopes: this token has full access (ingest, read, admin); give agents scopes: [ingest] and readers scopes: [read]',
     ]);
   });
 

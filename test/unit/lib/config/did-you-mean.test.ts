@@ -40,16 +40,19 @@ describe('did you mean', () => {
       'alerts:',
       '  - {name: A, absent_for: 1m, sinks: [w], label: {a: b}}',
     ].join('\n');
+    // the catch must not swallow a missing throw: take the error out, then check it
+    let err: unknown;
     try {
       parseAggregatorConfig(text, 'agg.yaml', {});
-      expect.unreachable();
-    } catch (err) {
-      expect((err as ConfigError).issues.map(String)).toEqual([
-        'agg.yaml:2:77: sinks[0].datastream: unknown key (did you mean "data_stream"?)',
-        'agg.yaml:3:21: sinks[1].type: unknown type "webhok": expected one of "elasticsearch", "alertmanager", "pagerduty", "webhook" (did you mean "webhook"?)',
-        'agg.yaml:5:13: topics.default.partitons: unknown key (did you mean "partitions"?)',
-        'agg.yaml:7:43: alerts[0].label: unknown key (did you mean "labels"?)',
-      ]);
+    } catch (e) {
+      err = e;
     }
+    expect(err, 'expected a ConfigError, nothing was thrown').toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).issues.map(String)).toEqual([
+      'agg.yaml:2:77: sinks[0].datastream: unknown key (did you mean "data_stream"?)',
+      'agg.yaml:3:21: sinks[1].type: unknown type "webhok": expected one of "elasticsearch", "alertmanager", "pagerduty", "webhook" (did you mean "webhook"?)',
+      'agg.yaml:5:13: topics.default.partitons: unknown key (did you mean "partitions"?)',
+      'agg.yaml:7:43: alerts[0].label: unknown key (did you mean "labels"?)',
+    ]);
   });
 });

@@ -78,26 +78,31 @@ id: \${HOSTID}-x
 
   it('reports an unset variable at the column of its ${', () => {
     const text = 'listen: ${LISTEN}\ndata_dir: "/srv/${NOPE:-x}/${ALSO_UNSET}"\n';
+    // the catch must not swallow a missing throw: take the error out, then check it
+    let err: unknown;
     try {
       parseAggregatorConfig(text, 'agg.yaml', {});
-      expect.unreachable();
-    } catch (err) {
-      expect((err as ConfigError).issues.map(String)).toEqual([
-        'agg.yaml:1:9: listen: environment variable LISTEN is not set (give a default: ${LISTEN:-value})',
-        'agg.yaml:2:28: data_dir: environment variable ALSO_UNSET is not set (give a default: ${ALSO_UNSET:-value})',
-      ]);
+    } catch (e) {
+      err = e;
     }
+    expect(err, 'expected a ConfigError, nothing was thrown').toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).issues.map(String)).toEqual([
+      'agg.yaml:1:9: listen: environment variable LISTEN is not set (give a default: ${LISTEN:-value})',
+      'agg.yaml:2:28: data_dir: environment variable ALSO_UNSET is not set (give a default: ${ALSO_UNSET:-value})',
+    ]);
   });
 
   it('a substituted value is still validated, at the value position', () => {
+    let err: unknown;
     try {
       parseAggregatorConfig('limits:\n  max_body_bytes: ${B:-lots}\n', 'agg.yaml', {});
-      expect.unreachable();
-    } catch (err) {
-      expect(String((err as ConfigError).issues[0])).toBe(
-        'agg.yaml:2:19: limits.max_body_bytes: invalid size "lots" (examples: 512KiB, 64MiB, 2GiB, 10MB, 4096)',
-      );
+    } catch (e) {
+      err = e;
     }
+    expect(err, 'expected a ConfigError, nothing was thrown').toBeInstanceOf(ConfigError);
+    expect(String((err as ConfigError).issues[0])).toBe(
+      'agg.yaml:2:19: limits.max_body_bytes: invalid size "lots" (examples: 512KiB, 64MiB, 2GiB, 10MB, 4096)',
+    );
   });
 
   it('$${ stays literal in a value', () => {

@@ -1,0 +1,93 @@
+/**
+ * Worker threads for payload jobs (payload-jobs.ts): ingest checks and reader
+ * decoding run here, off the event loop, so /healthz and small requests stay
+ * fast while a big or hostile batch is inflated. Each job's input is copied
+ * into one ArrayBuffer and moved to the worker. A worker that dies is replaced
+ * and its jobs fail with LSH_ERR_UNAVAILABLE (the client retries).
+ */
+import { Worker } from 'node:worker_threads';
+import { LogshipError } from '../errors.js';
+import { runJob, type CheckJob, type CheckResult, type RecordsJob, type RecordsResult } from './payload-jobs.js';
+
+interface Slot {
+  worker: Worker;
+  pending: Map<number, { resolve: (r: unknown) => void; reject: (e: Error) => void }>;
+}
+
+export class PayloadPool {
+  #slots: Slot[] = [];
+  #nextId = 1;
+  #closed = false;
+  #inline: boolean;
+
+  /** @param size workers; 0 runs jobs in-process (tests of the pure logic only). */
+  constructor(size: number) {
+    this.#inline = size === 0;
+    for (let i = 0; i < size; i++) this.#slots.push(this.#spawn());
+  }
+
+  #spawn(): Slot {
+    const worker = new Worker(new URL('./payload-worker.js', import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: 4 } });
+    worker.unref();
+    const slot: Slot = { worker, pending: new Map() };
+    worker.on('message', (m: { id: number; result?: unknown; error?: string }) => {
+      const p = slot.pending.get(m.id);
+      if (!p) return;
+      slot.pending.delete(m.id);
+      if (slot.pending.size === 0) worker.unref();
+      if (m.error !== undefined) p.reject(new LogshipError('LSH_ERR_UNAVAILABLE', `payload worker: ${m.error}`));
+      else p.resolve(m.result);
+    });
+    const fail = (err: Error) => {
+      for (const p of slot.pending.values()) p.reject(new LogshipError('LSH_ERR_UNAVAILABLE', `payload worker failed: ${err.message}`));
+      slot.pending.clear();
+      const i = this.#slots.indexOf(slot);
+      if (i >= 0 && !this.#closed) this.#slots[i] = this.#spawn();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`exited with code ${code}`)));
+    return slot;
+  }
+
+  check(job: Omit<CheckJob, 'op'>): Promise<CheckResult> {
+    return this.#run({ op: 'check', ...job }, job.batches) as Promise<CheckResult>;
+  }
+
+  records(job: Omit<RecordsJob, 'op'>): Promise<RecordsResult> {
+    return this.#run({ op: 'records', ...job }, job.batches) as Promise<RecordsResult>;
+  }
+
+  #run(job: CheckJob | RecordsJob, batches: Array<{ payload: Uint8Array }>): Promise<unknown> {
+    if (this.#closed) return Promise.reject(new LogshipError('LSH_ERR_CLOSED', 'payload pool closed'));
+    if (this.#inline) {
+      try {
+        return Promise.resolve(runJob(job));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    // One copy of every payload into a fresh ArrayBuffer that the worker then owns.
+    let size = 0;
+    for (const b of batches) size += b.payload.byteLength;
+    const all = Buffer.allocUnsafeSlow(size);
+    let p = 0;
+    for (const b of batches) {
+      const at = p;
+      p += Buffer.from(b.payload.buffer, b.payload.byteOffset, b.payload.byteLength).copy(all, p);
+      b.payload = all.subarray(at, p);
+    }
+    const slot = this.#slots.reduce((a, s) => (s.pending.size < a.pending.size ? s : a));
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      slot.pending.set(id, { resolve, reject });
+      slot.worker.ref();
+      slot.worker.postMessage({ id, job }, [all.buffer as ArrayBuffer]);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all(this.#slots.map((s) => s.worker.terminate()));
+  }
+}
