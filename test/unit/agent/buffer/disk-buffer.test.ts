@@ -1,0 +1,187 @@
+/**
+ * DiskBuffer in process, on a real temp dir: the ack cursor (durable, clamped at reopen), the
+ * bound (an append goes in only when its frame fits; a drained buffer takes one oversized batch),
+ * trimming (never past the ack cursor or the checkpoint), which segments drop_oldest removes and
+ * what it counts, and recovery of a torn tail.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { DiskBuffer } from '../../../../agent/buffer/disk-buffer.js';
+import type { BufferedMeta } from '../../../../agent/buffer/buffered-meta.js';
+import { CODEC_ZSTD } from '../../../../lib/protocol/batches.js';
+
+let dir: string;
+let buffers: DiskBuffer[] = [];
+let logs: Array<{ level: number; msg: string; dropped_lines?: number }>;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'logship-dbuf-'));
+  logs = [];
+  buffers = [];
+});
+afterEach(async () => {
+  for (const b of buffers) await b.close().catch(() => undefined);
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function open(maxBytes: number, whenFull: 'block' | 'drop_oldest' = 'block', onDrop?: (b: number, l: number) => void): Promise<DiskBuffer> {
+  const b = await DiskBuffer.open({
+    dir: join(dir, 'buffer'),
+    maxBytes,
+    whenFull,
+    fsync: true,
+    onDrop,
+    logger: pino({ level: 'debug' }, { write: (l: string) => void logs.push(JSON.parse(l)) }),
+  });
+  buffers.push(b);
+  return b;
+}
+
+function meta(i: number, lines = 10): BufferedMeta {
+  return { codec: CODEC_ZSTD, flags: 0, topic: 'app', source: '/var/log/a.log', key: 'stream-a', start: i * 100, end: (i + 1) * 100, lines, rawLength: 100, dev: 1, ino: 2, fpLen: 0, fpCrc: 0 };
+}
+
+/** Appends batch i with a payload of `size` bytes whose first 4 bytes are i. */
+async function put(b: DiskBuffer, i: number, size = 1000, lines = 10): Promise<number> {
+  const payload = Buffer.alloc(size, 0x61);
+  payload.writeUInt32BE(i, 0);
+  const [off] = await b.append([{ meta: meta(i, lines), payload, timestamp: 1_700_000_000_000 + i }]);
+  return off!;
+}
+
+const MiB = 1 << 20;
+
+describe('DiskBuffer', () => {
+  it('keeps the ack cursor durably and clamps it to the stored range at reopen', async () => {
+    let b = await open(MiB);
+    for (let i = 0; i < 5; i++) expect(await put(b, i)).toBe(i);
+    expect(b.unackedBatches).toBe(5);
+    await b.ack(3);
+    expect(b.ackedOffset).toBe(3);
+    expect(b.unackedBatches).toBe(2);
+    expect(JSON.parse(await readFile(join(dir, 'buffer', 'ack.json'), 'utf8'))).toEqual({ next: 3 });
+    await b.ack(2); // never moves back
+    expect(b.ackedOffset).toBe(3);
+    await b.close();
+    b = await open(MiB);
+    expect(b.ackedOffset).toBe(3);
+    const rest = await b.read(b.ackedOffset, MiB);
+    expect(rest.map((x) => x.payload.readUInt32BE(0))).toEqual([3, 4]);
+    expect(rest[0]!.meta).toEqual(meta(3));
+    await b.close();
+    // an ack file beyond the log (a log cut shorter by recovery) is clamped to its end
+    await writeFile(join(dir, 'buffer', 'ack.json'), JSON.stringify({ next: 99 }));
+    b = await open(MiB);
+    expect(b.ackedOffset).toBe(5);
+  });
+
+  it('never lets an append exceed max_bytes: fits() counts the whole frame, and a waiting append makes the buffer full', async () => {
+    const max = MiB; // segments of 64 KiB
+    const b = await open(max);
+    const frame = DiskBuffer.frameBytes(meta(0), 10_000);
+    let i = 0;
+    while (b.fits(frame)) await put(b, i++, 10_000);
+    expect(b.sizeBytes).toBeLessThanOrEqual(max);
+    expect(b.sizeBytes + frame).toBeGreaterThan(max);
+    // not yet at max_bytes, but the next batch does not fit: an append waits, and inputs see "full"
+    expect(b.sizeBytes).toBeLessThan(max);
+    expect(b.isFull()).toBe(false);
+    let done = false;
+    const waiting = b.waitForSpace(undefined, frame).then(() => (done = true));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(done).toBe(false);
+    expect(b.isFull()).toBe(true);
+    expect(b.acceptsMore()).toBe(false);
+    // acknowledging alone frees nothing; the trim (checkpoint covering it) does, and wakes the waiter
+    await b.ack(10);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(done).toBe(false);
+    expect(b.trimmable).toBe(true);
+    await b.trim(10);
+    await waiting;
+    expect(done).toBe(true);
+    expect(b.fits(frame)).toBe(true);
+    expect(b.isFull()).toBe(false);
+  });
+
+  it('trims only whole segments below both the ack cursor and the checkpoint', async () => {
+    const b = await open(MiB);
+    for (let i = 0; i < 40; i++) await put(b, i, 10_000); // ~6 segments of 64 KiB
+    const segs = async () => (await readdir(join(dir, 'buffer', 'log'))).filter((n) => n.endsWith('.log')).length;
+    const before = await segs();
+    expect(before).toBeGreaterThan(3);
+    await b.trim(40); // nothing acknowledged: nothing goes
+    expect(await segs()).toBe(before);
+    await b.ack(40);
+    await b.trim(0); // checkpoint covers nothing: nothing goes
+    expect(await segs()).toBe(before);
+    await b.trim(20);
+    expect(b.log.firstOffset).toBeGreaterThan(0);
+    expect(b.log.firstOffset).toBeLessThanOrEqual(20);
+    await b.trim(40);
+    expect(await segs()).toBe(1); // the active segment stays
+    expect(b.trimmable).toBe(false);
+  });
+
+  it('a drained buffer takes one batch larger than the room left, so the agent always makes progress', async () => {
+    const b = await open(MiB);
+    const big = MiB + 1000;
+    expect(b.fits(DiskBuffer.frameBytes(meta(0), big))).toBe(true); // empty: drained
+    await put(b, 0, big);
+    expect(b.sizeBytes).toBeGreaterThan(MiB);
+    expect(b.fits(DiskBuffer.frameBytes(meta(1), 10))).toBe(false); // not delivered yet: no more
+    await b.ack(1);
+    // acknowledged, but the only segment cannot be trimmed: still drained, takes the next batch
+    expect(b.drained).toBe(true);
+    expect(b.fits(DiskBuffer.frameBytes(meta(1), 10))).toBe(true);
+  });
+
+  it('drop_oldest removes the oldest segment first and counts only its undelivered batches and lines', async () => {
+    const drops: Array<[number, number]> = [];
+    const b = await open(MiB, 'drop_oldest', (x, l) => drops.push([x, l]));
+    for (let i = 0; i < 200; i++) {
+      const frame = DiskBuffer.frameBytes(meta(i), 10_000);
+      await b.waitForSpace(undefined, frame);
+      await put(b, i, 10_000, 7);
+      if (i === 2) await b.ack(3); // batches 0..2 delivered
+    }
+    expect(b.sizeBytes).toBeLessThanOrEqual(MiB);
+    expect(drops.length).toBeGreaterThan(0);
+    // what is left is the newest batches, contiguous up to the last one
+    const first = b.log.firstOffset;
+    expect(first).toBeGreaterThan(3);
+    const left = [];
+    for (let from = first; from < b.log.nextOffset; ) {
+      const got = await b.read(from, MiB);
+      left.push(...got.map((x) => x.payload.readUInt32BE(0)));
+      from = got[got.length - 1]!.offset + 1;
+    }
+    expect(left[0]).toBe(first);
+    expect(left[left.length - 1]).toBe(199);
+    for (let k = 1; k < left.length; k++) expect(left[k]).toBe(left[k - 1]! + 1);
+    // counted: every dropped batch except the three delivered ones, 7 lines each
+    const batches = drops.reduce((a, [x]) => a + x, 0);
+    const lines = drops.reduce((a, [, l]) => a + l, 0);
+    expect(batches).toBe(first - 3);
+    expect(lines).toBe((first - 3) * 7);
+    expect(b.ackedOffset).toBe(first);
+    expect(logs.some((l) => l.level === 50 && /drop_oldest/.test(l.msg))).toBe(true);
+  });
+
+  it('recovers a torn tail: the cut batch is gone, everything before it reads back', async () => {
+    let b = await open(MiB);
+    for (let i = 0; i < 5; i++) await put(b, i, 1000);
+    await b.close();
+    const seg = join(dir, 'buffer', 'log', (await readdir(join(dir, 'buffer', 'log'))).find((n) => n.endsWith('.log'))!);
+    await truncate(seg, (await stat(seg)).size - 300);
+    b = await open(MiB);
+    expect(b.log.nextOffset).toBe(4);
+    expect(logs.some((l) => /torn tail was cut/.test(l.msg))).toBe(true);
+    const got = await b.read(0, MiB);
+    expect(got.map((x) => x.payload.readUInt32BE(0))).toEqual([0, 1, 2, 3]);
+    expect(await put(b, 4)).toBe(4);
+  });
+});
