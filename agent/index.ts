@@ -13,7 +13,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AgentConfig, FileInputConfig, HostMetricsInputConfig } from './config.js';
 import type { Logger } from '../lib/obs/logger.js';
-import { readFileIfExists, writeFileAtomic } from '../lib/log/index.js';
+import { readStateFile, writeStateFile, type StateKind } from '../lib/state/state-file.js';
 import { ZstdPool } from '../lib/codec/zstd-pool.js';
 import { CODEC_ZSTD, FLAG_METRICS } from '../lib/protocol/batches.js';
 import { DiskBuffer } from './buffer/disk-buffer.js';
@@ -25,6 +25,19 @@ import { HostMetricsInput, renderPrometheus, type Scrape } from './inputs/host-m
 import { startStatusServer } from './status/server.js';
 import { createAgentMetrics, type AgentMetrics } from './metrics.js';
 import { buildStatus, type AgentStatus } from './status/report.js';
+
+/** <data_dir>/producer.json: the agent's producer identity, {"version": 1, "incarnation", "epoch"}. */
+const PRODUCER_STATE: StateKind<{ incarnation: string; epoch: number }> = {
+  what: 'producer identity',
+  version: 1,
+  remedy:
+    'restore it from a backup if you have one; otherwise move it aside: the agent starts as a new producer, and batches that were sent but not acknowledged before the damage may be stored twice',
+  decode: (o, at) => {
+    const incarnation = at.str(o.incarnation, 'incarnation', 64);
+    if (!/^[0-9a-f-]{8,64}$/i.test(incarnation)) at.fail('incarnation', 'expected a UUID');
+    return { incarnation, epoch: at.int(o.epoch, 'epoch', 0, 2 ** 31) };
+  },
+};
 
 export interface AgentOptions {
   config: AgentConfig;
@@ -157,10 +170,9 @@ export class Agent {
   /** Producer id "<id>/<incarnation>": a new incarnation per data dir, so a wiped buffer never looks like old sequences. */
   async #producerIdentity(): Promise<{ id: string; epoch: number }> {
     const path = join(this.cfg.data_dir, 'producer.json');
-    const saved = await readFileIfExists(path);
-    const prev = saved ? (JSON.parse(saved.toString('utf8')) as { incarnation: string; epoch: number }) : { incarnation: randomUUID(), epoch: 0 };
+    const prev = (await readStateFile(path, PRODUCER_STATE)) ?? { incarnation: randomUUID(), epoch: 0 };
     const next = { incarnation: prev.incarnation, epoch: prev.epoch + 1 };
-    await writeFileAtomic(path, JSON.stringify(next));
+    await writeStateFile(path, PRODUCER_STATE, next);
     return { id: `${this.cfg.id}/${next.incarnation}`, epoch: next.epoch };
   }
 

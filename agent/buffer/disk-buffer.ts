@@ -13,9 +13,19 @@
  * the buffer exceeds max_bytes by at most that one batch.
  */
 import { join } from 'node:path';
-import { SegmentLog, readFileIfExists, writeFileAtomic, type StoredBatch } from '../../lib/log/index.js';
+import { SegmentLog, type StoredBatch } from '../../lib/log/index.js';
+import { readStateFile, writeStateFile, type StateKind } from '../../lib/state/state-file.js';
+import { CorruptError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/obs/logger.js';
 import { bufferedMetaLength, decodeBufferedMeta, encodeBufferedMeta, type BufferedMeta } from './buffered-meta.js';
+
+/** <buffer dir>/ack.json: {"version": 1, "next": N}, the first buffer offset not yet acknowledged. */
+export const ACK_STATE: StateKind<{ next: number }> = {
+  what: 'acknowledged cursor',
+  version: 1,
+  remedy: 'none needed: the agent starts from the oldest buffered batch and the aggregator deduplicates what it already has',
+  decode: (o, at) => ({ next: at.int(o.next, 'next') }),
+};
 
 /** Frame header bytes of one stored batch (lib/log/format.ts FRAME_HEADER_BYTES). */
 const FRAME_HEADER_BYTES = 36;
@@ -64,8 +74,14 @@ export class DiskBuffer {
     const segmentBytes = Math.min(128 << 20, Math.max(64 << 10, Math.floor(opts.maxBytes / 16)));
     const log = await SegmentLog.open({ dir: join(opts.dir, 'log'), segmentBytes, fsync: opts.fsync, logger: opts.logger });
     const b = new DiskBuffer(log, opts);
-    const saved = await readFileIfExists(b.#ackPath);
-    const acked = saved ? (JSON.parse(saved.toString('utf8')) as { next: number }).next : 0;
+    let acked = 0;
+    try {
+      acked = (await readStateFile(b.#ackPath, ACK_STATE))?.next ?? 0;
+    } catch (err) {
+      if (!(err instanceof CorruptError)) throw err;
+      // Safe to recover: re-sending acknowledged batches is deduplicated by the aggregator.
+      opts.logger.warn({ err: err.message }, 'damaged ack cursor ignored: resending the buffer from its oldest batch (the aggregator drops what it already has)');
+    }
     b.#acked = Math.min(Math.max(acked, log.firstOffset), log.nextOffset);
     if (log.recovery.truncatedBytes > 0) {
       opts.logger.warn({ cut_bytes: log.recovery.truncatedBytes }, 'buffer recovered: a torn tail was cut; those lines will be read again from their files');
@@ -235,7 +251,7 @@ export class DiskBuffer {
     if (next <= this.#acked) return this.#ackWrite;
     this.#acked = next;
     this.#dropRecent(next);
-    this.#ackWrite = this.#ackWrite.then(() => writeFileAtomic(this.#ackPath, JSON.stringify({ next: this.#acked })));
+    this.#ackWrite = this.#ackWrite.then(() => writeStateFile(this.#ackPath, ACK_STATE, { next: this.#acked }));
     return this.#ackWrite;
   }
 

@@ -9,7 +9,8 @@
  * segment at or above the last checkpoint's N.
  */
 import { join } from 'node:path';
-import { crc32c, readFileIfExists, writeFileAtomic } from '../../../lib/log/index.js';
+import { crc32c } from '../../../lib/log/index.js';
+import { readStateFile, writeStateFile, type StateKind } from '../../../lib/state/state-file.js';
 import { decodeBufferedMeta, type BufferedMeta } from '../../buffer/buffered-meta.js';
 import type { DiskBuffer } from '../../buffer/disk-buffer.js';
 
@@ -27,6 +28,33 @@ export interface StreamState {
   /** In memory only: end of what was read and handed to the pipeline (>= offset while batches are in flight). */
   read?: number;
 }
+
+/** <data_dir>/files.json: {"version": 1, "buffer_offset": N, "streams": [...]}. */
+export const FILES_STATE: StateKind<{ buffer_offset: number; streams: StreamState[] }> = {
+  what: 'file positions checkpoint',
+  version: 1,
+  remedy:
+    'move it aside and start the agent: positions then come from the buffered batches alone, and files whose position was only in this checkpoint are read again from their start (start_at), which repeats lines already delivered',
+  decode: (o, at) => {
+    const buffer_offset = at.int(o.buffer_offset, 'buffer_offset');
+    const streams = at.arr(o.streams, 'streams').map((x, i): StreamState => {
+      const p = `streams[${i}]`;
+      const s = at.obj(x, p);
+      return {
+        key: at.str(s.key, `${p}.key`, 256),
+        topic: at.str(s.topic, `${p}.topic`, 255),
+        path: at.str(s.path, `${p}.path`),
+        dev: at.num(s.dev, `${p}.dev`),
+        ino: at.num(s.ino, `${p}.ino`),
+        fpLen: at.int(s.fpLen, `${p}.fpLen`, 0, 1 << 16),
+        fpCrc: at.int(s.fpCrc, `${p}.fpCrc`, 0, 0xffffffff),
+        offset: at.int(s.offset, `${p}.offset`),
+        lastSeen: at.num(s.lastSeen, `${p}.lastSeen`),
+      };
+    });
+    return { buffer_offset, streams };
+  },
+};
 
 /** Where reading of a stream resumes in this process: after what was read, durable or in flight. */
 export function resumeOffset(s: StreamState): number {
@@ -50,10 +78,9 @@ export class StreamRegistry {
 
   /** Restores positions: checkpoint first, then every buffered batch after it. */
   async restore(buffer: DiskBuffer): Promise<void> {
-    const saved = await readFileIfExists(this.#path);
+    const data = await readStateFile(this.#path, FILES_STATE);
     let from = 0;
-    if (saved) {
-      const data = JSON.parse(saved.toString('utf8')) as { buffer_offset: number; streams: StreamState[] };
+    if (data) {
       from = data.buffer_offset;
       for (const s of data.streams) this.add(s);
     }
@@ -168,10 +195,10 @@ export class StreamRegistry {
       }
     }
     const streams = [...this.#streams.values()].map(({ read: _read, ...rest }) => rest);
-    const body = JSON.stringify({ buffer_offset: reflected, streams });
+    const body = { buffer_offset: reflected, streams };
     this.#writing = this.#writing
       .catch(() => undefined)
-      .then(() => writeFileAtomic(this.#path, body))
+      .then(() => writeStateFile(this.#path, FILES_STATE, body))
       .then(() => {
         this.#checkpointed = Math.max(this.#checkpointed, reflected);
       });

@@ -62,7 +62,7 @@ describe('DiskBuffer', () => {
     await b.ack(3);
     expect(b.ackedOffset).toBe(3);
     expect(b.unackedBatches).toBe(2);
-    expect(JSON.parse(await readFile(join(dir, 'buffer', 'ack.json'), 'utf8'))).toEqual({ next: 3 });
+    expect(JSON.parse(await readFile(join(dir, 'buffer', 'ack.json'), 'utf8'))).toEqual({ version: 1, next: 3 });
     await b.ack(2); // never moves back
     expect(b.ackedOffset).toBe(3);
     await b.close();
