@@ -14,6 +14,7 @@ import { timestampProblem } from '../../lib/protocol/payload.js';
 import type { StoredInput } from '../../lib/protocol/payload-jobs.js';
 import { decodeStoredMeta, type StoredMeta } from '../storage/stored-meta.js';
 import type { Partition } from '../storage/partition.js';
+import type { Topic } from '../storage/local.js';
 import { HttpError, intParam, parseDecimal } from './http-util.js';
 import type { ServerContext } from './context.js';
 
@@ -34,8 +35,7 @@ const MAX_WAIT_MS = 30_000;
 /** Records serialized per event-loop turn. */
 const SLICE = 2_000;
 
-export async function resolvePartition(ctx: ServerContext, topicName: string, partition: string): Promise<Partition> {
-  const topic = ctx.storage.get(topicName);
+export function resolvePartition(topic: Topic | undefined, topicName: string, partition: string): Partition {
   if (!topic) throw new HttpError(404, 'not_found', `no topic "${topicName.slice(0, 220)}"`);
   const n = parseDecimal(partition);
   if (n === undefined || n >= topic.partitions.length) {
@@ -45,7 +45,11 @@ export async function resolvePartition(ctx: ServerContext, topicName: string, pa
 }
 
 export async function handleRecords(ctx: ServerContext, url: URL, res: ServerResponse, topicName: string, partition: string, signal: AbortSignal): Promise<void> {
-  const p = await resolvePartition(ctx, topicName, partition);
+  // Held open (never evicted) for the whole request, long-poll included.
+  await ctx.storage.withTopic(topicName, false, (t) => serveRecords(ctx, url, res, topicName, resolvePartition(t, topicName, partition), signal));
+}
+
+async function serveRecords(ctx: ServerContext, url: URL, res: ServerResponse, topicName: string, p: Partition, signal: AbortSignal): Promise<void> {
   const maxBytes = Math.min(intParam(url, 'max_bytes', 1 << 20, 1), 64 << 20);
   const waitMs = Math.min(intParam(url, 'wait_ms', 0), MAX_WAIT_MS);
   let offset: number;

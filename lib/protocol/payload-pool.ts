@@ -49,8 +49,29 @@ export class PayloadPool {
     return slot;
   }
 
-  check(job: Omit<CheckJob, 'op'>): Promise<CheckResult> {
-    return this.#run({ op: 'check', ...job }, job.batches) as Promise<CheckResult>;
+  /** Spread over the workers (one request's latency is what the agent waits for); the first failing batch wins. */
+  async check(job: Omit<CheckJob, 'op'>): Promise<CheckResult> {
+    const n = Math.min(this.#slots.length, job.batches.length);
+    if (n <= 1) return (await this.#run({ op: 'check', ...job }, job.batches)) as CheckResult;
+    let total = 0;
+    for (const b of job.batches) total += b.payload.byteLength;
+    const parts: Array<{ from: number; batches: CheckJob['batches'] }> = [];
+    let cur: CheckJob['batches'] = [];
+    let from = 0;
+    let bytes = 0;
+    job.batches.forEach((b, i) => {
+      cur.push(b);
+      bytes += b.payload.byteLength;
+      if (bytes >= (total * (parts.length + 1)) / n && parts.length < n - 1) {
+        parts.push({ from, batches: cur });
+        cur = [];
+        from = i + 1;
+      }
+    });
+    if (cur.length) parts.push({ from, batches: cur });
+    const results = await Promise.all(parts.map((p) => this.#run({ op: 'check', batches: p.batches, maxRaw: job.maxRaw }, p.batches) as Promise<CheckResult>));
+    for (let k = 0; k < parts.length; k++) if (results[k]!.index >= 0) return { index: parts[k]!.from + results[k]!.index, reason: results[k]!.reason };
+    return { index: -1 };
   }
 
   records(job: Omit<RecordsJob, 'op'>): Promise<RecordsResult> {
