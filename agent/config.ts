@@ -50,6 +50,7 @@ export interface FileInputConfig {
   scan_interval: number;
   partial_line_timeout: number;
   state_ttl: number;
+  max_watched_dirs: number;
 }
 
 export interface HostMetricsInputConfig {
@@ -123,6 +124,12 @@ const fileInputTable = table([
   { key: 'scan_interval', type: t.duration({ min: 100 }), default: 30 * SECOND, doc: 'full rescan of the include patterns, to catch what file events (inotify) missed; each rescan stats every matched file' },
   { key: 'partial_line_timeout', type: t.duration({ min: 1 }), default: 5 * SECOND, doc: 'a trailing line without a newline is shipped after this long unchanged' },
   { key: 'state_ttl', type: t.duration({ min: SECOND }), default: 7 * DAY, doc: 'forget the position of a file not seen for this long' },
+  {
+    key: 'max_watched_dirs',
+    type: t.int({ min: 1, max: 1_000_000 }),
+    default: 10_000,
+    doc: 'directories under the include bases walked and watched (inotify) at most; beyond it an error is logged and files below the others are not tailed',
+  },
 ]);
 
 const hostMetricsInputTable = table([
