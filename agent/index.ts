@@ -84,7 +84,7 @@ export class Agent {
   async start(): Promise<void> {
     const cfg = this.cfg;
     this.startedAt = this.#now();
-    await mkdir(cfg.data_dir, { recursive: true });
+    await mkdir(cfg.data_dir, { recursive: true, mode: 0o700 }); // buffer and positions: this host's logs, for its eyes only
     const producer = await this.#producerIdentity();
     this.#pool = new ZstdPool(Math.min(2, availableParallelism()));
     this.buffer = await DiskBuffer.open({
