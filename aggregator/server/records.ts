@@ -11,6 +11,7 @@
 import type { ServerResponse } from 'node:http';
 import { FLAG_METRICS } from '../../lib/protocol/batches.js';
 import { timestampProblem } from '../../lib/protocol/payload.js';
+import { FLAG_JSON, mergeJsonRecord } from '../../lib/protocol/json-records.js';
 import type { StoredInput } from '../../lib/protocol/payload-jobs.js';
 import { decodeStoredMeta, type StoredMeta } from '../storage/stored-meta.js';
 import type { Partition } from '../storage/partition.js';
@@ -116,7 +117,8 @@ export async function readRecords(ctx: ServerContext, p: Partition, offset: numb
     const message = data.toString('utf8', pos, pos + len);
     pos += len;
     const rec: RecordJson = { offset: o, timestamp: new Date(timestamps.get(inp.baseOffset)!).toISOString(), host: meta.host, source: meta.source, source_offset: r.meta[k + 1]!, message };
-    if (meta.flags & FLAG_METRICS) {
+    if (meta.flags & FLAG_JSON) mergeJsonRecord(rec as RecordJson & Record<string, unknown>);
+    else if (meta.flags & FLAG_METRICS) {
       try {
         rec.metrics = (JSON.parse(message) as { metrics: unknown[] }).metrics;
         rec.message = '';
