@@ -7,6 +7,9 @@ import { hostname } from 'node:os';
 import { readConfigFile, parseWithTable, type ParseOptions } from '../lib/config/load.js';
 import { t, table, type OptionTable } from '../lib/config/option-table.js';
 import type { Env } from '../lib/config/env.js';
+import { journaldInputTable, type JournaldInputConfig } from './inputs/journald/config.js';
+
+export type { JournaldInputConfig } from './inputs/journald/config.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -63,7 +66,7 @@ export interface HostMetricsInputConfig {
   rootfs: string;
 }
 
-export type InputConfig = FileInputConfig | HostMetricsInputConfig;
+export type InputConfig = FileInputConfig | HostMetricsInputConfig | JournaldInputConfig;
 
 export interface AgentConfig {
   id: string;
@@ -148,7 +151,7 @@ export const agentOptions: OptionTable = table(
     { key: 'aggregator', type: t.object(aggregatorTable), required: true, doc: 'where to send' },
     {
       key: 'inputs',
-      type: t.list(t.union('type', { file: fileInputTable, host_metrics: hostMetricsInputTable }), { minItems: 1 }),
+      type: t.list(t.union('type', { file: fileInputTable, host_metrics: hostMetricsInputTable, journald: journaldInputTable }), { minItems: 1 }),
       required: true,
       doc: 'what to collect; at least one',
     },
