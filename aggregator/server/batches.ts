@@ -38,10 +38,16 @@ export async function handleBatches(ctx: ServerContext, req: IncomingMessage, re
   });
   ctx.topicPolicy.checkCreate(fresh, ctx.storage.count(), (name) => `batch ${firstUse.get(name)}`);
 
-  const check = await ctx.payloads.check({
-    batches: wire.batches.map((b) => ({ payload: b.payload, codec: b.codec, flags: b.flags, rawLength: b.rawLength, lines: b.lines })),
-    maxRaw: ctx.limits.maxDecompressedBatchBytes,
-  });
+  // The body is moved to a payload worker and back (no copy): take the payloads from what comes back.
+  const at = wire.batches.map((b) => [b.payload.byteOffset, b.payload.byteLength] as const);
+  const check = await ctx.payloads.check(
+    {
+      batches: wire.batches.map((b) => ({ payload: b.payload, codec: b.codec, flags: b.flags, rawLength: b.rawLength, lines: b.lines })),
+      maxRaw: ctx.limits.maxDecompressedBatchBytes,
+    },
+    body,
+  );
+  if (check.body) wire.batches.forEach((b, i) => (b.payload = Buffer.from(check.body!, at[i]![0], at[i]![1])));
   if (check.index >= 0) {
     ctx.metrics.refusedBatches.inc({ check: 'payload' });
     const b = wire.batches[check.index]!;

@@ -16,10 +16,9 @@
  */
 import binding from 'zstd-napi/binding.js';
 import { FLAG_JSON } from './json-records.js';
-import { CODEC_NONE, CODEC_ZSTD, FLAG_FRAMED } from './batches.js';
+import { CODEC_NONE, CODEC_ZSTD, FLAG_FRAMED, FLAG_METRICS } from './codes.js';
 
-/** FLAG_FRAMED | FLAG_METRICS, spelled out: batches.ts imports this module, so its constants are not set yet at load; FLAG_JSON (json-records.ts). */
-export const KNOWN_FLAGS = 0b11 | FLAG_JSON;
+export const KNOWN_FLAGS = FLAG_FRAMED | FLAG_METRICS | FLAG_JSON;
 /** 8 MiB windows if a streaming call is ever made; one-shot calls use the output buffer as the window. */
 const WINDOW_LOG_MAX = 23;
 /** Timestamps a batch may carry: 1970-01-01 .. 9999-12-31, what ISO 8601 output can show. */
