@@ -18,6 +18,7 @@ import { topicsCommand } from '../aggregator/client/topics.js';
 import { statusCommand } from '../agent/status/cli.js';
 import { runService, type Service } from './service.js';
 import { looseSecretFiles } from './config/secret-files.js';
+import { ensureStartTokens, startTokenFiles } from './config/start-tokens.js';
 import { HELP, commandHelp } from './help.js';
 
 type Opts = ParseArgsConfig['options'];
@@ -116,6 +117,8 @@ async function main(argv: string[]): Promise<number> {
       const path = (v.config as string | undefined) ?? new URL('../../config/logship.yaml', import.meta.url).pathname;
       const log = logger(v, 'logship');
       const dataDir = resolveDataDir(process.env, { dataDir: v['data-dir'] as string | undefined });
+      await ensureStartTokens(dataDir);
+      const readToken = startTokenFiles(dataDir).read;
       return runService(log, () => loadStartConfig(path, process.env, { dataDir }), async (cfg) => {
         for (const w of looseSecretFiles({ ...cfg, aggregatorAt: 'aggregator.', agentAt: 'agent.' })) log.warn(w);
         const agg = new Aggregator({ config: cfg.aggregator, logger: log.child({ component: 'aggregator' }) });
@@ -129,11 +132,13 @@ async function main(argv: string[]): Promise<number> {
         }
         const url = `http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`;
         const topics = [...new Set(cfg.agent.inputs.map((i) => i.topic))];
+        // the generated read token, unless the config brings its own tokens
+        const tf = cfg.aggregator.auth.tokens.some((x) => x.token_file === readToken) ? ` --token-file ${readToken}` : '';
         process.stderr.write(
           `\nlogship is running (data in ${dataDir})\n` +
             `  aggregator: ${url}   agent status: ${agent.statusAddress ? `http://127.0.0.1:${agent.statusAddress.port}/status` : 'off'}\n` +
-            `  read what it ships:  node dist/bin/logship.js read --url ${url} --topic ${topics[0] ?? 'logs'} --from-beginning\n` +
-            `  topics:              node dist/bin/logship.js topics --url ${url}\n` +
+            `  read what it ships:  node dist/bin/logship.js read --url ${url}${tf} --topic ${topics[0] ?? 'logs'} --from-beginning\n` +
+            `  topics:              node dist/bin/logship.js topics --url ${url}${tf}\n` +
             `  stop: Ctrl-C\n\n`,
         );
         const both: Service = {

@@ -11,7 +11,8 @@ import { parseAggregatorConfig, type AggregatorConfig } from '../../aggregator/c
 import { ConfigError, type ConfigIssue } from '../../lib/errors.js';
 import type { Env } from '../../lib/config/env.js';
 import { readConfigFile } from '../../lib/config/load.js';
-import { parseStartConfig, type StartOptions } from './start.js';
+import { parseStartConfig, resolveDataDir, type StartOptions } from './start.js';
+import { startTokenFiles } from './start-tokens.js';
 import { inspectSecretFiles, type SecretFiles } from './secret-files.js';
 
 export type ConfigKind = 'agent' | 'aggregator' | 'start';
@@ -76,7 +77,9 @@ export async function checkConfig(path: string, env: Env = process.env, opts: Ch
       summary = `start: ${aggregatorSummary(c.aggregator)}; ${agentSummary(c.agent)}`;
       secrets = { aggregator: c.aggregator, agent: c.agent, aggregatorAt: 'aggregator.', agentAt: 'agent.' };
     }
-    const files = inspectSecretFiles(secrets);
+    // `logship start` makes its own token files at first start: not there yet is not worth a warning
+    const later = kind === 'start' ? Object.values(startTokenFiles(resolveDataDir(env, opts))) : [];
+    const files = inspectSecretFiles(secrets, new Set(later));
     warnings.push(...files.warnings);
     if (files.errors.length > 0) throw new ConfigError(files.errors);
     return withWarnings({ exitCode: 0, output: `${path}: ok (${summary})` });

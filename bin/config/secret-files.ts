@@ -56,7 +56,7 @@ export function looseSecretFiles(c: SecretFiles): string[] {
  * For `logship check`: token files that hold no usable token are errors; unreadable files and
  * loose permissions are warnings (a config is often checked away from the host it runs on).
  */
-export function inspectSecretFiles(c: SecretFiles): { errors: ConfigIssue[]; warnings: ConfigIssue[] } {
+export function inspectSecretFiles(c: SecretFiles, skipMissing: ReadonlySet<string> = new Set()): { errors: ConfigIssue[]; warnings: ConfigIssue[] } {
   const errors: ConfigIssue[] = [];
   const warnings: ConfigIssue[] = [];
   for (const f of secretFiles(c)) {
@@ -66,6 +66,7 @@ export function inspectSecretFiles(c: SecretFiles): { errors: ConfigIssue[]; war
         bytes = trimAsciiSpace(readSecretFile(f.path));
       } catch (err) {
         if (!(err instanceof SecretFileError)) throw err;
+        if (skipMissing.has(f.path)) continue;
         warnings.push(new ConfigIssue(f.path, 1, 1, f.at, `${err.message} (checked again at start)`));
         continue;
       }

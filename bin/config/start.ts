@@ -2,7 +2,9 @@
  * `logship start`: one file with an `aggregator:` and an `agent:` section,
  * each using its component's table, with start-friendly defaults: both
  * data_dirs live under one data dir, and the agent sends to the aggregator
- * beside it unless `agent.aggregator.urls` says otherwise.
+ * beside it unless `agent.aggregator.urls` says otherwise. Without tokens in
+ * the file, the agent gets an ingest-only token and readers a read-only one
+ * (start-tokens.ts).
  *
  * It lives in bin/ (like check.ts and gen-reference.ts) because it composes
  * both programs' tables, and lib/ imports neither agent/ nor aggregator/.
@@ -17,6 +19,7 @@ import { listenToUrl } from '../../lib/config/listen.js';
 import { parseWithTable, readConfigFile } from '../../lib/config/load.js';
 import { t, table, type OptionTable } from '../../lib/config/option-table.js';
 import { formatSize } from '../../lib/config/units.js';
+import { startTokenFiles } from './start-tokens.js';
 
 export type StartConfig = { aggregator: AggregatorConfig; agent: AgentConfig };
 
@@ -59,6 +62,25 @@ export function resolveDataDir(env: Env = process.env, opts: StartOptions = {}):
 
 export function parseStartConfig(text: string, file: string, env: Env = process.env, opts: StartOptions = {}, warnings?: ConfigIssue[]): StartConfig {
   const dataDir = resolveDataDir(env, opts);
+  return withStartTokens(parseStartConfig0(text, file, env, dataDir, warnings), dataDir);
+}
+
+/**
+ * No tokens in the config: the aggregator accepts an ingest token (the agent's) and a read token
+ * (for readers), both under DATA_DIR/tokens (made by ensureStartTokens at start).
+ */
+function withStartTokens(c: StartConfig, dataDir: string): StartConfig {
+  if (c.aggregator.auth.tokens.length > 0) return c;
+  const f = startTokenFiles(dataDir);
+  c.aggregator.auth.tokens = [
+    { name: 'agent', token_file: f.agent, scopes: ['ingest'] },
+    { name: 'reader', token_file: f.read, scopes: ['read'] },
+  ];
+  if (c.agent.aggregator.token === undefined && c.agent.aggregator.token_file === undefined) c.agent.aggregator.token_file = f.agent;
+  return c;
+}
+
+function parseStartConfig0(text: string, file: string, env: Env, dataDir: string, warnings?: ConfigIssue[]): StartConfig {
   return parseWithTable<StartConfig>(text, file, startOptions, {
     env,
     ...(warnings ? { warnings } : {}),

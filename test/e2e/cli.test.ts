@@ -1,7 +1,7 @@
 /** The CLI as users script it: exit codes, --help, check on every shipped config, the all-in-one. */
 import { afterAll, describe, expect, it } from 'vitest';
 import { readdirSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort, killAll, ROOT, runLogship, spawnLogship, stop, tempDir, waitFor } from '../helpers/procs.js';
 
@@ -62,13 +62,19 @@ describe('logship CLI', () => {
       const url = `http://127.0.0.1:${port}`;
       await waitFor(() => `start to serve\n${p.output()}`, async () => (await fetch(`${url}/readyz`)).ok, 30_000);
       const lines = await waitFor('the tailed lines', async () => {
-        const r = await runLogship(['read', '--url', url, '--topic', 'logs', '--from-beginning', '--format', 'json']);
+        const r = await runLogship(['read', '--url', url, '--token-file', join(t.dir, 'data', 'tokens', 'read.token'), '--topic', 'logs', '--from-beginning', '--format', 'json']);
         const recs = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { source: string; message: string });
         const mine = recs.filter((x) => x.source === join(logs, 'hello.log')).map((x) => x.message);
         return mine.length >= 2 ? mine : undefined;
       }, 30_000, 300);
       expect(lines).toEqual(['first line', 'second line']);
       expect(p.output()).toContain('logship is running');
+      // start gives the agent an ingest-only token and readers a read-only one (issue 9)
+      expect(p.output()).toContain(`--token-file ${join(t.dir, 'data', 'tokens', 'read.token')}`);
+      expect((await runLogship(['topics', '--url', url])).code).not.toBe(0);
+      const agentToken = (await readFile(join(t.dir, 'data', 'tokens', 'agent.token'), 'utf8')).trim();
+      expect((await fetch(`${url}/v1/topics`, { headers: { authorization: `Bearer ${agentToken}` } })).status).toBe(403);
+      expect((await stat(join(t.dir, 'data', 'tokens', 'read.token'))).mode & 0o777).toBe(0o600);
       expect(await stop(p)).toBe(0);
     } finally {
       await t.cleanup();

@@ -43,6 +43,7 @@ describe('agent config', () => {
           scan_interval: 30_000,
           partial_line_timeout: 5_000,
           state_ttl: 7 * 86_400_000,
+          max_watched_dirs: 10_000,
         },
         { type: 'host_metrics', name: 'host_metrics-1', topic: 'metrics', interval: 10_000, proc_root: '/proc', sys_root: '/sys', rootfs: '/' },
       ],
