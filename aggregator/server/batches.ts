@@ -33,6 +33,7 @@ export async function handleBatches(ctx: ServerContext, req: IncomingMessage, re
   const firstUse = new Map<string, number>();
   wire.batches.forEach((b, i) => {
     if (firstUse.has(b.topic)) return;
+    ctx.auth.requireTopic(req, b.topic); // the token's topics allow-list (403), before anything is created
     firstUse.set(b.topic, i);
     if (!ctx.storage.has(b.topic)) fresh.push(b.topic);
   });

@@ -33,6 +33,7 @@ export async function handleGroupOffsets(ctx: ServerContext, req: IncomingMessag
   }
   const body = await readBody(req, MAX_GROUP_BODY);
   const offsets = await parseGroupOffsets(ctx, body);
+  for (const topic of offsets.keys()) ctx.auth.requireTopic(req, topic); // the token's topics allow-list (403)
   const merged = await ctx.groups.commit(group, offsets);
   sendJson(res, 200, { group, offsets: toJson(merged) });
 }

@@ -16,6 +16,7 @@ const AGENT = 'agent-token-0123456789abcdef';
 const READER = 'reader-token-0123456789abcdef';
 const APPONLY = 'app-reader-0123456789abcdef';
 const LEGACY = 'legacy-token-0123456789abcdef';
+const APPAGENT = 'app-agent-token-0123456789abcdef';
 
 async function get(url: string, authorization?: string): Promise<{ status: number; text: string }> {
   const res = await request(url, { headers: authorization === undefined ? {} : { authorization } });
@@ -112,6 +113,7 @@ describe('aggregator auth (issue 9)', () => {
             { name: 'reader', token: READER, scopes: ['read'] },
             { name: 'app-reader', token: APPONLY, scopes: ['read'], topics: ['app'] },
             { name: 'legacy', token: LEGACY },
+            { name: 'app-agent', token: APPAGENT, scopes: ['ingest'], topics: ['app'] },
           ],
         },
       });
@@ -148,6 +150,16 @@ describe('aggregator auth (issue 9)', () => {
       const other = await get(`${url}/v1/topics/other/partitions/0/records?offset=0`, `Bearer ${APPONLY}`);
       expect(other.status).toBe(403);
       expect(JSON.parse(other.text).error.reason).toContain('topic "other"');
+
+      // ... for writes (nothing of the request is created) and for group commits too
+      expect((await post(`${url}/v1/batches`, batch('app', 5), APPAGENT)).status).toBe(200);
+      const blocked = await post(`${url}/v1/batches`, batch('blocked', 6), APPAGENT);
+      expect(blocked.status).toBe(403);
+      expect(JSON.parse(blocked.text).error.reason).toContain('topic "blocked"');
+      expect((await get(`${url}/v1/topics`, `Bearer ${READER}`)).text).not.toContain('blocked');
+      const commit = await request(`${url}/v1/groups/g/offsets`, { method: 'POST', body: JSON.stringify({ offsets: { other: { '0': 0 } } }), headers: { 'content-type': 'application/json', authorization: `Bearer ${APPONLY}` } });
+      expect(commit.statusCode).toBe(403);
+      expect(await commit.body.text()).toContain('other');
 
       // legacy token: everything, as before scopes
       expect((await get(`${url}/v1/topics`, `Bearer ${LEGACY}`)).status).toBe(200);
