@@ -30,11 +30,15 @@ SIGTERM/SIGINT: finish in-flight requests, close the logs, exit 0. SIGHUP: reloa
 
 All-in-one for one host or a first try: an aggregator with embedded storage plus an
 agent, from config/logship.yaml unless --config is given. Data goes to --data-dir,
-else $LOGSHIP_DATA_DIR, else ./data.`,
+else $LOGSHIP_DATA_DIR, else ./data. Unless the config names auth.tokens, the agent
+sends with an ingest-only token and readers use a read-only one, both made at first
+start: logship read --token-file DATA_DIR/tokens/read.token ...`,
   check: `Usage: logship check --config FILE [--kind agent|aggregator|start]
 
 Validates any logship config. Exit 0 with a one-line summary, or exit 2 listing
-every problem as FILE:LINE:COL: key.path: what is wrong.`,
+every problem as FILE:LINE:COL: key.path: what is wrong. Token files are read and
+checked like inline tokens. Warnings (to stderr, exit code unchanged): tokens without
+scopes, token or key files others can read, token files not readable here.`,
   read: `Usage: logship read --url URL --topic T [--partition N]
                     [--from-beginning | --offset N | --since TIME] [--follow]
                     [--group NAME] [--format raw|json] [--max N] [--token-file FILE]
