@@ -17,10 +17,13 @@ afterAll(async () => {
   await killAll();
 });
 
+/** A metric's value; 0 for a family with no sample yet; throws for a name the agent does not export (a rename must fail here). */
 async function metric(statusPort: number, name: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${statusPort}/metrics`)).text();
   const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
-  return m ? Number(m[1]) : 0;
+  if (m) return Number(m[1]);
+  if (new RegExp(`^# TYPE ${name} `, 'm').test(text)) return 0;
+  throw new Error(`the agent exports no metric ${name} (renamed or removed?)`);
 }
 
 describe('agent: full buffer while the aggregator is down', () => {
@@ -88,6 +91,11 @@ describe('agent: full buffer while the aggregator is down', () => {
         } else {
           expect(dropped).toBeGreaterThan(0);
           expect(stored + dropped).toBe(LINES);
+          // what went are the OLDEST lines: the stored ones are the newest, contiguous, up to the last
+          // line written, so the missing ones are exactly 0 .. dropped-1
+          expect(nums[0], `first stored line (${dropped} dropped)`).toBe(dropped);
+          expect(nums.at(-1), 'last stored line').toBe(LINES - 1);
+          expect(nums.every((n, i) => n === dropped + i), 'the stored lines are one contiguous run').toBe(true);
         }
         expect(await stop(agent)).toBe(0);
         expect(await stop(agg)).toBe(0);
