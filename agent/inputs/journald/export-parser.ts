@@ -69,6 +69,8 @@ export class ExportParser {
   /** bytes of the current field still to step over (a cut value), and whether its end is a known length */
   #skip = 0;
   #skipToNewline = false;
+  /** the text value being skipped is MESSAGE: its full length grows as it streams by */
+  #skippingMessage = false;
   /** field values cut at maxFieldBytes so far */
   truncatedFields = 0;
 
@@ -88,6 +90,7 @@ export class ExportParser {
     this.#fieldsInEntry = 0;
     this.#skip = 0;
     this.#skipToNewline = false;
+    this.#skippingMessage = false;
   }
 
   feed(chunk: Buffer): void {
@@ -125,8 +128,10 @@ export class ExportParser {
         if (nl < 0) {
           // A text value still coming: keep at most maxFieldBytes of it.
           if (n - eq - 1 > this.#max) {
-            this.#text(buf.toString('latin1', p, eq), buf.subarray(eq + 1, eq + 1 + this.#max), n - eq - 1, true);
+            const name = buf.toString('latin1', p, eq);
+            this.#text(name, buf.subarray(eq + 1, eq + 1 + this.#max), n - eq - 1, true);
             this.#skipToNewline = true;
+            this.#skippingMessage = name === 'MESSAGE';
             return;
           }
           this.#carry = Buffer.from(buf.subarray(p));
@@ -173,8 +178,10 @@ export class ExportParser {
   #skipping(buf: Buffer, p: number): number {
     if (this.#skipToNewline) {
       const nl = buf.indexOf(10, p);
+      if (this.#skippingMessage) this.#entry.messageTruncatedFrom += (nl < 0 ? buf.length : nl) - p;
       if (nl < 0) return -1;
       this.#skipToNewline = false;
+      this.#skippingMessage = false;
       return nl + 1;
     }
     const avail = buf.length - p;

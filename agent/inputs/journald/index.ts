@@ -21,7 +21,7 @@ import type { JournaldInputConfig } from './config.js';
 import { ExportFormatError, ExportParser, type JournalEntry } from './export-parser.js';
 import type { JournaldMetrics } from './metrics.js';
 import { accepts, recordLine, SEVERITY, type EntryFilter } from './record.js';
-import { cursorSeq, newestCursor, spawnFollower } from './reader.js';
+import { cursorExists, cursorSeq, newestCursor, spawnFollower } from './reader.js';
 
 
 const MIN_BACKOFF_MS = 500;
@@ -164,17 +164,20 @@ export class JournaldInput {
     child.stderr!.on('data', (t: string) => {
       this.#stderr = (this.#stderr + t).slice(-STDERR_KEEP);
     });
-    child.on('error', (err) => {
-      // ENOENT/EACCES on the binary: 'close' follows.
-      this.#o.metrics.errors.inc({ input: this.cfg.name, kind: 'spawn' });
-      this.#stderr += `${err.message}\n`;
-    });
-    child.on('close', (code, signal) => {
+    const ended = (why: string) => {
       if (this.#child !== child) return;
       this.#child = undefined;
       this.#o.metrics.up.set({ input: this.cfg.name }, 0);
-      if (this.#closed) return;
-      this.#exited(`exited with ${signal ? `signal ${signal}` : `code ${code}`}${this.#stderr.trim() ? `: ${this.#stderr.trim().slice(-500)}` : ''}`);
+      if (!this.#closed) this.#exited(why);
+    };
+    child.on('error', (err) => {
+      // ENOENT/EACCES on the binary (it never ran), or a failed kill.
+      if (child.pid !== undefined) return;
+      this.#o.metrics.errors.inc({ input: this.cfg.name, kind: 'spawn' });
+      ended(`could not be started: ${err.message} (is systemd's journalctl installed, and is the journalctl option right?)`);
+    });
+    child.on('close', (code, signal) => {
+      ended(`exited with ${signal ? `signal ${signal}` : `code ${code}`}${this.#stderr.trim() ? `: ${this.#stderr.trim().slice(-500)}` : ''}`);
     });
     this.#log.info({ pid: child.pid, after_cursor: cursor ?? null, directory: this.cfg.journal_directory ?? null }, 'journald: reading the journal');
   }
@@ -200,14 +203,18 @@ export class JournaldInput {
   }
 
   #entry(e: JournalEntry): void {
+    if (this.#resumedAfter !== undefined && e.cursor === this.#resumedAfter) {
+      // journalctl --cursor starts at the stored entry itself when it still exists: it is already shipped.
+      this.#resumedAfter = undefined;
+      return;
+    }
     this.entriesRead++;
     this.#o.metrics.entries.inc({ input: this.cfg.name });
     if (!e.cursor) {
       this.#o.metrics.errors.inc({ input: this.cfg.name, kind: 'no_cursor' });
       this.#log.error('journald: an entry without __CURSOR; shipped, but its position cannot be stored');
-    } else {
-      if (this.#resumedAfter !== undefined) this.#checkGap(this.#resumedAfter, e.cursor);
-      this.#readCursor = e.cursor;
+    } else if (this.#resumedAfter !== undefined) {
+      this.#checkGap(this.#resumedAfter, e.cursor);
     }
     this.#resumedAfter = undefined;
     if (e.messageTruncatedFrom) {
@@ -215,11 +222,16 @@ export class JournaldInput {
       this.#log.warn({ bytes: e.messageTruncatedFrom, max_message_bytes: this.cfg.max_message_bytes, cursor: e.cursor }, 'journald: MESSAGE longer than max_message_bytes was cut; the record carries message_truncated_bytes');
     }
     if (!accepts(this.#filter, e)) {
+      if (e.cursor) this.#readCursor = e.cursor;
       this.#o.metrics.filtered.inc({ input: this.cfg.name });
       if (this.#records === 0) this.#armTimer();
       return;
     }
-    this.#append(recordLine(e));
+    const line = recordLine(e);
+    // A batch cut to make room carries the cursor of the entries in it, so the cursor moves only after.
+    this.#reserve(line.length * 3);
+    if (e.cursor) this.#readCursor = e.cursor;
+    this.#write(line);
   }
 
   #checkGap(after: string, first: string): void {
@@ -238,13 +250,20 @@ export class JournaldInput {
         );
       }
     } else {
-      this.#log.warn({ stored_cursor: after, continued_at: first }, 'journald: the entry after the stored cursor is in another journal (seqnum id changed): continuity cannot be measured');
+      // Another journal file (or another writer's): was the stored cursor's entry vacuumed away?
+      void cursorExists(this.cfg, after).then((exists) => {
+        if (exists !== false) return;
+        this.#o.metrics.gaps.inc({ input: this.cfg.name });
+        this.#log.error(
+          { stored_cursor: after, continued_at: first },
+          'journald: the entry at the stored cursor is gone (its journal file was vacuumed or rotated away before everything after it was read); continuing at the oldest entry kept. The entries lost were in another journal file, so how many cannot be counted',
+        );
+      });
     }
   }
 
-  #append(line: string): void {
-    // Worst case 3 bytes per UTF-16 unit; cut the batch first when that may not fit.
-    const worst = line.length * 3;
+  /** Room for `worst` more bytes (3 per UTF-16 unit at most): cuts the batch first when they may not fit under max_bytes. */
+  #reserve(worst: number): void {
     if (this.#records > 0 && this.#len + worst > this.#o.maxBatchBytes) this.#flush();
     if (this.#len + worst > this.#buf.length) {
       const size = Math.max(this.#len + worst, Math.min(this.#o.maxBatchBytes, Math.max(FIRST_BATCH_BYTES, this.#buf.length * 2)));
@@ -252,6 +271,9 @@ export class JournaldInput {
       this.#buf.copy(nb, 0, 0, this.#len);
       this.#buf = nb;
     }
+  }
+
+  #write(line: string): void {
     this.#len += this.#buf.write(line, this.#len, 'utf8');
     this.#records++;
     if (this.#records === 1) this.#armTimer();

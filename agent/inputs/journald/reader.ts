@@ -17,10 +17,15 @@ export function sourceArgs(cfg: Pick<JournaldInputConfig, 'journal_directory' | 
   return a;
 }
 
-/** The follower's command line: after `cursor` when given, else from the oldest entry kept. */
+/**
+ * The follower's command line: from the entry at `cursor` when given (the caller drops that entry
+ * itself), else from the oldest entry kept. Not --after-cursor: journalctl then skips one entry
+ * after seeking whether or not the cursor's entry still exists, so after a vacuum it would skip
+ * the oldest entry kept.
+ */
 export function followArgs(cfg: JournaldInputConfig, cursor: string | undefined): string[] {
   const a = ['--output=export', `--output-fields=${WANTED.join(',')}`, '--follow', '--no-tail', '--no-pager', '--quiet', ...sourceArgs(cfg)];
-  if (cursor) a.push(`--after-cursor=${cursor}`);
+  if (cursor) a.push(`--cursor=${cursor}`);
   return a;
 }
 
@@ -47,4 +52,16 @@ export function cursorSeq(cursor: string): { id: string; seq: number } | undefin
   if (!s || !i) return undefined;
   const seq = parseInt(i[1]!, 16);
   return Number.isSafeInteger(seq) ? { id: s[1]!, seq } : undefined;
+}
+
+/** Whether the journal still holds the entry at `cursor` (undefined when journalctl could not tell). */
+export function cursorExists(cfg: JournaldInputConfig, cursor: string): Promise<boolean | undefined> {
+  const args = ['--output=export', '--output-fields=__CURSOR', `--cursor=${cursor}`, '--lines=1', '--no-pager', '--quiet', ...sourceArgs(cfg)];
+  return new Promise((resolve) => {
+    execFile(cfg.journalctl, args, { maxBuffer: 1 << 20, encoding: 'latin1', timeout: 60_000 }, (err, stdout) => {
+      if (err) return resolve(undefined);
+      const m = /^__CURSOR=(.*)$/m.exec(stdout);
+      resolve(m ? m[1] === cursor : false);
+    });
+  });
 }
