@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the real servers the test suite runs against (Debian/Ubuntu, as root or with sudo):
 # logrotate and rsyslog (rotation and peer tests), prometheus-node-exporter and promtool
-# (host-metrics parity and lint), prometheus-alertmanager, nats-server, and openssl (the TLS test makes its own CA).
+# (host-metrics parity and lint), prometheus-alertmanager, nats-server, openssl (the TLS test makes its own CA) and
+# systemd-journal-remote (the journald tests and bench write real journal files with it; journalctl comes with systemd).
 # Each file in deploy/test-deps.d/ may add packages to PACKAGES.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-PACKAGES=(openssl logrotate rsyslog prometheus-node-exporter prometheus prometheus-alertmanager nats-server)
+PACKAGES=(openssl logrotate rsyslog prometheus-node-exporter prometheus prometheus-alertmanager nats-server systemd-journal-remote)
 for f in "$here"/test-deps.d/*.sh; do
   [ -e "$f" ] || continue
   # shellcheck source=/dev/null
