@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import { readConfigFile, parseWithTable, type ParseOptions } from '../lib/config/load.js';
 import { t, table, type OptionTable } from '../lib/config/option-table.js';
 import type { Env } from '../lib/config/env.js';
+import { tokenProblem, trimAsciiSpace } from '../lib/config/secrets.js';
 import { journaldInputTable, type JournaldInputConfig } from './inputs/journald/config.js';
 
 export type { JournaldInputConfig } from './inputs/journald/config.js';
@@ -96,7 +97,7 @@ const tlsTable = table(
 const aggregatorTable = table(
   [
     { key: 'urls', type: t.list(t.url(), { minItems: 1 }), required: true, doc: 'aggregator base URLs, tried in order (failover)' },
-    { key: 'token', type: t.string(), doc: 'bearer token (prefer token_file); at most one of token and token_file' },
+    { key: 'token', type: t.string(), validate: (v: string) => tokenProblem(trimAsciiSpace(Buffer.from(v, 'utf8'))), doc: 'bearer token (prefer token_file); at most one of token and token_file' },
     { key: 'token_file', type: t.string(), doc: 'file holding the bearer token (surrounding whitespace ignored)' },
     { key: 'tls', type: t.object(tlsTable), optional: true, doc: 'TLS settings for https:// URLs' },
     { key: 'request_timeout', type: t.duration({ min: 1 }), default: 30 * SECOND, doc: 'give up on one request after this long and retry' },

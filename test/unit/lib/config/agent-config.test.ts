@@ -70,7 +70,7 @@ describe('agent config', () => {
   });
 
   it('token and token_file: at most one', () => {
-    const both = minimal.replace('  urls: [http://127.0.0.1:9400]\n', '  urls: [http://127.0.0.1:9400]\n  token: abc\n  token_file: /etc/t\n');
+    const both = minimal.replace('  urls: [http://127.0.0.1:9400]\n', '  urls: [http://127.0.0.1:9400]\n  token: abcdefghijklmnop\n  token_file: /etc/t\n');
     expect(issues(both)).toEqual(['agent.yaml:4:3: aggregator.token_file: set token or token_file, not both']);
     const one = minimal.replace('  urls: [http://127.0.0.1:9400]\n', '  urls: [http://127.0.0.1:9400]\n  token_file: /etc/t\n');
     expect(parseAgentConfig(one, 'a.yaml', {}).aggregator.token_file).toBe('/etc/t');

@@ -55,7 +55,7 @@ describe('error positions', () => {
   it('missing required keys: at the parent', () => {
     const text = [
       'aggregator:', // 1
-      '  token: abc',
+      '  token: abcdefghijklmnop',
       'inputs:',
       '  - type: file', // 4: item at col 5
       '    include: [/x]',
@@ -98,15 +98,15 @@ describe('error positions', () => {
   });
 
   it('cross-field problems point at the key named', () => {
-    const text = ['aggregator:', '  urls: [http://a:1]', '  token: t', '  token_file: /f', 'inputs: [{type: host_metrics, topic: m}]'].join('\n');
+    const text = ['aggregator:', '  urls: [http://a:1]', '  token: tttttttttttttttt', '  token_file: /f', 'inputs: [{type: host_metrics, topic: m}]'].join('\n');
     expect(agent(text)).toEqual(['agent.yaml:4:3: aggregator.token_file: set token or token_file, not both']);
   });
 
   it('discriminator problems', () => {
     const text = ['aggregator: {urls: [http://a:1]}', 'inputs:', '  - type: fil', '    topic: app', '  - topic: app'].join('\n');
     expect(agent(text)).toEqual([
-      'agent.yaml:3:11: inputs[0].type: unknown type "fil": expected one of "file", "host_metrics" (did you mean "file"?)',
-      'agent.yaml:5:5: inputs[1].type: required key is missing (one of "file", "host_metrics")',
+      'agent.yaml:3:11: inputs[0].type: unknown type "fil": expected one of "file", "host_metrics", "journald" (did you mean "file"?)',
+      'agent.yaml:5:5: inputs[1].type: required key is missing (one of "file", "host_metrics", "journald")',
     ]);
   });
 
