@@ -7,6 +7,9 @@ import { hostname } from 'node:os';
 import { readConfigFile, parseWithTable, type ParseOptions } from '../lib/config/load.js';
 import { t, table, type OptionTable } from '../lib/config/option-table.js';
 import type { Env } from '../lib/config/env.js';
+import { journaldInputTable, type JournaldInputConfig } from './inputs/journald/config.js';
+
+export type { JournaldInputConfig } from './inputs/journald/config.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -50,6 +53,7 @@ export interface FileInputConfig {
   scan_interval: number;
   partial_line_timeout: number;
   state_ttl: number;
+  max_watched_dirs: number;
 }
 
 export interface HostMetricsInputConfig {
@@ -62,7 +66,7 @@ export interface HostMetricsInputConfig {
   rootfs: string;
 }
 
-export type InputConfig = FileInputConfig | HostMetricsInputConfig;
+export type InputConfig = FileInputConfig | HostMetricsInputConfig | JournaldInputConfig;
 
 export interface AgentConfig {
   id: string;
@@ -123,6 +127,12 @@ const fileInputTable = table([
   { key: 'scan_interval', type: t.duration({ min: 100 }), default: 30 * SECOND, doc: 'full rescan of the include patterns, to catch what file events (inotify) missed; each rescan stats every matched file' },
   { key: 'partial_line_timeout', type: t.duration({ min: 1 }), default: 5 * SECOND, doc: 'a trailing line without a newline is shipped after this long unchanged' },
   { key: 'state_ttl', type: t.duration({ min: SECOND }), default: 7 * DAY, doc: 'forget the position of a file not seen for this long' },
+  {
+    key: 'max_watched_dirs',
+    type: t.int({ min: 1, max: 1_000_000 }),
+    default: 10_000,
+    doc: 'directories under the include bases walked and watched (inotify) at most; beyond it an error is logged and files below the others are not tailed',
+  },
 ]);
 
 const hostMetricsInputTable = table([
@@ -141,7 +151,7 @@ export const agentOptions: OptionTable = table(
     { key: 'aggregator', type: t.object(aggregatorTable), required: true, doc: 'where to send' },
     {
       key: 'inputs',
-      type: t.list(t.union('type', { file: fileInputTable, host_metrics: hostMetricsInputTable }), { minItems: 1 }),
+      type: t.list(t.union('type', { file: fileInputTable, host_metrics: hostMetricsInputTable, journald: journaldInputTable }), { minItems: 1 }),
       required: true,
       doc: 'what to collect; at least one',
     },

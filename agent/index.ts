@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { AgentConfig, FileInputConfig, HostMetricsInputConfig } from './config.js';
+import type { AgentConfig, FileInputConfig, HostMetricsInputConfig, JournaldInputConfig } from './config.js';
 import type { Logger } from '../lib/obs/logger.js';
 import { readStateFile, writeStateFile, type StateKind } from '../lib/state/state-file.js';
 import { ZstdPool } from '../lib/codec/zstd-pool.js';
@@ -22,6 +22,8 @@ import { Forwarder } from './forward/forwarder.js';
 import { FileInput } from './inputs/file/index.js';
 import { StreamRegistry } from './inputs/file/streams.js';
 import { HostMetricsInput, renderPrometheus, type Scrape } from './inputs/host-metrics/index.js';
+import { JournaldInput, type JournaldStatus } from './inputs/journald/index.js';
+import { createJournaldMetrics, type JournaldMetrics } from './inputs/journald/metrics.js';
 import { startStatusServer } from './status/server.js';
 import { createAgentMetrics, type AgentMetrics } from './metrics.js';
 import { buildStatus, type AgentStatus } from './status/report.js';
@@ -63,6 +65,8 @@ export class Agent {
   forwarder!: Forwarder;
   fileInputs: FileInput[] = [];
   hostInputs: HostMetricsInput[] = [];
+  journaldInputs: JournaldInput[] = [];
+  #journaldMetrics: JournaldMetrics | undefined;
   #status: Server | undefined;
   #checkpointTimer: NodeJS.Timeout | undefined;
   #dirty = false;
@@ -84,7 +88,7 @@ export class Agent {
   async start(): Promise<void> {
     const cfg = this.cfg;
     this.startedAt = this.#now();
-    await mkdir(cfg.data_dir, { recursive: true });
+    await mkdir(cfg.data_dir, { recursive: true, mode: 0o700 }); // buffer and positions: this host's logs, for its eyes only
     const producer = await this.#producerIdentity();
     this.#pool = new ZstdPool(Math.min(2, availableParallelism()));
     this.buffer = await DiskBuffer.open({
@@ -109,6 +113,7 @@ export class Agent {
       logger: this.#logger,
       onCapacity: () => {
         for (const f of this.fileInputs) f.wake();
+        for (const j of this.journaldInputs) j.wake();
       },
     });
     const token = cfg.aggregator.token ?? (cfg.aggregator.token_file ? readFileSync(cfg.aggregator.token_file, 'utf8').trim() : undefined);
@@ -140,6 +145,7 @@ export class Agent {
     });
     for (const input of cfg.inputs) {
       if (input.type === 'file') this.fileInputs.push(this.#fileInput(input));
+      else if (input.type === 'journald') this.journaldInputs.push(this.#journaldInput(input));
       else this.hostInputs.push(this.#hostInput(input));
     }
     // A start re-evaluates the whole state before reading: write the checkpoint and trim what the
@@ -149,6 +155,7 @@ export class Agent {
     this.#dirty = true;
     await this.#checkpoint();
     for (const f of this.fileInputs) await f.start();
+    for (const j of this.journaldInputs) await j.start();
     for (const h of this.hostInputs) h.start();
     this.forwarder.start();
     this.#scheduleCheckpoint();
@@ -226,6 +233,42 @@ export class Agent {
         },
       },
     });
+  }
+
+  #journaldInput(input: JournaldInputConfig): JournaldInput {
+    this.#journaldMetrics ??= createJournaldMetrics(this.metrics.registry);
+    const m = this.metrics;
+    return new JournaldInput(input, {
+      registry: this.registry,
+      logger: this.#logger.child({ input: input.name }),
+      metrics: this.#journaldMetrics,
+      now: this.#now,
+      maxBatchBytes: this.cfg.batch.max_bytes,
+      maxWait: this.cfg.batch.max_wait,
+      hasCapacity: () => this.pipeline.hasCapacity(),
+      markDirty: () => {
+        this.#dirty = true;
+      },
+      submit: (b) => {
+        m.linesRead.inc({ input: input.name }, b.meta.lines);
+        m.bytesRead.inc({ input: input.name }, b.raw.length);
+        this.pipeline.submit({
+          meta: b.meta,
+          raw: b.raw,
+          owned: true,
+          timestamp: b.timestamp,
+          onDurable: (offset) => {
+            this.registry.applyBatch(b.meta, offset, this.#now());
+            this.#dirty = true;
+            b.onDurable(offset);
+          },
+        });
+      },
+    });
+  }
+
+  journaldStatus(): JournaldStatus[] {
+    return this.journaldInputs.map((j) => j.status());
   }
 
   #hostInput(input: HostMetricsInputConfig): HostMetricsInput {
@@ -375,8 +418,9 @@ export class Agent {
     return { ok: problems.length === 0, state, problems };
   }
 
-  status(): Promise<AgentStatus> {
-    return buildStatus(this, this.#now());
+  async status(): Promise<AgentStatus & { journald?: JournaldStatus[] }> {
+    const s = await buildStatus(this, this.#now());
+    return this.journaldInputs.length ? { ...s, journald: this.journaldStatus() } : s;
   }
 
   close(): Promise<void> {
@@ -384,6 +428,7 @@ export class Agent {
       clearTimeout(this.#checkpointTimer);
       for (const h of this.hostInputs) await h.close();
       for (const f of this.fileInputs) await f.close();
+      for (const j of this.journaldInputs) await j.close();
       // Bounded: with a full buffer under `block` the last batches may never fit. What is not
       // durable now is simply read again from its file at the next start (positions come from the buffer).
       if (this.pipeline) {

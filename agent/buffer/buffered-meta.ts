@@ -16,6 +16,14 @@
  *   rawLen   u32
  *   dev u64, ino u64    identity hint
  *   fpLen u16, fpCrc u32 fingerprint: CRC32C of the file's first fpLen bytes
+ *
+ * Version 2 (journald batches) is version 1 followed by
+ *
+ *   curLen   u16, cursor  the journal cursor of the batch's last entry (the position to resume after)
+ *
+ * A meta without a cursor is always written as version 1, byte for byte what
+ * earlier agents wrote; both versions are read. An agent older than version 2
+ * refuses a buffer holding version-2 metas (downgrade only after it drained).
  */
 import { Reader, writeU64 } from '../../lib/protocol/batches.js';
 
@@ -33,15 +41,22 @@ export interface BufferedMeta {
   ino: number;
   fpLen: number;
   fpCrc: number;
+  /** journald: cursor of the last entry covered by the batch (version 2); absent for files and metrics */
+  cursor?: string;
 }
+
+/** Longest cursor kept (journald's are ~130 bytes). */
+export const MAX_CURSOR_BYTES = 1024;
 
 export function encodeBufferedMeta(m: BufferedMeta): Buffer {
   const topic = Buffer.from(m.topic);
   const source = Buffer.from(m.source);
   const key = Buffer.from(m.key);
-  const b = Buffer.allocUnsafe(4 + 2 + 2 + topic.length + source.length + key.length + 8 * 2 + 4 + 4 + 16 + 6);
+  const cursor = m.cursor ? Buffer.from(m.cursor) : undefined;
+  if (cursor && cursor.length > MAX_CURSOR_BYTES) throw new RangeError(`journal cursor of ${cursor.length} bytes exceeds ${MAX_CURSOR_BYTES}`);
+  const b = Buffer.allocUnsafe(4 + 2 + 2 + topic.length + source.length + key.length + 8 * 2 + 4 + 4 + 16 + 6 + (cursor ? 2 + cursor.length : 0));
   let p = 0;
-  p = b.writeUInt8(1, p);
+  p = b.writeUInt8(cursor ? 2 : 1, p);
   p = b.writeUInt8(m.codec, p);
   p = b.writeUInt8(m.flags, p);
   p = b.writeUInt8(topic.length, p);
@@ -57,19 +72,23 @@ export function encodeBufferedMeta(m: BufferedMeta): Buffer {
   p = writeU64(b, m.dev, p);
   p = writeU64(b, m.ino, p);
   p = b.writeUInt16BE(m.fpLen, p);
-  b.writeUInt32BE(m.fpCrc >>> 0, p);
+  p = b.writeUInt32BE(m.fpCrc >>> 0, p);
+  if (cursor) {
+    p = b.writeUInt16BE(cursor.length, p);
+    cursor.copy(b, p);
+  }
   return b;
 }
 
 /** Encoded size of a meta (what encodeBufferedMeta returns), without encoding it. */
 export function bufferedMetaLength(m: BufferedMeta): number {
-  return 4 + 2 + 2 + Buffer.byteLength(m.topic) + Buffer.byteLength(m.source) + Buffer.byteLength(m.key) + 8 * 2 + 4 + 4 + 16 + 6;
+  return 4 + 2 + 2 + Buffer.byteLength(m.topic) + Buffer.byteLength(m.source) + Buffer.byteLength(m.key) + 8 * 2 + 4 + 4 + 16 + 6 + (m.cursor ? 2 + Buffer.byteLength(m.cursor) : 0);
 }
 
 export function decodeBufferedMeta(buf: Buffer): BufferedMeta {
   const r = new Reader(buf);
   const v = r.u8();
-  if (v !== 1) throw new Error(`unknown buffered batch meta version ${v}`);
+  if (v !== 1 && v !== 2) throw new Error(`unknown buffered batch meta version ${v}`);
   const codec = r.u8();
   const flags = r.u8();
   const topic = r.str(r.u8());
@@ -83,5 +102,7 @@ export function decodeBufferedMeta(buf: Buffer): BufferedMeta {
   const ino = r.u64();
   const fpLen = r.u16();
   const fpCrc = r.u32();
-  return { codec, flags, topic, source, key, start, end, lines, rawLength, dev, ino, fpLen, fpCrc };
+  if (v === 1) return { codec, flags, topic, source, key, start, end, lines, rawLength, dev, ino, fpLen, fpCrc };
+  const cursor = r.str(r.u16());
+  return { codec, flags, topic, source, key, start, end, lines, rawLength, dev, ino, fpLen, fpCrc, cursor };
 }

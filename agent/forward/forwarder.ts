@@ -16,6 +16,7 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from '../../lib/obs/logger.js';
 import { BATCHES_CONTENT_TYPE, CODEC_ZSTD, encodeRequest, type WireBatch } from '../../lib/protocol/batches.js';
 import type { BufferedBatch, DiskBuffer } from '../buffer/disk-buffer.js';
+import { redactCredentials } from '../status/redact.js';
 
 export interface ForwarderOptions {
   urls: string[];
@@ -140,7 +141,7 @@ export class Forwarder {
 
   async #acked(batches: BufferedBatch[]): Promise<void> {
     const next = batches[batches.length - 1]!.offset + 1;
-    if (this.#failures > 0) this.#o.logger.info({ url: this.currentUrl, after_failures: this.#failures }, 'aggregator reachable again; draining the backlog');
+    if (this.#failures > 0) this.#o.logger.info({ url: redactCredentials(this.currentUrl), after_failures: this.#failures }, 'aggregator reachable again; draining the backlog');
     this.#failures = 0;
     this.reachable = true;
     this.lastError = undefined;
@@ -198,7 +199,7 @@ export class Forwarder {
         ? 'the aggregator fenced this producer: another agent process uses the same data_dir'
         : 'delivery failed; data stays in the buffer and is retried';
     const level = status === 401 || status === 403 || status === 409 || this.#failures % 20 === 1 ? 'error' : 'warn';
-    this.#o.logger[level]({ url: this.currentUrl, attempt: this.#failures, err: err.message }, msg);
+    this.#o.logger[level]({ url: redactCredentials(this.currentUrl), attempt: this.#failures, err: redactCredentials(err.message) }, msg);
     // Fail over to the next URL; after a full round, start again from the first.
     if (this.#o.urls.length > 1) this.#urlIndex = (this.#urlIndex + 1) % this.#o.urls.length;
   }

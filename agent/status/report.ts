@@ -1,5 +1,6 @@
 /** What `logship status` and GET /status show: files, buffer, delivery, backlog progress. */
 import type { Agent } from '../index.js';
+import { redactCredentials } from './redact.js';
 
 export interface FileStatus {
   path: string;
@@ -64,10 +65,10 @@ export async function buildStatus(agent: Agent, now: number): Promise<AgentStatu
       when_full: agent.cfg.buffer.when_full,
     },
     aggregator: {
-      url: f.currentUrl,
+      url: redactCredentials(f.currentUrl),
       reachable: f.reachable ?? null,
       last_success: f.lastSuccess ? new Date(f.lastSuccess).toISOString() : null,
-      last_error: f.lastError ?? null,
+      last_error: redactCredentials(f.lastError ?? null),
     },
     backlog: { bytes_to_read: toRead, bytes_delivered_since_start: agent.ackedBytes, rate_bytes_per_second: Math.round(rate), eta_seconds: eta === null ? null : Math.ceil(eta), progress },
     health: agent.health(),

@@ -1,4 +1,4 @@
-/** The agent's loopback status listener: GET /status (JSON), /metrics, /healthz. */
+/** The agent's loopback status listener: GET /status (JSON), /metrics, /healthz; GET and HEAD only (405 otherwise). */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -11,10 +11,14 @@ export interface StatusSource {
 export async function startStatusServer(listen: string, src: StatusSource): Promise<{ server: Server; address: AddressInfo }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
-    const reply = (status: number, body: string, type = 'application/json') => {
-      res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
-      res.end(body);
+    const reply = (status: number, body: string, type = 'application/json', extra: Record<string, string> = {}) => {
+      res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), ...extra });
+      res.end(body); // Node sends no body for HEAD
     };
+    // Read-only: anything but GET and HEAD is refused before any work is done.
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      return reply(405, JSON.stringify({ error: { type: 'method_not_allowed', reason: `method ${req.method} not allowed; use GET or HEAD` } }), 'application/json', { allow: 'GET, HEAD' });
+    }
     (async () => {
       if (path === '/status') return reply(200, JSON.stringify(await src.status(), null, 2));
       if (path === '/metrics') {

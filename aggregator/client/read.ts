@@ -84,7 +84,8 @@ export async function readCommand(o: ReadOptions): Promise<number> {
         const moved = upTo !== offset;
         offset = upTo;
         if (o.group && moved) await api.post(`/v1/groups/${enc(o.group)}/offsets`, { offsets: { [o.topic]: { [p.partition]: offset } } });
-        if (!o.follow && (r.records.length === 0 || r.next_offset >= end)) return;
+        // No records but progress: the aggregator stepped over batches it could not use; read on.
+        if (!o.follow && ((r.records.length === 0 && !moved) || r.next_offset >= end)) return;
       }
     }),
   );

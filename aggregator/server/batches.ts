@@ -5,7 +5,8 @@
  * the declared raw length and limits) on the payload workers.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { BATCHES_CONTENT_TYPE, decodeRequest } from '../../lib/protocol/batches.js';
+import { BATCHES_CONTENT_TYPE, decodeRequest, type WireRequest } from '../../lib/protocol/batches.js';
+import type { Topic } from '../storage/local.js';
 import { LogshipError } from '../../lib/errors.js';
 import type { IngestItem, IngestResult, Partition } from '../storage/partition.js';
 import { partitionFor } from '../topics/partitioner.js';
@@ -33,14 +34,20 @@ export async function handleBatches(ctx: ServerContext, req: IncomingMessage, re
   wire.batches.forEach((b, i) => {
     if (firstUse.has(b.topic)) return;
     firstUse.set(b.topic, i);
-    if (!ctx.storage.get(b.topic)) fresh.push(b.topic);
+    if (!ctx.storage.has(b.topic)) fresh.push(b.topic);
   });
   ctx.topicPolicy.checkCreate(fresh, ctx.storage.count(), (name) => `batch ${firstUse.get(name)}`);
 
-  const check = await ctx.payloads.check({
-    batches: wire.batches.map((b) => ({ payload: b.payload, codec: b.codec, flags: b.flags, rawLength: b.rawLength, lines: b.lines })),
-    maxRaw: ctx.limits.maxDecompressedBatchBytes,
-  });
+  // The body is moved to a payload worker and back (no copy): take the payloads from what comes back.
+  const at = wire.batches.map((b) => [b.payload.byteOffset, b.payload.byteLength] as const);
+  const check = await ctx.payloads.check(
+    {
+      batches: wire.batches.map((b) => ({ payload: b.payload, codec: b.codec, flags: b.flags, rawLength: b.rawLength, lines: b.lines })),
+      maxRaw: ctx.limits.maxDecompressedBatchBytes,
+    },
+    body,
+  );
+  if (check.body) wire.batches.forEach((b, i) => (b.payload = Buffer.from(check.body!, at[i]![0], at[i]![1])));
   if (check.index >= 0) {
     ctx.metrics.refusedBatches.inc({ check: 'payload' });
     const b = wire.batches[check.index]!;
@@ -48,12 +55,23 @@ export async function handleBatches(ctx: ServerContext, req: IncomingMessage, re
     throw new HttpError(400, 'bad_batch', `batch ${check.index}: ${check.reason}; nothing of this request was stored`);
   }
 
+  // Every topic of the request stays open (not evicted) until the request is answered.
+  const held = new Map<string, Topic>();
+  try {
+    await ingest(ctx, wire, held, res, started);
+  } finally {
+    for (const name of held.keys()) ctx.storage.release(name);
+  }
+}
+
+async function ingest(ctx: ServerContext, wire: WireRequest, held: Map<string, Topic>, res: ServerResponse, started: bigint): Promise<void> {
   // Group per partition, keeping request order inside each group.
   const groups = new Map<Partition, { items: IngestItem[]; idx: number[] }>();
   const where: Array<{ topic: string; partition: number }> = [];
   for (let i = 0; i < wire.batches.length; i++) {
     const b = wire.batches[i]!;
-    const topic = (await ctx.storage.topic(b.topic, true))!;
+    let topic = held.get(b.topic);
+    if (!topic) held.set(b.topic, (topic = (await ctx.storage.acquire(b.topic, true))!));
     const p = topic.partitions[partitionFor(wire.host, b.source, topic.partitions.length)]!;
     let g = groups.get(p);
     if (!g) groups.set(p, (g = { items: [], idx: [] }));

@@ -80,7 +80,8 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
       chunks.push(c);
     };
     req.on('data', onData);
-    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+    // Always a buffer of our own (a socket's chunk may share memory with other data): it may be moved to a worker.
+    req.on('end', () => resolve(Buffer.concat(chunks, size)));
     req.on('error', reject);
   });
 }

@@ -11,9 +11,11 @@
 import type { ServerResponse } from 'node:http';
 import { FLAG_METRICS } from '../../lib/protocol/batches.js';
 import { timestampProblem } from '../../lib/protocol/payload.js';
+import { FLAG_JSON, mergeJsonRecord } from '../../lib/protocol/json-records.js';
 import type { StoredInput } from '../../lib/protocol/payload-jobs.js';
 import { decodeStoredMeta, type StoredMeta } from '../storage/stored-meta.js';
 import type { Partition } from '../storage/partition.js';
+import type { Topic } from '../storage/local.js';
 import { HttpError, intParam, parseDecimal } from './http-util.js';
 import type { ServerContext } from './context.js';
 
@@ -31,11 +33,12 @@ export interface RecordJson {
 }
 
 const MAX_WAIT_MS = 30_000;
+/** Reads past skipped (unusable) batches within one request before answering with no records. */
+const SKIP_READS = 16;
 /** Records serialized per event-loop turn. */
 const SLICE = 2_000;
 
-export async function resolvePartition(ctx: ServerContext, topicName: string, partition: string): Promise<Partition> {
-  const topic = ctx.storage.get(topicName);
+export function resolvePartition(topic: Topic | undefined, topicName: string, partition: string): Partition {
   if (!topic) throw new HttpError(404, 'not_found', `no topic "${topicName.slice(0, 220)}"`);
   const n = parseDecimal(partition);
   if (n === undefined || n >= topic.partitions.length) {
@@ -45,7 +48,11 @@ export async function resolvePartition(ctx: ServerContext, topicName: string, pa
 }
 
 export async function handleRecords(ctx: ServerContext, url: URL, res: ServerResponse, topicName: string, partition: string, signal: AbortSignal): Promise<void> {
-  const p = await resolvePartition(ctx, topicName, partition);
+  // Held open (never evicted) for the whole request, long-poll included.
+  await ctx.storage.withTopic(topicName, false, (t) => serveRecords(ctx, url, res, topicName, resolvePartition(t, topicName, partition), signal));
+}
+
+async function serveRecords(ctx: ServerContext, url: URL, res: ServerResponse, topicName: string, p: Partition, signal: AbortSignal): Promise<void> {
   const maxBytes = Math.min(intParam(url, 'max_bytes', 1 << 20, 1), 64 << 20);
   const waitMs = Math.min(intParam(url, 'wait_ms', 0), MAX_WAIT_MS);
   let offset: number;
@@ -58,7 +65,12 @@ export async function handleRecords(ctx: ServerContext, url: URL, res: ServerRes
     offset = intParam(url, 'offset', p.log.firstOffset);
   }
   if (offset === p.log.nextOffset && waitMs > 0) await p.log.waitForData(offset, waitMs, signal);
-  const { records, next } = await readRecords(ctx, p, offset, maxBytes);
+  let { records, next } = await readRecords(ctx, p, offset, maxBytes);
+  // Only skipped batches so far: read on (bounded), so an empty page means the end of the log.
+  for (let i = 0; records.length === 0 && next > offset && next < p.log.nextOffset && i < SKIP_READS; i++) {
+    offset = next;
+    ({ records, next } = await readRecords(ctx, p, offset, maxBytes));
+  }
   const head = JSON.stringify({ topic: topicName, partition: p.partition, first_offset: p.log.firstOffset, high_watermark: p.log.nextOffset, next_offset: next });
   res.writeHead(200, { 'content-type': 'application/json' });
   res.write(`${head.slice(0, -1)},"records":[`);
@@ -79,7 +91,8 @@ export async function readRecords(ctx: ServerContext, p: Partition, offset: numb
   const batches = await p.log.read(offset, maxBytes);
   const metas = new Map<number, StoredMeta>();
   const inputs: StoredInput[] = [];
-  let next = offset;
+  /** batches whose stored metadata is unusable: [first offset, end) */
+  const bad: Array<[number, number]> = [];
   for (const b of batches) {
     let meta: StoredMeta;
     try {
@@ -88,15 +101,20 @@ export async function readRecords(ctx: ServerContext, p: Partition, offset: numb
       if (bad) throw new Error(`stored ${bad}`);
     } catch (err) {
       skipped(ctx, p, b.baseOffset, b.count, (err as Error).message);
-      next = Math.max(next, b.baseOffset + b.count);
+      bad.push([b.baseOffset, b.baseOffset + b.count]);
       continue;
     }
     metas.set(b.baseOffset, meta);
     inputs.push({ payload: b.payload, codec: meta.codec, flags: meta.flags, rawLength: meta.rawLength, lines: b.count, baseOffset: b.baseOffset, sourceOffset: meta.sourceOffset });
   }
-  if (inputs.length === 0) return { records: [], next };
+  const past = (n: number) => {
+    // A skipped batch the read has reached is stepped over; one beyond what was returned is not.
+    for (const [start, end] of bad) if (start <= n) n = Math.max(n, end);
+    return n;
+  };
+  if (inputs.length === 0) return { records: [], next: past(offset) };
   const timestamps = new Map(batches.map((b) => [b.baseOffset, b.timestamp]));
-  const r = await ctx.payloads.records({ batches: inputs, from: next, maxBytes, maxRaw: ctx.limits.maxDecompressedBatchBytes });
+  const r = await ctx.payloads.records({ batches: inputs, from: offset, maxBytes, maxRaw: ctx.limits.maxDecompressedBatchBytes });
   for (const s of r.skipped) skipped(ctx, p, s.baseOffset, s.lines, s.reason);
   const data = Buffer.from(r.data.buffer, r.data.byteOffset, r.data.byteLength);
   const records: RecordJson[] = [];
@@ -112,7 +130,8 @@ export async function readRecords(ctx: ServerContext, p: Partition, offset: numb
     const message = data.toString('utf8', pos, pos + len);
     pos += len;
     const rec: RecordJson = { offset: o, timestamp: new Date(timestamps.get(inp.baseOffset)!).toISOString(), host: meta.host, source: meta.source, source_offset: r.meta[k + 1]!, message };
-    if (meta.flags & FLAG_METRICS) {
+    if (meta.flags & FLAG_JSON) mergeJsonRecord(rec as RecordJson & Record<string, unknown>);
+    else if (meta.flags & FLAG_METRICS) {
       try {
         rec.metrics = (JSON.parse(message) as { metrics: unknown[] }).metrics;
         rec.message = '';
@@ -124,7 +143,7 @@ export async function readRecords(ctx: ServerContext, p: Partition, offset: numb
     if (f) rec.flags = f;
     records.push(rec);
   }
-  return { records, next: Math.max(next, r.next) };
+  return { records, next: past(r.next) };
 }
 
 function skipped(ctx: ServerContext, p: Partition, baseOffset: number, lines: number, reason: string): void {

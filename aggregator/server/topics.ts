@@ -7,18 +7,21 @@ import type { ServerContext } from './context.js';
 const SHAPE = 'body must be {"offsets": {"<topic>": {"<partition>": <offset>}}}';
 const MAX_GROUP_BODY = 1 << 20;
 
-export function handleTopics(ctx: ServerContext, res: ServerResponse): void {
-  sendJson(res, 200, {
-    topics: ctx.storage.list().map((t) => ({
-      name: t.name,
-      partitions: t.partitions.map((p) => ({
-        partition: p.partition,
-        first_offset: p.log.firstOffset,
-        next_offset: p.log.nextOffset,
-        bytes: p.log.sizeBytes,
-      })),
-    })),
-  });
+export async function handleTopics(ctx: ServerContext, res: ServerResponse): Promise<void> {
+  const topics = [];
+  for (const name of ctx.storage.names()) {
+    // A closed topic shows its offsets as of its close; one not opened since start is opened for it.
+    let partitions = ctx.storage.stats(name);
+    if (!partitions) {
+      try {
+        partitions = await ctx.storage.withTopic(name, false, () => ctx.storage.stats(name));
+      } catch (err) {
+        ctx.logger.warn({ topic: name, err }, 'topic listing: cannot open a topic; it is listed without partitions');
+      }
+    }
+    topics.push({ name, partitions: partitions ?? [] });
+  }
+  sendJson(res, 200, { topics });
 }
 
 export async function handleGroupOffsets(ctx: ServerContext, req: IncomingMessage, res: ServerResponse, group: string): Promise<void> {
@@ -29,7 +32,7 @@ export async function handleGroupOffsets(ctx: ServerContext, req: IncomingMessag
     return;
   }
   const body = await readBody(req, MAX_GROUP_BODY);
-  const offsets = parseGroupOffsets(ctx, body);
+  const offsets = await parseGroupOffsets(ctx, body);
   const merged = await ctx.groups.commit(group, offsets);
   sendJson(res, 200, { group, offsets: toJson(merged) });
 }
@@ -39,7 +42,7 @@ export async function handleGroupOffsets(ctx: ServerContext, req: IncomingMessag
  * partition key is a canonical decimal partition of it, every offset lies in
  * 0..next_offset (a committed offset is the next record to read).
  */
-export function parseGroupOffsets(ctx: Pick<ServerContext, 'storage'>, body: Buffer): GroupOffsets {
+export async function parseGroupOffsets(ctx: { storage: Pick<ServerContext['storage'], 'withTopic'> }, body: Buffer): Promise<GroupOffsets> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body.toString('utf8'));
@@ -53,20 +56,21 @@ export function parseGroupOffsets(ctx: Pick<ServerContext, 'storage'>, body: Buf
     const parts = given[topic];
     const at = `offsets.${JSON.stringify(topic.slice(0, 220))}`;
     if (!isObject(parts)) throw new HttpError(400, 'bad_request', `${at}: expected an object of partition -> offset; ${SHAPE}`);
-    const t = ctx.storage.get(topic);
-    if (!t) throw new HttpError(404, 'not_found', `${at}: no such topic`);
     const m = new Map<number, number>();
-    for (const key of Object.keys(parts)) {
-      const n = parseDecimal(key);
-      const where = `${at}.${JSON.stringify(key.slice(0, 40))}`;
-      if (n === undefined || n >= t.partitions.length) throw new HttpError(400, 'bad_request', `${where}: no such partition (topic has 0..${t.partitions.length - 1}, written in decimal)`);
-      const o = parts[key];
-      const p = t.partitions[n]!;
-      if (!Number.isSafeInteger(o) || (o as number) < 0 || (o as number) > p.log.nextOffset) {
-        throw new HttpError(400, 'bad_request', `${where}: offset must be an integer from 0 to next_offset ${p.log.nextOffset}, got ${JSON.stringify(o)?.slice(0, 40)}`);
+    await ctx.storage.withTopic(topic, false, (t) => {
+      if (!t) throw new HttpError(404, 'not_found', `${at}: no such topic`);
+      for (const key of Object.keys(parts)) {
+        const n = parseDecimal(key);
+        const where = `${at}.${JSON.stringify(key.slice(0, 40))}`;
+        if (n === undefined || n >= t.partitions.length) throw new HttpError(400, 'bad_request', `${where}: no such partition (topic has 0..${t.partitions.length - 1}, written in decimal)`);
+        const o = parts[key];
+        const p = t.partitions[n]!;
+        if (!Number.isSafeInteger(o) || (o as number) < 0 || (o as number) > p.log.nextOffset) {
+          throw new HttpError(400, 'bad_request', `${where}: offset must be an integer from 0 to next_offset ${p.log.nextOffset}, got ${JSON.stringify(o)?.slice(0, 40)}`);
+        }
+        m.set(n, o as number);
       }
-      m.set(n, o as number);
-    }
+    });
     out.set(topic, m);
   }
   return out;

@@ -28,18 +28,14 @@
  * Invariants: the payload holds whole records only; its uncompressed form is exactly rawLen bytes.
  * Owned by lib/protocol; the agent encodes, the aggregator decodes, nobody else parses it.
  */
-import { crc32c } from '../log/index.js';
+import { crc32c } from '../log/crc32c.js';
 import { LogshipError } from '../errors.js';
 import { headerProblem, timestampProblem } from './payload.js';
 
 export const BATCHES_CONTENT_TYPE = 'application/vnd.logship.batches.v1';
 const MAGIC = 0x4c534231; // "LSB1"
 
-export const CODEC_NONE = 0;
-export const CODEC_ZSTD = 1;
-export const FLAG_FRAMED = 1;
-/** Records are JSON host-metric samples ({"metrics": [...]}), not log lines. */
-export const FLAG_METRICS = 2;
+export { CODEC_NONE, CODEC_ZSTD, FLAG_FRAMED, FLAG_METRICS } from './codes.js';
 
 export interface WireBatch {
   topic: string;

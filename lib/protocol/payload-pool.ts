@@ -49,15 +49,49 @@ export class PayloadPool {
     return slot;
   }
 
-  check(job: Omit<CheckJob, 'op'>): Promise<CheckResult> {
-    return this.#run({ op: 'check', ...job }, job.batches) as Promise<CheckResult>;
+  /**
+   * Spread over the workers (one request's latency is what the agent waits
+   * for); the first failing batch wins. With `body`, a buffer that owns its
+   * whole ArrayBuffer and holds every payload (a request body), the first part
+   * moves it to a worker instead of copying it; it comes back as
+   * `result.body`, and the caller must take its payloads from there (the
+   * views it had are detached).
+   */
+  async check(job: Omit<CheckJob, 'op'>, body?: Buffer): Promise<CheckResult & { body?: ArrayBuffer }> {
+    const own = body && !this.#inline && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && job.batches.every((b) => b.payload.buffer === body.buffer) ? (body.buffer as ArrayBuffer) : undefined;
+    const n = Math.min(this.#slots.length, job.batches.length);
+    if (n <= 1) return (await this.#run({ op: 'check', ...job }, job.batches, own)) as CheckResult;
+    let total = 0;
+    for (const b of job.batches) total += b.payload.byteLength;
+    const parts: Array<{ from: number; batches: CheckJob['batches'] }> = [];
+    let cur: CheckJob['batches'] = [];
+    let from = 0;
+    let bytes = 0;
+    job.batches.forEach((b, i) => {
+      cur.push(b);
+      bytes += b.payload.byteLength;
+      if (bytes >= (total * (parts.length + 1)) / n && parts.length < n - 1) {
+        parts.push({ from, batches: cur });
+        cur = [];
+        from = i + 1;
+      }
+    });
+    if (cur.length) parts.push({ from, batches: cur });
+    // The other parts copy their payloads first: the move detaches the body's views.
+    const later = parts.slice(1).map((p) => this.#run({ op: 'check', batches: p.batches, maxRaw: job.maxRaw }, p.batches) as Promise<CheckResult>);
+    const first = this.#run({ op: 'check', batches: parts[0]!.batches, maxRaw: job.maxRaw }, parts[0]!.batches, own) as Promise<CheckResult & { body?: ArrayBuffer }>;
+    const results = await Promise.all([first, ...later]);
+    const moved = results[0]!.body;
+    for (let k = 0; k < parts.length; k++) if (results[k]!.index >= 0) return { index: parts[k]!.from + results[k]!.index, reason: results[k]!.reason, body: moved };
+    return { index: -1, body: moved };
   }
 
   records(job: Omit<RecordsJob, 'op'>): Promise<RecordsResult> {
     return this.#run({ op: 'records', ...job }, job.batches) as Promise<RecordsResult>;
   }
 
-  #run(job: CheckJob | RecordsJob, batches: Array<{ payload: Uint8Array }>): Promise<unknown> {
+  /** `move`: the ArrayBuffer every payload views, given to the worker (and sent back) instead of copied. */
+  #run(job: CheckJob | RecordsJob, batches: Array<{ payload: Uint8Array }>, move?: ArrayBuffer): Promise<unknown> {
     if (this.#closed) return Promise.reject(new LogshipError('LSH_ERR_CLOSED', 'payload pool closed'));
     if (this.#inline) {
       try {
@@ -65,6 +99,15 @@ export class PayloadPool {
       } catch (err) {
         return Promise.reject(err);
       }
+    }
+    const slot = this.#slots.reduce((a, s) => (s.pending.size < a.pending.size ? s : a));
+    const id = this.#nextId++;
+    if (move) {
+      return new Promise((resolve, reject) => {
+        slot.pending.set(id, { resolve, reject });
+        slot.worker.ref();
+        slot.worker.postMessage({ id, job, back: true }, [move]);
+      });
     }
     // One copy of every payload into a fresh ArrayBuffer that the worker then owns.
     let size = 0;
@@ -76,8 +119,6 @@ export class PayloadPool {
       p += Buffer.from(b.payload.buffer, b.payload.byteOffset, b.payload.byteLength).copy(all, p);
       b.payload = all.subarray(at, p);
     }
-    const slot = this.#slots.reduce((a, s) => (s.pending.size < a.pending.size ? s : a));
-    const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       slot.pending.set(id, { resolve, reject });
       slot.worker.ref();

@@ -3,12 +3,18 @@
 import { parentPort } from 'node:worker_threads';
 import { runJob, type Job } from './payload-jobs.js';
 
-parentPort!.on('message', (m: { id: number; job: Job }) => {
+parentPort!.on('message', (m: { id: number; job: Job; back?: boolean }) => {
+  // A moved request body goes back with the answer: the aggregator stores its payloads next.
+  const body = m.back ? (m.job.batches[0]?.payload.buffer as ArrayBuffer | undefined) : undefined;
   try {
-    const result = runJob(m.job);
-    const transfer = 'data' in result ? [result.data.buffer as ArrayBuffer, result.meta.buffer as ArrayBuffer] : [];
+    const result: Record<string, unknown> = { ...runJob(m.job) };
+    const transfer: ArrayBuffer[] = 'data' in result ? [(result.data as Uint8Array).buffer as ArrayBuffer, (result.meta as Float64Array).buffer as ArrayBuffer] : [];
+    if (body) {
+      result.body = body;
+      transfer.push(body);
+    }
     parentPort!.postMessage({ id: m.id, result }, transfer.filter((b, i) => transfer.indexOf(b) === i));
   } catch (err) {
-    parentPort!.postMessage({ id: m.id, error: (err as Error).message });
+    parentPort!.postMessage({ id: m.id, error: (err as Error).message, ...(body ? { body } : {}) }, body ? [body] : []);
   }
 });

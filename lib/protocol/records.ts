@@ -9,7 +9,7 @@
  *    for multiline events, split long lines and partial lines.
  * Consumers derive each record's source offset from the batch's first offset.
  */
-import { FLAG_FRAMED } from './batches.js';
+import { FLAG_FRAMED } from './codes.js';
 
 export const RECORD_PART = 1;
 export const RECORD_NO_NEWLINE = 2;

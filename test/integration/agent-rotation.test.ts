@@ -43,6 +43,7 @@ describe('agent: rotation by real logrotate', () => {
 
   for (const c of cases) {
     it(`${c.name}: every line exactly once, in order per source`, { timeout: 90_000 }, async () => {
+      if (!LOGROTATE) throw new Error('logrotate is not installed (looked in /usr/sbin and /usr/bin): run deploy/test-deps.sh (apt-get install -y logrotate)');
       const tmp = await tempDir('logship-rot-');
       try {
         const logs = join(tmp.dir, 'logs');
@@ -72,7 +73,7 @@ describe('agent: rotation by real logrotate', () => {
             await new Promise((res) => setTimeout(res, 25));
           }
           // The writer is paused while logrotate runs.
-          await execFileAsync(LOGROTATE!, ['-f', '-s', state, conf]);
+          await execFileAsync(LOGROTATE, ['-f', '-s', state, conf]);
         }
         for (let k = 0; k < CHUNKS_PER_ROUND; k++) await write();
         const total = seq;

@@ -126,7 +126,7 @@ describe('aggregator on a full disk', () => {
       execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mnt], { stdio: 'pipe' });
     } catch (err) {
       throw new Error(
-        `aggregator-disk-full: mount -t tmpfs -o size=8m failed (${(err as Error).message.split('\n')[0]}); this test needs mount(8) (apt-get install mount) and CAP_SYS_ADMIN (run as root, outside a container that drops it)`,
+        `aggregator-disk-full: mount -t tmpfs -o size=8m failed (${String((err as { stderr?: Buffer }).stderr ?? '').trim() || (err as Error).message.split('\n')[0]}); this test needs mount(8) (apt-get install mount) and CAP_SYS_ADMIN (run as root, outside a container that drops it)`,
         { cause: err },
       );
     }

@@ -11,11 +11,14 @@ import { spawn } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import fc from 'fast-check';
 import { request } from 'undici';
 import { compressSync } from '../../lib/codec/zstd-pool.js';
 import { CODEC_NONE, CODEC_ZSTD, FLAG_FRAMED, type WireBatch } from '../../lib/protocol/batches.js';
 import { encodeFramed } from '../../lib/protocol/records.js';
+import { LocalStorage } from '../../aggregator/storage/local.js';
+import { silentLogger } from '../../lib/obs/logger.js';
 import { CLI, batchesBody, freePort, plainBatch, postBatches, tempDir, waitFor, writeYaml, type Proc } from '../helpers/procs.js';
 
 const cli = process.env.LOGSHIP_HOSTILE_CLI ?? CLI;
@@ -61,6 +64,54 @@ function zstdBatch(o: { topic: string; seq: number; raw: Buffer; lines: number; 
     payload: compressSync(o.raw),
   };
 }
+
+/**
+ * What an older version (or a damaged disk) may have stored, written straight
+ * into a partition before the aggregator starts: a zstd bomb declared as 100
+ * bytes, a line count that disagrees, a timestamp past year 9999, unreadable
+ * metadata, then one good batch. Readers must skip the four and serve the last.
+ */
+async function writeLegacyBatches(dataDir: string): Promise<void> {
+  const storage = new LocalStorage({
+    dataDir,
+    logger: silentLogger(),
+    settingsFor: () => ({ partitions: 1, retention: 7 * 86_400_000, retention_bytes: 2 ** 40, segment_bytes: 128 * MiB, segment_ms: 86_400_000 }),
+  });
+  await storage.open();
+  const t = (await storage.acquire('legacy', true))!;
+  const meta = (seq: number, codec: number, rawLength: number) => ({ flags: 0, codec, host: 'old', source: '/old.log', sourceOffset: 0, producer: 'old/1', epoch: 1, seq, rawLength });
+  const good = Buffer.from('still here\n');
+  await t.partitions[0]!.ingest([
+    { meta: meta(1, CODEC_ZSTD, 100), payload: BOMB, lines: 100, timestamp: Date.now() },
+    { meta: meta(2, CODEC_NONE, 4), payload: Buffer.from('a\nb\n'), lines: 5, timestamp: Date.now() },
+    { meta: meta(3, CODEC_NONE, 2), payload: Buffer.from('c\n'), lines: 1, timestamp: 2 ** 50 },
+    { meta: meta(4, CODEC_ZSTD, 2), payload: Buffer.from('not zstd'), lines: 1, timestamp: Date.now() },
+    { meta: meta(5, CODEC_NONE, good.length), payload: good, lines: 1, timestamp: Date.now() },
+  ]);
+  storage.release('legacy');
+  await storage.close();
+}
+
+/** Times GET <url> every 25 ms, one latency (ms) a line, until stdin closes; a failed request prints Infinity. */
+const HEALTH_SAMPLER = `
+const url = process.argv[1];
+let on = true;
+process.stdin.on('end', () => (on = false)).resume();
+(async () => {
+  while (on) {
+    const t0 = performance.now();
+    try {
+      const r = await fetch(url, { signal: AbortSignal.timeout(5000) });
+      await r.text();
+      process.stdout.write((performance.now() - t0).toFixed(2) + '\\n');
+    } catch {
+      process.stdout.write('Infinity\\n');
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+})();
+`;
+const BOMB = compressSync(Buffer.alloc(64 * MiB, 0x0a));
 
 describe('aggregator under hostile input', () => {
   let tmp: Awaited<ReturnType<typeof tempDir>>;
@@ -119,6 +170,7 @@ describe('aggregator under hostile input', () => {
       // Another build (LOGSHIP_HOSTILE_CLI, e.g. to show what fails before the fixes) may not know max_topics.
       limits: { max_body_bytes: '2MiB', max_decompressed_batch_bytes: '8MiB', ...(process.env.LOGSHIP_HOSTILE_CLI ? {} : { max_topics: 40 }) },
     });
+    await writeLegacyBatches(dataDir);
     agg = startAggregator(configPath);
     await waitFor(`aggregator ready\n${agg.output()}`, async () => (await fetch(`${url}/readyz`)).ok, 30_000);
 
@@ -141,18 +193,20 @@ describe('aggregator under hostile input', () => {
     expect(honest.reduce((a, h) => a + h.records.length, 0)).toBe(302);
 
     const pid = agg.child.pid!;
+    // /healthz is timed from a process of its own: this one blocks on purpose (compressing bombs).
+    const sampler = spawn(process.execPath, ['-e', HEALTH_SAMPLER, `${url}/healthz`], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let partial = '';
+    sampler.stdout!.on('data', (d: Buffer) => {
+      const lines = (partial + d.toString()).split('\n');
+      partial = lines.pop()!;
+      for (const l of lines) health.push(Number(l));
+    });
+    const samplerDone = new Promise<void>((res) => sampler.once('exit', () => res()));
     samplers = [
       (async () => {
-        while (sampling) {
-          const t0 = performance.now();
-          try {
-            await http('GET', `${url}/healthz`);
-            health.push(performance.now() - t0);
-          } catch {
-            health.push(Infinity);
-          }
-          await new Promise((res) => setTimeout(res, 50));
-        }
+        while (sampling) await new Promise((res) => setTimeout(res, 50));
+        sampler.stdin!.end();
+        await samplerDone;
       })(),
       (async () => {
         while (sampling) {
@@ -208,7 +262,7 @@ describe('aggregator under hostile input', () => {
     const before = await topicDirs();
     const good = () => plainBatch({ topic: 'victim', source: '/v.log', seq: seq++, lines: ['fine'] });
     // A zstd bomb: 64 MiB of zeros declared as 100 bytes (and as the real size, over the limit).
-    const bomb = compressSync(Buffer.alloc(64 * MiB, 0x0a));
+    const bomb = BOMB;
     const variants: Array<[string, WireBatch]> = [
       ['bomb declared small', { ...good(), codec: CODEC_ZSTD, rawLength: 100, lines: 100, payload: bomb }],
       ['bomb declared at the limit', { ...good(), codec: CODEC_ZSTD, rawLength: 8 * MiB, lines: 8 * MiB, payload: bomb }],
@@ -241,6 +295,22 @@ describe('aggregator under hostile input', () => {
     expect(m).toMatch(/^logship_aggregator_refused_batches_total\{check="header"\} [1-9]\d*$/m);
     await alive();
   }, 120_000);
+
+  it('finding 2, readers: stored batches that disagree with their header are skipped (logged, counted), never a crash', async () => {
+    for (const maxBytes of [1, 1 << 20]) {
+      const r = await http('GET', `${url}/v1/topics/legacy/partitions/0/records?offset=0&max_bytes=${maxBytes}`);
+      expect(r.status, r.text.slice(0, 300)).toBe(200);
+      expect(r.json.records.map((x: any) => [x.offset, x.message])).toEqual([[107, 'still here']]);
+      expect(r.json.next_offset).toBe(108);
+    }
+    // Starting inside a skipped batch lands after it too.
+    const mid = await http('GET', `${url}/v1/topics/legacy/partitions/0/records?offset=102&max_bytes=1`);
+    expect(mid.json.records.map((x: any) => x.offset)).toEqual([107]);
+    const m = await (await fetch(`${url}/metrics`)).text();
+    expect(m).toMatch(/^logship_aggregator_read_skipped_batches_total\{topic="legacy"\} ([4-9]|\d\d+)$/m);
+    expect(agg.output()).toMatch(/skipped a stored batch whose payload disagrees with its header/);
+    await alive();
+  });
 
   it('finding 6: max_bytes holds inside one big batch (1 MiB of newlines)', async () => {
     await ensureUp();
@@ -353,16 +423,22 @@ describe('aggregator under hostile input', () => {
     await ensureUp();
     await alive();
     expect(crashes, 'the aggregator died during the suite').toBe(0);
+    const lag = /^logship_aggregator_nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(await (await fetch(`${url}/metrics`)).text())?.[1];
+    console.log(`hostile suite: the aggregator's own event-loop lag max (prom-client) ${lag ? (Number(lag) * 1000).toFixed(1) : '?'} ms`);
     sampling = false;
     await Promise.all(samplers);
     const sorted = [...health].sort((a, b) => a - b);
     const maxRss = Math.max(...rss);
     const over = health.filter((x) => x > 100).length;
-    console.log(`hostile suite: ${health.length} /healthz samples, p50 ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1)} ms, p99 ${sorted[Math.floor(sorted.length * 0.99)]!.toFixed(1)} ms, max ${sorted.at(-1)!.toFixed(1)} ms, ${over} over 100 ms; RSS max ${maxRss.toFixed(0)} MiB over ${rss.length} samples`);
+    console.log(`hostile suite (load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}): ${health.length} /healthz samples, p50 ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1)} ms, p99 ${sorted[Math.floor(sorted.length * 0.99)]!.toFixed(1)} ms, max ${sorted.at(-1)!.toFixed(1)} ms, ${over} over 100 ms; RSS max ${maxRss.toFixed(0)} MiB over ${rss.length} samples`);
     expect(health.length).toBeGreaterThan(20);
-    // Generous: a single slow sample on a shared 2-core machine is noise; more than 2% over 100 ms is not.
-    expect(over / health.length).toBeLessThan(0.02);
-    expect(sorted[Math.floor(sorted.length * 0.98)]!).toBeLessThan(100);
+    // Generous, as the issue asks: a lone slow sample on a shared 2-core machine is scheduling noise;
+    // three in a row (over 100 ms of the suite) or more than 5% of all samples over 100 ms is the aggregator.
+    let run = 0;
+    let longestRun = 0;
+    for (const x of health) longestRun = Math.max(longestRun, (run = x > 100 ? run + 1 : 0));
+    expect(longestRun, 'consecutive /healthz samples over 100 ms').toBeLessThan(3);
+    expect(over / health.length).toBeLessThan(0.05);
     expect(maxRss).toBeLessThan(300);
     for (const h of honest) expect(await readAll(h.topic, h.partition)).toEqual(h.records);
 

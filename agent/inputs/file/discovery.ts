@@ -1,19 +1,41 @@
 /**
  * Which paths an input matches, and how to learn about them without polling:
- * chokidar (inotify) watches the static base directory of each include glob,
- * pruned to directories that can still match; a slow reconcile scan
- * (scan_interval) catches anything an event missed.
+ * one walk (walk.ts) finds the matching files and the directories that can
+ * hold one, and an inotify watch on each of those directories (watcher.ts)
+ * reports changes; a slow reconcile scan (scan_interval) walks again, catches
+ * anything an event missed and repairs the watch set.
+ *
+ * Hostile trees are bounded: each real directory (device + inode) is entered
+ * once, so a symlink back into the tree (dir/a/loop -> dir) is not followed
+ * (warned once with its path), and at most max_watched_dirs directories are
+ * walked and watched (an error says which limit to raise).
  */
-import { readdir, stat } from 'node:fs/promises';
-import { basename, dirname, join, sep } from 'node:path';
+import { basename, dirname, sep } from 'node:path';
 import picomatch from 'picomatch';
-import { watch, type FSWatcher } from 'chokidar';
+import type { Logger } from '../../../lib/obs/logger.js';
+import { WalkState } from './walk.js';
+
+export { scanMatches } from './walk.js';
+export { watchMatches, type MatchWatcher } from './watcher.js';
+
+/** Default of inputs[].max_watched_dirs. */
+export const DEFAULT_MAX_WATCHED_DIRS = 10_000;
+
+export interface DiscoveryOptions {
+  /** directories walked and watched at most (inputs[].max_watched_dirs) */
+  maxWatchedDirs?: number;
+  logger?: Pick<Logger, 'warn' | 'error'>;
+  /** the input's name, for log lines */
+  name?: string;
+}
 
 export interface Matcher {
   matches(path: string): boolean;
   /** could a file below this directory match? */
   mayContain(dir: string): boolean;
   bases: string[];
+  /** limits, warn-once state and the directories of the last walk (shared by scans and the watcher) */
+  state: WalkState;
 }
 
 const GLOB_CHARS = /[*?[\]{}()!]/;
@@ -30,7 +52,7 @@ export function globBase(pattern: string): string {
   return base;
 }
 
-export function createMatcher(include: string[], exclude: string[]): Matcher {
+export function createMatcher(include: string[], exclude: string[], opts: DiscoveryOptions = {}): Matcher {
   const inc = include.map((g) => picomatch(g, { dot: true }));
   const exc = exclude.map((g) => (g.includes('/') ? picomatch(g, { dot: true }) : picomatch(g, { dot: true, basename: true })));
   const bases = [...new Set(include.map(globBase))];
@@ -43,6 +65,7 @@ export function createMatcher(include: string[], exclude: string[]): Matcher {
   });
   return {
     bases,
+    state: new WalkState(opts.maxWatchedDirs ?? DEFAULT_MAX_WATCHED_DIRS, opts.logger, opts.name),
     matches: (p) => inc.some((m) => m(p)) && !exc.some((m) => m(p)),
     mayContain: (dir) =>
       dirMatchers.some((d) => {
@@ -55,52 +78,6 @@ export function createMatcher(include: string[], exclude: string[]): Matcher {
         return d.base.startsWith(dir === '/' ? '/' : dir + sep);
       }),
   };
-}
-
-/** Walks the bases and returns every matching regular file (symlinks to files included). */
-export async function scanMatches(m: Matcher, limit = 1_000_000): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (dir: string): Promise<void> => {
-    let entries;
-    try {
-      entries = await readdir(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      if (out.length >= limit) return;
-      const p = join(dir, e.name);
-      if (e.isDirectory()) {
-        if (m.mayContain(p)) await walk(p);
-      } else if ((e.isFile() || e.isSymbolicLink()) && m.matches(p)) {
-        if (e.isSymbolicLink()) {
-          const st = await stat(p).catch(() => undefined);
-          if (!st?.isFile()) continue;
-        }
-        out.push(p);
-      }
-    }
-  };
-  for (const b of m.bases) await walk(b);
-  return out;
-}
-
-export function watchMatches(m: Matcher, on: { add: (p: string) => void; change: (p: string) => void; unlink: (p: string) => void; error: (e: unknown) => void }): FSWatcher {
-  const w = watch(m.bases, {
-    ignoreInitial: true,
-    persistent: true,
-    followSymlinks: true,
-    ignored: (p: string, st?: { isDirectory(): boolean; isFile(): boolean }) => {
-      if (!st) return false;
-      if (st.isDirectory()) return !m.bases.includes(p) && !m.mayContain(p);
-      return !m.matches(p);
-    },
-  });
-  w.on('add', on.add);
-  w.on('change', on.change);
-  w.on('unlink', on.unlink);
-  w.on('error', on.error);
-  return w;
 }
 
 export { basename, dirname };

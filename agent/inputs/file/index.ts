@@ -7,7 +7,7 @@
 import { stat } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
-import type { FSWatcher } from 'chokidar';
+import type { MatchWatcher as FSWatcher } from './discovery.js';
 import type { FileInputConfig } from '../../config.js';
 import type { Logger } from '../../../lib/obs/logger.js';
 import { createMatcher, scanMatches, watchMatches, type Matcher } from './discovery.js';
@@ -91,6 +91,7 @@ export class FileInput {
     this.#matcher = createMatcher(
       cfg.include.map((p) => resolve(p)),
       cfg.exclude.map((p) => (p.includes('/') ? resolve(p) : p)),
+      { maxWatchedDirs: cfg.max_watched_dirs, logger: deps.logger, name: cfg.name },
     );
     this.#ctx = {
       ...deps.ctx,

@@ -7,6 +7,11 @@
  * atomically) holds positions reflected by buffer offsets below N; batches at
  * or above N are scanned from the buffer at start. The buffer never deletes a
  * segment at or above the last checkpoint's N.
+ *
+ * A journald input keeps its position here too, as one stream (key
+ * "journald:<input name>") whose `cursor` is the journal cursor of the last
+ * entry durably buffered and whose `offset` counts the record bytes shipped
+ * (the records' source offsets). Such a stream never expires by state_ttl.
  */
 import { join } from 'node:path';
 import { crc32c } from '../../../lib/log/index.js';
@@ -25,6 +30,8 @@ export interface StreamState {
   /** End offset of the last batch durably in the buffer: reading resumes here after a restart. */
   offset: number;
   lastSeen: number;
+  /** journald streams: cursor of the last entry durably in the buffer */
+  cursor?: string;
   /** In memory only: end of what was read and handed to the pipeline (>= offset while batches are in flight). */
   read?: number;
 }
@@ -40,7 +47,7 @@ export const FILES_STATE: StateKind<{ buffer_offset: number; streams: StreamStat
     const streams = at.arr(o.streams, 'streams').map((x, i): StreamState => {
       const p = `streams[${i}]`;
       const s = at.obj(x, p);
-      return {
+      const st: StreamState = {
         key: at.str(s.key, `${p}.key`, 256),
         topic: at.str(s.topic, `${p}.topic`, 255),
         path: at.str(s.path, `${p}.path`),
@@ -51,6 +58,8 @@ export const FILES_STATE: StateKind<{ buffer_offset: number; streams: StreamStat
         offset: at.int(s.offset, `${p}.offset`),
         lastSeen: at.num(s.lastSeen, `${p}.lastSeen`),
       };
+      if (s.cursor !== undefined) st.cursor = at.str(s.cursor, `${p}.cursor`, 1024);
+      return st;
     });
     return { buffer_offset, streams };
   },
@@ -103,6 +112,7 @@ export class StreamRegistry {
     s.offset = meta.end;
     s.dev = meta.dev;
     s.ino = meta.ino;
+    if (meta.cursor) s.cursor = meta.cursor;
     if (meta.fpLen >= s.fpLen) this.setFingerprint(s, meta.fpLen, meta.fpCrc);
     s.lastSeen = Math.max(s.lastSeen, now);
     if (bufferOffset + 1 > this.#reflected) this.#reflected = bufferOffset + 1;
@@ -189,7 +199,7 @@ export class StreamRegistry {
   checkpoint(now: number, ttlMs: number): Promise<void> {
     const reflected = this.#reflected;
     for (const [k, s] of this.#streams) {
-      if (now - s.lastSeen > ttlMs) {
+      if (now - s.lastSeen > ttlMs && s.cursor === undefined) {
         this.#unindex(s);
         this.#streams.delete(k);
       }

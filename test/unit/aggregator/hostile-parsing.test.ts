@@ -20,7 +20,7 @@ const NAMES = ['__proto__', 'constructor', 'prototype', 'hasOwnProperty', 'toStr
 function fakeStorage() {
   const topics = new Map<string, { partitions: Array<{ log: { nextOffset: number } }> }>();
   for (const n of [...NAMES, 'app']) topics.set(n, { partitions: [0, 1, 2].map(() => ({ log: { nextOffset: 100 } })) });
-  return { get: (n: string) => topics.get(n) } as never;
+  return { get: (n: string) => topics.get(n), withTopic: async (n: string, _c: boolean, fn: (t: unknown) => unknown) => fn(topics.get(n)) } as never;
 }
 
 function onlyHttpError(fn: () => unknown): unknown {
@@ -33,14 +33,24 @@ function onlyHttpError(fn: () => unknown): unknown {
   }
 }
 
+async function onlyHttpErrorAsync(fn: () => Promise<unknown>): Promise<unknown> {
+  try {
+    return await fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(HttpError);
+    expect([400, 404]).toContain((err as HttpError).status);
+    return undefined;
+  }
+}
+
 const keyArb = fc.oneof(fc.constantFrom(...NAMES, 'app', '0', '1', '2', '00', '1e0', ' 1', '-0', '0x1', '3', ''), fc.string({ maxLength: 12 }));
 
 describe('group-offset bodies', () => {
-  it('arbitrary JSON: only 400/404 HttpErrors, Maps out, Object.prototype untouched', () => {
+  it('arbitrary JSON: only 400/404 HttpErrors, Maps out, Object.prototype untouched', async () => {
     const storage = fakeStorage();
-    fc.assert(
-      fc.property(fc.oneof(fc.json(), fc.dictionary(keyArb, fc.dictionary(keyArb, fc.oneof(fc.integer({ min: -5, max: 200 }), fc.jsonValue()))).map((o) => JSON.stringify({ offsets: o }))), (text) => {
-        const r = onlyHttpError(() => parseGroupOffsets({ storage }, Buffer.from(text))) as Map<string, Map<number, number>> | undefined;
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(fc.json(), fc.dictionary(keyArb, fc.dictionary(keyArb, fc.oneof(fc.integer({ min: -5, max: 200 }), fc.jsonValue()))).map((o) => JSON.stringify({ offsets: o }))), async (text) => {
+        const r = (await onlyHttpErrorAsync(() => parseGroupOffsets({ storage }, Buffer.from(text)))) as Map<string, Map<number, number>> | undefined;
         if (r) {
           expect(r).toBeInstanceOf(Map);
           for (const [t, parts] of r) {
@@ -58,16 +68,16 @@ describe('group-offset bodies', () => {
     );
   });
 
-  it('finding 8: non-canonical partition keys, offsets past next_offset and null bodies are 400', () => {
+  it('finding 8: non-canonical partition keys, offsets past next_offset and null bodies are 400', async () => {
     const storage = fakeStorage();
     for (const key of ['00', '1e0', ' 1', '+1', '1 ', '0x1', '1.0', '']) {
-      expect(() => parseGroupOffsets({ storage }, Buffer.from(JSON.stringify({ offsets: { app: { [key]: 1 } } })))).toThrow(/no such partition/);
+      await expect(parseGroupOffsets({ storage }, Buffer.from(JSON.stringify({ offsets: { app: { [key]: 1 } } })))).rejects.toThrow(/no such partition/);
     }
-    expect(() => parseGroupOffsets({ storage }, Buffer.from('{"offsets": {"app": {"0": 101}}}'))).toThrow(/from 0 to next_offset 100/);
+    await expect(parseGroupOffsets({ storage }, Buffer.from('{"offsets": {"app": {"0": 101}}}'))).rejects.toThrow(/from 0 to next_offset 100/);
     for (const b of ['null', '{"offsets": null}', '[]', '{}']) {
       let status = 0;
       try {
-        parseGroupOffsets({ storage }, Buffer.from(b));
+        await parseGroupOffsets({ storage }, Buffer.from(b));
       } catch (err) {
         status = (err as HttpError).status;
       }
@@ -82,7 +92,7 @@ describe('group-offset bodies', () => {
       const groups = new GroupStore(dir);
       await groups.open();
       for (const n of NAMES) {
-        const offsets = parseGroupOffsets({ storage }, Buffer.from(`{"offsets": {"${n}": {"1": 7}}}`));
+        const offsets = await parseGroupOffsets({ storage }, Buffer.from(`{"offsets": {"${n}": {"1": 7}}}`));
         await groups.commit(n, offsets);
       }
       expect(({} as Record<string, unknown>)['1']).toBeUndefined();
