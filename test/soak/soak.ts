@@ -14,12 +14,12 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { mkdir, mkdtemp, open, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort, spawnLogship, stop, type Proc, writeYaml } from '../helpers/procs.js';
+import { freePort, spawnLogship, type Proc, writeYaml } from '../helpers/procs.js';
 import { readCommand } from '../../aggregator/client/read.js';
 
 const execFileAsync = promisify(execFile);
@@ -213,6 +213,7 @@ class Soak {
     await mkdir(this.dir, { recursive: true });
     this.logs = join(this.dir, 'logs');
     await mkdir(this.logs, { recursive: true });
+    await mkdir(join(this.dir, 'proc-logs'), { recursive: true });
     for (let i = 0; i < this.o.files; i++) this.files.push(new LogFile(i, join(this.logs, `app${i}.log`)));
     this.aggPort = await freePort();
     this.statusPort = await freePort();
@@ -239,14 +240,53 @@ class Soak {
     }
   }
 
+  /** Every process's output goes to <scratch>/proc-logs/<name>-<pid>.log, kept with the scratch data. */
+  spawn(name: string, args: string[]): Proc {
+    const p = spawnLogship(args);
+    const file = join(this.dir, 'proc-logs', `${name}-${p.child.pid}.log`);
+    const keep = (d: Buffer) => {
+      try {
+        appendFileSync(file, d);
+      } catch {
+        /* scratch dir gone at the very end */
+      }
+    };
+    p.child.stdout!.on('data', keep);
+    p.child.stderr!.on('data', keep);
+    return p;
+  }
+
+  /**
+   * SIGTERM and wait: the contract says a clean exit within 10 s. Past 20 s (a loaded machine gets
+   * slack) it is an anomaly, reported with the process state, and the process is SIGKILLed.
+   */
+  async stopProc(p: Proc, name: string): Promise<number | null> {
+    if (!this.alive(p)) return p.child.exitCode;
+    p.child.kill('SIGTERM');
+    const timer = setTimeout(() => {
+      let state = '';
+      try {
+        const f = readFileSync(`/proc/${p.child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+        state = `state ${f[0]}, utime ${f[11]} stime ${f[12]} ticks`;
+      } catch {
+        state = 'no /proc entry';
+      }
+      this.anomalies.push(`${name} (pid ${p.child.pid}) did not exit within 20 s of SIGTERM (${state}); SIGKILLed. Its log: ${join(this.dir, 'proc-logs', `${name}-${p.child.pid}.log`)}`);
+      p.child.kill('SIGKILL');
+    }, 20_000);
+    const code = await p.exited;
+    clearTimeout(timer);
+    return code;
+  }
+
   async startAggregator(): Promise<void> {
-    const p = spawnLogship(['aggregator', '--config', this.aggConfig]);
+    const p = this.spawn('aggregator', ['aggregator', '--config', this.aggConfig]);
     this.agg = p;
     await until(() => `aggregator ready\n${p.output().slice(-3000)}`, async () => (await fetch(`${this.aggUrl}/readyz`)).ok, 60_000, 100);
   }
 
   async startAgent(): Promise<void> {
-    const p = spawnLogship(['agent', '--config', this.agentConfig]);
+    const p = this.spawn('agent', ['agent', '--config', this.agentConfig]);
     this.agent = p;
     await until(() => `agent status listener\n${p.output().slice(-3000)}`, async () => (await fetch(`http://127.0.0.1:${this.statusPort}/healthz`)).status > 0, 60_000, 100);
   }
@@ -343,7 +383,7 @@ class Soak {
   async agentRestart(): Promise<void> {
     if (!this.alive(this.agent)) return this.skip('agent-restart', 'agent not running');
     this.action('agent-restart', `SIGTERM pid ${this.agent!.child.pid}`);
-    const code = await stop(this.agent!);
+    const code = await this.stopProc(this.agent!, 'agent');
     if (code !== 0) this.anomalies.push(`agent exited ${code} on SIGTERM (expected 0)`);
     await this.startAgent();
   }
@@ -367,7 +407,7 @@ class Soak {
     this.action('aggregator-outage', `${(ms / 1000).toFixed(0)}s (the buffer fills and blocks)`);
     const p = this.agg!;
     void (async () => {
-      const code = await stop(p);
+      const code = await this.stopProc(p, 'aggregator');
       if (code !== 0) this.anomalies.push(`aggregator exited ${code} on SIGTERM (expected 0)`);
       // watch the buffer fill and block while the aggregator is away
       let full = false;
@@ -527,8 +567,8 @@ class Soak {
     clearInterval(rss);
     this.sampleRss();
     const ok = await this.verify(caughtUp);
-    const aCode = await stop(this.agent!);
-    const gCode = await stop(this.agg!);
+    const aCode = await this.stopProc(this.agent!, 'agent');
+    const gCode = await this.stopProc(this.agg!, 'aggregator');
     if (aCode !== 0) this.anomalies.push(`agent exited ${aCode} on the final SIGTERM`);
     if (gCode !== 0) this.anomalies.push(`aggregator exited ${gCode} on the final SIGTERM`);
     for (const f of this.files) closeSync(f.fd);
