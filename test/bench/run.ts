@@ -16,10 +16,11 @@ import { backlogDrain } from './backlog-drain.js';
 import { fileToAggregator } from './file-to-aggregator.js';
 import { GiB, killMine, log, parseBytes, removeScratchSync, resultsDir, type BenchOptions, type Scenario, type ScenarioResult } from './harness.js';
 import { idleCost } from './idle-cost.js';
+import { journaldToAggregator } from './journald-to-aggregator.js';
 import { liveTail } from './live-tail.js';
 import { manyProducers } from './many-producers.js';
 
-const SCENARIOS: Scenario[] = [fileToAggregator, liveTail, manyProducers, idleCost, backlogDrain];
+const SCENARIOS: Scenario[] = [fileToAggregator, liveTail, manyProducers, idleCost, backlogDrain, journaldToAggregator];
 
 function usage(): string {
   return [
@@ -27,7 +28,7 @@ function usage(): string {
     `scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`,
     'env: BENCH_BYTES, BENCH_PROFILE=1, BENCH_FILES, BENCH_TAIL_SECONDS, BENCH_TAIL_RATE, BENCH_TAIL_WAIT,',
     '     BENCH_PRODUCERS, BENCH_PRODUCER_SECONDS, BENCH_PRODUCER_LINES, BENCH_IDLE_FILES, BENCH_IDLE_SECONDS,',
-    '     BENCH_RSYSLOG=0, BENCH_DIR, BENCH_TIMEOUT_S',
+    '     BENCH_RSYSLOG=0, BENCH_DIR, BENCH_TIMEOUT_S, BENCH_JOURNAL_ENTRIES',
   ].join('\n');
 }
 

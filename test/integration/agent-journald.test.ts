@@ -69,7 +69,7 @@ describe('agent: journald input on real journal files', () => {
       await mkdir(jdir);
       const jfile = join(jdir, 'remote.journal');
       const stack = await makeStack(tmp.dir, [{ type: 'journald', topic: 'journal', journal_directory: jdir, start_at: 'beginning' }], {
-        agent: { batch: { max_bytes: '256KiB', max_wait: '200ms' } },
+        agent: { batch: { max_bytes: '64KiB', max_wait: '200ms' } },
       });
       const agg = await stack.startAggregator();
       let agent: Proc = await stack.startAgent();
@@ -79,8 +79,9 @@ describe('agent: journald input on real journal files', () => {
       const kills: string[] = [];
       for (let c = 0; c < TOTAL / CHUNK; c++) {
         await writeJournal(jfile, exportEntries(c * CHUNK, (c + 1) * CHUNK));
-        // a random moment while the agent reads what was just written: the randomness is the point
-        await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 1500)));
+        // once the agent ships this chunk, a random moment while it reads on: the randomness is the point
+        await waitFor(`entries of chunk ${c} to arrive`, async () => (await topicCount(stack.aggUrl, 'journal')) > c * CHUNK, 60_000, 20);
+        await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 300)));
         const stored = await topicCount(stack.aggUrl, 'journal');
         agent.child.kill('SIGKILL');
         await agent.exited;
