@@ -64,7 +64,7 @@ export class Aggregator {
       maxPartitions: this.#cfg.limits.max_partitions_per_topic,
     });
     this.groups = new GroupStore(this.#cfg.data_dir, this.#logger);
-    this.payloads = new PayloadPool(Math.min(2, Math.max(1, availableParallelism())));
+    this.payloads = new PayloadPool(Math.min(2, Math.max(1, availableParallelism())), (reason) => this.#logger.error({ reason }, 'payload workers unavailable: ingest checks and reads now run on the event loop'));
   }
 
   /** Resolves with the address actually bound (port 0 picks a free one). */

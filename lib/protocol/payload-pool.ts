@@ -3,13 +3,30 @@
  * decoding run here, off the event loop, so /healthz and small requests stay
  * fast while a big or hostile batch is inflated. Each job's input is copied
  * into one ArrayBuffer and moved to the worker. A worker that dies is replaced
- * and its jobs fail with LSH_ERR_UNAVAILABLE (the client retries).
+ * and its jobs fail with LSH_ERR_UNAVAILABLE (the client retries); one that
+ * keeps dying at start is not respawned in a loop: after three quick deaths
+ * the pool runs jobs in-process and reports it through onDegraded.
  */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { LogshipError } from '../errors.js';
 import { runJob, type CheckJob, type CheckResult, type RecordsJob, type RecordsResult } from './payload-jobs.js';
 
+/** The compiled worker: beside this module in dist/, or dist's copy when this module runs from source (tests). */
+function workerUrl(): URL | undefined {
+  for (const rel of ['./payload-worker.js', '../../dist/lib/protocol/payload-worker.js']) {
+    const u = new URL(rel, import.meta.url);
+    if (existsSync(fileURLToPath(u))) return u;
+  }
+  return undefined;
+}
+
+const QUICK_DEATH_MS = 2_000;
+
 interface Slot {
+  spawnedAt: number;
+  quickDeaths: number;
   worker: Worker;
   pending: Map<number, { resolve: (r: unknown) => void; reject: (e: Error) => void }>;
 }
@@ -19,17 +36,25 @@ export class PayloadPool {
   #nextId = 1;
   #closed = false;
   #inline: boolean;
+  #url: URL | undefined;
+  #onDegraded: (reason: string) => void;
 
-  /** @param size workers; 0 runs jobs in-process (tests of the pure logic only). */
-  constructor(size: number) {
-    this.#inline = size === 0;
-    for (let i = 0; i < size; i++) this.#slots.push(this.#spawn());
+  /**
+   * @param size workers; 0 runs jobs in-process (tests of the pure logic only).
+   * @param onDegraded called once if workers cannot run and jobs fall back to the event loop.
+   */
+  constructor(size: number, onDegraded: (reason: string) => void = () => undefined) {
+    this.#onDegraded = onDegraded;
+    this.#url = workerUrl();
+    this.#inline = size === 0 || this.#url === undefined;
+    if (this.#inline && size > 0) onDegraded('the payload worker script is missing (run npm run build); checking payloads on the event loop');
+    if (!this.#inline) for (let i = 0; i < size; i++) this.#slots.push(this.#spawn(0));
   }
 
-  #spawn(): Slot {
-    const worker = new Worker(new URL('./payload-worker.js', import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: 4 } });
+  #spawn(quickDeaths: number): Slot {
+    const worker = new Worker(this.#url!, { resourceLimits: { maxYoungGenerationSizeMb: 4 } });
     worker.unref();
-    const slot: Slot = { worker, pending: new Map() };
+    const slot: Slot = { worker, pending: new Map(), spawnedAt: Date.now(), quickDeaths };
     worker.on('message', (m: { id: number; result?: unknown; error?: string }) => {
       const p = slot.pending.get(m.id);
       if (!p) return;
@@ -38,11 +63,24 @@ export class PayloadPool {
       if (m.error !== undefined) p.reject(new LogshipError('LSH_ERR_UNAVAILABLE', `payload worker: ${m.error}`));
       else p.resolve(m.result);
     });
+    let failed = false;
     const fail = (err: Error) => {
+      if (failed) return;
+      failed = true;
       for (const p of slot.pending.values()) p.reject(new LogshipError('LSH_ERR_UNAVAILABLE', `payload worker failed: ${err.message}`));
       slot.pending.clear();
       const i = this.#slots.indexOf(slot);
-      if (i >= 0 && !this.#closed) this.#slots[i] = this.#spawn();
+      if (i < 0 || this.#closed) return;
+      const quick = Date.now() - slot.spawnedAt < QUICK_DEATH_MS ? slot.quickDeaths + 1 : 0;
+      if (quick < 3) {
+        this.#slots[i] = this.#spawn(quick);
+        return;
+      }
+      this.#slots.splice(i, 1);
+      if (this.#slots.length === 0 && !this.#inline) {
+        this.#inline = true;
+        this.#onDegraded(`payload workers keep failing at start (${err.message}); checking payloads on the event loop`);
+      }
     };
     worker.on('error', fail);
     worker.on('exit', (code) => fail(new Error(`exited with code ${code}`)));
