@@ -51,6 +51,47 @@ export interface JournalEntry {
 
 export class ExportFormatError extends Error {}
 
+const enum F {
+  OTHER,
+  MESSAGE,
+  CURSOR,
+  REALTIME,
+  BOOT_ID,
+  HOSTNAME,
+  UNIT,
+  IDENTIFIER,
+  PRIORITY,
+  PID,
+  TRANSPORT,
+}
+
+const NAMES: Array<[F, Buffer]> = [
+  [F.MESSAGE, Buffer.from('MESSAGE')],
+  [F.CURSOR, Buffer.from('__CURSOR')],
+  [F.REALTIME, Buffer.from('__REALTIME_TIMESTAMP')],
+  [F.BOOT_ID, Buffer.from('_BOOT_ID')],
+  [F.HOSTNAME, Buffer.from('_HOSTNAME')],
+  [F.UNIT, Buffer.from('_SYSTEMD_UNIT')],
+  [F.IDENTIFIER, Buffer.from('SYSLOG_IDENTIFIER')],
+  [F.PRIORITY, Buffer.from('PRIORITY')],
+  [F.PID, Buffer.from('_PID')],
+  [F.TRANSPORT, Buffer.from('_TRANSPORT')],
+];
+/** wanted names by length, so a field name is matched with a few byte compares and no string */
+const BY_LENGTH: Array<Array<[F, Buffer]>> = [];
+for (const n of NAMES) (BY_LENGTH[n[1].length] ??= []).push(n);
+
+function fieldOf(buf: Buffer, start: number, end: number): F {
+  const cands = BY_LENGTH[end - start];
+  if (cands === undefined) return F.OTHER;
+  for (const [f, name] of cands) {
+    let i = 0;
+    while (i < name.length && buf[start + i] === name[i]) i++;
+    if (i === name.length) return f;
+  }
+  return F.OTHER;
+}
+
 /** Longest field name accepted (journald allows 64). */
 const MAX_NAME = 256;
 /** A binary field's length above this is not a length journalctl can produce: the stream is broken. */
@@ -128,16 +169,16 @@ export class ExportParser {
         if (nl < 0) {
           // A text value still coming: keep at most maxFieldBytes of it.
           if (n - eq - 1 > this.#max) {
-            const name = buf.toString('latin1', p, eq);
-            this.#text(name, buf.subarray(eq + 1, eq + 1 + this.#max), n - eq - 1, true);
+            const f = fieldOf(buf, p, eq);
+            this.#text(f, buf, eq + 1, eq + 1 + this.#max, n - eq - 1, true);
             this.#skipToNewline = true;
-            this.#skippingMessage = name === 'MESSAGE';
+            this.#skippingMessage = f === F.MESSAGE;
             return;
           }
           this.#carry = Buffer.from(buf.subarray(p));
           return;
         }
-        this.#text(buf.toString('latin1', p, eq), buf.subarray(eq + 1, nl), nl - eq - 1, false);
+        this.#text(fieldOf(buf, p, eq), buf, eq + 1, nl, nl - eq - 1, false);
         p = nl + 1;
         continue;
       }
@@ -151,14 +192,14 @@ export class ExportParser {
       const len = hi * 2 ** 32 + lo;
       if (len > MAX_DECLARED) throw new ExportFormatError(`binary field ${buf.toString('latin1', p, nl)} declares ${len} bytes`);
       const start = nl + 9;
-      const name = buf.toString('latin1', p, nl);
+      const f = fieldOf(buf, p, nl);
       if (len <= this.#max) {
         if (start + len + 1 > n) {
           this.#carry = Buffer.from(buf.subarray(p));
           return;
         }
-        if (buf[start + len] !== 10) throw new ExportFormatError(`binary field ${name} of ${len} bytes is not followed by a newline`);
-        this.#binary(name, buf.subarray(start, start + len), len);
+        if (buf[start + len] !== 10) throw new ExportFormatError(`binary field ${buf.toString('latin1', p, nl)} of ${len} bytes is not followed by a newline`);
+        this.#binary(f, buf, start, start + len, len);
         p = start + len + 1;
         continue;
       }
@@ -167,7 +208,7 @@ export class ExportParser {
         this.#carry = Buffer.from(buf.subarray(p));
         return;
       }
-      this.#binary(name, buf.subarray(start, start + this.#max), len);
+      this.#binary(f, buf, start, start + this.#max, len);
       this.#skip = len - this.#max + 1; // the rest and its newline
       p = this.#skipping(buf, start + this.#max);
       if (p < 0) return;
@@ -195,54 +236,54 @@ export class ExportParser {
     return end;
   }
 
-  #text(name: string, value: Buffer, fullLength: number, cut: boolean): void {
+  #text(f: F, buf: Buffer, from: number, to: number, fullLength: number, cut: boolean): void {
     this.#fieldsInEntry++;
     if (cut) this.truncatedFields++;
-    this.#set(name, value, fullLength, cut, false);
+    this.#set(f, buf, from, to, fullLength, cut, false);
   }
 
-  #binary(name: string, value: Buffer, fullLength: number): void {
+  #binary(f: F, buf: Buffer, from: number, to: number, fullLength: number): void {
     this.#fieldsInEntry++;
-    const cut = fullLength > value.length;
+    const cut = fullLength > to - from;
     if (cut) this.truncatedFields++;
-    this.#set(name, value, fullLength, cut, true);
+    this.#set(f, buf, from, to, fullLength, cut, true);
   }
 
-  #set(name: string, value: Buffer, fullLength: number, cut: boolean, binary: boolean): void {
+  #set(f: F, buf: Buffer, from: number, to: number, fullLength: number, cut: boolean, binary: boolean): void {
     const e = this.#entry;
-    switch (name) {
-      case 'MESSAGE':
+    switch (f) {
+      case F.MESSAGE:
         // Copied: the chunk it points into is not kept.
-        e.message = Buffer.from(value);
+        e.message = Buffer.from(buf.subarray(from, to));
         e.messageBinary = binary;
         e.messageTruncatedFrom = cut ? fullLength : 0;
         return;
-      case '__CURSOR':
-        e.cursor = value.toString('latin1');
+      case F.CURSOR:
+        e.cursor = buf.toString('latin1', from, to);
         return;
-      case '__REALTIME_TIMESTAMP':
-        e.realtime = value.toString('latin1');
+      case F.REALTIME:
+        e.realtime = buf.toString('latin1', from, to);
         return;
-      case '_BOOT_ID':
-        e.bootId = value.toString('latin1');
+      case F.BOOT_ID:
+        e.bootId = buf.toString('latin1', from, to);
         return;
-      case '_HOSTNAME':
-        e.hostname = value.toString('utf8');
+      case F.HOSTNAME:
+        e.hostname = buf.toString('utf8', from, to);
         return;
-      case '_SYSTEMD_UNIT':
-        e.unit = value.toString('utf8');
+      case F.UNIT:
+        e.unit = buf.toString('utf8', from, to);
         return;
-      case 'SYSLOG_IDENTIFIER':
-        e.identifier = value.toString('utf8');
+      case F.IDENTIFIER:
+        e.identifier = buf.toString('utf8', from, to);
         return;
-      case 'PRIORITY':
-        e.priority = value.toString('latin1');
+      case F.PRIORITY:
+        e.priority = buf.toString('latin1', from, to);
         return;
-      case '_PID':
-        e.pid = value.toString('latin1');
+      case F.PID:
+        e.pid = buf.toString('latin1', from, to);
         return;
-      case '_TRANSPORT':
-        e.transport = value.toString('latin1');
+      case F.TRANSPORT:
+        e.transport = buf.toString('latin1', from, to);
         return;
       default:
         return;

@@ -47,11 +47,28 @@ export function accepts(f: EntryFilter, e: JournalEntry): boolean {
   return true;
 }
 
+/** The ISO text of the last whole second formatted: entries come in time order, so most share it. */
+let isoSecond = -1;
+let isoPrefix = '';
+
 function isoFromMicros(us: string): string | undefined {
   if (us.length === 0 || us.length > 17) return undefined;
   const ms = Math.floor(Number(us) / 1000);
   if (!Number.isSafeInteger(ms) || ms < 0 || ms > 253_402_300_799_999) return undefined;
-  return new Date(ms).toISOString();
+  const sec = Math.floor(ms / 1000);
+  if (sec !== isoSecond) {
+    isoSecond = sec;
+    isoPrefix = new Date(sec * 1000).toISOString().slice(0, -4); // "YYYY-MM-DDTHH:MM:SS."
+  }
+  const frac = ms - sec * 1000;
+  return `${isoPrefix}${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}Z`;
+}
+
+/** Characters JSON must escape; values without them are quoted as they are (most journal values). */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\u2028\u2029\ud800-\udfff]/;
+
+function q(v: string): string {
+  return NEEDS_ESCAPE.test(v) ? JSON.stringify(v) : `"${v}"`;
 }
 
 /** Milliseconds since the epoch of an entry, or undefined when it has no usable __REALTIME_TIMESTAMP. */
@@ -66,28 +83,23 @@ export function recordLine(e: JournalEntry): string {
   let s = '{"message":';
   const m = e.message;
   if (m === undefined) s += '""';
-  else if (!e.messageBinary || isUtf8(m)) s += JSON.stringify(m.toString('utf8'));
+  else if (!e.messageBinary || isUtf8(m)) s += q(m.toString('utf8'));
   else s += `${JSON.stringify(m.toString('utf8'))},"message_base64":"${m.toString('base64')}"`;
   if (e.messageTruncatedFrom) s += `,"message_truncated_bytes":${e.messageTruncatedFrom}`;
   const ts = isoFromMicros(e.realtime);
   if (ts) s += `,"timestamp":"${ts}"`;
   const p = e.priority.length === 1 ? e.priority.charCodeAt(0) - 48 : -1;
   if (p >= 0 && p <= 7) s += `,"log":{"level":"${SEVERITY[p]}","syslog":{"severity":{"code":${p},"name":"${SEVERITY[p]}"}}}`;
-  s += ',"journald":{';
-  let first = true;
-  const add = (k: string, v: string) => {
-    if (v === '') return;
-    s += `${first ? '' : ','}"${k}":${JSON.stringify(v)}`;
-    first = false;
-  };
-  add('_SYSTEMD_UNIT', e.unit);
-  add('SYSLOG_IDENTIFIER', e.identifier);
-  add('PRIORITY', e.priority);
-  add('_PID', e.pid);
-  add('_HOSTNAME', e.hostname);
-  add('_BOOT_ID', e.bootId);
-  add('_TRANSPORT', e.transport);
-  add('__REALTIME_TIMESTAMP', e.realtime);
-  add('__CURSOR', e.cursor);
-  return `${s}}}\n`;
+  // Each field adds ',"NAME":value'; the first comma is cut when the object is opened.
+  let j = '';
+  if (e.unit !== '') j += `,"_SYSTEMD_UNIT":${q(e.unit)}`;
+  if (e.identifier !== '') j += `,"SYSLOG_IDENTIFIER":${q(e.identifier)}`;
+  if (e.priority !== '') j += `,"PRIORITY":${q(e.priority)}`;
+  if (e.pid !== '') j += `,"_PID":${q(e.pid)}`;
+  if (e.hostname !== '') j += `,"_HOSTNAME":${q(e.hostname)}`;
+  if (e.bootId !== '') j += `,"_BOOT_ID":${q(e.bootId)}`;
+  if (e.transport !== '') j += `,"_TRANSPORT":${q(e.transport)}`;
+  if (e.realtime !== '') j += `,"__REALTIME_TIMESTAMP":${q(e.realtime)}`;
+  if (e.cursor !== '') j += `,"__CURSOR":${q(e.cursor)}`;
+  return `${s},"journald":{${j.slice(1)}}}\n`;
 }

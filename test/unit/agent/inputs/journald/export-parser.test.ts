@@ -101,6 +101,23 @@ describe('journald record line', () => {
     });
   });
 
+  it('escapes what JSON must escape, in every field, and keeps timestamps exact', () => {
+    for (const m of ['quote " here', 'back\\slash', 'tab\tand\u0001ctl', 'emoji 😀 and \u2028 sep', 'plain']) {
+      const e = parseInChunks(entry(5, Buffer.from(m)), [])[0]!;
+      e.unit = `u"${m}`;
+      e.hostname = m;
+      const r = JSON.parse(recordLine(e));
+      expect(r.message).toBe(m);
+      expect(r.journald._SYSTEMD_UNIT).toBe(`u"${m}`);
+      expect(r.journald._HOSTNAME).toBe(m);
+    }
+    for (const us of ['1700000000000000', '1700000000999999', '1700000001000001', '1700000000012345', '0']) {
+      const e = parseInChunks(entry(1, 'x'), [])[0]!;
+      e.realtime = us;
+      expect(JSON.parse(recordLine(e)).timestamp).toBe(new Date(Math.floor(Number(us) / 1000)).toISOString());
+    }
+  });
+
   it('keeps the exact bytes of a MESSAGE that is not UTF-8', () => {
     const bytes = Buffer.from([0x66, 0xff, 0x00, 0x0a]);
     const r = parse(bytes);
