@@ -13,6 +13,7 @@ import { parseGroupOffsets } from '../../../aggregator/server/topics.js';
 import { HttpError, decodePathSegment, intParam, mediaType, parseDecimal } from '../../../aggregator/server/http-util.js';
 import { GroupStore, toJson } from '../../../aggregator/topics/groups.js';
 import { TopicPolicy } from '../../../aggregator/topics/policy.js';
+import { parseAggregatorConfig } from '../../../aggregator/config.js';
 
 const NAMES = ['__proto__', 'constructor', 'prototype', 'hasOwnProperty', 'toString', 'valueOf'];
 
@@ -146,6 +147,15 @@ describe('URL parsing', () => {
   it('finding 9: media types compare case-insensitively, parameters allowed', () => {
     expect(mediaType('Application/VND.Logship.Batches.V1 ; charset=binary')).toBe('application/vnd.logship.batches.v1');
     expect(mediaType(undefined)).toBe('');
+  });
+
+  it('finding 5: limits keys: auto_create_topics is true, false or a list; partitions within max_partitions_per_topic', () => {
+    const limits = (yaml: string) => parseAggregatorConfig(yaml, 'a.yaml', {}).limits;
+    expect(limits('')).toMatchObject({ max_topics: 1000, auto_create_topics: true, max_partitions_per_topic: 64, max_decompressed_request_bytes: 256 << 20 });
+    expect(limits('limits: {auto_create_topics: false}').auto_create_topics).toBe(false);
+    expect(limits('limits: {auto_create_topics: [app, "web-*"]}').auto_create_topics).toEqual(['app', 'web-*']);
+    expect(() => limits('limits: {auto_create_topics: 7}')).toThrow(/limits.auto_create_topics: expected true or false/);
+    expect(() => limits('limits: {max_partitions_per_topic: 4}\ntopics: {default: {partitions: 8}}')).toThrow(/topics.default.partitions: 8 partitions exceed limits.max_partitions_per_topic \(4\)/);
   });
 
   it('finding 5: topic creation policy judges the whole request first', () => {
