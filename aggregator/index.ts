@@ -12,6 +12,7 @@ import { isLoopbackListen } from '../lib/config/index.js';
 import { LogshipError } from '../lib/errors.js';
 import type { Logger } from '../lib/obs/logger.js';
 import { LocalStorage } from './storage/local.js';
+import type { Storage } from './storage/types.js';
 import { GroupStore } from './topics/groups.js';
 import { loadTokens, TokenAuth } from './server/auth.js';
 import { createRouter } from './server/router.js';
@@ -43,7 +44,9 @@ export class Aggregator {
   #retentionTimer: NodeJS.Timeout | undefined;
   #retentionRun: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
-  readonly storage: LocalStorage;
+  readonly storage: Storage;
+  /** the same object as storage, for what only local storage has (the descriptor budget) */
+  #local: LocalStorage;
   readonly groups: GroupStore;
   readonly metrics: AggregatorMetrics;
   readonly payloads: PayloadPool;
@@ -52,7 +55,7 @@ export class Aggregator {
     this.#cfg = opts.config;
     this.#logger = opts.logger;
     this.metrics = createAggregatorMetrics();
-    this.storage = new LocalStorage({
+    this.storage = this.#local = new LocalStorage({
       dataDir: this.#cfg.data_dir,
       logger: this.#logger,
       fsync: opts.fsync,
@@ -148,7 +151,7 @@ export class Aggregator {
    * created (403) or left closed at open, with the same message.
    */
   #checkDescriptorBudget(): void {
-    const b = this.storage.budget;
+    const b = this.#local.budget;
     if (b.limit === undefined) return;
     const want = this.#cfg.limits.max_topics * this.#cfg.topics.default.partitions;
     if (want > b.partitions) {
@@ -206,9 +209,9 @@ export class Aggregator {
     for (const t of this.storage.list()) {
       for (const p of t.partitions) {
         const labels = { topic: t.name, partition: String(p.partition) };
-        m.partitionFirstOffset.set(labels, p.log.firstOffset);
-        m.partitionNextOffset.set(labels, p.log.nextOffset);
-        m.partitionBytes.set(labels, p.log.sizeBytes);
+        m.partitionFirstOffset.set(labels, p.firstOffset);
+        m.partitionNextOffset.set(labels, p.nextOffset);
+        m.partitionBytes.set(labels, p.bytes);
       }
     }
     for (const [group, offsets] of this.groups.all()) {
@@ -217,9 +220,9 @@ export class Aggregator {
         if (!t) continue;
         // A group that consumes a topic reads every partition; one it never committed starts at first_offset.
         for (const p of t.partitions) {
-          const committed = parts.get(p.partition) ?? p.log.firstOffset;
+          const committed = parts.get(p.partition) ?? p.firstOffset;
           // A committed offset below first_offset resumes at first_offset: what is gone is not lag.
-          const lag = p.log.nextOffset - Math.max(committed, p.log.firstOffset);
+          const lag = p.nextOffset - Math.max(committed, p.firstOffset);
           m.groupLag.set({ group, topic, partition: String(p.partition) }, Math.max(0, lag));
         }
       }

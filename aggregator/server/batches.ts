@@ -6,9 +6,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BATCHES_CONTENT_TYPE, decodeRequest, type WireRequest } from '../../lib/protocol/batches.js';
-import type { Topic } from '../storage/local.js';
 import { LogshipError } from '../../lib/errors.js';
-import type { IngestItem, IngestResult, Partition } from '../storage/partition.js';
+import type { IngestItem, IngestResult, PartitionHandle, TopicHandle } from '../storage/types.js';
 import { partitionFor } from '../topics/partitioner.js';
 import { HttpError, mediaType, readBody, sendJson } from './http-util.js';
 import type { ServerContext } from './context.js';
@@ -57,7 +56,7 @@ export async function handleBatches(ctx: ServerContext, req: IncomingMessage, re
   }
 
   // Every topic of the request stays open (not evicted) until the request is answered.
-  const held = new Map<string, Topic>();
+  const held = new Map<string, TopicHandle>();
   try {
     await ingest(ctx, wire, held, res, started);
   } finally {
@@ -65,9 +64,9 @@ export async function handleBatches(ctx: ServerContext, req: IncomingMessage, re
   }
 }
 
-async function ingest(ctx: ServerContext, wire: WireRequest, held: Map<string, Topic>, res: ServerResponse, started: bigint): Promise<void> {
+async function ingest(ctx: ServerContext, wire: WireRequest, held: Map<string, TopicHandle>, res: ServerResponse, started: bigint): Promise<void> {
   // Group per partition, keeping request order inside each group.
-  const groups = new Map<Partition, { items: IngestItem[]; idx: number[] }>();
+  const groups = new Map<PartitionHandle, { items: IngestItem[]; idx: number[] }>();
   const where: Array<{ topic: string; partition: number }> = [];
   for (let i = 0; i < wire.batches.length; i++) {
     const b = wire.batches[i]!;
@@ -99,7 +98,7 @@ async function ingest(ctx: ServerContext, wire: WireRequest, held: Map<string, T
   const acks: Array<IngestResult & { seq: number; topic: string; partition: number }> = new Array(wire.batches.length);
   const outcomes = await Promise.allSettled(
     [...groups].map(async ([p, g]) => {
-      const r = await p.ingest(g.items);
+      const r = await p.append(g.items);
       for (let j = 0; j < r.length; j++) {
         const i = g.idx[j]!;
         const b = wire.batches[i]!;

@@ -1,4 +1,4 @@
-import type { LocalStorage } from '../storage/local.js';
+import type { Storage } from '../storage/types.js';
 import type { AggregatorMetrics } from '../metrics.js';
 import type { TokenAuth } from './auth.js';
 import type { GroupStore } from '../topics/groups.js';
@@ -8,7 +8,7 @@ import type { Logger } from '../../lib/obs/logger.js';
 
 /** What every route handler may use; built once by the aggregator. */
 export interface ServerContext {
-  storage: LocalStorage;
+  storage: Storage;
   groups: GroupStore;
   metrics: AggregatorMetrics;
   auth: TokenAuth;

@@ -14,8 +14,7 @@ import { timestampProblem } from '../../lib/protocol/payload.js';
 import { FLAG_JSON, mergeJsonRecord } from '../../lib/protocol/json-records.js';
 import type { StoredInput } from '../../lib/protocol/payload-jobs.js';
 import { decodeStoredMeta, type StoredMeta } from '../storage/stored-meta.js';
-import type { Partition } from '../storage/partition.js';
-import type { Topic } from '../storage/local.js';
+import type { PartitionHandle, TopicHandle } from '../storage/types.js';
 import { HttpError, intParam, parseDecimal } from './http-util.js';
 import type { ServerContext } from './context.js';
 
@@ -38,7 +37,7 @@ const SKIP_READS = 16;
 /** Records serialized per event-loop turn. */
 const SLICE = 2_000;
 
-export function resolvePartition(topic: Topic | undefined, topicName: string, partition: string): Partition {
+export function resolvePartition(topic: TopicHandle | undefined, topicName: string, partition: string): PartitionHandle {
   if (!topic) throw new HttpError(404, 'not_found', `no topic "${topicName.slice(0, 220)}"`);
   const n = parseDecimal(partition);
   if (n === undefined || n >= topic.partitions.length) {
@@ -52,7 +51,7 @@ export async function handleRecords(ctx: ServerContext, url: URL, res: ServerRes
   await ctx.storage.withTopic(topicName, false, (t) => serveRecords(ctx, url, res, topicName, resolvePartition(t, topicName, partition), signal));
 }
 
-async function serveRecords(ctx: ServerContext, url: URL, res: ServerResponse, topicName: string, p: Partition, signal: AbortSignal): Promise<void> {
+async function serveRecords(ctx: ServerContext, url: URL, res: ServerResponse, topicName: string, p: PartitionHandle, signal: AbortSignal): Promise<void> {
   const maxBytes = Math.min(intParam(url, 'max_bytes', 1 << 20, 1), 64 << 20);
   const waitMs = Math.min(intParam(url, 'wait_ms', 0), MAX_WAIT_MS);
   let offset: number;
@@ -60,18 +59,18 @@ async function serveRecords(ctx: ServerContext, url: URL, res: ServerResponse, t
   if (since !== null) {
     const ts = /^\d{1,16}$/.test(since) ? Number(since) : /^\d{4}-\d\d-\d\d/.test(since) ? Date.parse(since) : NaN;
     if (!Number.isFinite(ts)) throw new HttpError(400, 'bad_request', `since must be ms since epoch or an ISO 8601 time, got "${since.slice(0, 60)}"`);
-    offset = await p.log.offsetForTimestamp(ts);
+    offset = await p.offsetForTimestamp(ts);
   } else {
-    offset = intParam(url, 'offset', p.log.firstOffset);
+    offset = intParam(url, 'offset', p.firstOffset);
   }
-  if (offset === p.log.nextOffset && waitMs > 0) await p.log.waitForData(offset, waitMs, signal);
+  if (offset === p.nextOffset && waitMs > 0) await p.waitForData(offset, waitMs, signal);
   let { records, next } = await readRecords(ctx, p, offset, maxBytes);
   // Only skipped batches so far: read on (bounded), so an empty page means the end of the log.
-  for (let i = 0; records.length === 0 && next > offset && next < p.log.nextOffset && i < SKIP_READS; i++) {
+  for (let i = 0; records.length === 0 && next > offset && next < p.nextOffset && i < SKIP_READS; i++) {
     offset = next;
     ({ records, next } = await readRecords(ctx, p, offset, maxBytes));
   }
-  const head = JSON.stringify({ topic: topicName, partition: p.partition, first_offset: p.log.firstOffset, high_watermark: p.log.nextOffset, next_offset: next });
+  const head = JSON.stringify({ topic: topicName, partition: p.partition, first_offset: p.firstOffset, high_watermark: p.nextOffset, next_offset: next });
   res.writeHead(200, { 'content-type': 'application/json' });
   res.write(`${head.slice(0, -1)},"records":[`);
   for (let i = 0; i < records.length; i += SLICE) {
@@ -87,8 +86,8 @@ async function serveRecords(ctx: ServerContext, url: URL, res: ServerResponse, t
  * Records starting exactly at `offset`, about maxBytes of messages (at least
  * one when there is one); `next` is where the following read starts.
  */
-export async function readRecords(ctx: ServerContext, p: Partition, offset: number, maxBytes: number): Promise<{ records: RecordJson[]; next: number }> {
-  const batches = await p.log.read(offset, maxBytes);
+export async function readRecords(ctx: ServerContext, p: PartitionHandle, offset: number, maxBytes: number): Promise<{ records: RecordJson[]; next: number }> {
+  const batches = await p.read(offset, maxBytes);
   const metas = new Map<number, StoredMeta>();
   const inputs: StoredInput[] = [];
   /** batches whose stored metadata is unusable: [first offset, end) */
@@ -146,7 +145,7 @@ export async function readRecords(ctx: ServerContext, p: Partition, offset: numb
   return { records, next: past(r.next) };
 }
 
-function skipped(ctx: ServerContext, p: Partition, baseOffset: number, lines: number, reason: string): void {
+function skipped(ctx: ServerContext, p: PartitionHandle, baseOffset: number, lines: number, reason: string): void {
   ctx.metrics.readSkippedBatches.inc({ topic: p.topic });
   ctx.logger.error(
     { topic: p.topic, partition: p.partition, offsets: `${baseOffset}..${baseOffset + lines - 1}`, reason },

@@ -66,8 +66,8 @@ export async function parseGroupOffsets(ctx: { storage: Pick<ServerContext['stor
         if (n === undefined || n >= t.partitions.length) throw new HttpError(400, 'bad_request', `${where}: no such partition (topic has 0..${t.partitions.length - 1}, written in decimal)`);
         const o = parts[key];
         const p = t.partitions[n]!;
-        if (!Number.isSafeInteger(o) || (o as number) < 0 || (o as number) > p.log.nextOffset) {
-          throw new HttpError(400, 'bad_request', `${where}: offset must be an integer from 0 to next_offset ${p.log.nextOffset}, got ${JSON.stringify(o)?.slice(0, 40)}`);
+        if (!Number.isSafeInteger(o) || (o as number) < 0 || (o as number) > p.nextOffset) {
+          throw new HttpError(400, 'bad_request', `${where}: offset must be an integer from 0 to next_offset ${p.nextOffset}, got ${JSON.stringify(o)?.slice(0, 40)}`);
         }
         m.set(n, o as number);
       }

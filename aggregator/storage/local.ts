@@ -13,15 +13,12 @@ import { Partition, type PartitionEvents } from './partition.js';
 import { topicNameProblem } from '../topics/partitioner.js';
 import { DescriptorBudget } from './descriptors.js';
 
-export interface TopicSettings {
-  partitions: number;
-  retention: number;
-  retention_bytes: number;
-  segment_bytes: number;
-  segment_ms: number;
-}
+import type { PartitionStats, RetentionReport, Storage, TopicHandle, TopicSettings } from './types.js';
 
-export interface Topic {
+export type { PartitionStats, TopicSettings } from './types.js';
+
+/** An open topic; its partitions are the concrete local ones (tests reach them), a TopicHandle to everyone else. */
+export interface Topic extends TopicHandle {
   name: string;
   settings: TopicSettings;
   partitions: Partition[];
@@ -59,13 +56,6 @@ function parseTopicMeta(data: Buffer, max: number): { partitions: number } | str
   return { partitions: n as number };
 }
 
-export interface PartitionStats {
-  partition: number;
-  first_offset: number;
-  next_offset: number;
-  bytes: number;
-}
-
 /**
  * Topics are known from their directories and opened on use: at start as many
  * as the descriptor budget holds (so recovery runs before listening), the rest
@@ -73,7 +63,7 @@ export interface PartitionStats {
  * make room. The number of topics on disk never keeps the aggregator from
  * starting, and it never opens more descriptors than `ulimit -n` allows.
  */
-export class LocalStorage {
+export class LocalStorage implements Storage {
   #opts: LocalStorageOptions;
   /** every topic on disk or being created, open or not */
   #known = new Set<string>();
@@ -309,10 +299,10 @@ export class LocalStorage {
    * `retention_bytes`, per partition. Runs beside ingest: the log only drops
    * segments from the front and never waits for (or blocks) the writer.
    */
-  async applyRetention(): Promise<{ segmentsDeleted: number; bytesDeleted: number; partitions: Array<{ topic: string; partition: number; first_offset: number; segments: number }> }> {
+  async applyRetention(): Promise<RetentionReport> {
     let segmentsDeleted = 0;
     let bytesDeleted = 0;
-    const partitions: Array<{ topic: string; partition: number; first_offset: number; segments: number }> = [];
+    const partitions: RetentionReport['partitions'] = [];
     // Closed topics are opened for it (evicting idle ones), so retention holds for every topic on disk.
     for (const name of this.names()) {
       if (this.#closed) break;
@@ -329,6 +319,7 @@ export class LocalStorage {
   }
 
   async close(): Promise<void> {
+    if (this.#closed) return;
     this.#closed = true;
     await Promise.allSettled([...this.#opening.values(), ...this.#closingTopics.values()]);
     for (const t of this.#topics.values()) await Promise.all(t.partitions.map((p) => p.close()));

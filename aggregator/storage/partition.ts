@@ -10,8 +10,14 @@
 import { SegmentLog, realFs, type FsSeam, type RecoveryReport } from '../../lib/log/index.js';
 import type { Logger } from '../../lib/obs/logger.js';
 import { LogshipError } from '../../lib/errors.js';
-import { decodeStoredMeta, encodeStoredMeta, type StoredMeta } from './stored-meta.js';
+import { decodeStoredMeta, encodeStoredMeta } from './stored-meta.js';
 import { applyProducer, readSnapshot, writeSnapshot, type ProducerMap } from './producer-state.js';
+import type { IngestItem, IngestResult, PartitionHandle, PlainItem, StoredBatch } from './types.js';
+
+export type { IngestItem, IngestResult } from './types.js';
+
+/** The producer field of a plain (non-idempotent) batch: the wire refuses empty producer ids. */
+export const PLAIN_PRODUCER = '';
 
 /** What a partition reports to its owner (metrics, logs); every hook is optional. */
 export interface PartitionEvents {
@@ -40,18 +46,6 @@ export interface PartitionOptions {
   clock?: () => number;
 }
 
-export interface IngestItem {
-  meta: StoredMeta;
-  payload: Buffer;
-  lines: number;
-  timestamp: number;
-}
-
-export interface IngestResult {
-  offset: number;
-  duplicate: boolean;
-}
-
 /** How the producer state was loaded at open (for logs and tests). */
 export interface ProducerLoad {
   /** Offset the snapshot covered, or undefined when none was used. */
@@ -60,7 +54,7 @@ export interface ProducerLoad {
   scannedBatches: number;
 }
 
-export class Partition {
+export class Partition implements PartitionHandle {
   readonly topic: string;
   readonly partition: number;
   readonly log: SegmentLog;
@@ -142,7 +136,7 @@ export class Partition {
     let scanned = 0;
     for await (const b of log.scanMeta(from)) {
       const m = decodeStoredMeta(b.meta);
-      applyProducer(durable, m.producer, m.epoch, m.seq);
+      if (m.producer !== PLAIN_PRODUCER) applyProducer(durable, m.producer, m.epoch, m.seq);
       scanned++;
     }
     const load: ProducerLoad = { snapshotOffset, scannedFrom: from, scannedBatches: scanned };
@@ -150,6 +144,55 @@ export class Partition {
     const p = new Partition(opts, log, durable, load, snapshotOffset ?? -1);
     if (rec.truncatedBytes > 0 || rec.quarantined.length > 0) opts.events?.recovered?.(p, rec);
     return p;
+  }
+
+  get firstOffset(): number {
+    return this.log.firstOffset;
+  }
+
+  get nextOffset(): number {
+    return this.log.nextOffset;
+  }
+
+  get bytes(): number {
+    return this.log.sizeBytes;
+  }
+
+  read(offset: number, maxBytes: number): Promise<StoredBatch[]> {
+    return this.log.read(offset, maxBytes);
+  }
+
+  waitForData(offset: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    return this.log.waitForData(offset, timeoutMs, signal);
+  }
+
+  offsetForTimestamp(ts: number): Promise<number> {
+    return this.log.offsetForTimestamp(ts);
+  }
+
+  /** PartitionHandle's name for ingest(). */
+  append(items: IngestItem[]): Promise<IngestResult[]> {
+    return this.ingest(items);
+  }
+
+  /** Appends batches that carry no producer (never deduplicated); resolves after the covering fsync. */
+  async appendPlain(items: PlainItem[]): Promise<number[]> {
+    if (items.length === 0) return [];
+    if (this.#rebuilding) await this.#rebuilding;
+    const full: IngestItem[] = items.map((it) => ({ ...it, meta: { ...it.meta, producer: PLAIN_PRODUCER, epoch: 0, seq: 0 } }));
+    const started = process.hrtime.bigint();
+    let offsets: number[];
+    try {
+      const appending = this.log.append(full.map((it) => ({ count: it.lines, timestamp: it.timestamp, attributes: it.meta.codec, meta: encodeStoredMeta(it.meta), payload: it.payload })));
+      this.#lastAppend = appending.catch(() => undefined);
+      offsets = await appending;
+    } catch (err) {
+      this.#events.appendFailed?.(this, err);
+      throw err;
+    }
+    this.#events.appended?.(this, Number(process.hrtime.bigint() - started) / 1e9, full.length);
+    this.#noteDurable(offsets[0]!, offsets.at(-1)! + full.at(-1)!.lines, full);
+    return offsets;
   }
 
   /** Highest stored (or in-flight) sequence of a producer, -1 if none. */
@@ -235,6 +278,7 @@ export class Partition {
     }
     const fold = (its: IngestItem[]) => {
       for (const it of its) {
+        if (it.meta.producer === PLAIN_PRODUCER) continue;
         applyProducer(this.#durable, it.meta.producer, it.meta.epoch, it.meta.seq);
         applyProducer(this.#producers, it.meta.producer, it.meta.epoch, it.meta.seq);
       }
@@ -284,7 +328,7 @@ export class Partition {
     const m = clone(this.#durable);
     for await (const b of this.log.scanMeta(this.#durableEnd)) {
       const meta = decodeStoredMeta(b.meta);
-      applyProducer(m, meta.producer, meta.epoch, meta.seq);
+      if (meta.producer !== PLAIN_PRODUCER) applyProducer(m, meta.producer, meta.epoch, meta.seq);
     }
     // Appends acknowledged while the scan ran are in #durable by now.
     for (const [id, e] of this.#durable) applyProducer(m, id, e.epoch, e.seq);

@@ -19,8 +19,8 @@ const NAMES = ['__proto__', 'constructor', 'prototype', 'hasOwnProperty', 'toStr
 
 /** A storage stand-in with the topics NAMES plus "app", 3 partitions each, next_offset 100. */
 function fakeStorage() {
-  const topics = new Map<string, { partitions: Array<{ log: { nextOffset: number } }> }>();
-  for (const n of [...NAMES, 'app']) topics.set(n, { partitions: [0, 1, 2].map(() => ({ log: { nextOffset: 100 } })) });
+  const topics = new Map<string, { partitions: Array<{ nextOffset: number }> }>();
+  for (const n of [...NAMES, 'app']) topics.set(n, { partitions: [0, 1, 2].map(() => ({ nextOffset: 100 })) });
   return { get: (n: string) => topics.get(n), withTopic: async (n: string, _c: boolean, fn: (t: unknown) => unknown) => fn(topics.get(n)) } as never;
 }
 
