@@ -30,6 +30,7 @@ const MAX_BACKOFF_MS = 30_000;
 const HEALTHY_RUN_MS = 10_000;
 const STDERR_KEEP = 4096;
 const FIRST_BATCH_BYTES = 64 * 1024;
+const PAUSE_POLL_MS = 200;
 
 export interface JournaldBatch {
   meta: BufferedMeta;
@@ -78,6 +79,8 @@ export class JournaldInput {
   #restartTimer: NodeJS.Timeout | undefined;
   #closed = false;
   #paused = false;
+  /** While paused: room can come back without an append (acknowledgements trim a full buffer), so look now and then. */
+  #pausePoll: NodeJS.Timeout | undefined;
   /** cursor of the last complete entry parsed (shipped or filtered) */
   #readCursor: string | undefined;
   /** the cursor the running child resumed after: its first entry is checked for a gap */
@@ -137,6 +140,8 @@ export class JournaldInput {
   wake(): void {
     if (this.#paused && this.#o.hasCapacity()) {
       this.#paused = false;
+      clearInterval(this.#pausePoll);
+      this.#pausePoll = undefined;
       this.#child?.stdout?.resume();
     }
   }
@@ -158,6 +163,8 @@ export class JournaldInput {
     this.#resumedAfter = cursor;
     this.#parser.reset();
     this.#paused = false;
+    clearInterval(this.#pausePoll);
+    this.#pausePoll = undefined;
     this.#o.metrics.up.set({ input: this.cfg.name }, 1);
     child.stdout!.on('data', (chunk: Buffer) => this.#data(child, chunk));
     child.stderr!.setEncoding('utf8');
@@ -199,6 +206,8 @@ export class JournaldInput {
     if (!this.#o.hasCapacity()) {
       this.#paused = true;
       child.stdout!.pause();
+      this.#pausePoll ??= setInterval(() => this.wake(), PAUSE_POLL_MS);
+      this.#pausePoll.unref?.();
     }
   }
 
@@ -380,6 +389,7 @@ export class JournaldInput {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#restartTimer);
+    clearInterval(this.#pausePoll);
     const child = this.#child;
     this.#child = undefined;
     if (child && child.exitCode === null && child.signalCode === null) {
