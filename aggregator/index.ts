@@ -13,6 +13,7 @@ import { LogshipError } from '../lib/errors.js';
 import type { Logger } from '../lib/obs/logger.js';
 import { LocalStorage } from './storage/local.js';
 import type { Storage } from './storage/types.js';
+import { RecordDecoder, type SkippedBatch } from './storage/record-decoder.js';
 import { GroupStore } from './topics/groups.js';
 import { loadTokens, TokenAuth } from './server/auth.js';
 import { createRouter } from './server/router.js';
@@ -50,6 +51,7 @@ export class Aggregator {
   readonly groups: GroupStore;
   readonly metrics: AggregatorMetrics;
   readonly payloads: PayloadPool;
+  readonly decoder: RecordDecoder;
 
   constructor(opts: AggregatorOptions) {
     this.#cfg = opts.config;
@@ -68,6 +70,7 @@ export class Aggregator {
     });
     this.groups = new GroupStore(this.#cfg.data_dir, this.#logger);
     this.payloads = new PayloadPool(Math.min(2, Math.max(1, availableParallelism())), (reason) => this.#logger.error({ reason }, 'payload workers unavailable: ingest checks and reads now run on the event loop'));
+    this.decoder = new RecordDecoder({ payloads: this.payloads, maxRawBytes: this.#cfg.limits.max_decompressed_batch_bytes, onSkipped: (s) => this.#skippedBatch(s) });
   }
 
   /** Resolves with the address actually bound (port 0 picks a free one). */
@@ -94,6 +97,7 @@ export class Aggregator {
     await this.groups.open();
     const router = createRouter({
       storage: this.storage,
+      decoder: this.decoder,
       groups: this.groups,
       metrics: this.metrics,
       auth: new TokenAuth(tokens),
@@ -160,6 +164,15 @@ export class Aggregator {
         `descriptor budget: ulimit -n ${b.limit} holds about ${b.partitions} open partitions, but limits.max_topics x topics.default.partitions is ${want}. Raise LimitNOFILE (systemd) or ulimit -n to at least ${want * FDS_PER_PARTITION + RESERVE}, or lower limits.max_topics; creating topics beyond the budget answers 503 with this reason`,
       );
     }
+  }
+
+  /** A reader stepped over a stored batch it cannot use (one log line and one count per batch and read). */
+  #skippedBatch(s: SkippedBatch): void {
+    this.metrics.readSkippedBatches.inc({ topic: s.topic });
+    this.#logger.error(
+      { topic: s.topic, partition: s.partition, offsets: `${s.baseOffset}..${s.baseOffset + s.lines - 1}`, reason: s.reason },
+      'skipped a stored batch whose payload disagrees with its header (disk corruption or an older writer); readers continue after it',
+    );
   }
 
   /** Metrics and log lines for what partitions report (house style 8: one place per event). */

@@ -1,4 +1,5 @@
 import type { Storage } from '../storage/types.js';
+import type { RecordDecoder } from '../storage/record-decoder.js';
 import type { AggregatorMetrics } from '../metrics.js';
 import type { TokenAuth } from './auth.js';
 import type { GroupStore } from '../topics/groups.js';
@@ -9,6 +10,8 @@ import type { Logger } from '../../lib/obs/logger.js';
 /** What every route handler may use; built once by the aggregator. */
 export interface ServerContext {
   storage: Storage;
+  /** stored batches -> records (bounded, off-thread, unusable batches skipped and reported) */
+  decoder: RecordDecoder;
   groups: GroupStore;
   metrics: AggregatorMetrics;
   auth: TokenAuth;
