@@ -13,7 +13,7 @@
  *   BENCH_JOURNAL_ENTRIES=500000 npm run bench -- journald-to-aggregator
  */
 import { spawn } from 'node:child_process';
-import { mkdir, open, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { agentStatus, topicCount } from '../helpers/procs.js';
 import { JOURNAL_REMOTE, requireJournalTools } from '../helpers/journal-export.js';
@@ -123,9 +123,12 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
     let gen = 0;
     const gp = progress(() => `generating: ${gen} / ${entries} entries`);
     await generate(jfile, lfile, entries, (n) => (gen = n)).finally(() => gp.stop());
-    const jbytes = (await stat(jfile)).size;
+    // journal-remote rotates when a file is full: every file in the directory is the journal
+    let jbytes = 0;
+    const jfiles = await readdir(jdir);
+    for (const f of jfiles) jbytes += (await stat(join(jdir, f))).size;
     const lbytes = (await stat(lfile)).size;
-    log(`journal ${mib(jbytes)} MiB, same messages as lines ${mib(lbytes)} MiB`);
+    log(`journal ${mib(jbytes)} MiB in ${jfiles.length} file(s), same messages as lines ${mib(lbytes)} MiB`);
 
     const j = await shipAndMeasure({ dir: tmp.dir, input: { type: 'journald', topic: TOPIC, journal_directory: jdir, start_at: 'beginning' }, total: entries, label: 'journald', journald: true });
     if (j.final !== entries) notes.push(`JOURNALD COUNT MISMATCH: aggregator holds ${j.final}, journal has ${entries}`);
@@ -133,7 +136,7 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
     if (f.final !== entries) notes.push(`FILE COUNT MISMATCH: aggregator holds ${f.final}, wrote ${entries}`);
     const perM = (cpu: number) => cpu / (entries / 1e6);
     const rows: Row[] = [
-      info('data', `${entries} entries; journal ${mib(jbytes)} MiB; as lines ${mib(lbytes)} MiB`),
+      info('data', `${entries} entries; journal ${mib(jbytes)} MiB in ${jfiles.length} files; as lines ${mib(lbytes)} MiB`),
       info('journald elapsed', j.seconds, 's', 2),
       info('journald entries/s', Math.round(entries / j.seconds), 'entries/s', 0),
       info('journald agent CPU', perM(j.agentCpu), 'CPU s per million entries', 2),
