@@ -73,7 +73,8 @@ export function createMatcher(include: string[], exclude: string[], opts: Discov
           if (d.recursive) return true;
           const segs = dir.split('/');
           if (segs.length > d.depth) return false;
-          return segs.every((s, i) => i >= d.prefix.length || picomatch.isMatch(s, d.prefix[i]!, { dot: true }) || s === '');
+          // An absolute glob's first segment is '' (before the leading '/'): picomatch refuses an empty pattern.
+          return segs.every((s, i) => i >= d.prefix.length || (d.prefix[i] === '' ? s === '' : picomatch.isMatch(s, d.prefix[i]!, { dot: true })));
         }
         return d.base.startsWith(dir === '/' ? '/' : dir + sep);
       }),

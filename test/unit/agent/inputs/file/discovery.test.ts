@@ -52,8 +52,6 @@ describe('createMatcher', () => {
   });
 
   it('prunes directories that cannot hold a match: fixed depth without **, anything below a ** base, parents of a base', () => {
-    // A relative glob: with an absolute one (`/srv/apps/*/logs/*.log`) mayContain throws today
-    // (picomatch gets the empty first segment as a pattern); reported in issue 19's closing note.
     const m = createMatcher(['apps/*/logs/*.log'], []);
     expect(m.mayContain('apps')).toBe(true);
     expect(m.mayContain('apps/web')).toBe(true);
@@ -63,6 +61,11 @@ describe('createMatcher', () => {
     expect(abs.mayContain(`${dir}/apps/sub`)).toBe(false);
     expect(abs.mayContain(dir)).toBe(true); // a parent of the base
     expect(abs.mayContain(`${dir}-other`)).toBe(false);
+    // an absolute glob with a wildcard directory (its first segment is '' before the leading '/')
+    const w = createMatcher([`${dir}/srv/*/logs/*.log`], []);
+    expect(w.mayContain(`${dir}/srv/web`)).toBe(true);
+    expect(w.mayContain(`${dir}/srv/web/logs`)).toBe(true);
+    expect(w.mayContain(`${dir}/srv/web/logs/old`)).toBe(false);
     const r = createMatcher([`${dir}/r/**/*.log`], []);
     expect(r.mayContain(`${dir}/r/a/b/c/d`)).toBe(true);
     expect(r.mayContain(`${dir}/q`)).toBe(false);
@@ -81,6 +84,15 @@ describe('scanMatches', () => {
     await symlink(join(dir, 'logs', 'sub'), join(dir, 'logs', 'dir.log'));
     const m = createMatcher([`${dir}/logs/**/*.log`], ['*.gz.log']);
     expect((await scanMatches(m)).sort()).toEqual([a, join(dir, 'logs', 'link.log'), b].sort());
+  });
+
+  it('finds files under an absolute glob with a wildcard directory (/srv/*/logs/*.log)', async () => {
+    const a = await touch('srv', 'web', 'logs', 'a.log');
+    const b = await touch('srv', 'api', 'logs', 'b.log');
+    await touch('srv', 'api', 'logs', 'old', 'c.log');
+    await touch('srv', 'api', 'other', 'd.log');
+    const m = createMatcher([`${dir}/srv/*/logs/*.log`], []);
+    expect((await scanMatches(m)).sort()).toEqual([a, b].sort());
   });
 
   it('stops at the limit and does not fail on a base that does not exist', async () => {
