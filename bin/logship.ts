@@ -9,7 +9,8 @@ import { ConfigError, LogshipError, UsageError } from '../lib/errors.js';
 import { createLogger, isLogLevel, type Logger } from '../lib/obs/logger.js';
 import { checkConfig } from './config/check.js';
 import { loadAgentConfig } from '../agent/config.js';
-import { loadAggregatorConfig } from '../aggregator/config.js';
+import { loadAggregatorConfig, type AggregatorConfig } from '../aggregator/config.js';
+import { loadTokens } from '../aggregator/server/auth.js';
 import { loadStartConfig, resolveDataDir } from './config/start.js';
 import { Agent } from '../agent/index.js';
 import { Aggregator } from '../aggregator/index.js';
@@ -67,6 +68,12 @@ function format<T extends string>(v: Record<string, unknown>, allowed: T[], def:
 
 const out = (s: string) => process.stdout.write(s);
 
+/** Throws the ConfigError loadTokens would throw at start (blank, short, unreadable token files). */
+function withTokensChecked(c: AggregatorConfig, path: string): AggregatorConfig {
+  loadTokens(c.auth.tokens, path);
+  return c;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...args] = argv;
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
@@ -105,7 +112,8 @@ async function main(argv: string[]): Promise<number> {
       const v = parse(cmd, args, { config: { type: 'string', short: 'c' } });
       const path = required(v, 'config', cmd);
       const log = logger(v, 'logship-aggregator');
-      return runService(log, () => loadAggregatorConfig(path), async (config) => {
+      // Token files are read as part of loading, so a SIGHUP with a bad one is refused and the running config stays.
+      return runService(log, () => loadAggregatorConfig(path).then((c) => withTokensChecked(c, path)), async (config) => {
         for (const w of looseSecretFiles({ aggregator: config })) log.warn(w);
         const a = new Aggregator({ config, logger: log });
         await a.start();
@@ -119,7 +127,7 @@ async function main(argv: string[]): Promise<number> {
       const dataDir = resolveDataDir(process.env, { dataDir: v['data-dir'] as string | undefined });
       await ensureStartTokens(dataDir);
       const readToken = startTokenFiles(dataDir).read;
-      return runService(log, () => loadStartConfig(path, process.env, { dataDir }), async (cfg) => {
+      return runService(log, () => loadStartConfig(path, process.env, { dataDir }).then((c) => ({ ...c, aggregator: withTokensChecked(c.aggregator, path) })), async (cfg) => {
         for (const w of looseSecretFiles({ ...cfg, aggregatorAt: 'aggregator.', agentAt: 'agent.' })) log.warn(w);
         const agg = new Aggregator({ config: cfg.aggregator, logger: log.child({ component: 'aggregator' }) });
         const addr = await agg.start();

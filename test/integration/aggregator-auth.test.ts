@@ -83,6 +83,59 @@ describe('aggregator auth (issue 9)', () => {
     }
   });
 
+  it('rotation by SIGHUP: add the new token beside the old, then remove the old; a blank token file on reload is refused and the old config keeps running', { timeout: 90_000 }, async () => {
+    const t = await tempDir();
+    try {
+      const OLD = 'old-token-0123456789abcdef';
+      const NEW = 'new-token-0123456789abcdef';
+      const oldFile = join(t.dir, 'old.token');
+      const newFile = join(t.dir, 'new.token');
+      await writeFile(oldFile, OLD + '\n', { mode: 0o600 });
+      await writeFile(newFile, NEW + '\n', { mode: 0o600 });
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}`;
+      const cfgPath = join(t.dir, 'agg.yaml');
+      const write = (files: string[]) =>
+        writeYaml(cfgPath, { listen: `127.0.0.1:${port}`, data_dir: join(t.dir, 'data'), auth: { tokens: files.map((f, i) => ({ name: `t${i}`, token_file: f, scopes: ['read'] })) } });
+      const status = async (tok: string) => (await get(`${url}/v1/topics`, `Bearer ${tok}`)).status;
+      const count = (s: string) => p.output().split(s).length - 1;
+      // a reload restarts the service in-process: done when one more "aggregator listening" is logged and it is ready
+      const reloaded = async (n: number) => {
+        const listening = count('aggregator listening');
+        p.child.kill('SIGHUP');
+        await waitFor(() => `reload ${n}\n${p.output()}`, () => count('aggregator listening') > listening && fetch(`${url}/readyz`).then((r) => r.ok), 30_000, 100);
+      };
+      await write([oldFile]);
+      const p = spawnLogship(['aggregator', '--config', cfgPath]);
+      await waitFor(() => `ready\n${p.output()}`, async () => (await fetch(`${url}/readyz`)).ok, 30_000);
+      expect(await status(OLD)).toBe(200);
+      expect(await status(NEW)).toBe(401);
+
+      await write([oldFile, newFile]);
+      await reloaded(1);
+      expect(await status(OLD)).toBe(200);
+      expect(await status(NEW)).toBe(200);
+
+      // a token file gone blank: the reload is refused, both tokens keep working
+      await writeFile(newFile, '   \n');
+      p.child.kill('SIGHUP');
+      await waitFor(() => `refused reload\n${p.output()}`, () => count('SIGHUP: the new config is invalid') === 1, 30_000, 100);
+      expect(p.output()).toContain(`${newFile}:1:1: auth.tokens[1].token_file: the token is empty or only whitespace`);
+      expect(await status(OLD)).toBe(200);
+      expect(await status(NEW)).toBe(200);
+
+      await writeFile(newFile, NEW + '\n');
+      await write([newFile]);
+      await reloaded(2);
+      await waitFor('the old token refused', async () => (await status(OLD)) === 401, 10_000, 100);
+      expect(await status(NEW)).toBe(200);
+      expect(p.child.exitCode).toBeNull();
+      expect(await stop(p)).toBe(0);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
   it('refuses short inline tokens at check with FILE:LINE:COL', async () => {
     const t = await tempDir();
     try {
