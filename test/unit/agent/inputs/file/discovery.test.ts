@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { appendFile, mkdir, mkdtemp, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FSWatcher } from 'chokidar';
+import type { MatchWatcher as FSWatcher } from '../../../../../agent/inputs/file/discovery.js';
 import { createMatcher, globBase, scanMatches, watchMatches } from '../../../../../agent/inputs/file/discovery.js';
 import { waitFor } from '../../../../helpers/procs.js';
 
