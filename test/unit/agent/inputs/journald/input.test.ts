@@ -6,7 +6,7 @@
  * cursor of the last batch made durable.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { JournaldInput, type JournaldBatch } from '../../../../../agent/inputs/journald/index.js';
@@ -34,7 +34,7 @@ function entriesOf(b: JournaldBatch): Array<{ n: number; cursor: string }> {
     });
 }
 
-function makeInput(dir: string, jdir: string, registry: StreamRegistry, capacity: () => boolean, batches: JournaldBatch[]): JournaldInput {
+function makeInput(dir: string, jdir: string, registry: StreamRegistry, capacity: () => boolean, batches: JournaldBatch[], journalctl = 'journalctl', metrics = createJournaldMetrics(new Registry())): JournaldInput {
   const cfg: JournaldInputConfig = {
     type: 'journald',
     name: 'j',
@@ -48,12 +48,12 @@ function makeInput(dir: string, jdir: string, registry: StreamRegistry, capacity
     current_boot_only: false,
     journal_directory: jdir,
     max_message_bytes: 1 << 20,
-    journalctl: 'journalctl',
+    journalctl,
   };
   return new JournaldInput(cfg, {
     registry,
     logger: createLogger({ level: 'silent' }),
-    metrics: createJournaldMetrics(new Registry()),
+    metrics,
     now: Date.now,
     maxBatchBytes: 4096,
     maxWait: 50,
@@ -116,5 +116,32 @@ describe('JournaldInput', () => {
     await waitFor('the rest after the restart', () => again.reduce((a, b) => a + b.meta.lines, 0) >= 3000 - lastShipped - 1, 60_000, 20);
     await input2.close();
     expect(again.flatMap(entriesOf).map((e) => e.n)).toEqual([...Array(3000 - lastShipped - 1).keys()].map((i) => lastShipped + 1 + i));
+  });
+
+  it('a stored cursor whose entries were vacuumed: continues at the oldest entry kept and counts the seqnums skipped', { timeout: 60_000 }, async () => {
+    const tmp = await tempDir('logship-journald-gap-');
+    cleanups.push(tmp.cleanup);
+    // A journalctl stand-in that prints what the journal holds after a vacuum: seqnums 41.. of the same seqnum id.
+    const stream = join(tmp.dir, 'stream.export');
+    let text = '';
+    for (let i = 41; i <= 45; i++) text += `__CURSOR=s=feed;i=${i.toString(16)};b=00;m=${i};t=${i};x=${i}\n__REALTIME_TIMESTAMP=${1_700_000_000_000_000 + i}\nMESSAGE=entry ${i}\n\n`;
+    await writeFile(stream, text);
+    const fake = join(tmp.dir, 'journalctl');
+    await writeFile(fake, `#!/bin/sh\ncat ${stream}\nexec sleep 60\n`, { mode: 0o755 });
+    const registry = new StreamRegistry(tmp.dir);
+    // stored position: seqnum 0x1e = 30, gone
+    registry.add({ key: 'journald:j', topic: 't', path: 'j', dev: 0, ino: 0, fpLen: 0, fpCrc: 0, offset: 0, lastSeen: Date.now(), cursor: 's=feed;i=1e;b=00;m=30;t=30;x=30' });
+    const reg = new Registry();
+    const metrics = createJournaldMetrics(reg);
+    const batches: JournaldBatch[] = [];
+    const input = makeInput(tmp.dir, tmp.dir, registry, () => true, batches, fake, metrics);
+    await input.start();
+    await waitFor('5 entries', () => batches.reduce((a, b) => a + b.meta.lines, 0) >= 5, 20_000, 20);
+    await input.close();
+    expect(batches.flatMap(entriesOf).map((e) => e.n)).toEqual([41, 42, 43, 44, 45]);
+    expect(input.status().gap_entries).toBe(10); // seqnums 31..40
+    const text2 = await reg.metrics();
+    expect(text2).toMatch(/logship_agent_journald_gap_entries_total\{input="j"\} 10/);
+    expect(text2).toMatch(/logship_agent_journald_gaps_total\{input="j"\} 1/);
   });
 });
