@@ -2,6 +2,7 @@
 import { request } from 'undici';
 import { LogshipError } from '../../lib/errors.js';
 import type { AgentStatus } from './report.js';
+import type { JournaldStatus } from '../inputs/journald/index.js';
 
 export async function statusCommand(o: { url: string; format: 'text' | 'json'; write: (s: string) => void }): Promise<number> {
   let body: string;
@@ -28,5 +29,15 @@ export async function statusCommand(o: { url: string; format: 'text' | 'json'; w
   o.write(`backlog: ${s.backlog.progress}\n`);
   o.write(`files (${s.files.length}):\n`);
   for (const f of s.files) o.write(`  ${f.path}  offset ${f.offset} / size ${f.size}  lag ${f.lag_bytes}B  ${f.state}\n`);
+  const journald = (s as AgentStatus & { journald?: JournaldStatus[] }).journald;
+  if (journald?.length) {
+    o.write(`journald (${journald.length}):\n`);
+    for (const j of journald) {
+      o.write(
+        `  ${j.input}  ${j.state}${j.pid ? ` (journalctl pid ${j.pid})` : ''}${j.paused ? ', paused for buffer room' : ''}  ${j.entries_shipped} of ${j.entries_read} entries read shipped` +
+          `${j.restarts ? `, ${j.restarts} restarts (last: ${j.last_exit})` : ''}${j.gap_entries ? `, ${j.gap_entries} entries lost to vacuum` : ''}\n`,
+      );
+    }
+  }
   return 0;
 }
