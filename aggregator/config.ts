@@ -7,6 +7,14 @@ import type { Env } from '../lib/config/env.js';
 import { parseWithTable, readConfigFile, type ParseOptions } from '../lib/config/load.js';
 import { t, table, type OptionSpec, type OptionTable, type OptionType } from '../lib/config/option-table.js';
 import { MIN_TOKEN_BYTES, tokenProblem, trimAsciiSpace } from '../lib/config/secrets.js';
+import { builtinSinks } from './sinks/registry.js';
+import { oneOf } from './sinks/config-common.js';
+import type { ElasticsearchSinkConfig } from './sinks/elasticsearch/config.js';
+import type { AlertmanagerSinkConfig } from './sinks/alertmanager/config.js';
+import type { PagerDutySinkConfig } from './sinks/pagerduty/config.js';
+import type { WebhookSinkConfig } from './sinks/webhook/config.js';
+
+export type { ElasticsearchSinkConfig, AlertmanagerSinkConfig, PagerDutySinkConfig, WebhookSinkConfig };
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -34,36 +42,6 @@ export interface TokenConfig {
 
 export type StorageConfig = { type: 'local' } | { type: 'jetstream'; servers: string[]; replicas: number };
 
-export interface ElasticsearchSinkConfig {
-  type: 'elasticsearch';
-  name: string;
-  topics: string[];
-  urls: string[];
-  /** set unless `index` is; default "logs-{topic}-default" */
-  data_stream?: string;
-  index?: string;
-  api_key?: string;
-  username?: string;
-  password?: string;
-  dead_letter_topic?: string;
-}
-export interface AlertmanagerSinkConfig {
-  type: 'alertmanager';
-  name: string;
-  urls: string[];
-}
-export interface PagerDutySinkConfig {
-  type: 'pagerduty';
-  name: string;
-  routing_key?: string;
-  routing_key_file?: string;
-  url: string;
-}
-export interface WebhookSinkConfig {
-  type: 'webhook';
-  name: string;
-  url: string;
-}
 export type SinkConfig = ElasticsearchSinkConfig | AlertmanagerSinkConfig | PagerDutySinkConfig | WebhookSinkConfig;
 
 interface AlertCommon {
@@ -129,51 +107,6 @@ const topicKeys = (withDefaults: boolean): OptionSpec[] => {
 
 const inlineTokenProblem = (v: string): string | undefined => tokenProblem(trimAsciiSpace(Buffer.from(v, 'utf8')));
 
-/** Exactly one of `a` and `b` (or at most one, when `required` is false). */
-function oneOf(a: string, b: string, required: boolean): OptionTable['check'] {
-  return (v, ctx) => {
-    if (ctx.has(a) && ctx.has(b)) ctx.error(b, `set ${a} or ${b}, not both`);
-    else if (required && !ctx.has(a) && !ctx.has(b)) ctx.error('', `set ${a} or ${b}`);
-  };
-}
-
-const sinkName: OptionSpec = { key: 'name', type: t.name(), required: true, doc: 'sink name, unique; alerts refer to it' };
-const urls = (doc: string): OptionSpec => ({ key: 'urls', type: t.list(t.url(), { minItems: 1 }), required: true, doc });
-
-const elasticsearchSink = table(
-  [
-    sinkName,
-    { key: 'topics', type: t.list(t.topic(), { minItems: 1 }), required: true, doc: 'topics to index' },
-    urls('Elasticsearch or OpenSearch base URLs, tried in order'),
-    { key: 'data_stream', type: t.string(), defaultDoc: '"logs-{topic}-default" unless index is set', doc: 'data stream name; `{topic}` is replaced' },
-    { key: 'index', type: t.string(), doc: 'index name instead of a data stream; `{topic}` and date patterns like `{yyyy.MM.dd}` are replaced' },
-    { key: 'api_key', type: t.string(), doc: 'API key (sent as ApiKey); or username and password' },
-    { key: 'username', type: t.string(), doc: 'basic auth user' },
-    { key: 'password', type: t.string({ allowEmpty: true }), doc: 'basic auth password' },
-    { key: 'dead_letter_topic', type: t.topic(), doc: 'records Elasticsearch permanently rejects go here (default: counted, logged and dropped)' },
-  ],
-  (v, ctx) => {
-    oneOf('data_stream', 'index', false)!(v, ctx);
-    if (!ctx.has('data_stream') && !ctx.has('index')) v.data_stream = 'logs-{topic}-default';
-    if (ctx.has('api_key') && (ctx.has('username') || ctx.has('password'))) ctx.error('api_key', 'set api_key or username and password, not both');
-    if (ctx.has('username') !== ctx.has('password')) ctx.error(ctx.has('username') ? 'username' : 'password', 'username and password go together');
-  },
-);
-
-const alertmanagerSink = table([sinkName, urls('Alertmanager base URLs; alerts go to every one (Alertmanager deduplicates)')]);
-
-const pagerdutySink = table(
-  [
-    sinkName,
-    { key: 'routing_key', type: t.string(), doc: 'Events API v2 integration key; or routing_key_file' },
-    { key: 'routing_key_file', type: t.string(), doc: 'file holding the integration key' },
-    { key: 'url', type: t.url(), default: 'https://events.pagerduty.com/v2/enqueue', doc: 'Events API v2 endpoint' },
-  ],
-  oneOf('routing_key', 'routing_key_file', true),
-);
-
-const webhookSink = table([sinkName, { key: 'url', type: t.url(), required: true, doc: 'POST target for alert notifications (JSON)' }]);
-
 const labelsOf = (doc: string): OptionSpec => ({ key: 'labels', type: { kind: 'map', keys: 'label', of: t.string({ allowEmpty: true }), placeholder: 'LABEL' }, default: {}, doc });
 const common = (): OptionSpec[] => [
   { key: 'name', type: t.string(), required: true, doc: 'rule name: the alertname label' },
@@ -222,7 +155,7 @@ const alertType: OptionType = {
   ],
 };
 
-const ALERT_SINK_TYPES = new Set(['alertmanager', 'pagerduty', 'webhook']);
+const ALERT_SINK_TYPES = builtinSinks.alertTypes();
 
 function checkNamesUnique(list: unknown, what: string, at: (i: number) => string, ctx: Parameters<NonNullable<OptionTable['check']>>[1]): void {
   if (!Array.isArray(list)) return;
@@ -331,7 +264,7 @@ export const aggregatorOptions: OptionTable = table(
     { key: 'retention_check_interval', type: t.duration({ min: 100 }), default: 30 * SECOND, doc: 'how often retention runs' },
     {
       key: 'sinks',
-      type: t.list(t.union('type', { elasticsearch: elasticsearchSink, alertmanager: alertmanagerSink, pagerduty: pagerdutySink, webhook: webhookSink })),
+      type: t.list(t.union('type', builtinSinks.tables())),
       default: [],
       doc: 'where records and alerts go; each sink has its own cursor',
     },

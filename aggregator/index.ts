@@ -25,6 +25,9 @@ import { availableParallelism } from 'node:os';
 import { PayloadPool } from '../lib/protocol/payload-pool.js';
 import { TopicPolicy } from './topics/policy.js';
 import { FDS_PER_PARTITION, RESERVE } from './storage/descriptors.js';
+import { builtinSinks, type SinkRegistry } from './sinks/registry.js';
+import { SinkRunner } from './sinks/runner.js';
+import { LocalTransport } from './consumer/local-transport.js';
 
 export interface AggregatorOptions {
   config: AggregatorConfig;
@@ -35,6 +38,8 @@ export interface AggregatorOptions {
   io?: FsSeam;
   /** Producer-state snapshot interval while ingest goes on; default 30 s (also at every roll and at close). */
   snapshotIntervalMs?: number;
+  /** Sink types by `type`; default the built-in ones (tests add their own). */
+  sinkRegistry?: SinkRegistry;
 }
 
 export class Aggregator {
@@ -52,6 +57,7 @@ export class Aggregator {
   readonly metrics: AggregatorMetrics;
   readonly payloads: PayloadPool;
   readonly decoder: RecordDecoder;
+  readonly sinks: SinkRunner;
 
   constructor(opts: AggregatorOptions) {
     this.#cfg = opts.config;
@@ -71,6 +77,12 @@ export class Aggregator {
     this.groups = new GroupStore(this.#cfg.data_dir, this.#logger);
     this.payloads = new PayloadPool(Math.min(2, Math.max(1, availableParallelism())), (reason) => this.#logger.error({ reason }, 'payload workers unavailable: ingest checks and reads now run on the event loop'));
     this.decoder = new RecordDecoder({ payloads: this.payloads, maxRawBytes: this.#cfg.limits.max_decompressed_batch_bytes, onSkipped: (s) => this.#skippedBatch(s) });
+    this.sinks = new SinkRunner({
+      registry: opts.sinkRegistry ?? builtinSinks,
+      sinks: this.#cfg.sinks,
+      transport: new LocalTransport({ storage: this.storage, groups: this.groups, decoder: this.decoder }),
+      logger: this.#logger,
+    });
   }
 
   /** Resolves with the address actually bound (port 0 picks a free one). */
@@ -80,9 +92,10 @@ export class Aggregator {
     if (this.#cfg.storage.type !== 'local') {
       throw new LogshipError('LSH_ERR_CONFIG', `storage.type "${this.#cfg.storage.type}" is not implemented in this version; use storage: {type: local}`);
     }
-    if (this.#cfg.sinks.length > 0 || this.#cfg.alerts.length > 0) {
+    const idle = this.sinks.notImplemented();
+    if (idle.length > 0 || this.#cfg.alerts.length > 0) {
       this.#logger.error(
-        { sinks: this.#cfg.sinks.map((x) => x.name), alerts: this.#cfg.alerts.map((x) => x.name) },
+        { sinks: idle.map((x) => x.name), alerts: this.#cfg.alerts.map((x) => x.name) },
         'sinks and alert rules are not implemented in this version: they do not run. Records stay in the log (within retention) and can be read with logship read --group',
       );
     }
@@ -142,6 +155,7 @@ export class Aggregator {
       this.#server!.once('error', reject);
       this.#server!.listen(port, host, () => resolve());
     });
+    await this.sinks.start();
     this.#ready = true;
     this.#scheduleRetention();
     const addr = this.#server.address() as AddressInfo;
@@ -277,6 +291,8 @@ export class Aggregator {
         });
       }
       if (this.#retentionRun) await this.#retentionRun;
+      // Sinks first: a delivery in flight finishes and its cursor is committed before the logs close.
+      await this.sinks.close();
       await this.storage.close();
       await this.payloads.close();
       this.#logger.info('aggregator stopped');

@@ -57,6 +57,8 @@ export interface ConsumerOptions {
   /** Backoff bounds; default 100 ms .. 30 s. */
   backoffMs?: { min: number; max: number };
   signal?: AbortSignal;
+  /** How often to look again for a topic that does not exist yet (when retrying); default 1 s. */
+  topicPollMs?: number;
 }
 
 export class Consumer {
@@ -100,10 +102,16 @@ export class Consumer {
 
   async #start(): Promise<void> {
     const o = this.#o;
-    const found = await this.#withRetry(async () => ({ all: await o.transport.partitions(o.topic) }));
-    if (!found) return; // stopped
-    const all = found.all;
-    if (!all) throw new LogshipError('LSH_ERR_NOT_FOUND', `no topic "${o.topic}"`);
+    let all: PartitionRange[] | undefined;
+    for (;;) {
+      const found = await this.#withRetry(async () => ({ all: await o.transport.partitions(o.topic) }));
+      if (!found) return; // stopped
+      all = found.all;
+      if (all) break;
+      // A topic that does not exist yet: fail fast, or (sinks) wait for its first record to create it.
+      if (o.retry === false) throw new LogshipError('LSH_ERR_NOT_FOUND', `no topic "${o.topic}"`);
+      await this.#sleep(o.topicPollMs ?? 1_000);
+    }
     const parts = o.partitions ? all.filter((p) => o.partitions!.includes(p.partition)) : all;
     const committed = o.group ? await this.#withRetry(() => o.transport.committed(o.group!, o.topic)) : new Map<number, number>();
     if (committed === undefined) return;
@@ -184,7 +192,12 @@ export class Consumer {
     const { min, max } = this.#o.backoffMs ?? { min: 100, max: 30_000 };
     const delay = Math.min(max, min * 2 ** Math.min(failures - 1, 20));
     this.#o.onRetry?.(err, delay);
-    await new Promise<void>((resolve) => {
+    await this.#sleep(delay);
+  }
+
+  /** Sleeps, or less when stopped. */
+  #sleep(delay: number): Promise<void> {
+    return new Promise<void>((resolve) => {
       const t = setTimeout(done, delay);
       const signal = this.#ac.signal;
       function done(): void {

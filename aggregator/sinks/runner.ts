@@ -1,0 +1,70 @@
+/**
+ * Runs the configured sinks that have an implementation: each one a Sink plus
+ * one Consumer per topic (group `sink-<name>`, in-process transport, follow,
+ * retry with backoff). close() stops the consumers first (a delivery in
+ * flight finishes and is committed), then the sinks.
+ */
+import type { Logger } from '../../lib/obs/logger.js';
+import { Consumer, type ConsumerTransport } from '../consumer/index.js';
+import type { SinkRegistry } from './registry.js';
+import type { Sink, SinkConfigBase } from './types.js';
+
+export interface SinkRunnerOptions {
+  registry: SinkRegistry;
+  sinks: SinkConfigBase[];
+  transport: ConsumerTransport;
+  logger: Logger;
+}
+
+export class SinkRunner {
+  #o: SinkRunnerOptions;
+  #running: Array<{ name: string; sink: Sink; consumers: Consumer[]; runs: Promise<void>[] }> = [];
+  #closing: Promise<void> | undefined;
+
+  constructor(opts: SinkRunnerOptions) {
+    this.#o = opts;
+  }
+
+  /** Configured sinks whose type does not run in this version. */
+  notImplemented(): SinkConfigBase[] {
+    return this.#o.sinks.filter((s) => !this.#o.registry.get(s.type)?.create);
+  }
+
+  async start(): Promise<void> {
+    for (const cfg of this.#o.sinks) {
+      const def = this.#o.registry.get(cfg.type);
+      if (!def?.create || def.alerts) continue;
+      const log = this.#o.logger.child({ sink: cfg.name, type: cfg.type });
+      const sink = def.create(cfg, { logger: log });
+      await sink.start();
+      const consumers = (cfg.topics ?? []).map(
+        (topic) =>
+          new Consumer({
+            transport: this.#o.transport,
+            topic,
+            group: `sink-${cfg.name}`,
+            follow: true,
+            startAt: 'beginning',
+            deliver: (d) => sink.deliver(d),
+            onGap: (partition, from, to) => log.warn({ topic, partition, from, to: to - 1 }, 'sink fell behind retention: these offsets were deleted before it read them'),
+            onRetry: (err, delayMs) => log.warn({ topic, err, retry_in_ms: delayMs }, 'sink delivery failed; retrying'),
+          }),
+      );
+      const runs = consumers.map((c) => c.run().catch((err: unknown) => log.error({ err }, 'sink consumer stopped')));
+      this.#running.push({ name: cfg.name, sink, consumers, runs });
+    }
+  }
+
+  health(): Record<string, ReturnType<Sink['health']>> {
+    return Object.fromEntries(this.#running.map((r) => [r.name, r.sink.health()]));
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await Promise.all(this.#running.flatMap((r) => r.consumers.map((c) => c.stop())));
+      await Promise.all(this.#running.flatMap((r) => r.runs));
+      await Promise.allSettled(this.#running.map((r) => r.sink.close()));
+    })();
+    return this.#closing;
+  }
+}

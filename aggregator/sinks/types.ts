@@ -1,0 +1,48 @@
+/**
+ * The sink seam. A sink is a consumer group over the stored log: the
+ * SinkRunner (runner.ts) runs one Consumer per topic the sink reads, with the
+ * group `sink-<name>`, and commits the cursor only after deliver() resolves.
+ * deliver() rejecting means "retry these" (with backoff); it must not resolve
+ * before the records are safely delivered. A sink that receives alerts rather
+ * than records says so with `alerts: true` in its definition.
+ */
+import type { OptionTable } from '../../lib/config/option-table.js';
+import type { Logger } from '../../lib/obs/logger.js';
+import type { Delivery } from '../consumer/index.js';
+
+export interface SinkHealth {
+  ok: boolean;
+  /** why not ok (shown by /readyz-like checks and logs) */
+  reason?: string;
+}
+
+export interface Sink {
+  start(): Promise<void>;
+  /** Resolves once the records are delivered; rejecting retries them. */
+  deliver(d: Delivery): Promise<void>;
+  /** Graceful and idempotent. */
+  close(): Promise<void>;
+  health(): SinkHealth;
+}
+
+/** A configured sink: the keys of its table plus `type` and `name`. */
+export interface SinkConfigBase {
+  type: string;
+  name: string;
+  /** topics the sink consumes (record sinks) */
+  topics?: string[];
+}
+
+export interface SinkContext {
+  logger: Logger;
+}
+
+export interface SinkDefinition {
+  type: string;
+  /** its option table (without `type`, which the union adds) */
+  options: OptionTable;
+  /** alert sinks take notifications from the alert engine, not records */
+  alerts?: boolean;
+  /** undefined: configurable, but not implemented in this version (it does not run) */
+  create?: (config: SinkConfigBase, ctx: SinkContext) => Sink;
+}
