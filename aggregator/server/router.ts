@@ -44,7 +44,7 @@ export function createRouter(ctx: ServerContext) {
         label = 'topics';
         if (req.method !== 'GET') throw methodNotAllowed(req, 'GET');
         ctx.auth.requireScope(req, 'read');
-        return await handleTopics(ctx, res);
+        return await handleTopics(ctx, res, (topic) => ctx.auth.allowsTopic(req, topic));
       }
       let m = RECORDS.exec(path);
       if (m) {

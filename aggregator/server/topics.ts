@@ -7,9 +7,10 @@ import type { ServerContext } from './context.js';
 const SHAPE = 'body must be {"offsets": {"<topic>": {"<partition>": <offset>}}}';
 const MAX_GROUP_BODY = 1 << 20;
 
-export async function handleTopics(ctx: ServerContext, res: ServerResponse): Promise<void> {
+export async function handleTopics(ctx: ServerContext, res: ServerResponse, visible: (topic: string) => boolean = () => true): Promise<void> {
   const topics = [];
   for (const name of ctx.storage.names()) {
+    if (!visible(name)) continue; // a token's topics allow-list hides the others
     // A closed topic shows its offsets as of its close; one not opened since start is opened for it.
     let partitions = ctx.storage.stats(name);
     if (!partitions) {

@@ -203,6 +203,8 @@ describe('aggregator auth (issue 9)', () => {
       const other = await get(`${url}/v1/topics/other/partitions/0/records?offset=0`, `Bearer ${APPONLY}`);
       expect(other.status).toBe(403);
       expect(JSON.parse(other.text).error.reason).toContain('topic "other"');
+      const listed = JSON.parse((await get(`${url}/v1/topics`, `Bearer ${APPONLY}`)).text) as { topics: Array<{ name: string }> };
+      expect(listed.topics.map((x) => x.name)).toEqual(['app']);
 
       // ... for writes (nothing of the request is created) and for group commits too
       expect((await post(`${url}/v1/batches`, batch('app', 5), APPAGENT)).status).toBe(200);
