@@ -8,7 +8,7 @@ import { createServer as createTlsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { AggregatorConfig } from './config.js';
-import { isLoopbackListen } from '../lib/config/index.js';
+import { isLoopbackListen, parseListen } from '../lib/config/index.js';
 import { LogshipError } from '../lib/errors.js';
 import type { Logger } from '../lib/obs/logger.js';
 import { LocalStorage } from './storage/local.js';
@@ -127,7 +127,6 @@ export class Aggregator {
       }),
       payloads: this.payloads,
       isReady: () => this.#ready,
-      onAppended: () => undefined,
       beforeScrape: () => this.refreshGauges(),
     });
     // Last line of defence: whatever a request does, it must not take the process down.
@@ -301,9 +300,9 @@ export class Aggregator {
   }
 }
 
-export function splitListen(listen: string): { host: string; port: number } {
-  const i = listen.lastIndexOf(':');
-  let host = listen.slice(0, i);
-  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
-  return { host: host || '0.0.0.0', port: Number(listen.slice(i + 1)) };
+/** The config checked `listen` already; a bad one here is a programming error, said plainly. */
+function splitListen(listen: string): { host: string; port: number } {
+  const parsed = parseListen(listen);
+  if (!parsed.ok) throw new LogshipError('LSH_ERR_CONFIG', parsed.message);
+  return parsed.value;
 }

@@ -1,6 +1,7 @@
 /** The agent's loopback status listener: GET /status (JSON), /metrics, /healthz; GET and HEAD only (405 otherwise). */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { parseListen } from '../../lib/config/listen.js';
 
 export interface StatusSource {
   status(): Promise<unknown>;
@@ -32,11 +33,12 @@ export async function startStatusServer(listen: string, src: StatusSource): Prom
       reply(404, JSON.stringify({ error: { type: 'not_found', reason: `no route ${path}; try /status, /metrics, /healthz` } }));
     })().catch((err: Error) => reply(500, JSON.stringify({ error: { type: 'internal', reason: err.message } })));
   });
-  const i = listen.lastIndexOf(':');
-  const host = listen.slice(0, i).replace(/^\[|\]$/g, '') || '127.0.0.1';
+  const parsed = parseListen(listen);
+  if (!parsed.ok) throw new Error(parsed.message);
+  const { host, port } = parsed.value;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(Number(listen.slice(i + 1)), host, () => resolve());
+    server.listen(port, host, () => resolve());
   });
   return { server, address: server.address() as AddressInfo };
 }

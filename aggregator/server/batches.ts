@@ -122,7 +122,6 @@ async function ingest(ctx: ServerContext, wire: WireRequest, held: Map<string, T
     }
     throw err;
   }
-  ctx.onAppended();
   ctx.metrics.ingestLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
   sendJson(res, 200, { acks });
 }

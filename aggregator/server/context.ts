@@ -21,7 +21,6 @@ export interface ServerContext {
   /** worker threads that inflate and check payloads (ingest) and split stored batches (reads) */
   payloads: PayloadPool;
   isReady: () => boolean;
-  onAppended: () => void;
   /** Refreshes state-derived gauges (offsets, consumer lag) just before /metrics is rendered. */
   beforeScrape?: () => void;
 }

@@ -10,7 +10,7 @@ import { readFileIfExists, writeFileAtomic, type FsSeam } from '../../lib/log/in
 import type { Logger } from '../../lib/obs/logger.js';
 import { LogshipError } from '../../lib/errors.js';
 import { Partition, type PartitionEvents } from './partition.js';
-import { topicNameProblem } from '../topics/partitioner.js';
+import { topicNameProblem } from '../../lib/config/names.js';
 import { DescriptorBudget } from './descriptors.js';
 
 import type { PartitionStats, RetentionReport, Storage, TopicHandle, TopicSettings } from './types.js';

@@ -11,7 +11,7 @@ import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readFileIfExists, writeFileAtomic } from '../../lib/log/index.js';
 import type { Logger } from '../../lib/obs/logger.js';
-import { topicNameProblem } from './partitioner.js';
+import { topicNameProblem } from '../../lib/config/names.js';
 
 /** topic -> partition (canonical decimal) -> next offset */
 export type GroupOffsets = Map<string, Map<number, number>>;

@@ -12,11 +12,3 @@ export function partitionFor(host: string, source: string, partitions: number): 
   }
   return (h >>> 0) % partitions;
 }
-
-const TOPIC_RE = /^[A-Za-z0-9._-]{1,200}$/;
-
-export function topicNameProblem(name: string): string | undefined {
-  if (!TOPIC_RE.test(name)) return `topic name "${name.slice(0, 220)}" must be 1-200 characters of [A-Za-z0-9._-]`;
-  if (name === '.' || name === '..') return `topic name "${name}" is not allowed`;
-  return undefined;
-}

@@ -5,7 +5,7 @@
  */
 import picomatch from 'picomatch';
 import { HttpError } from '../server/http-util.js';
-import { topicNameProblem } from './partitioner.js';
+import { topicNameProblem } from '../../lib/config/names.js';
 
 export interface TopicLimits {
   maxTopics: number;
