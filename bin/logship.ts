@@ -5,10 +5,11 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { ConfigError, LogshipError, UsageError } from '../lib/errors.js';
+import { ConfigError, ConfigIssue, LogshipError, UsageError } from '../lib/errors.js';
+import { readSecretFile, SecretFileError, tokenProblem, trimAsciiSpace } from '../lib/config/secrets.js';
 import { createLogger, isLogLevel, type Logger } from '../lib/obs/logger.js';
 import { checkConfig } from './config/check.js';
-import { loadAgentConfig } from '../agent/config.js';
+import { loadAgentConfig, type AgentConfig } from '../agent/config.js';
 import { loadAggregatorConfig, type AggregatorConfig } from '../aggregator/config.js';
 import { loadTokens } from '../aggregator/server/auth.js';
 import { loadStartConfig, resolveDataDir } from './config/start.js';
@@ -68,6 +69,21 @@ function format<T extends string>(v: Record<string, unknown>, allowed: T[], def:
 
 const out = (s: string) => process.stdout.write(s);
 
+/** An agent's token file must hold a token the aggregator could accept: checked at start and at every reload. */
+function withAgentTokenChecked(c: AgentConfig): AgentConfig {
+  const f = c.aggregator.token_file;
+  if (f === undefined) return c;
+  let problem: string | undefined;
+  try {
+    problem = tokenProblem(trimAsciiSpace(readSecretFile(f)));
+  } catch (err) {
+    if (!(err instanceof SecretFileError)) throw err;
+    problem = err.message;
+  }
+  if (problem) throw new ConfigError([new ConfigIssue(f, 1, 1, 'aggregator.token_file', problem)]);
+  return c;
+}
+
 /** Throws the ConfigError loadTokens would throw at start (blank, short, unreadable token files). */
 function withTokensChecked(c: AggregatorConfig, path: string): AggregatorConfig {
   loadTokens(c.auth.tokens, path);
@@ -101,7 +117,7 @@ async function main(argv: string[]): Promise<number> {
       const v = parse(cmd, args, { config: { type: 'string', short: 'c' } });
       const path = required(v, 'config', cmd);
       const log = logger(v, 'logship-agent');
-      return runService(log, () => loadAgentConfig(path), async (config) => {
+      return runService(log, () => loadAgentConfig(path).then(withAgentTokenChecked), async (config) => {
         for (const w of looseSecretFiles({ agent: config })) log.warn(w);
         const a = new Agent({ config, logger: log });
         await a.start();

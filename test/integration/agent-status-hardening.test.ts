@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { CLI, freePort, tempDir, waitFor, writeYaml } from '../helpers/procs.js';
+import { CLI, freePort, runLogship, tempDir, waitFor, writeYaml } from '../helpers/procs.js';
 
 const started: number[] = [];
 afterAll(() => {
@@ -76,6 +76,25 @@ describe('agent status listener and data dir (issue 9, finding 9)', () => {
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
       expect(out).not.toContain('s3cr3t-pass');
+    } finally {
+      await t.cleanup();
+    }
+  });
+  it('an agent whose token file is blank or short exits 2 at start, naming the file', { timeout: 30_000 }, async () => {
+    const t = await tempDir();
+    try {
+      const tokenFile = join(t.dir, 'agent.token');
+      await writeFile(tokenFile, 'short\n', { mode: 0o600 });
+      const cfg = await writeYaml(join(t.dir, 'agent.yaml'), {
+        id: 'h',
+        data_dir: join(t.dir, 'data'),
+        aggregator: { urls: ['http://127.0.0.1:9'], token_file: tokenFile },
+        inputs: [{ type: 'host_metrics', topic: 'm' }],
+        status: { listen: 'off' },
+      });
+      const r = await runLogship(['agent', '--config', cfg], {}, 20_000);
+      expect(r.stderr).toContain(`${tokenFile}:1:1: aggregator.token_file: the token is 5 bytes; at least 16 are required`);
+      expect(r.code).toBe(2);
     } finally {
       await t.cleanup();
     }
