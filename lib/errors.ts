@@ -23,11 +23,33 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+/**
+ * How the aggregator answers an error over HTTP: [status, error.type]. A code
+ * not listed answers 503 "internal" (and is logged as a failure of ours).
+ * A LogshipError may carry its own status and type (`http`), e.g. 403
+ * forbidden or 415 unsupported_media_type, which refine a code.
+ */
+export const HTTP_STATUS: Partial<Record<ErrorCode, readonly [number, string]>> = {
+  LSH_ERR_BAD_BATCH: [400, 'bad_batch'],
+  LSH_ERR_BAD_REQUEST: [400, 'bad_request'],
+  LSH_ERR_AUTH: [401, 'unauthorized'],
+  LSH_ERR_NOT_FOUND: [404, 'not_found'],
+  LSH_ERR_SEQUENCE: [409, 'producer_fenced'],
+  LSH_ERR_TOO_LARGE: [413, 'too_large'],
+  LSH_ERR_OFFSET_OUT_OF_RANGE: [400, 'offset_out_of_range'],
+  LSH_ERR_DISK_FULL: [507, 'insufficient_storage'],
+  LSH_ERR_UNAVAILABLE: [503, 'unavailable'],
+  LSH_ERR_CLOSED: [503, 'unavailable'],
+};
+
 export class LogshipError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  /** the HTTP answer when it refines the code's (HTTP_STATUS) */
+  readonly http: readonly [number, string] | undefined;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; http?: readonly [number, string] }) {
     super(message, options);
     this.code = code;
+    this.http = options?.http;
     this.name = 'LogshipError';
   }
 }

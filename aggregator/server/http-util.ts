@@ -1,36 +1,44 @@
 /** Request/response plumbing shared by the aggregator's routes: JSON errors, bounded bodies. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { LogshipError, isDiskFull, type ErrorCode } from '../../lib/errors.js';
+import { HTTP_STATUS, LogshipError, isDiskFull, type ErrorCode } from '../../lib/errors.js';
 
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly type: string,
-    readonly reason: string,
-  ) {
-    super(reason);
-  }
+/** The catalogue code an HTTP status belongs to. */
+function codeFor(status: number, type: string): ErrorCode {
+  if (status === 400) return type === 'bad_batch' ? 'LSH_ERR_BAD_BATCH' : type === 'offset_out_of_range' ? 'LSH_ERR_OFFSET_OUT_OF_RANGE' : 'LSH_ERR_BAD_REQUEST';
+  if (status === 401 || status === 403) return 'LSH_ERR_AUTH';
+  if (status === 404) return 'LSH_ERR_NOT_FOUND';
+  if (status === 409) return 'LSH_ERR_SEQUENCE';
+  if (status === 413) return 'LSH_ERR_TOO_LARGE';
+  if (status === 415) return 'LSH_ERR_BAD_REQUEST';
+  if (status === 507) return 'LSH_ERR_DISK_FULL';
+  return 'LSH_ERR_UNAVAILABLE';
 }
 
-const STATUS_BY_CODE: Partial<Record<ErrorCode, [number, string]>> = {
-  LSH_ERR_BAD_BATCH: [400, 'bad_batch'],
-  LSH_ERR_BAD_REQUEST: [400, 'bad_request'],
-  LSH_ERR_AUTH: [401, 'unauthorized'],
-  LSH_ERR_NOT_FOUND: [404, 'not_found'],
-  LSH_ERR_SEQUENCE: [409, 'producer_fenced'],
-  LSH_ERR_TOO_LARGE: [413, 'too_large'],
-  LSH_ERR_OFFSET_OUT_OF_RANGE: [416, 'offset_out_of_range'],
-  LSH_ERR_DISK_FULL: [507, 'insufficient_storage'],
-  LSH_ERR_UNAVAILABLE: [503, 'unavailable'],
-  LSH_ERR_CLOSED: [503, 'unavailable'],
-};
+/**
+ * A LogshipError (one catalogue: lib/errors.ts) with its HTTP answer fixed
+ * where it is raised; the code follows from the status.
+ */
+export class HttpError extends LogshipError {
+  readonly status: number;
+  readonly type: string;
+  constructor(status: number, type: string, reason: string, options?: { cause?: unknown }) {
+    super(codeFor(status, type), reason, { ...options, http: [status, type] });
+    this.status = status;
+    this.type = type;
+    this.name = 'HttpError';
+  }
+
+  get reason(): string {
+    return this.message;
+  }
+}
 
 export function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
   if (isDiskFull(err)) return new HttpError(507, 'insufficient_storage', `disk full: ${(err as Error).message}; free space in the data directory, ingest resumes by itself`);
   if (err instanceof LogshipError) {
-    const m = STATUS_BY_CODE[err.code];
-    if (m) return new HttpError(m[0] === 416 ? 400 : m[0], m[1], err.message);
+    const m = err.http ?? HTTP_STATUS[err.code];
+    if (m) return new HttpError(m[0], m[1], err.message);
   }
   return new HttpError(503, 'internal', `internal error: ${(err as Error)?.message ?? String(err)}`);
 }

@@ -1,15 +1,17 @@
-/** Routes a request to its handler; every failure becomes a JSON error with a counted metric. */
+/**
+ * Routes a request through the route table (routes.ts); every failure becomes
+ * a JSON error with a counted metric. Order, for every route that needs a
+ * token: authenticate (401) -> ready (503) -> method (400) -> scope and topic
+ * (403) -> handler. A path no route has is 401 without a valid token, then
+ * 404, so nothing about the API is told to an unauthenticated caller beyond
+ * the open endpoints.
+ */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { handleBatches } from './batches.js';
-import { handleRecords } from './records.js';
-import { handleGroupOffsets, handleTopics } from './topics.js';
-import { HttpError, decodePathSegment, sendError, sendJson, toHttpError } from './http-util.js';
+import { HttpError, sendError, toHttpError } from './http-util.js';
 import type { ServerContext } from './context.js';
+import { matchRoute, routes as defaultRoutes, type Route } from './routes.js';
 
-const RECORDS = /^\/v1\/topics\/([^/]+)\/partitions\/([^/]+)\/records$/;
-const GROUP = /^\/v1\/groups\/([^/]+)\/offsets$/;
-
-export function createRouter(ctx: ServerContext) {
+export function createRouter(ctx: ServerContext, table: readonly Route[] = defaultRoutes) {
   return async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const raw = req.url ?? '/';
     const qi = raw.indexOf('?');
@@ -17,53 +19,22 @@ export function createRouter(ctx: ServerContext) {
     const path = qi < 0 ? raw : raw.slice(0, qi);
     let label = 'other';
     try {
-      if (path === '/healthz') {
-        label = 'healthz';
-        return sendJson(res, 200, { status: 'ok' });
+      const found = matchRoute(table, path);
+      const r = found?.route;
+      if (r && !r.auth) {
+        label = r.label;
+        return await r.handle(ctx, { req, res, raw, params: found.params });
       }
-      if (path === '/readyz') {
-        label = 'readyz';
-        return ctx.isReady() ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { error: { type: 'unavailable', reason: 'starting or shutting down' } });
-      }
-      if (path === '/metrics') {
-        label = 'metrics';
-        ctx.beforeScrape?.();
-        const text = await ctx.metrics.registry.metrics();
-        res.writeHead(200, { 'content-type': ctx.metrics.registry.contentType });
-        return void res.end(text);
-      }
-      ctx.auth.check(req);
+      ctx.auth.check(req, r?.auth?.schemes === 'es');
       if (!ctx.isReady()) throw new HttpError(503, 'unavailable', 'the aggregator is starting or shutting down; retry');
-      if (path === '/v1/batches') {
-        label = 'batches';
-        if (req.method !== 'POST') throw methodNotAllowed(req, 'POST');
-        ctx.auth.requireScope(req, 'ingest');
-        return await handleBatches(ctx, req, res);
+      if (!r) throw new HttpError(404, 'not_found', `no route for ${req.method} ${path}`);
+      label = r.label;
+      if (!r.methods.includes('*') && !r.methods.includes(req.method ?? '')) {
+        throw new HttpError(400, 'bad_request', `method ${req.method} not allowed here; use ${r.methods.join(' or ')}`);
       }
-      if (path === '/v1/topics') {
-        label = 'topics';
-        if (req.method !== 'GET') throw methodNotAllowed(req, 'GET');
-        ctx.auth.requireScope(req, 'read');
-        return await handleTopics(ctx, res, (topic) => ctx.auth.allowsTopic(req, topic));
-      }
-      let m = RECORDS.exec(path);
-      if (m) {
-        label = 'records';
-        if (req.method !== 'GET') throw methodNotAllowed(req, 'GET');
-        ctx.auth.requireScope(req, 'read', m[1]);
-        // Only long-polls need to notice a client that went away; ingest skips the per-request AbortController.
-        const ac = new AbortController();
-        res.once('close', () => ac.abort());
-        return await handleRecords(ctx, parseUrl(raw), res, decodePathSegment(m[1]!, 'topic'), decodePathSegment(m[2]!, 'partition'), ac.signal);
-      }
-      m = GROUP.exec(path);
-      if (m) {
-        label = 'groups';
-        if (req.method !== 'GET' && req.method !== 'POST') throw methodNotAllowed(req, 'GET or POST');
-        ctx.auth.requireScope(req, 'read');
-        return await handleGroupOffsets(ctx, req, res, decodePathSegment(m[1]!, 'group'));
-      }
-      throw new HttpError(404, 'not_found', `no route for ${req.method} ${path}`);
+      const auth = r.auth!;
+      ctx.auth.requireScope(req, auth.scope, auth.topicParam === undefined ? undefined : found.params[auth.topicParam]);
+      return await r.handle(ctx, { req, res, raw, params: found.params });
     } catch (err) {
       const e = toHttpError(err);
       if (e.status >= 500 && e.type === 'internal') ctx.logger.error({ err, path }, 'request failed');
@@ -78,16 +49,4 @@ export function createRouter(ctx: ServerContext) {
       }
     }
   };
-}
-
-function parseUrl(raw: string): URL {
-  try {
-    return new URL(raw, 'http://x');
-  } catch {
-    throw new HttpError(400, 'bad_request', 'the request URL cannot be parsed');
-  }
-}
-
-function methodNotAllowed(req: IncomingMessage, allowed: string): HttpError {
-  return new HttpError(400, 'bad_request', `method ${req.method} not allowed here; use ${allowed}`);
 }

@@ -1,0 +1,35 @@
+/** The route table and the one error catalogue: what needs a token, what matches, how errors answer. */
+import { describe, expect, it } from 'vitest';
+import { matchRoute, routes } from '../../../../aggregator/server/routes.js';
+import { HttpError, toHttpError } from '../../../../aggregator/server/http-util.js';
+import { LogshipError, OffsetOutOfRangeError } from '../../../../lib/errors.js';
+
+describe('route table', () => {
+  it('only health, readiness and metrics are open; every other route names its scope', () => {
+    expect(routes.filter((r) => !r.auth).map((r) => r.label)).toEqual(['healthz', 'readyz', 'metrics']);
+    expect(Object.fromEntries(routes.filter((r) => r.auth).map((r) => [r.label, r.auth!.scope]))).toEqual({ batches: 'ingest', topics: 'read', records: 'read', groups: 'read' });
+  });
+
+  it('matches paths and hands back %-encoded params', () => {
+    expect(matchRoute(routes, '/v1/topics/a%2Fb/partitions/3/records')).toMatchObject({ route: { label: 'records' }, params: ['a%2Fb', '3'] });
+    expect(matchRoute(routes, '/v1/groups/g/offsets')?.route.label).toBe('groups');
+    expect(matchRoute(routes, '/v1/topics/x/partitions/0/records/extra')).toBeUndefined();
+    expect(matchRoute(routes, '/v1/batches/')).toBeUndefined();
+  });
+});
+
+describe('errors over HTTP', () => {
+  it('HttpError is a LogshipError whose code follows its status', () => {
+    const e = new HttpError(403, 'forbidden', 'no');
+    expect(e).toBeInstanceOf(LogshipError);
+    expect([e.code, e.status, e.type, e.reason]).toEqual(['LSH_ERR_AUTH', 403, 'forbidden', 'no']);
+    expect(new HttpError(415, 'unsupported_media_type', 'x').code).toBe('LSH_ERR_BAD_REQUEST');
+  });
+
+  it('a LogshipError answers with its code status; unknown failures are 503 internal', () => {
+    expect(toHttpError(new OffsetOutOfRangeError(1, 5, 9))).toMatchObject({ status: 400, type: 'offset_out_of_range' });
+    expect(toHttpError(new LogshipError('LSH_ERR_SEQUENCE', 'stale'))).toMatchObject({ status: 409, type: 'producer_fenced', reason: 'stale' });
+    expect(toHttpError(new LogshipError('LSH_ERR_BAD_REQUEST', 'x', { http: [429, 'too_many_requests'] }))).toMatchObject({ status: 429, type: 'too_many_requests' });
+    expect(toHttpError(new Error('boom'))).toMatchObject({ status: 503, type: 'internal' });
+  });
+});
