@@ -54,24 +54,25 @@ export function sendError(res: ServerResponse, e: HttpError): void {
     res.destroy();
     return;
   }
-  // A refused body still arriving: say so, and do not wait for it on a kept-alive connection.
-  if (res.req && !res.req.complete) res.setHeader('connection', 'close');
+  // A refused body still arriving (past the drain bounds): say so, and cut the connection after the answer.
+  const unread = res.req && !res.req.complete;
+  if (unread) res.setHeader('connection', 'close');
   sendJson(res, e.status, { error: { type: e.type, reason: e.reason } });
+  if (unread) res.once('finish', () => res.req.destroy());
 }
 
 /**
  * Reads the whole body, refusing (413) past maxBytes without buffering the
- * excess. A chunked body that goes over is answered 413 while the rest is
- * read and dropped (bounded: at most DRAIN_BYTES more or DRAIN_MS), so the
- * client sees the answer instead of a reset connection.
+ * excess. The rest of a refused body is read and dropped first (bounded: at
+ * most DRAIN_BYTES more or DRAIN_MS), and only then is the 413 sent, so a
+ * client still sending sees the answer instead of a reset connection.
  */
 export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   const cl = req.headers['content-length'];
   if (cl !== undefined && !/^\d{1,15}$/.test(cl)) return Promise.reject(new HttpError(400, 'bad_request', 'Content-Length must be a decimal number'));
   const declared = cl === undefined ? -1 : Number(cl);
   if (declared > maxBytes) {
-    drain(req);
-    return Promise.reject(new HttpError(413, 'too_large', `request body of ${declared} bytes exceeds the limit of ${maxBytes} (limits.max_body_bytes)`));
+    return drain(req).then(() => Promise.reject(new HttpError(413, 'too_large', `request body of ${declared} bytes exceeds the limit of ${maxBytes} (limits.max_body_bytes)`)));
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -80,16 +81,17 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
       size += c.length;
       if (size > maxBytes) {
         req.off('data', onData);
+        req.off('end', onEnd);
         chunks.length = 0;
-        drain(req);
-        reject(new HttpError(413, 'too_large', `request body exceeds the limit of ${maxBytes} bytes (limits.max_body_bytes)`));
+        void drain(req).then(() => reject(new HttpError(413, 'too_large', `request body exceeds the limit of ${maxBytes} bytes (limits.max_body_bytes)`)));
         return;
       }
       chunks.push(c);
     };
     req.on('data', onData);
     // Always a buffer of our own (a socket's chunk may share memory with other data): it may be moved to a worker.
-    req.on('end', () => resolve(Buffer.concat(chunks, size)));
+    const onEnd = () => resolve(Buffer.concat(chunks, size));
+    req.on('end', onEnd);
     req.on('error', reject);
   });
 }
@@ -97,17 +99,31 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
 const DRAIN_BYTES = 64 << 20;
 const DRAIN_MS = 10_000;
 
-/** Reads and drops the rest of a refused body; past the bounds the connection is cut. */
-function drain(req: IncomingMessage): void {
-  let dropped = 0;
-  const timer = setTimeout(() => req.destroy(), DRAIN_MS);
-  timer.unref();
-  req.on('data', (c: Buffer) => {
-    dropped += c.length;
-    if (dropped > DRAIN_BYTES) req.destroy();
+/**
+ * Reads and drops the rest of a refused body; resolves when it has ended, or
+ * at the bounds (then the answer goes out with Connection: close and the
+ * connection is cut once it is sent).
+ */
+function drain(req: IncomingMessage): Promise<void> {
+  return new Promise((resolve) => {
+    let dropped = 0;
+    const give = () => {
+      clearTimeout(timer);
+      req.off('data', onData);
+      req.pause();
+      resolve();
+    };
+    const timer = setTimeout(give, DRAIN_MS);
+    timer.unref();
+    const onData = (c: Buffer) => {
+      dropped += c.length;
+      if (dropped > DRAIN_BYTES) give();
+    };
+    req.on('data', onData);
+    req.once('end', give);
+    req.once('close', give);
+    req.resume();
   });
-  req.once('close', () => clearTimeout(timer));
-  req.resume();
 }
 
 const DECIMAL = /^(0|[1-9][0-9]{0,15})$/;

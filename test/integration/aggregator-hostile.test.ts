@@ -98,6 +98,8 @@ const url = process.argv[1];
 let on = true;
 process.stdin.on('end', () => (on = false)).resume();
 (async () => {
+  // Untimed first request: it loads fetch's own code in this process, which is not the aggregator's latency.
+  await fetch(url).then((r) => r.text()).catch(() => undefined);
   while (on) {
     const t0 = performance.now();
     try {
@@ -423,8 +425,6 @@ describe('aggregator under hostile input', () => {
     await ensureUp();
     await alive();
     expect(crashes, 'the aggregator died during the suite').toBe(0);
-    const lag = /^logship_aggregator_nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(await (await fetch(`${url}/metrics`)).text())?.[1];
-    console.log(`hostile suite: the aggregator's own event-loop lag max (prom-client) ${lag ? (Number(lag) * 1000).toFixed(1) : '?'} ms`);
     sampling = false;
     await Promise.all(samplers);
     const sorted = [...health].sort((a, b) => a - b);
