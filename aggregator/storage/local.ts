@@ -6,7 +6,8 @@
  */
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readFileIfExists, writeFileAtomic, type FsSeam } from '../../lib/log/index.js';
+import { readFileIfExists, type FsSeam } from '../../lib/log/index.js';
+import { readStateFile, writeStateFile, type StateKind } from '../../lib/state/state-file.js';
 import type { Logger } from '../../lib/obs/logger.js';
 import { LogshipError } from '../../lib/errors.js';
 import { Partition, type PartitionEvents } from './partition.js';
@@ -43,17 +44,23 @@ export interface LocalStorageOptions {
 /** The option table's ceiling for `partitions`. */
 const MAX_PARTITIONS = 1024;
 
-/** topic.json is ours, but read as untrusted: a partition count out of range would open that many logs. */
-function parseTopicMeta(data: Buffer, max: number): { partitions: number } | string {
-  let v: unknown;
-  try {
-    v = JSON.parse(data.toString('utf8'));
-  } catch (err) {
-    return `not JSON: ${(err as Error).message}`;
-  }
-  const n = (v as { partitions?: unknown } | null)?.partitions;
-  if (!Number.isSafeInteger(n) || (n as number) < 1 || (n as number) > max) return `partitions must be an integer from 1 to ${max}, got ${JSON.stringify(n)}`;
-  return { partitions: n as number };
+/**
+ * topic.json ({"version": 1, "partitions": N, "created": ISO time}; files from
+ * before the version field read as version 1) is ours, but read as untrusted
+ * through lib/state/state-file.ts: a partition count out of range would open
+ * that many logs.
+ */
+function topicMetaKind(max: number): StateKind<{ partitions: number }> {
+  return {
+    what: 'topic settings file',
+    version: 1,
+    remedy: 'restore it from a backup, or write {"partitions": N} with the partition directories the topic has; until then the topic cannot be opened (others are unaffected)',
+    decode(v, at) {
+      const n = v.partitions;
+      if (!Number.isSafeInteger(n) || (n as number) < 1 || (n as number) > max) at.fail('partitions', `partitions must be an integer from 1 to ${max}, got ${JSON.stringify(n)?.slice(0, 40)}`);
+      return { partitions: n as number };
+    },
+  };
 }
 
 /**
@@ -245,10 +252,9 @@ export class LocalStorage implements Storage {
     }
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const metaPath = join(dir, 'topic.json');
-    const existing = await readFileIfExists(metaPath, this.#opts.io);
-    if (existing) {
-      const stored = parseTopicMeta(existing, this.#opts.maxPartitions ?? MAX_PARTITIONS);
-      if (typeof stored === 'string') throw new LogshipError('LSH_ERR_CORRUPT', `${metaPath}: ${stored}`);
+    const kind = topicMetaKind(this.#opts.maxPartitions ?? MAX_PARTITIONS);
+    const stored = await readStateFile(metaPath, kind, this.#opts.io);
+    if (stored) {
       if (stored.partitions !== settings.partitions) {
         this.#opts.logger.warn(
           { topic: name, stored: stored.partitions, configured: settings.partitions },
@@ -257,7 +263,7 @@ export class LocalStorage implements Storage {
       }
       settings.partitions = stored.partitions;
     } else {
-      await writeFileAtomic(metaPath, JSON.stringify({ partitions: settings.partitions, created: new Date().toISOString() }), this.#opts.io);
+      await writeStateFile(metaPath, kind, { partitions: settings.partitions, created: new Date().toISOString() }, this.#opts.io);
     }
     if (!(await this.#makeRoom(settings.partitions, name))) {
       throw new LogshipError('LSH_ERR_UNAVAILABLE', `topic "${name}": ${this.budget.problem(this.#openPartitions, settings.partitions)}`);

@@ -18,7 +18,8 @@
  * shortcut.
  */
 import { join } from 'node:path';
-import { readFileIfExists, writeFileAtomic, type FsSeam } from '../../lib/log/index.js';
+import type { FsSeam } from '../../lib/log/index.js';
+import { readStateFile, writeStateFile, type StateKind } from '../../lib/state/state-file.js';
 
 export interface ProducerEntry {
   epoch: number;
@@ -41,32 +42,34 @@ export function applyProducer(m: ProducerMap, producer: string, epoch: number, s
   else m.set(producer, { epoch: Math.max(cur.epoch, epoch), seq: Math.max(cur.seq, seq) });
 }
 
+/** producers.json through lib/state/state-file.ts: versioned, size-capped, every field checked. */
+const SNAPSHOT_KIND: StateKind<Snapshot> = {
+  what: 'producer state snapshot',
+  version: 1,
+  remedy: 'nothing: the snapshot is a shortcut, the producer state is rebuilt from the log (delete the file to stop this warning)',
+  decode(v, at) {
+    const offset = at.int(v.offset, 'offset');
+    const given = at.obj(v.producers, 'producers');
+    const producers: ProducerMap = new Map();
+    for (const id of Object.keys(given)) {
+      const e = at.obj(given[id], `producers.${JSON.stringify(id.slice(0, 100))}`);
+      producers.set(id, { epoch: at.int(e.epoch, `producers.${JSON.stringify(id.slice(0, 100))}.epoch`, 0, 0xffffffff), seq: at.int(e.seq, `producers.${JSON.stringify(id.slice(0, 100))}.seq`, -1) });
+    }
+    return { offset, producers };
+  },
+};
+
+/** The snapshot, undefined when there is none, or the problem with it (never thrown: the log is the truth). */
 export async function readSnapshot(dir: string, io: FsSeam): Promise<Snapshot | { problem: string } | undefined> {
-  let raw: Buffer | undefined;
   try {
-    raw = await readFileIfExists(join(dir, SNAPSHOT_FILE), io);
+    return await readStateFile(join(dir, SNAPSHOT_FILE), SNAPSHOT_KIND, io);
   } catch (err) {
     return { problem: (err as Error).message };
-  }
-  if (!raw) return undefined;
-  try {
-    const j = JSON.parse(raw.toString('utf8')) as { version?: unknown; offset?: unknown; producers?: Record<string, { epoch?: unknown; seq?: unknown }> };
-    if (j.version !== 1 || !Number.isSafeInteger(j.offset) || (j.offset as number) < 0 || typeof j.producers !== 'object' || j.producers === null) {
-      return { problem: 'unknown version or malformed fields' };
-    }
-    const producers: ProducerMap = new Map();
-    for (const [id, e] of Object.entries(j.producers)) {
-      if (!Number.isSafeInteger(e?.epoch) || !Number.isSafeInteger(e?.seq)) return { problem: `producer ${id}: malformed entry` };
-      producers.set(id, { epoch: e.epoch as number, seq: e.seq as number });
-    }
-    return { offset: j.offset as number, producers };
-  } catch (err) {
-    return { problem: `not JSON: ${(err as Error).message}` };
   }
 }
 
 export function writeSnapshot(dir: string, snap: Snapshot, io: FsSeam): Promise<void> {
-  const producers: Record<string, ProducerEntry> = {};
+  const producers: Record<string, ProducerEntry> = Object.create(null) as Record<string, ProducerEntry>;
   for (const [id, e] of snap.producers) producers[id] = { epoch: e.epoch, seq: e.seq };
-  return writeFileAtomic(join(dir, SNAPSHOT_FILE), JSON.stringify({ version: 1, offset: snap.offset, written: new Date().toISOString(), producers }), io);
+  return writeStateFile(join(dir, SNAPSHOT_FILE), SNAPSHOT_KIND, { offset: snap.offset, written: new Date().toISOString(), producers }, io);
 }

@@ -9,7 +9,7 @@
  */
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readFileIfExists, writeFileAtomic } from '../../lib/log/index.js';
+import { readStateFile, writeStateFile, type StateKind } from '../../lib/state/state-file.js';
 import type { Logger } from '../../lib/obs/logger.js';
 import { topicNameProblem } from '../../lib/config/names.js';
 
@@ -33,12 +33,13 @@ export class GroupStore {
       if (!f.endsWith('.json')) continue;
       const name = f.slice(0, -5);
       if (GroupStore.nameProblem(name)) continue;
-      const data = await readFileIfExists(join(this.#dir, f));
-      if (!data) continue;
       // A file we did not write (or a damaged one) must not keep the aggregator from starting.
-      const offsets = parseStored(data);
-      if (offsets) this.#groups.set(name, offsets);
-      else this.#logger?.error({ group: name, file: join(this.#dir, f) }, 'consumer-group offsets file is unreadable; the group starts with no committed offsets');
+      try {
+        const offsets = await readStateFile(join(this.#dir, f), GROUP_KIND);
+        if (offsets) this.#groups.set(name, offsets);
+      } catch (err) {
+        this.#logger?.error({ group: name, file: join(this.#dir, f), reason: (err as Error).message }, 'consumer-group offsets file is unreadable; the group starts with no committed offsets');
+      }
     }
   }
 
@@ -65,7 +66,7 @@ export class GroupStore {
     }
     this.#groups.set(group, cur);
     const prev = this.#writes.get(group) ?? Promise.resolve();
-    const next = prev.then(() => writeFileAtomic(join(this.#dir, `${group}.json`), JSON.stringify({ offsets: toJson(cur) })));
+    const next = prev.then(() => writeStateFile(join(this.#dir, `${group}.json`), GROUP_KIND, { offsets: toJson(cur) }));
     this.#writes.set(group, next.catch(() => undefined));
     return next.then(() => cur);
   }
@@ -82,28 +83,32 @@ export function toJson(offsets: GroupOffsets): Record<string, Record<string, num
   return out;
 }
 
-function parseStored(data: Buffer): GroupOffsets | undefined {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(data.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  const offsets = isObject(parsed) ? parsed.offsets : undefined;
-  if (!isObject(offsets)) return undefined;
-  const out: GroupOffsets = new Map();
-  for (const topic of Object.keys(offsets)) {
-    const parts = offsets[topic];
-    if (topicNameProblem(topic) || !isObject(parts)) continue;
-    const m = new Map<number, number>();
-    for (const key of Object.keys(parts)) {
-      const v = parts[key];
-      if (/^(0|[1-9]\d{0,9})$/.test(key) && Number.isSafeInteger(v) && (v as number) >= 0) m.set(Number(key), v as number);
+/**
+ * A group's file through lib/state/state-file.ts (size cap, version; files
+ * from before the version field read as version 1). `offsets` must be an
+ * object; entries that are not a valid topic, canonical partition and offset
+ * are skipped one by one, so one bad key does not lose a group's other offsets.
+ */
+const GROUP_KIND: StateKind<GroupOffsets> = {
+  what: 'consumer-group offsets file',
+  version: 1,
+  remedy: 'the group starts with no committed offsets (readers start at first_offset); commit offsets again or delete the file',
+  decode(v, at) {
+    const offsets = at.obj(v.offsets, 'offsets');
+    const out: GroupOffsets = new Map();
+    for (const topic of Object.keys(offsets)) {
+      const parts = offsets[topic];
+      if (topicNameProblem(topic) || !isObject(parts)) continue;
+      const m = new Map<number, number>();
+      for (const key of Object.keys(parts)) {
+        const val = parts[key];
+        if (/^(0|[1-9]\d{0,9})$/.test(key) && Number.isSafeInteger(val) && (val as number) >= 0) m.set(Number(key), val as number);
+      }
+      out.set(topic, m);
     }
-    out.set(topic, m);
-  }
-  return out;
-}
+    return out;
+  },
+};
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

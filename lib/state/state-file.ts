@@ -7,6 +7,7 @@
  */
 import { CorruptError } from '../errors.js';
 import { readFileIfExists, writeFileAtomic } from '../log/atomic-file.js';
+import type { FsSeam } from '../log/io.js';
 
 /** No state file is anywhere near this; a larger one is not ours (or is damaged). */
 const MAX_STATE_BYTES = 64 << 20;
@@ -51,8 +52,8 @@ export class Problems {
 class StateProblem extends Error {}
 
 /** The decoded state, or undefined when the file does not exist. Throws CorruptError naming the file. */
-export async function readStateFile<T>(file: string, kind: StateKind<T>): Promise<T | undefined> {
-  const raw = await readFileIfExists(file);
+export async function readStateFile<T>(file: string, kind: StateKind<T>, io?: FsSeam): Promise<T | undefined> {
+  const raw = await readFileIfExists(file, io);
   if (raw === undefined) return undefined;
   const bad = (why: string) =>
     new CorruptError(`${file}: the ${kind.what} is not valid (${why}). What to do: ${kind.remedy}`);
@@ -76,6 +77,6 @@ export async function readStateFile<T>(file: string, kind: StateKind<T>): Promis
 }
 
 /** Replaces the file atomically with `body` plus the kind's version. */
-export function writeStateFile<T extends object>(file: string, kind: StateKind<unknown>, body: T): Promise<void> {
-  return writeFileAtomic(file, JSON.stringify({ version: kind.version, ...body }));
+export function writeStateFile<T extends object>(file: string, kind: StateKind<unknown>, body: T, io?: FsSeam): Promise<void> {
+  return writeFileAtomic(file, JSON.stringify({ version: kind.version, ...body }), io);
 }

@@ -27,7 +27,7 @@ describe('GroupStore', () => {
   it('a commit is durable: the file holds it when commit resolves, and a new store reads it back', async () => {
     const s = await reopen();
     await s.commit('fast', offsets({ logs: { 0: 10, 1: 7 } }));
-    expect(JSON.parse(await readFile(join(dir, 'groups', 'fast.json'), 'utf8'))).toEqual({ offsets: { logs: { 0: 10, 1: 7 } } });
+    expect(JSON.parse(await readFile(join(dir, 'groups', 'fast.json'), 'utf8'))).toEqual({ version: 1, offsets: { logs: { 0: 10, 1: 7 } } });
     expect(plain((await reopen()).get('fast'))).toEqual({ logs: { 0: 10, 1: 7 } });
   });
 
@@ -54,7 +54,7 @@ describe('GroupStore', () => {
     const all = Array.from({ length: 50 }, (_, i) => s.commit('g', offsets({ logs: { 0: i } })));
     const results = await Promise.all(all);
     expect(results.map((r) => r.get('logs')!.get(0))).toEqual(Array.from({ length: 50 }, (_, i) => i));
-    expect(JSON.parse(await readFile(join(dir, 'groups', 'g.json'), 'utf8'))).toEqual({ offsets: { logs: { 0: 49 } } });
+    expect(JSON.parse(await readFile(join(dir, 'groups', 'g.json'), 'utf8'))).toEqual({ version: 1, offsets: { logs: { 0: 49 } } });
     // no temp files left behind by the atomic replacement
     expect(await readdir(join(dir, 'groups'))).toEqual(['g.json']);
   });
