@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { appendFileSync, closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { mkdir, mkdtemp, open, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort, spawnLogship, type Proc, writeYaml } from '../helpers/procs.js';
@@ -279,6 +280,45 @@ class Soak {
     return code;
   }
 
+  /**
+   * While the aggregator is down its port is held by a listener that resets every connection
+   * (the agent sees a dead aggregator), so no other process on this busy machine takes the port
+   * as its ephemeral port meanwhile (a lost port made the restart fail: seed 107's first run).
+   */
+  holder: Server | undefined;
+
+  async holdPort(): Promise<void> {
+    const h = createServer((sock) => sock.destroy());
+    const ok = await new Promise<boolean>((resolve) => {
+      h.once('error', () => resolve(false));
+      h.listen(this.aggPort, '127.0.0.1', () => resolve(true));
+    });
+    if (ok) this.holder = h;
+    else this.log(`(could not hold port ${this.aggPort} while the aggregator is down)`);
+  }
+
+  async releasePort(): Promise<void> {
+    const h = this.holder;
+    this.holder = undefined;
+    if (h) await new Promise((r) => h.close(r));
+  }
+
+  /** Restarts the aggregator; a failed start is an anomaly, retried a few times. */
+  async restartAggregator(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      await this.releasePort();
+      try {
+        await this.startAggregator();
+        return;
+      } catch (err) {
+        this.anomalies.push(`aggregator restart attempt ${attempt} failed: ${(err as Error).message.slice(0, 2000)}`);
+        if (this.agg && this.alive(this.agg)) this.agg.child.kill('SIGKILL');
+        if (attempt >= 3) throw err;
+        await sleep(2000);
+      }
+    }
+  }
+
   async startAggregator(): Promise<void> {
     const p = this.spawn('aggregator', ['aggregator', '--config', this.aggConfig]);
     this.agg = p;
@@ -394,8 +434,9 @@ class Soak {
     this.action('aggregator-kill', `pid ${g.child.pid}`);
     g.child.kill('SIGKILL');
     await g.exited;
+    await this.holdPort();
     await sleep(this.rand() * 5000);
-    await this.startAggregator();
+    await this.restartAggregator();
     this.log(`aggregator restarted, pid ${this.agg!.child.pid}`);
   }
 
@@ -409,6 +450,7 @@ class Soak {
     void (async () => {
       const code = await this.stopProc(p, 'aggregator');
       if (code !== 0) this.anomalies.push(`aggregator exited ${code} on SIGTERM (expected 0)`);
+      await this.holdPort();
       // watch the buffer fill and block while the aggregator is away
       let full = false;
       let peak = 0;
@@ -421,7 +463,7 @@ class Soak {
       }
       if (full) this.counts.set('outage-filled-buffer', (this.counts.get('outage-filled-buffer') ?? 0) + 1);
       this.log(`outage over: agent buffer peaked at ${(peak / 1048576).toFixed(1)} MiB${full ? ', full and blocking' : ''}`);
-      await this.startAggregator();
+      await this.restartAggregator();
       this.aggDown = false;
       this.log(`aggregator back after the outage, pid ${this.agg!.child.pid}`);
     })().catch((err) => this.anomalies.push(`outage restart failed: ${err}`));
@@ -759,6 +801,7 @@ async function main(): Promise<void> {
     process.exit(pass ? 0 : 1);
   } catch (err) {
     stopAll();
+    for (const a of soak.anomalies) console.error(`soak: ANOMALY: ${a}`);
     console.error(`soak: failed to run: ${(err as Error).stack ?? err}; scratch data kept in ${soak.dir}`);
     process.exit(1);
   }
