@@ -36,6 +36,6 @@ export class HttpTransport implements ConsumerTransport {
       `/v1/topics/${enc(topic)}/partitions/${partition}/records?${q}&max_bytes=${opts.maxBytes}${opts.waitMs > 0 ? `&wait_ms=${opts.waitMs}` : ''}`,
       opts.signal,
     );
-    return { records: r.records as unknown as StoredRecord[], next: r.next_offset };
+    return { records: r.records as unknown as StoredRecord[], next: r.next_offset, highWatermark: r.high_watermark };
   }
 }

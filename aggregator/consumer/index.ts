@@ -78,7 +78,7 @@ export class Consumer {
     return this.#ac.signal.aborted;
   }
 
-  /** Records between each partition's cursor and the end last seen (0 where caught up). */
+  /** Records between each partition's cursor and its next_offset as of the last fetch (0 where caught up). */
   lag(): Map<number, number> {
     return new Map([...this.#pos].map(([p, x]) => [p, Math.max(0, x.end - x.cursor)]));
   }
@@ -153,7 +153,7 @@ export class Consumer {
         if (o.group && moved) await o.transport.commit(o.group, o.topic, p.partition, upTo);
         from = upTo;
         pos.cursor = upTo;
-        pos.end = Math.max(pos.end, upTo);
+        pos.end = Math.max(r.highWatermark, upTo);
         failures = 0;
         if (last) return;
         // No records but progress: stored batches that could not be used were stepped over; read on.

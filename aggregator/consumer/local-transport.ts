@@ -41,7 +41,7 @@ export class LocalTransport implements ConsumerTransport {
         offset = await p.offsetForTimestamp(ts);
       }
       if (offset === p.nextOffset && opts.waitMs > 0) await p.waitForData(offset, opts.waitMs, opts.signal);
-      return this.#decoder.read(p, offset, opts.maxBytes);
+      return { ...(await this.#decoder.read(p, offset, opts.maxBytes)), highWatermark: p.nextOffset };
     });
   }
 }

@@ -16,6 +16,8 @@ export interface FetchResult {
   records: StoredRecord[];
   /** where the next fetch starts (past skipped batches too) */
   next: number;
+  /** the partition's next_offset as of the fetch (for lag) */
+  highWatermark: number;
 }
 
 /** Where a fetch starts: an offset, or the first batch at or after a time (ms since epoch or ISO 8601). */

@@ -59,11 +59,13 @@ describe('Consumer (in-process)', () => {
     expect(seen).toEqual(['0:3:a3']);
   });
 
-  it('a partial take commits before the first record not taken and ends that partition', async () => {
+  it('a partial take commits before the first record not taken and ends that partition; lag counts what is left', async () => {
     const { groups, transport, write } = await setup();
     await write(0, 'x0', 'x1', 'x2');
-    await new Consumer({ transport, topic: 'app', group: 'g', partitions: [0], follow: false, deliver: async () => 2 }).run();
+    const c = new Consumer({ transport, topic: 'app', group: 'g', partitions: [0], follow: false, deliver: async () => 2 });
+    await c.run();
     expect(groups.get('g').get('app')!.get(0)).toBe(2);
+    expect(c.lag()).toEqual(new Map([[0, 1]]));
   });
 
   it('a failed delivery is retried with backoff and committed only once it worked', async () => {
