@@ -319,7 +319,8 @@ export class Validator {
       const p = joinPath(path, e.key);
       this.#keyPos.set(p, e.keyPos);
       seen.add(e.key);
-      const special = type.special?.[e.key];
+      // Own keys only: a user's key such as "__proto__" or "constructor" must not find Object.prototype's.
+      const special = type.special && Object.hasOwn(type.special, e.key) ? type.special[e.key] : undefined;
       if (!special) {
         const problem = type.keys === 'topic' ? topicNameProblem(e.key) : type.keys === 'label' ? labelNameProblem(e.key) : undefined;
         if (problem) {
@@ -333,7 +334,8 @@ export class Validator {
         continue;
       }
       const v = this.#value(e.value, itemType, p, e.keyPos, index);
-      if (v !== INVALID) out[e.key] = v;
+      // defineProperty, not assignment: a key "__proto__" becomes an own entry, never the object's prototype
+      if (v !== INVALID) Object.defineProperty(out, e.key, { value: v, enumerable: true, writable: true, configurable: true });
     }
     for (const [key, specialType] of Object.entries(type.special ?? {})) {
       if (seen.has(key)) continue;
