@@ -139,7 +139,8 @@ export class Forwarder {
     }
   }
 
-  async #acked(batches: BufferedBatch[]): Promise<void> {
+  /** Moves the cursor past `batches`; `delivered` are the ones the aggregator stored (a set-aside batch moves the cursor but is not counted as sent). */
+  async #acked(batches: BufferedBatch[], delivered: BufferedBatch[] = batches): Promise<void> {
     const next = batches[batches.length - 1]!.offset + 1;
     if (this.#failures > 0) this.#o.logger.info({ url: redactCredentials(this.currentUrl), after_failures: this.#failures }, 'aggregator reachable again; draining the backlog');
     this.#failures = 0;
@@ -147,7 +148,7 @@ export class Forwarder {
     this.lastError = undefined;
     this.lastSuccess = Date.now();
     await this.#o.buffer.ack(next);
-    await this.#o.onAcked(next, batches);
+    await this.#o.onAcked(next, delivered);
   }
 
   async #send(batches: BufferedBatch[]): Promise<void> {
@@ -193,9 +194,11 @@ export class Forwarder {
     this.reachable = status > 0 && status !== 503;
     this.lastError = `${this.currentUrl}: ${err.message}`;
     this.#o.onRetry(status ? String(status) : 'network');
-    const msg = status === 401 || status === 403
+    const msg = status === 401
       ? 'the aggregator refuses our token: check aggregator.token / token_file against the aggregator auth.tokens'
-      : status === 409
+      : status === 403
+        ? 'the aggregator does not allow this write (the token lacks the ingest scope or the topic, or the aggregator refuses a new topic: limits.auto_create_topics / max_topics); the error says which. Data stays in the buffer and is retried'
+        : status === 409
         ? 'the aggregator fenced this producer: another agent process uses the same data_dir'
         : 'delivery failed; data stays in the buffer and is retried';
     const level = status === 401 || status === 403 || status === 409 || this.#failures % 20 === 1 ? 'error' : 'warn';
@@ -246,7 +249,7 @@ export class Forwarder {
       'the aggregator rejected a batch as malformed; it was saved and skipped. Inspect it and report a bug',
     );
     this.#o.onRejected(1, b.meta.lines);
-    await this.#acked([b]);
+    await this.#acked([b], []);
   }
 
   #sleep(ms: number): Promise<void> {
