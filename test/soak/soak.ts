@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort, spawnLogship, type Proc, writeYaml } from '../helpers/procs.js';
 import { readCommand } from '../../aggregator/client/read.js';
+import { makeRng } from '../bench/gen-nginx.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -63,18 +64,6 @@ function parseArgs(argv: string[]): Options {
     if (!Number.isFinite(x) || x <= 0) throw new Error(`--${k} must be a positive number`);
   }
   return o;
-}
-
-/** mulberry32: a small seeded PRNG, so a seed replays the same schedule of faults. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -196,7 +185,8 @@ class Soak {
 
   constructor(o: Options) {
     this.o = o;
-    this.rand = prng(o.seed);
+    // seeded (mulberry32), so a seed replays the same schedule of faults
+    this.rand = makeRng(o.seed);
   }
 
   log(msg: string): void {
