@@ -13,7 +13,7 @@
  * the buffer exceeds max_bytes by at most that one batch.
  */
 import { join } from 'node:path';
-import { SegmentLog, type StoredBatch } from '../../lib/log/index.js';
+import { FRAME_HEADER_BYTES, SegmentLog, type StoredBatch } from '../../lib/log/index.js';
 import { readStateFile, writeStateFile, type StateKind } from '../../lib/state/state-file.js';
 import { CorruptError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/obs/logger.js';
@@ -27,8 +27,6 @@ export const ACK_STATE: StateKind<{ next: number }> = {
   decode: (o, at) => ({ next: at.int(o.next, 'next') }),
 };
 
-/** Frame header bytes of one stored batch (lib/log/format.ts FRAME_HEADER_BYTES). */
-const FRAME_HEADER_BYTES = 36;
 
 export interface DiskBufferOptions {
   dir: string;
@@ -104,11 +102,6 @@ export class DiskBuffer {
 
   get maxBytes(): number {
     return this.#opts.maxBytes;
-  }
-
-  /** Bytes that may still be appended before the buffer counts as full. */
-  get freeBytes(): number {
-    return Math.max(0, this.#opts.maxBytes - this.log.sizeBytes);
   }
 
   /** On-disk bytes one batch takes: frame header, meta and payload. */

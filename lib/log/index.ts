@@ -3,4 +3,5 @@ export { SegmentLog } from './segment-log.js';
 export type { AppendInput, BatchMeta, RecoveryReport, RetentionResult, SegmentLogOptions, StoredBatch } from './types.js';
 export { writeFileAtomic, readFileIfExists } from './atomic-file.js';
 export { crc32c } from './crc32c.js';
+export { FRAME_HEADER_BYTES } from './format.js';
 export { realFs, type FsSeam, type FsStat } from './io.js';
