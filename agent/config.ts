@@ -50,7 +50,8 @@ export interface FileInputConfig {
   multiline?: MultilineConfig;
   max_line_bytes: number;
   max_open_files: number;
-  read_buffer_bytes: number;
+  /** deprecated, ignored (reads are sized by batch.max_bytes) */
+  read_buffer_bytes?: number;
   scan_interval: number;
   partial_line_timeout: number;
   state_ttl: number;
@@ -115,26 +116,35 @@ const multilineTable = table([
   { key: 'max_lines', type: t.int({ min: 1, max: 100_000 }), default: 1000, doc: 'flush a record at this many lines' },
 ]);
 
-const fileInputTable = table([
-  { key: 'name', type: t.name(), defaultFn: ({ index }) => `file-${index ?? 0}`, defaultDoc: '"file-<index>"', doc: 'input name, unique; used in metrics and as the identity of its file state' },
-  { key: 'topic', type: t.topic(), required: true, doc: 'topic the lines go to' },
-  { key: 'include', type: t.list(t.string(), { minItems: 1 }), required: true, doc: 'glob patterns of files to tail (`*`, `**`, `?`, `[...]`, `{a,b}`)' },
-  { key: 'exclude', type: t.list(t.string()), default: [], doc: 'glob patterns to skip; a pattern without `/` matches the file name, e.g. `*.gz`' },
-  { key: 'start_at', type: t.enum(['beginning', 'end']), default: 'end', doc: 'where to start in a file seen for the first time (files created after start are always read from the beginning)' },
-  { key: 'multiline', type: t.object(multilineTable), optional: true, doc: 'join continuation lines (stack traces) into one record' },
-  { key: 'max_line_bytes', type: t.size({ min: 1 * KiB }), default: 1 * MiB, doc: 'longer lines are split into flagged parts, never silently dropped' },
-  { key: 'max_open_files', type: t.int({ min: 1, max: 1_000_000 }), default: 1024, doc: 'file descriptors this input may hold open at once' },
-  { key: 'read_buffer_bytes', type: t.size({ min: 4 * KiB, max: 64 * MiB }), default: 1 * MiB, doc: 'bytes read from a file per read call' },
-  { key: 'scan_interval', type: t.duration({ min: 100 }), default: 30 * SECOND, doc: 'full rescan of the include patterns, to catch what file events (inotify) missed; each rescan stats every matched file' },
-  { key: 'partial_line_timeout', type: t.duration({ min: 1 }), default: 5 * SECOND, doc: 'a trailing line without a newline is shipped after this long unchanged' },
-  { key: 'state_ttl', type: t.duration({ min: SECOND }), default: 7 * DAY, doc: 'forget the position of a file not seen for this long' },
-  {
-    key: 'max_watched_dirs',
-    type: t.int({ min: 1, max: 1_000_000 }),
-    default: 10_000,
-    doc: 'directories under the include bases walked and watched (inotify) at most; beyond it an error is logged and files below the others are not tailed',
+const fileInputTable = table(
+  [
+    { key: 'name', type: t.name(), defaultFn: ({ index }) => `file-${index ?? 0}`, defaultDoc: '"file-<index>"', doc: 'input name, unique; used in metrics and as the identity of its file state' },
+    { key: 'topic', type: t.topic(), required: true, doc: 'topic the lines go to' },
+    { key: 'include', type: t.list(t.string(), { minItems: 1 }), required: true, doc: 'glob patterns of files to tail (`*`, `**`, `?`, `[...]`, `{a,b}`)' },
+    { key: 'exclude', type: t.list(t.string()), default: [], doc: 'glob patterns to skip; a pattern without `/` matches the file name, e.g. `*.gz`' },
+    { key: 'start_at', type: t.enum(['beginning', 'end']), default: 'end', doc: 'where to start in a file seen for the first time (files created after start are always read from the beginning)' },
+    { key: 'multiline', type: t.object(multilineTable), optional: true, doc: 'join continuation lines (stack traces) into one record' },
+    { key: 'max_line_bytes', type: t.size({ min: 1 * KiB }), default: 1 * MiB, doc: 'longer lines are split into flagged parts, never silently dropped' },
+    { key: 'max_open_files', type: t.int({ min: 1, max: 1_000_000 }), default: 1024, doc: 'file descriptors this input may hold open at once' },
+    {
+      key: 'read_buffer_bytes',
+      type: t.size({ min: 4 * KiB, max: 64 * MiB }),
+      doc: 'deprecated and ignored (reads are sized by batch.max_bytes); accepted so older configs still load, with a warning',
+    },
+    { key: 'scan_interval', type: t.duration({ min: 100 }), default: 30 * SECOND, doc: 'full rescan of the include patterns, to catch what file events (inotify) missed; each rescan stats every matched file' },
+    { key: 'partial_line_timeout', type: t.duration({ min: 1 }), default: 5 * SECOND, doc: 'a trailing line without a newline is shipped after this long unchanged' },
+    { key: 'state_ttl', type: t.duration({ min: SECOND }), default: 7 * DAY, doc: 'forget the position of a file not seen for this long' },
+    {
+      key: 'max_watched_dirs',
+      type: t.int({ min: 1, max: 1_000_000 }),
+      default: 10_000,
+      doc: 'directories under the include bases walked and watched (inotify) at most; beyond it an error is logged and files below the others are not tailed',
+    },
+  ],
+  (_v, ctx) => {
+    if (ctx.has('read_buffer_bytes')) ctx.warn('read_buffer_bytes', 'read_buffer_bytes is deprecated and ignored: reads are sized by batch.max_bytes; remove the key');
   },
-]);
+);
 
 const hostMetricsInputTable = table([
   { key: 'name', type: t.name(), defaultFn: ({ index }) => `host_metrics-${index ?? 0}`, defaultDoc: '"host_metrics-<index>"', doc: 'input name, unique' },
@@ -205,6 +215,6 @@ export function parseAgentConfig(text: string, file: string, env?: Env, opts: Om
 }
 
 /** Read, parse and validate an agent config file. */
-export async function loadAgentConfig(path: string, env?: Env): Promise<AgentConfig> {
-  return parseAgentConfig(await readConfigFile(path), path, env);
+export async function loadAgentConfig(path: string, env?: Env, opts: Omit<ParseOptions, 'env'> = {}): Promise<AgentConfig> {
+  return parseAgentConfig(await readConfigFile(path), path, env, opts);
 }

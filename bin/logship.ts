@@ -117,7 +117,13 @@ async function main(argv: string[]): Promise<number> {
       const v = parse(cmd, args, { config: { type: 'string', short: 'c' } });
       const path = required(v, 'config', cmd);
       const log = logger(v, 'logship-agent');
-      return runService(log, () => loadAgentConfig(path).then(withAgentTokenChecked), async (config) => {
+      const load = async (): Promise<AgentConfig> => {
+        const warnings: ConfigIssue[] = [];
+        const c = withAgentTokenChecked(await loadAgentConfig(path, undefined, { warnings }));
+        for (const w of warnings) log.warn(`config warning: ${w.toString()}`);
+        return c;
+      };
+      return runService(log, load, async (config) => {
         for (const w of looseSecretFiles({ agent: config })) log.warn(w);
         const a = new Agent({ config, logger: log });
         await a.start();

@@ -39,7 +39,6 @@ describe('agent config', () => {
           start_at: 'end',
           max_line_bytes: 1024 ** 2,
           max_open_files: 1024,
-          read_buffer_bytes: 1024 ** 2,
           scan_interval: 30_000,
           partial_line_timeout: 5_000,
           state_ttl: 7 * 86_400_000,
@@ -52,6 +51,19 @@ describe('agent config', () => {
       buffer: { max_bytes: 2 * 1024 ** 3, when_full: 'block' },
       status: { listen: '127.0.0.1:9401' },
     });
+  });
+
+  it('read_buffer_bytes (deprecated) still loads, is not defaulted, and warns where it is', () => {
+    const warnings: import('../../../../lib/errors.js').ConfigIssue[] = [];
+    const c = parseAgentConfig(minimal.replace('    topic: app\n', '    topic: app\n    read_buffer_bytes: 64KiB\n'), 'agent.yaml', {}, { warnings });
+    expect(warnings.map(String)).toEqual([
+      'agent.yaml:6:5: inputs[0].read_buffer_bytes: read_buffer_bytes is deprecated and ignored: reads are sized by batch.max_bytes; remove the key',
+    ]);
+    const none: typeof warnings = [];
+    const d = parseAgentConfig(minimal, 'agent.yaml', {}, { warnings: none });
+    expect(none).toEqual([]);
+    expect(d.inputs[0]).not.toHaveProperty('read_buffer_bytes');
+    expect(c.inputs[0]).toHaveProperty('read_buffer_bytes', 64 * 1024);
   });
 
   it('multiline defaults and pattern validation', () => {
