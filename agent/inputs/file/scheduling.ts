@@ -1,0 +1,68 @@
+/**
+ * When tailers read. A change event or a poll that finds growth asks for a
+ * read "soon": after batch.max_wait, so a slow writer's lines go out as one
+ * batch instead of one per write; the read then takes everything that is
+ * there, in batches of up to batch.max_bytes. Work that cannot wait (a
+ * rotated file draining, a partial line, lag after capacity returns) is read
+ * at once.
+ */
+import type { Logger } from '../../../lib/obs/logger.js';
+import type { Tailer, TailerContext } from './tailer.js';
+
+/** A closed rotated file is kept this long after its last growth once drained. */
+export const DRAIN_IDLE_MS = 2_000;
+/** How often open tailers are looked at for work. */
+export const POLL_MS = 250;
+/** Files that grew this recently are polled (cheaply, fstat) as well as watched. */
+export const ACTIVE_MS = 3_000;
+
+export class ReadScheduler {
+  #ctx: () => TailerContext;
+  #logger: Logger;
+  #maxWait: number;
+  #soon = new Map<Tailer, NodeJS.Timeout>();
+
+  constructor(ctx: () => TailerContext, maxWait: number, logger: Logger) {
+    this.#ctx = ctx;
+    this.#maxWait = maxWait;
+    this.#logger = logger;
+  }
+
+  /** Read now (errors are logged; the next poll retries). */
+  now(t: Tailer): void {
+    t.pump(this.#ctx()).catch((err) => this.#logger.warn({ err, path: t.path }, 'read failed; will retry'));
+  }
+
+  /** Read once batch.max_wait is over (at once when it is 0); one pending read per tailer. */
+  soon(t: Tailer): void {
+    if (!this.#maxWait) return this.now(t);
+    if (this.#soon.has(t)) return;
+    const timer = setTimeout(() => {
+      this.#soon.delete(t);
+      this.now(t);
+    }, this.#maxWait);
+    timer.unref();
+    this.#soon.set(t, timer);
+  }
+
+  /**
+   * One poll of the open tailers: releases drained rotated files (via `release`), reads those with
+   * work, and looks at recently grown ones even without a change event: inotify events can be
+   * coalesced or missed, and the reconcile scan is slow. Idle files are not touched.
+   */
+  poll(tailers: Iterable<Tailer>, now: number, release: (t: Tailer) => void): void {
+    for (const t of tailers) {
+      if (t.detached && t.readOffset >= t.size && now - t.lastGrowth >= DRAIN_IDLE_MS && !t.hasPartial && !t.busy) {
+        release(t);
+        continue;
+      }
+      if (t.detached || t.hasPartial || t.lag > 0) this.now(t);
+      else if (now - t.lastGrowth < ACTIVE_MS) this.soon(t);
+    }
+  }
+
+  close(): void {
+    for (const timer of this.#soon.values()) clearTimeout(timer);
+    this.#soon.clear();
+  }
+}
