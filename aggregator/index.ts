@@ -82,6 +82,8 @@ export class Aggregator {
       sinks: this.#cfg.sinks,
       transport: new LocalTransport({ storage: this.storage, groups: this.groups, decoder: this.decoder }),
       logger: this.#logger,
+      metrics: this.metrics,
+      storage: this.storage,
     });
   }
 

@@ -42,6 +42,24 @@ export function createAggregatorMetrics(defaults = true) {
     partitionFirstOffset: new Gauge({ name: 'logship_aggregator_partition_first_offset', help: 'First stored offset per partition (set at scrape)', labelNames: ['topic', 'partition'], registers: [registry] }),
     partitionNextOffset: new Gauge({ name: 'logship_aggregator_partition_next_offset', help: 'Next offset (exclusive end) per partition (set at scrape)', labelNames: ['topic', 'partition'], registers: [registry] }),
     partitionBytes: new Gauge({ name: 'logship_aggregator_partition_bytes', help: 'Stored bytes per partition (set at scrape)', labelNames: ['topic', 'partition'], registers: [registry] }),
+    sinkDocs: new Counter({
+      name: 'logship_aggregator_sink_docs_total',
+      help: 'Documents a sink finished with, by result (indexed, duplicate: already there (409), dead_lettered, dropped: rejected with no dead-letter topic)',
+      labelNames: ['sink', 'result'],
+      registers: [registry],
+    }),
+    sinkItemsRetried: new Counter({ name: 'logship_aggregator_sink_items_retried_total', help: 'Documents sent again after a failure, by HTTP status (item or whole request; 0: no answer)', labelNames: ['sink', 'status'], registers: [registry] }),
+    sinkRequestSeconds: new Histogram({
+      name: 'logship_aggregator_sink_request_seconds',
+      help: 'Bulk request latency (send to full answer)',
+      labelNames: ['sink'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    sinkBytesSent: new Counter({ name: 'logship_aggregator_sink_bytes_sent_total', help: 'Request body bytes sent (after gzip)', labelNames: ['sink'], registers: [registry] }),
+    sinkInFlight: new Gauge({ name: 'logship_aggregator_sink_in_flight_requests', help: 'Bulk requests in flight', labelNames: ['sink'], registers: [registry] }),
+    sinkConcurrency: new Gauge({ name: 'logship_aggregator_sink_concurrency_limit', help: 'The adaptive limit of bulk requests in flight', labelNames: ['sink'], registers: [registry] }),
+    sinkRequestFailures: new Counter({ name: 'logship_aggregator_sink_request_failures_total', help: 'Whole bulk requests that failed and were retried, by status (0: no answer)', labelNames: ['sink', 'status'], registers: [registry] }),
     groupLag: new Gauge({ name: 'logship_aggregator_consumer_lag_records', help: 'Records between a group\'s committed offset and the partition end (set at scrape)', labelNames: ['group', 'topic', 'partition'], registers: [registry] }),
   };
   return m;

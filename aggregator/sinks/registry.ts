@@ -7,6 +7,7 @@ import { LogshipError } from '../../lib/errors.js';
 import type { OptionTable } from '../../lib/config/option-table.js';
 import { alertmanagerOptions } from './alertmanager/config.js';
 import { elasticsearchOptions } from './elasticsearch/config.js';
+import { createElasticsearchSink } from './elasticsearch/index.js';
 import { pagerdutyOptions } from './pagerduty/config.js';
 import { webhookOptions } from './webhook/config.js';
 import type { SinkDefinition } from './types.js';
@@ -48,7 +49,7 @@ export class SinkRegistry {
 }
 
 export const builtinSinks = new SinkRegistry([
-  { type: 'elasticsearch', options: elasticsearchOptions },
+  { type: 'elasticsearch', options: elasticsearchOptions, create: createElasticsearchSink },
   { type: 'alertmanager', options: alertmanagerOptions, alerts: true },
   { type: 'pagerduty', options: pagerdutyOptions, alerts: true },
   { type: 'webhook', options: webhookOptions, alerts: true },

@@ -6,6 +6,8 @@
  */
 import type { Logger } from '../../lib/obs/logger.js';
 import { Consumer, type ConsumerTransport } from '../consumer/index.js';
+import type { AggregatorMetrics } from '../metrics.js';
+import type { PlainItem, Storage } from '../storage/types.js';
 import type { SinkRegistry } from './registry.js';
 import type { Sink, SinkConfigBase } from './types.js';
 
@@ -14,7 +16,13 @@ export interface SinkRunnerOptions {
   sinks: SinkConfigBase[];
   transport: ConsumerTransport;
   logger: Logger;
+  metrics?: AggregatorMetrics;
+  /** where dead letters are appended (SinkContext.appendPlain) */
+  storage?: Storage;
 }
+
+/** How long close() lets deliveries in flight finish before it aborts their retries (uncommitted: redelivered at the next start). */
+const CLOSE_GRACE_MS = 5_000;
 
 export class SinkRunner {
   #o: SinkRunnerOptions;
@@ -35,7 +43,15 @@ export class SinkRunner {
       const def = this.#o.registry.get(cfg.type);
       if (!def?.create || def.alerts) continue;
       const log = this.#o.logger.child({ sink: cfg.name, type: cfg.type });
-      const sink = def.create(cfg, { logger: log });
+      const storage = this.#o.storage;
+      const appendPlain = storage
+        ? (topic: string, items: PlainItem[]) =>
+            storage.withTopic(topic, true, async (t) => {
+              if (!t) throw new Error(`topic "${topic}" cannot be created`);
+              await t.partitions[0]!.appendPlain(items);
+            })
+        : undefined;
+      const sink = def.create(cfg, { logger: log, metrics: this.#o.metrics, appendPlain });
       await sink.start();
       const consumers = (cfg.topics ?? []).map(
         (topic) =>
@@ -61,7 +77,14 @@ export class SinkRunner {
 
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      await Promise.all(this.#running.flatMap((r) => r.consumers.map((c) => c.stop())));
+      const stops = Promise.all(this.#running.flatMap((r) => r.consumers.map((c) => c.stop())));
+      // A sink still retrying against an unreachable service would hold shutdown forever: after a grace, abort its retries.
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS)));
+      await Promise.race([stops, grace]);
+      clearTimeout(timer);
+      for (const r of this.#running) r.sink.abort?.();
+      await stops;
       await Promise.all(this.#running.flatMap((r) => r.runs));
       await Promise.allSettled(this.#running.map((r) => r.sink.close()));
     })();

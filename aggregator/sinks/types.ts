@@ -9,6 +9,8 @@
 import type { OptionTable } from '../../lib/config/option-table.js';
 import type { Logger } from '../../lib/obs/logger.js';
 import type { Delivery } from '../consumer/index.js';
+import type { AggregatorMetrics } from '../metrics.js';
+import type { PlainItem } from '../storage/types.js';
 
 export interface SinkHealth {
   ok: boolean;
@@ -23,6 +25,10 @@ export interface Sink {
   /** Graceful and idempotent. */
   close(): Promise<void>;
   health(): SinkHealth;
+  /** What `GET /v1/sinks` and `logship sinks` show beside health (counts, last error); JSON-safe. */
+  status?(): Record<string, unknown>;
+  /** Ends retries in progress: deliveries in flight reject (their records stay uncommitted). Called on shutdown. */
+  abort?(): void;
 }
 
 /** A configured sink: the keys of its table plus `type` and `name`. */
@@ -35,6 +41,10 @@ export interface SinkConfigBase {
 
 export interface SinkContext {
   logger: Logger;
+  /** the aggregator's metrics (the logship_aggregator_sink_* ones carry the sink's name) */
+  metrics?: AggregatorMetrics;
+  /** Appends records to a topic (created if needed), no producer; resolves once durable. For dead letters. */
+  appendPlain?: (topic: string, items: PlainItem[]) => Promise<void>;
 }
 
 export interface SinkDefinition {

@@ -1,0 +1,373 @@
+/**
+ * The elasticsearch sink against a small scripted server on 127.0.0.1 (a real
+ * HTTP server that answers _bulk per item as scripted, and checks the NDJSON
+ * framing): per-item handling (409 delivered, 429/5xx retried alone, 400 to
+ * the dead-letter seam), whole-request failures (health degraded, then
+ * recovered), version refusal, gzip, auth headers and secrets kept out of logs.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { gunzipSync } from 'node:zlib';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import { ElasticsearchSink } from '../../../../aggregator/sinks/elasticsearch/index.js';
+import type { ElasticsearchSinkConfig } from '../../../../aggregator/sinks/elasticsearch/config.js';
+import { documentId, documentJson, formatDate, metricsObject, TargetNamer } from '../../../../aggregator/sinks/elasticsearch/document.js';
+import { chunk, parseBulkResponse } from '../../../../aggregator/sinks/elasticsearch/bulk.js';
+import { clusterInfo } from '../../../../aggregator/sinks/elasticsearch/probe.js';
+import { AimdLimiter } from '../../../../aggregator/sinks/elasticsearch/concurrency.js';
+import type { StoredRecord } from '../../../../aggregator/storage/record-decoder.js';
+import type { PlainItem } from '../../../../aggregator/storage/types.js';
+import { createAggregatorMetrics } from '../../../../aggregator/metrics.js';
+
+interface Doc {
+  index: string;
+  id: string;
+  source: Record<string, unknown>;
+}
+
+/** Answers one _bulk item: status and optional error, given the doc and how often its id was sent. */
+type Script = (doc: Doc, attempt: number) => { status: number; type?: string; reason?: string };
+
+interface Tiny {
+  url: string;
+  docs: Map<string, Doc>;
+  attempts: Map<string, number>;
+  requests: Array<{ method: string; url: string; headers: IncomingMessage['headers']; docs: number }>;
+  /** whole-request answer override (status) for the next n bulk requests */
+  failNext: { n: number; status: number; retryAfter?: string };
+  version: { number: string; distribution?: string; header: boolean };
+  script: Script;
+  close(): Promise<void>;
+}
+
+async function startTiny(): Promise<Tiny> {
+  const t: Tiny = {
+    url: '',
+    docs: new Map(),
+    attempts: new Map(),
+    requests: [],
+    failNext: { n: 0, status: 503 },
+    version: { number: '8.17.0', header: true },
+    script: () => ({ status: 201 }),
+    close: () => new Promise((r) => server.close(() => r())),
+  };
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      let body = Buffer.concat(chunks);
+      if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
+      const send = (status: number, obj: unknown, headers: Record<string, string> = {}) => {
+        res.writeHead(status, { 'content-type': 'application/json', ...(t.version.header ? { 'x-elastic-product': 'Elasticsearch' } : {}), ...headers });
+        res.end(JSON.stringify(obj));
+      };
+      const rec = { method: req.method!, url: req.url!, headers: req.headers, docs: 0 };
+      t.requests.push(rec);
+      if (req.method === 'GET' && req.url === '/') return send(200, { version: { number: t.version.number, ...(t.version.distribution ? { distribution: t.version.distribution } : {}) } });
+      if (req.method === 'PUT' && req.url!.startsWith('/_index_template/')) return send(200, { acknowledged: true });
+      if (req.method !== 'POST' || !req.url!.startsWith('/_bulk')) return send(404, { error: { type: 'not_found', reason: req.url } });
+      if (t.failNext.n > 0) {
+        t.failNext.n--;
+        return send(t.failNext.status, { error: { type: 'es_rejected_execution_exception', reason: 'busy' } }, t.failNext.retryAfter ? { 'retry-after': t.failNext.retryAfter } : {});
+      }
+      const text = body.toString('utf8');
+      if (!text.endsWith('\n')) return send(400, { error: { type: 'illegal_argument_exception', reason: 'The bulk request must be terminated by a newline [\\n]' } });
+      const lines = text.slice(0, -1).split('\n');
+      if (lines.length % 2 !== 0) return send(400, { error: { type: 'illegal_argument_exception', reason: 'odd line count' } });
+      const items: unknown[] = [];
+      let errors = false;
+      for (let i = 0; i < lines.length; i += 2) {
+        const action = JSON.parse(lines[i]!) as Record<string, { _index: string; _id: string }>;
+        const keys = Object.keys(action);
+        if (keys.length !== 1 || keys[0] !== 'create') return send(400, { error: { type: 'illegal_argument_exception', reason: `op ${keys[0]}` } });
+        const meta = action.create!;
+        if ('_type' in meta) return send(400, { error: { type: 'illegal_argument_exception', reason: '_type' } });
+        const doc: Doc = { index: meta._index, id: meta._id, source: JSON.parse(lines[i + 1]!) as Record<string, unknown> };
+        rec.docs++;
+        const attempt = (t.attempts.get(doc.id) ?? 0) + 1;
+        t.attempts.set(doc.id, attempt);
+        const r = t.docs.has(doc.id) ? { status: 409, type: 'version_conflict_engine_exception', reason: 'document already exists' } : t.script(doc, attempt);
+        if (r.status === 201) t.docs.set(doc.id, doc);
+        if (r.status >= 300) errors = true;
+        items.push({ create: { _index: doc.index, _id: doc.id, status: r.status, ...(r.status >= 300 ? { error: { type: r.type ?? 'x', reason: r.reason ?? 'x' } } : {}) } });
+      }
+      send(200, { took: 1, errors, items });
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  t.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return t;
+}
+
+function config(url: string, over: Partial<ElasticsearchSinkConfig> = {}): ElasticsearchSinkConfig {
+  return {
+    type: 'elasticsearch',
+    name: 'es',
+    topics: ['app'],
+    urls: [url],
+    data_stream: 'logs-{topic}-default',
+    manage_template: true,
+    batch_max_bytes: 5 << 20,
+    batch_max_docs: 5000,
+    gzip: true,
+    min_concurrency: 1,
+    max_concurrency: 4,
+    request_timeout: 10_000,
+    ...over,
+  };
+}
+
+function records(n: number, from = 0): StoredRecord[] {
+  return Array.from({ length: n }, (_, i) => ({
+    offset: from + i,
+    timestamp: new Date(Date.UTC(2026, 11, 1, 10, 0, 0, i)).toISOString(),
+    host: 'web1',
+    source: '/var/log/app.log',
+    source_offset: (from + i) * 10,
+    message: `line ${from + i}`,
+  }));
+}
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function setup(over: Partial<ElasticsearchSinkConfig> = {}, dead?: Array<{ topic: string; items: PlainItem[] }>) {
+  const es = await startTiny();
+  const logs: string[] = [];
+  const logger = pino({ level: 'debug' }, { write: (l: string) => void logs.push(l) });
+  const metrics = createAggregatorMetrics(false);
+  const sink = new ElasticsearchSink(
+    config(es.url, over),
+    { logger, metrics, appendPlain: dead ? async (topic, items) => void dead.push({ topic, items }) : undefined },
+    { backoffMs: { min: 10, max: 100 } },
+  );
+  cleanups.push(() => es.close());
+  cleanups.push(() => sink.close());
+  return { es, sink, logs, metrics };
+}
+
+describe('elasticsearch sink: documents and ids', () => {
+  it('builds an ECS document for a file record, with data_stream fields matching the stream name', () => {
+    const namer = new TargetNamer('logs-{topic}-default', true);
+    const r = records(1)[0]!;
+    const target = namer.target('My-App', r.timestamp);
+    expect(target.name).toBe('logs-my_app-default');
+    const doc = JSON.parse(documentJson(r, { topic: 'My-App', target, version: '1.2.3' })) as Record<string, unknown>;
+    expect(doc).toEqual({
+      '@timestamp': '2026-12-01T10:00:00.000Z',
+      message: 'line 0',
+      host: { name: 'web1' },
+      log: { file: { path: '/var/log/app.log' }, offset: 0 },
+      event: { dataset: 'my_app', kind: 'event' },
+      agent: { type: 'logship', version: '1.2.3', id: 'web1' },
+      data_stream: { type: 'logs', dataset: 'my_app', namespace: 'default' },
+    });
+  });
+
+  it('dates index names from the record time (UTC) and keeps JSON-record fields without letting them overwrite ours', () => {
+    const namer = new TargetNamer('logship-{topic}-{yyyy.MM.dd}', false);
+    expect(namer.target('app', '2026-01-31T23:59:59.999Z').name).toBe('logship-app-2026.01.31');
+    expect(formatDate('x-{yyyy.MM}', '2026-03-04T05:06:07.000Z')).toBe('x-2026.03');
+    expect(namer.wildcard()).toBe('logship-*-*');
+    const r = { ...records(1)[0]!, source: 'journald', labels: { unit: 'ssh' }, host: 'web1', '@timestamp': 'evil' } as StoredRecord;
+    const doc = JSON.parse(documentJson(r, { topic: 'app', target: namer.target('app', r.timestamp), version: '1' })) as Record<string, unknown>;
+    expect(doc.labels).toEqual({ unit: 'ssh' });
+    expect(doc['@timestamp']).toBe(r.timestamp);
+    expect(doc.log).toBeUndefined(); // not a file
+    expect(doc.data_stream).toBeUndefined(); // an index, not a data stream
+  });
+
+  it('host-metric records become one document with metrics.<name> (labelled samples keyed by their sorted labels)', () => {
+    const m = metricsObject([
+      { name: 'node_memory_MemAvailable_bytes', labels: {}, value: 5 },
+      { name: 'node_cpu_seconds_total', labels: { mode: 'user', cpu: '0' }, value: 1.5 },
+      { name: 'node_filesystem_avail_bytes', labels: { mountpoint: '/var', device: '/dev/sda1', fstype: 'ext4' }, value: 7 },
+      { name: 'node_network_receive_bytes_total', labels: { device: 'eth0.100' }, value: 9 },
+      { name: 'bad', value: 'x' },
+    ]);
+    expect(m).toEqual({
+      node_memory_MemAvailable_bytes: 5,
+      node_cpu_seconds_total: { 'cpu=0,mode=user': 1.5 },
+      node_filesystem_avail_bytes: { 'device=/dev/sda1,fstype=ext4,mountpoint=/var': 7 },
+      node_network_receive_bytes_total: { 'device=eth0_100': 9 },
+    });
+    const r: StoredRecord = { offset: 3, timestamp: '2026-12-01T00:00:00.000Z', host: 'web1', source: 'host_metrics', source_offset: 0, message: '', metrics: [{ name: 'node_load1', labels: {}, value: 0.5 }] };
+    const doc = JSON.parse(documentJson(r, { topic: 'metrics', target: { name: 'm' }, version: '1' })) as Record<string, unknown>;
+    expect(doc).toMatchObject({ event: { kind: 'metric' }, metrics: { node_load1: 0.5 } });
+    expect(doc.message).toBeUndefined();
+  });
+
+  it('ids: same record same id; file records by host, path, offset and content; others by topic, partition, offset', () => {
+    const [a, b] = records(2);
+    expect(documentId('app', 0, a!)).toBe(documentId('other', 5, { ...a!, offset: 99 }));
+    expect(documentId('app', 0, a!)).toMatch(/^[A-Za-z0-9_-]{20}$/);
+    expect(documentId('app', 0, a!)).not.toBe(documentId('app', 0, b!));
+    // a rotated file reuses the path from offset 0: different content, different id
+    expect(documentId('app', 0, a!)).not.toBe(documentId('app', 0, { ...a!, message: 'new file' }));
+    const j = { ...a!, source: 'journald' };
+    expect(documentId('app', 0, j)).not.toBe(documentId('app', 1, j));
+    expect(documentId('app', 0, j)).toBe(documentId('app', 0, { ...j, message: 'other' }));
+  });
+
+  it('cuts requests by documents and bytes, and reads _bulk answers', () => {
+    const items = Array.from({ length: 10 }, () => ({ lines: 'x', bytes: 100 }));
+    expect(chunk(items, 4, 1 << 20).map((c) => c.length)).toEqual([4, 4, 2]);
+    expect(chunk(items, 100, 250).map((c) => c.length)).toEqual([2, 2, 2, 2, 2]);
+    expect(parseBulkResponse(Buffer.from('{"errors":false,"items":[]}'), 3)).toBeUndefined();
+    expect(parseBulkResponse(Buffer.from('{"took":3,"errors":false,"items":[{"create":{"_type":"_doc","status":201}}]}'), 1)).toBeUndefined();
+    expect(parseBulkResponse(Buffer.from('{"errors":true,"items":[{"create":{"_type":"_doc","status":429,"error":{"type":"es_rejected_execution_exception","reason":"r"}}}]}'), 1)).toEqual([
+      { status: 429, type: 'es_rejected_execution_exception', reason: 'r' },
+    ]);
+    expect(() => parseBulkResponse(Buffer.from('{"errors":true,"items":[]}'), 1)).toThrow(/0 items for 1/);
+  });
+
+  it('detects Elasticsearch 7.17/8/9 and OpenSearch 1/2, and refuses the rest', () => {
+    const res = (number: string, extra: Record<string, unknown> = {}, header = true) => ({
+      status: 200,
+      headers: header ? { 'x-elastic-product': 'Elasticsearch' } : {},
+      body: Buffer.from(JSON.stringify({ version: { number, ...extra } })),
+      url: 'http://es',
+    });
+    expect(clusterInfo(res('7.17.9', {}, false))).toMatchObject({ product: 'elasticsearch', major: 7 });
+    expect(clusterInfo(res('8.17.0'))).toMatchObject({ product: 'elasticsearch', major: 8 });
+    expect(clusterInfo(res('9.1.0'))).toMatchObject({ major: 9 });
+    expect(clusterInfo(res('2.11.0', { distribution: 'opensearch' }, false))).toMatchObject({ product: 'opensearch', major: 2 });
+    expect(() => clusterInfo(res('7.10.2', {}, false))).toThrow(/Elasticsearch 7\.10\.2: supported are 7\.17, 8\.x and 9\.x/);
+    expect(() => clusterInfo(res('6.8.0'))).toThrow(/not supported|supported are/);
+    expect(() => clusterInfo(res('8.17.0', {}, false))).toThrow(/X-Elastic-Product/);
+    expect(() => clusterInfo(res('3.0.0', { distribution: 'opensearch' }))).toThrow(/OpenSearch 3\.0\.0/);
+  });
+
+  it('AIMD: grows by one per window of fast answers, halves on a 429', async () => {
+    const l = new AimdLimiter({ min: 1, max: 8, initial: 2 });
+    for (let i = 0; i < 20; i++) {
+      await l.acquire();
+      l.release(true, 10);
+    }
+    expect(l.limit).toBeGreaterThan(2);
+    const before = l.limit;
+    await l.acquire();
+    l.release(false, 10);
+    expect(l.limit).toBe(Math.max(1, Math.floor(before / 2)));
+  });
+});
+
+describe('elasticsearch sink: delivery', () => {
+  it('delivers every record once: 409 counts as delivered, item 429/503 are retried alone, a mapping conflict goes to the dead-letter topic', async () => {
+    const dead: Array<{ topic: string; items: PlainItem[] }> = [];
+    const { es, sink, metrics } = await setup({ dead_letter_topic: 'es-dead', batch_max_docs: 7 }, dead);
+    es.script = (doc, attempt) => {
+      const n = Number(String(doc.source.message).split(' ')[1]);
+      if (n === 13) return { status: 400, type: 'mapper_parsing_exception', reason: 'failed to parse field [x]' };
+      if (n % 5 === 0 && attempt === 1) return { status: 429, type: 'es_rejected_execution_exception', reason: 'queue full' };
+      if (n % 7 === 0 && attempt < 3) return { status: 503, type: 'unavailable_shards_exception', reason: 'primary not active' };
+      return { status: 201 };
+    };
+    await sink.start();
+    const recs = records(50);
+    await sink.deliver({ topic: 'app', partition: 0, records: recs });
+    expect(es.docs.size).toBe(49);
+    expect(sink.health()).toEqual({ ok: true });
+    // only failed items were sent again: one extra for 429s, two for 503s
+    for (const r of recs) {
+      const id = documentId('app', 0, r);
+      const n = r.offset;
+      const want = n === 13 ? 1 : n % 7 === 0 ? 3 : n % 5 === 0 ? 2 : 1;
+      expect(es.attempts.get(id), `attempts of line ${n}`).toBe(want);
+    }
+    // a redelivery (a crash before the commit) is all 409s and still resolves
+    await sink.deliver({ topic: 'app', partition: 0, records: recs.slice(0, 20) });
+    expect(es.docs.size).toBe(49);
+    expect(dead).toHaveLength(2); // line 13 the first time and again on the redelivery
+    const dl = JSON.parse(dead[0]!.items[0]!.payload.toString()) as Record<string, unknown>;
+    expect(dead[0]!.topic).toBe('es-dead');
+    expect(dl).toMatchObject({ sink: 'es', topic: 'app', partition: 0, offset: 13, status: 400, error: { type: 'mapper_parsing_exception', reason: 'failed to parse field [x]' }, record: { message: 'line 13', source_offset: 130 } });
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('logship_aggregator_sink_docs_total{sink="es",result="indexed"} 49');
+    expect(text).toContain('logship_aggregator_sink_docs_total{sink="es",result="duplicate"} 19');
+    expect(text).toContain('logship_aggregator_sink_docs_total{sink="es",result="dead_lettered"} 2');
+    expect(text).toMatch(/logship_aggregator_sink_items_retried_total\{sink="es",status="429"\} \d+/);
+    expect(text).toMatch(/logship_aggregator_sink_items_retried_total\{sink="es",status="503"\} \d+/);
+    // the wire: gzip, NDJSON, filter_path, template installed first
+    const bulk = es.requests.filter((r) => r.url.startsWith('/_bulk'));
+    expect(bulk.every((r) => r.headers['content-encoding'] === 'gzip' && r.headers['content-type'] === 'application/x-ndjson')).toBe(true);
+    expect(bulk.every((r) => r.docs <= 7)).toBe(true);
+    expect(es.requests.slice(0, 2).map((r) => `${r.method} ${r.url}`)).toEqual(['GET /', 'PUT /_index_template/logship-es']);
+  });
+
+  it('without a dead-letter topic a rejected document is counted and dropped; delivery goes on', async () => {
+    const { es, sink, logs, metrics } = await setup({ gzip: false });
+    es.script = (doc) => (doc.source.message === 'line 2' ? { status: 400, type: 'document_parsing_exception', reason: 'bad' } : { status: 201 });
+    await sink.start();
+    await sink.deliver({ topic: 'app', partition: 0, records: records(5) });
+    expect(es.docs.size).toBe(4);
+    expect(await metrics.registry.metrics()).toContain('logship_aggregator_sink_docs_total{sink="es",result="dropped"} 1');
+    expect(logs.some((l) => l.includes('dropped') && l.includes('document_parsing_exception'))).toBe(true);
+  });
+
+  it('whole-request 503s and 429s (Retry-After) are retried until they pass; health is degraded meanwhile', async () => {
+    const { es, sink } = await setup();
+    await sink.start();
+    es.failNext = { n: 3, status: 503 };
+    const p = sink.deliver({ topic: 'app', partition: 0, records: records(10) });
+    const deadline = Date.now() + 20_000;
+    while (es.failNext.n > 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(sink.health().ok).toBe(false);
+    expect(sink.health().reason).toMatch(/HTTP 503/);
+    await p;
+    expect(es.docs.size).toBe(10);
+    expect(sink.health()).toEqual({ ok: true });
+    es.failNext = { n: 1, status: 429, retryAfter: '1' };
+    const t0 = Date.now();
+    await sink.deliver({ topic: 'app', partition: 0, records: records(5, 100) });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(900); // waited at least Retry-After (a lower bound only)
+    expect(es.docs.size).toBe(15);
+  });
+
+  it('a connection refused is retried on the next URL (failover)', async () => {
+    const es = await startTiny();
+    cleanups.push(() => es.close());
+    const sink = new ElasticsearchSink(config('http://127.0.0.1:1', { urls: ['http://127.0.0.1:1', es.url] }), { logger: pino({ level: 'silent' }) }, { backoffMs: { min: 10, max: 50 } });
+    cleanups.push(() => sink.close());
+    await sink.start();
+    await sink.deliver({ topic: 'app', partition: 0, records: records(3) });
+    expect(es.docs.size).toBe(3);
+    expect((sink.status().url as string)).toBe(es.url);
+  });
+
+  it('refuses an unsupported cluster with a clear reason and does not deliver; close ends the wait', async () => {
+    const { es, sink, logs } = await setup();
+    es.version = { number: '7.10.2', header: false };
+    await sink.start();
+    const p = sink.deliver({ topic: 'app', partition: 0, records: records(1) }).then(() => 'resolved', (e: Error) => e.message);
+    const deadline = Date.now() + 10_000;
+    while (sink.health().ok !== false && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    while (!sink.health().reason?.includes('7.10.2') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(sink.health().reason).toMatch(/Elasticsearch 7\.10\.2: supported are 7\.17/);
+    expect(logs.some((l) => l.includes('"level":50') && l.includes('7.10.2'))).toBe(true);
+    await sink.close();
+    expect(await p).toMatch(/closing/);
+    expect(es.docs.size).toBe(0);
+  });
+
+  it('sends ApiKey / Basic auth and never logs the secret', async () => {
+    const secret = 'c2VjcmV0LWFwaS1rZXktdmFsdWUtMTIzNDU2';
+    const { es, sink, logs } = await setup({ api_key: secret });
+    await sink.start();
+    es.failNext = { n: 2, status: 401 };
+    await sink.deliver({ topic: 'app', partition: 0, records: records(2) });
+    expect(es.requests.every((r) => r.headers.authorization === `ApiKey ${secret}`)).toBe(true);
+    expect(logs.some((l) => l.includes('401'))).toBe(true);
+    expect(logs.join('\n')).not.toContain(secret);
+    expect(JSON.stringify(sink.status())).not.toContain(secret);
+
+    const b = await setup({ username: 'elastic', password: 'pa55-word-xyz' });
+    await b.sink.start();
+    await b.sink.deliver({ topic: 'app', partition: 0, records: records(1) });
+    expect(b.es.requests[0]!.headers.authorization).toBe(`Basic ${Buffer.from('elastic:pa55-word-xyz').toString('base64')}`);
+    expect(b.logs.join('\n')).not.toContain('pa55-word-xyz');
+  });
+});
