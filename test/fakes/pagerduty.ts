@@ -211,11 +211,11 @@ export class FakePagerDuty {
   }
 
   /** Waits (bounded) until pred(this) is truthy; re-checked after every request. */
-  async waitFor<T>(what: string, pred: (pd: FakePagerDuty) => T, timeoutMs = 30_000): Promise<T> {
+  async waitFor<T>(what: string, pred: (pd: FakePagerDuty) => T, timeoutMs = 30_000): Promise<NonNullable<T>> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const v = pred(this);
-      if (v) return v;
+      if (v) return v as NonNullable<T>;
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; requests so far:\n${this.describe()}`);
       await new Promise<void>((r) => {
