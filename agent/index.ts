@@ -324,6 +324,9 @@ export class Agent {
     m.filesOpen.set(open);
     m.bufferBytes.set(this.buffer.sizeBytes);
     m.bufferUnacked.set(this.buffer.unackedBatches);
+    m.bufferMaxBytes.set(this.cfg.buffer.max_bytes);
+    const oldest = await this.buffer.oldestUnackedTimestamp();
+    m.oldestUnackedAge.set(oldest === undefined ? 0 : Math.max(0, (this.#now() - oldest) / 1000));
     let text = await m.registry.metrics();
     for (const h of this.hostInputs) {
       const latest = h.latest();

@@ -28,6 +28,12 @@ export function createAgentMetrics() {
       registers: r,
     }),
     bufferUnacked: new Gauge({ name: 'logship_agent_buffer_unacked_batches', help: 'Buffered batches not yet acknowledged', registers: r }),
+    bufferMaxBytes: new Gauge({ name: 'logship_agent_buffer_max_bytes', help: 'buffer.max_bytes: the bound of the disk buffer', registers: r }),
+    oldestUnackedAge: new Gauge({
+      name: 'logship_agent_oldest_unacked_age_seconds',
+      help: 'Age of the oldest buffered batch not yet acknowledged by the aggregator (0 when everything is acknowledged)',
+      registers: r,
+    }),
   };
 }
 
