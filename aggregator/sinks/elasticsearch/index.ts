@@ -16,6 +16,7 @@
  * At start, in the background (ingest never waits for Elasticsearch): GET /
  * (refuses unsupported versions) and the index template when manage_template.
  */
+import { setMaxListeners } from 'node:events';
 import { gzip } from 'node:zlib';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
@@ -76,6 +77,8 @@ export class ElasticsearchSink implements Sink {
 
   constructor(cfg: ElasticsearchSinkConfig, ctx: SinkContext, opts: ElasticsearchSinkOptions = {}) {
     this.#cfg = cfg;
+    // Every retrying request sleeps on this signal.
+    setMaxListeners(0, this.#ac.signal);
     this.#log = ctx.logger;
     this.#m = ctx.metrics ?? createAggregatorMetrics(false);
     this.#appendPlain = ctx.appendPlain;

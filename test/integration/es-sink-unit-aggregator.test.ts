@@ -1,0 +1,129 @@
+/**
+ * The elasticsearch sink inside a real aggregator (config parsed from YAML,
+ * real temp dir, 127.0.0.1) against the strict fake Elasticsearch, for every
+ * supported flavor: every stored record becomes exactly one document with the
+ * right fields, under item 429s, connection resets after indexing and
+ * whole-request 503s; the mapping-conflict document lands in the dead-letter
+ * topic with its reason; a restart redelivers nothing twice; the index
+ * template is installed; GET /v1/sinks reports the sink.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { Aggregator } from '../../aggregator/index.js';
+import { parseAggregatorConfig } from '../../aggregator/config.js';
+import { documentId } from '../../aggregator/sinks/elasticsearch/document.js';
+import { silentLogger } from '../../lib/obs/logger.js';
+import { tempDir } from '../helpers/procs.js';
+import { startFakeElasticsearch, type FakeElasticsearch, type FakeFlavor } from '../fakes/elasticsearch.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+const LINES_PER_BATCH = 50;
+
+async function writeFileRecords(agg: Aggregator, topic: string, host: string, path: string, from: number, batches: number): Promise<void> {
+  await agg.storage.withTopic(topic, true, async (t) => {
+    for (let b = 0; b < batches; b++) {
+      const first = from + b * LINES_PER_BATCH;
+      const lines = Array.from({ length: LINES_PER_BATCH }, (_, i) => `line ${String(first + i).padStart(6, '0')}\n`).join('');
+      const payload = Buffer.from(lines);
+      // every line is 12 bytes: line n starts at byte 12 * n of the file
+      await t!.partitions[b % t!.partitions.length]!.appendPlain([
+        { meta: { flags: 0, codec: 0, host, source: path, sourceOffset: first * 12, rawLength: payload.length }, payload, lines: LINES_PER_BATCH, timestamp: Date.UTC(2026, 11, 1, 12, 0, 0) + first },
+      ]);
+    }
+  });
+}
+
+async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+function yaml(dir: string, es: FakeElasticsearch, extra = ''): string {
+  return [
+    'listen: 127.0.0.1:0',
+    `data_dir: ${join(dir, 'data')}`,
+    'auth: {tokens: [{name: reader, token: "0123456789abcdef0123456789abcdef", scopes: [read]}]}',
+    'topics:',
+    '  default: {partitions: 2}',
+    'sinks:',
+    `  - {name: es, type: elasticsearch, topics: [app], urls: [${es.url}], dead_letter_topic: es-dead, batch_max_docs: 40${extra}}`,
+    '',
+  ].join('\n');
+}
+
+describe('elasticsearch sink in the aggregator', () => {
+  for (const flavor of ['7.17', '8', '9', 'opensearch-1', 'opensearch-2'] as FakeFlavor[]) {
+    it(`flavor ${flavor}: exactly one document per record under faults, dead letter, no duplicates after a restart`, async () => {
+      const tmp = await tempDir('logship-es-');
+      cleanups.push(tmp.cleanup);
+      const es = await startFakeElasticsearch({ flavor, seed: 7 });
+      cleanups.push(() => es.close());
+      es.faults.itemRejectShare = 0.15;
+      es.faults.resets = { share: 0.1, afterIndexing: true };
+      es.faults.requestFailure = { status: 503, share: 0.1, retryAfterSec: 0 };
+      es.faults.mappingConflict = (doc) => (doc as { message?: string }).message === 'line 000123';
+      const config = parseAggregatorConfig(yaml(tmp.dir, es), 'agg.yaml', {});
+
+      let agg = new Aggregator({ config, logger: silentLogger(), fsync: false });
+      await agg.start();
+      await writeFileRecords(agg, 'app', 'web1', '/var/log/app.log', 0, 10); // 500 lines
+      const N = 500;
+      await until('499 documents', () => es.count('logs-app-default') >= N - 1);
+
+      const docs = es.documents('logs-app-default').map((d) => ({ ...d, source: typeof d.source === 'string' ? (JSON.parse(d.source) as unknown) : d.source }));
+      expect(docs).toHaveLength(N - 1);
+      expect(es.distinctIds()).toBe(N - 1);
+      const byOffset = new Map(docs.map((d) => [(d.source as { log: { offset: number } }).log.offset, d]));
+      for (let n = 0; n < N; n++) {
+        if (n === 123) continue;
+        const d = byOffset.get(n * 12);
+        expect(d, `line ${n}`).toBeDefined();
+        const src = d!.source as Record<string, any>;
+        expect(src.message).toBe(`line ${String(n).padStart(6, '0')}`);
+        expect(src['@timestamp']).toBe(new Date(Date.UTC(2026, 11, 1, 12, 0, 0) + n - (n % LINES_PER_BATCH)).toISOString());
+        expect(src.host).toEqual({ name: 'web1' });
+        expect(src.log.file.path).toBe('/var/log/app.log');
+        expect(src.data_stream).toEqual({ type: 'logs', dataset: 'app', namespace: 'default' });
+      }
+      expect(es.templates().has('logship-es')).toBe(true);
+
+      // The mapping conflict: in the dead-letter topic with its reason; the rest flowed on.
+      const dead = await agg.storage.withTopic('es-dead', false, async (t) => {
+        const out: Record<string, any>[] = [];
+        for (const p of t?.partitions ?? []) out.push(...(await agg.decoder.read(p, p.firstOffset, 1 << 20)).records.map((r) => JSON.parse(r.message) as Record<string, any>));
+        return out;
+      });
+      expect(dead.length).toBeGreaterThanOrEqual(1);
+      expect(dead[0]).toMatchObject({ sink: 'es', topic: 'app', status: 400, record: { message: 'line 000123', source: '/var/log/app.log', source_offset: 123 * 12 } });
+      expect(String(dead[0]!.error.type)).toMatch(/mapper_parsing_exception|document_parsing_exception/);
+      expect(String(dead[0]!.error.reason)).toContain('log.offset');
+
+      await agg.close();
+
+      // A restart with more records: nothing delivered twice, the new ones arrive.
+      es.faults.itemRejectShare = 0;
+      es.faults.resets = undefined;
+      es.faults.requestFailure = undefined;
+      agg = new Aggregator({ config, logger: silentLogger(), fsync: false });
+      await agg.start();
+      cleanups.push(() => agg.close());
+      await writeFileRecords(agg, 'app', 'web1', '/var/log/app.log', N, 2);
+      await until('599 documents', () => es.count('logs-app-default') >= N + 99);
+      expect(es.distinctIds()).toBe(N + 99);
+      expect(es.count('logs-app-default')).toBe(N + 99);
+      await agg.close();
+    });
+  }
+
+  it('the _id of a stored record does not depend on its offset in the log (file records)', () => {
+    const r = { offset: 5, timestamp: '2026-12-01T00:00:00.000Z', host: 'h', source: '/a.log', source_offset: 10, message: 'x' };
+    expect(documentId('app', 0, r)).toBe(documentId('app', 1, { ...r, offset: 77 }));
+  });
+});
