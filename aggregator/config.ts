@@ -13,6 +13,7 @@ import type { ElasticsearchSinkConfig } from './sinks/elasticsearch/config.js';
 import type { AlertmanagerSinkConfig } from './sinks/alertmanager/config.js';
 import type { PagerDutySinkConfig } from './sinks/pagerduty/config.js';
 import type { WebhookSinkConfig } from './sinks/webhook/config.js';
+import { jsonIngestLimitKeys, type JsonIngestLimits } from './server/es-compat/config.js';
 
 export type { ElasticsearchSinkConfig, AlertmanagerSinkConfig, PagerDutySinkConfig, WebhookSinkConfig };
 
@@ -81,7 +82,7 @@ export interface AggregatorConfig {
   /** every configured topic, fully merged over `default` */
   topics: { default: TopicConfig; [topic: string]: TopicConfig };
   storage: StorageConfig;
-  limits: {
+  limits: JsonIngestLimits & {
     max_body_bytes: number;
     max_decompressed_batch_bytes: number;
     max_decompressed_request_bytes: number;
@@ -257,6 +258,7 @@ export const aggregatorOptions: OptionTable = table(
             doc: 'true: ingest creates any valid topic; false: only topics named under `topics`; a list: those names and globs too',
           },
           { key: 'max_partitions_per_topic', type: t.int({ min: 1, max: 1024 }), default: 64, doc: 'largest `partitions` a topic may have (config and topic.json on disk)' },
+          ...jsonIngestLimitKeys,
         ]),
       ),
       doc: 'request and resource limits (docs/security.md)',

@@ -17,6 +17,7 @@ import { RecordDecoder, type SkippedBatch } from './storage/record-decoder.js';
 import { GroupStore } from './topics/groups.js';
 import { loadTokens, TokenAuth } from './server/auth.js';
 import { createRouter } from './server/router.js';
+import { JsonIngestState } from './server/es-compat/state.js';
 import { createAggregatorMetrics, type AggregatorMetrics } from './metrics.js';
 import type { FsSeam } from '../lib/log/index.js';
 import { isDiskFull } from '../lib/errors.js';
@@ -50,6 +51,7 @@ export class Aggregator {
   #retentionTimer: NodeJS.Timeout | undefined;
   #retentionRun: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
+  #jsonIngest: JsonIngestState | undefined;
   readonly storage: Storage;
   /** the same object as storage, for what only local storage has (the descriptor budget) */
   #local: LocalStorage;
@@ -110,6 +112,8 @@ export class Aggregator {
     this.#checkDescriptorBudget();
     await this.storage.open();
     await this.groups.open();
+    this.#jsonIngest = new JsonIngestState({ limits: this.#cfg.limits, dataDir: this.#cfg.data_dir, registry: this.metrics.registry, logger: this.#logger });
+    await this.#jsonIngest.open(this.storage);
     const router = createRouter({
       storage: this.storage,
       decoder: this.decoder,
@@ -129,6 +133,7 @@ export class Aggregator {
       }),
       payloads: this.payloads,
       isReady: () => this.#ready,
+      jsonIngest: this.#jsonIngest,
       beforeScrape: () => this.refreshGauges(),
     });
     // Last line of defence: whatever a request does, it must not take the process down.
@@ -294,6 +299,7 @@ export class Aggregator {
       if (this.#retentionRun) await this.#retentionRun;
       // Sinks first: a delivery in flight finishes and its cursor is committed before the logs close.
       await this.sinks.close();
+      this.#jsonIngest?.close();
       await this.storage.close();
       await this.payloads.close();
       this.#logger.info('aggregator stopped');

@@ -1,7 +1,8 @@
 /**
  * Token auth and scopes. `Authorization: Bearer TOKEN`; the Elasticsearch-
- * compatible routes also take `ApiKey TOKEN` and Basic with the token as
- * password. The header is taken as the bytes that arrived (Node hands them
+ * compatible routes also take `ApiKey TOKEN` (or ApiKey base64("id:TOKEN"),
+ * as Elasticsearch clients build it from an id and a key) and Basic with the
+ * token as password. The header is taken as the bytes that arrived (Node hands them
  * over latin1-decoded, which maps bytes 1:1), never re-encoded, and compared
  * with every configured token in constant time over SHA-256 digests, so
  * neither length nor position leaks. Error messages never quote the header.
@@ -38,7 +39,9 @@ export interface Principal {
 }
 
 /** The credential of an Authorization header, as bytes, or why there is none. */
-export type ParsedAuthorization = { ok: true; scheme: 'bearer' | 'apikey' | 'basic'; credential: Buffer } | { ok: false; reason: string };
+export type ParsedAuthorization =
+  | { ok: true; scheme: 'bearer' | 'apikey' | 'basic'; credential: Buffer; /** ApiKey: the key part of base64("id:key"), tried too */ alternative?: Buffer }
+  | { ok: false; reason: string };
 
 const MAX_HEADER_BYTES = 8192;
 
@@ -52,8 +55,15 @@ export function parseAuthorization(header: string | undefined, esCompatible: boo
   const scheme = raw.subarray(0, sp).toString('latin1').toLowerCase();
   const rest = trimAsciiSpace(raw.subarray(sp + 1));
   let credential: Buffer;
+  let alternative: Buffer | undefined;
   if (scheme === 'bearer' || (scheme === 'apikey' && esCompatible)) {
     credential = rest;
+    if (scheme === 'apikey' && /^[A-Za-z0-9+/=_-]+$/.test(rest.toString('latin1'))) {
+      // Elasticsearch clients send base64("id:key"); the key is the token, the id is not checked.
+      const decoded = Buffer.from(rest.toString('latin1'), 'base64');
+      const colon = decoded.indexOf(0x3a);
+      if (colon >= 0 && colon + 1 < decoded.length) alternative = decoded.subarray(colon + 1);
+    }
   } else if (scheme === 'basic' && esCompatible) {
     const decoded = Buffer.from(rest.toString('latin1'), 'base64');
     const colon = decoded.indexOf(0x3a);
@@ -64,7 +74,7 @@ export function parseAuthorization(header: string | undefined, esCompatible: boo
     return { ok: false, reason: `unsupported Authorization scheme: use ${allowed}` };
   }
   if (credential.length === 0) return { ok: false, reason: 'empty token in the Authorization header' };
-  return { ok: true, scheme: scheme as 'bearer' | 'apikey' | 'basic', credential };
+  return { ok: true, scheme: scheme as 'bearer' | 'apikey' | 'basic', credential, ...(alternative ? { alternative } : {}) };
 }
 
 export class TokenAuth {
@@ -94,8 +104,12 @@ export class TokenAuth {
     const parsed = parseAuthorization(req.headers.authorization, esCompatible);
     if (!parsed.ok) throw new HttpError(401, 'unauthorized', parsed.reason);
     const d = sha(parsed.credential);
+    const alt = parsed.alternative ? sha(parsed.alternative) : undefined;
     let match: Principal | undefined;
-    for (const t of this.#tokens) if (timingSafeEqual(t.digest, d)) match = t.principal;
+    for (const t of this.#tokens) {
+      if (timingSafeEqual(t.digest, d)) match = t.principal;
+      if (alt && timingSafeEqual(t.digest, alt)) match = t.principal;
+    }
     if (match === undefined) throw new HttpError(401, 'unauthorized', 'invalid token');
     this.#byRequest.set(req, match);
     return match;

@@ -6,6 +6,7 @@ import type { GroupStore } from '../topics/groups.js';
 import type { TopicPolicy } from '../topics/policy.js';
 import type { PayloadPool } from '../../lib/protocol/payload-pool.js';
 import type { Logger } from '../../lib/obs/logger.js';
+import type { JsonIngestState } from './es-compat/state.js';
 
 /** What every route handler may use; built once by the aggregator. */
 export interface ServerContext {
@@ -21,6 +22,8 @@ export interface ServerContext {
   /** worker threads that inflate and check payloads (ingest) and split stored batches (reads) */
   payloads: PayloadPool;
   isReady: () => boolean;
+  /** _bulk and produce: limits, request gate, idempotence window, metrics (absent: those routes answer 503) */
+  jsonIngest?: JsonIngestState;
   /** Refreshes state-derived gauges (offsets, consumer lag) just before /metrics is rendered. */
   beforeScrape?: () => void;
 }

@@ -25,6 +25,8 @@ export function createRouter(ctx: ServerContext, table: readonly Route[] = defau
         label = r.label;
         return await r.handle(ctx, { req, res, raw, params: found.params });
       }
+      // Elasticsearch clients check this header on every answer, errors included.
+      if (r?.auth?.schemes === 'es') res.setHeader('x-elastic-product', 'Elasticsearch');
       ctx.auth.check(req, r?.auth?.schemes === 'es');
       if (!ctx.isReady()) throw new HttpError(503, 'unavailable', 'the aggregator is starting or shutting down; retry');
       if (!r) throw new HttpError(404, 'not_found', `no route for ${req.method} ${path}`);

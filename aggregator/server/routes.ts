@@ -12,6 +12,8 @@ import { handleRecords } from './records.js';
 import { handleGroupOffsets, handleTopics } from './topics.js';
 import { HttpError, decodePathSegment, sendJson } from './http-util.js';
 import type { ServerContext } from './context.js';
+import { esRoutes } from './es-compat/routes.js';
+import { handleProduce } from './produce.js';
 
 export interface RouteAuth {
   /** 'bearer': Authorization: Bearer only | 'es': also ApiKey and Basic (token as password) */
@@ -88,6 +90,14 @@ export const routes: readonly Route[] = [
     auth: { schemes: 'bearer', scope: 'read' },
     handle: (ctx, { req, res, params }) => handleGroupOffsets(ctx, req, res, decodePathSegment(params[0]!, 'group')),
   },
+  {
+    methods: ['POST'],
+    path: /^\/v1\/topics\/([^/]+)\/records$/,
+    label: 'produce',
+    auth: { schemes: 'bearer', scope: 'ingest', topicParam: 0 },
+    handle: (ctx, { req, res, params }) => handleProduce(ctx, req, res, decodePathSegment(params[0]!, 'topic')),
+  },
+  ...esRoutes,
 ];
 
 /** The route for `path` (whatever the method) and its params, or undefined. */

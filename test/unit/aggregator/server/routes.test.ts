@@ -7,7 +7,7 @@ import { LogshipError, OffsetOutOfRangeError } from '../../../../lib/errors.js';
 describe('route table', () => {
   it('only health, readiness and metrics are open; every other route names its scope', () => {
     expect(routes.filter((r) => !r.auth).map((r) => r.label)).toEqual(['healthz', 'readyz', 'metrics']);
-    expect(Object.fromEntries(routes.filter((r) => r.auth).map((r) => [r.label, r.auth!.scope]))).toEqual({ batches: 'ingest', topics: 'read', records: 'read', groups: 'read' });
+    expect(Object.fromEntries(routes.filter((r) => r.auth).map((r) => [r.label, r.auth!.scope]))).toEqual({ batches: 'ingest', topics: 'read', records: 'read', groups: 'read', produce: 'ingest', es_info: 'ingest', bulk: 'ingest', es_startup: 'ingest' });
   });
 
   it('matches paths and hands back %-encoded params', () => {
@@ -15,6 +15,11 @@ describe('route table', () => {
     expect(matchRoute(routes, '/v1/groups/g/offsets')?.route.label).toBe('groups');
     expect(matchRoute(routes, '/v1/topics/x/partitions/0/records/extra')).toBeUndefined();
     expect(matchRoute(routes, '/v1/batches/')).toBeUndefined();
+    expect(matchRoute(routes, '/v1/topics/app/records')?.route.label).toBe('produce');
+    expect(matchRoute(routes, '/logs-app-default/_bulk')).toMatchObject({ route: { label: 'bulk' }, params: ['logs-app-default'] });
+    expect(matchRoute(routes, '/system/events/_bulk')).toMatchObject({ route: { label: 'bulk' }, params: ['system'] });
+    expect(matchRoute(routes, '/_bulk/')?.route.label).toBe('bulk');
+    expect(matchRoute(routes, '/_ilm/policy/filebeat')).toMatchObject({ route: { label: 'es_startup' }, params: ['_ilm/policy', 'filebeat'] });
   });
 });
 

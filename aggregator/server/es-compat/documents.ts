@@ -1,0 +1,41 @@
+/**
+ * What a JSON document says about its record: the host (`host.name`, or a
+ * flattened "host.name" key, or a string `host`) and the time (`@timestamp`:
+ * ISO 8601 / RFC 3339, or epoch milliseconds), each checked; and the hash the
+ * idempotence window compares (of the stored bytes, so a retry of the same
+ * document matches and an edited one does not).
+ */
+import { createHash } from 'node:crypto';
+import { MAX_TIMESTAMP } from '../../../lib/protocol/payload.js';
+
+const MAX_HOST = 255;
+
+export function hostOf(doc: Record<string, unknown>): string | undefined {
+  const h = doc.host;
+  let v: unknown;
+  if (h !== null && typeof h === 'object' && !Array.isArray(h)) v = (h as Record<string, unknown>).name;
+  else if (typeof h === 'string') v = h;
+  if (v === undefined) v = doc['host.name'];
+  if (typeof v !== 'string' || v === '' || v.length > MAX_HOST || /[\u0000-\u001f\u007f]/.test(v)) return undefined;
+  return v;
+}
+
+/** Milliseconds since the epoch of a `@timestamp`-style value, or undefined when it is not a usable time. */
+export function timeOf(v: unknown): number | undefined {
+  let ms: number;
+  if (typeof v === 'number') ms = Math.trunc(v);
+  else if (typeof v === 'string') {
+    // Date.parse accepts far too much ("1", "May 5"): only date-times that start like ISO 8601.
+    if (!/^\d{4}-\d\d-\d\d([T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?)?$/.test(v)) return undefined;
+    let iso = v.replace(' ', 'T');
+    if (iso.length === 10) iso += 'T00:00:00Z';
+    else if (/[+-]\d{4}$/.test(iso)) iso = `${iso.slice(0, -2)}:${iso.slice(-2)}`;
+    else if (!/(Z|[+-]\d\d:\d\d)$/.test(iso)) iso += 'Z'; // no zone: UTC, as Elasticsearch reads it
+    ms = Date.parse(iso);
+  } else return undefined;
+  return Number.isSafeInteger(ms) && ms >= 0 && ms <= MAX_TIMESTAMP ? ms : undefined;
+}
+
+export function hashBytes(b: Buffer): string {
+  return createHash('sha256').update(b).digest('base64url').slice(0, 22);
+}

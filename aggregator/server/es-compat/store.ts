@@ -1,0 +1,116 @@
+/**
+ * Stores JSON documents (from _bulk and produce) through the storage seam's
+ * plain append: per partition one append of batches built from runs of
+ * records that share host, timestamp and source, so each record keeps its own
+ * host and timestamp; acknowledged once the group commit's fsync covers it.
+ * Records carrying an _id or Idempotency-Key get their id-store entries after
+ * the append is durable and before the caller answers (id-store.ts).
+ */
+import { toHttpError, type HttpError } from '../http-util.js';
+import type { ServerContext } from '../context.js';
+import type { PartitionHandle, PlainItem, TopicHandle } from '../../storage/types.js';
+import { encodeFramed } from '../../../lib/protocol/records.js';
+import { FLAG_FRAMED } from '../../../lib/protocol/codes.js';
+import type { HeldEntry, IdStore } from './id-store.js';
+
+export interface DocRecord {
+  topic: string;
+  partition: number;
+  /** the stored line, without '\n' */
+  line: Buffer;
+  host: string;
+  timestamp: number;
+  source: string;
+  /** idempotence entry to commit once durable */
+  held?: { key: string; entry: HeldEntry };
+}
+
+export interface StoreOptions {
+  /** batch flags: 0 (plain lines) or FLAG_JSON (produce) */
+  flags: number;
+  /** store each batch's records framed with source bytes 1 and the first record's request index as source offset (produce) */
+  indexed?: boolean;
+  ids?: IdStore;
+  /** largest batch (raw bytes); readers refuse batches above limits.max_decompressed_batch_bytes */
+  maxBatchBytes: number;
+  /** called once a partition's records have their offsets, before their id entries are committed */
+  beforeCommit?: (out: readonly (StoreResult | undefined)[]) => void;
+}
+
+export type StoreResult = { offset: number } | { error: HttpError };
+
+export async function storeRecords(ctx: ServerContext, recs: readonly DocRecord[], topics: ReadonlyMap<string, TopicHandle>, o: StoreOptions): Promise<StoreResult[]> {
+  const groups = new Map<PartitionHandle, number[]>();
+  for (let i = 0; i < recs.length; i++) {
+    const r = recs[i]!;
+    const p = topics.get(r.topic)!.partitions[r.partition]!;
+    let g = groups.get(p);
+    if (!g) groups.set(p, (g = []));
+    g.push(i);
+  }
+  const out: StoreResult[] = new Array(recs.length);
+  await Promise.all(
+    [...groups].map(async ([p, idx]) => {
+      const items: PlainItem[] = [];
+      const firstOf: number[] = [];
+      let s = 0;
+      while (s < idx.length) {
+        const a = recs[idx[s]!]!;
+        let e = s + 1;
+        let bytes = a.line.length + 1;
+        while (e < idx.length) {
+          const b = recs[idx[e]!]!;
+          // A record carrying an _id is a batch of its own: the batch's source names it (recovery scan).
+          if (a.held || b.held || b.host !== a.host || b.timestamp !== a.timestamp || b.source !== a.source || (o.indexed && idx[e]! !== idx[e - 1]! + 1)) break;
+          if (bytes + b.line.length + 1 > o.maxBatchBytes) break;
+          bytes += b.line.length + 1;
+          e++;
+        }
+        let payload: Buffer;
+        if (o.indexed) {
+          payload = encodeFramed(idx.slice(s, e).map((i) => ({ message: recs[i]!.line, sourceBytes: 1, flags: 0 })));
+        } else {
+          const parts: Buffer[] = [];
+          for (let k = s; k < e; k++) parts.push(recs[idx[k]!]!.line, NL);
+          payload = Buffer.concat(parts, bytes);
+        }
+        items.push({
+          meta: { flags: o.flags | (o.indexed ? FLAG_FRAMED : 0), codec: 0, host: a.host, source: a.source, sourceOffset: o.indexed ? idx[s]! : 0, rawLength: payload.length },
+          payload,
+          lines: e - s,
+          timestamp: a.timestamp,
+        });
+        firstOf.push(s);
+        s = e;
+      }
+      const withIds = o.ids !== undefined && idx.some((i) => recs[i]!.held !== undefined);
+      const token = withIds ? o.ids!.begin(p.topic, p.partition, p.nextOffset) : 0;
+      try {
+        const offsets = await p.appendPlain(items);
+        for (let b = 0; b < items.length; b++) {
+          const end = b + 1 < firstOf.length ? firstOf[b + 1]! : idx.length;
+          for (let k = firstOf[b]!; k < end; k++) out[idx[k]!] = { offset: offsets[b]! + (k - firstOf[b]!) };
+        }
+        ctx.metrics.appendedBatches.inc({ topic: p.topic }, items.length);
+        ctx.metrics.appendedRecords.inc({ topic: p.topic }, idx.length);
+        let bytes = 0;
+        for (const it of items) bytes += it.payload.length;
+        ctx.metrics.appendedBytes.inc({ topic: p.topic }, bytes);
+        o.beforeCommit?.(out);
+        if (withIds) {
+          const held = [];
+          for (const i of idx) if (recs[i]!.held) held.push(recs[i]!.held!);
+          o.ids!.commit(p.topic, p.partition, token, p.nextOffset, held);
+        }
+      } catch (err) {
+        if (withIds) o.ids!.commit(p.topic, p.partition, token, p.nextOffset, []);
+        const e = toHttpError(err);
+        ctx.logger.warn({ topic: p.topic, partition: p.partition, reason: e.reason }, 'storing JSON documents failed; they are answered as item errors');
+        for (const i of idx) out[i] = { error: e };
+      }
+    }),
+  );
+  return out;
+}
+
+const NL = Buffer.from('\n');
