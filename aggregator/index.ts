@@ -86,6 +86,7 @@ export class Aggregator {
       logger: this.#logger,
       metrics: this.metrics,
       storage: this.storage,
+      groups: this.groups,
     });
   }
 
@@ -135,6 +136,7 @@ export class Aggregator {
       isReady: () => this.#ready,
       jsonIngest: this.#jsonIngest,
       beforeScrape: () => this.refreshGauges(),
+      sinks: () => this.sinks.reports(),
     });
     // Last line of defence: whatever a request does, it must not take the process down.
     const handler = (req: Parameters<typeof router>[0], res: Parameters<typeof router>[1]) =>

@@ -11,6 +11,7 @@ Commands:
   check       --config FILE        validate a config: exit 0 with a summary, 2 with every error
   read        --url URL --topic T  print records (see logship read --help)
   topics      --url URL            list topics and partitions with offsets and bytes
+  sinks       --url URL            each sink's state, lag per topic, documents and last error
   status      [--url URL]          the agent's files, buffer, backlog and delivery state
 
 Every command takes --help, and --log-level fatal|error|warn|info|debug|trace|silent.
@@ -53,6 +54,11 @@ The token comes from --token-file or $LOGSHIP_TOKEN.`,
   topics: `Usage: logship topics --url URL [--format text|json] [--token-file FILE]
 
 Lists topics, partitions, first and next offsets (next is exclusive), records and bytes.`,
+  sinks: `Usage: logship sinks --url URL [--format text|json] [--token-file FILE]
+
+Lists the aggregator's record sinks (GET /v1/sinks, read scope): name, type, state
+(ok, degraded with the reason, not_running), lag per topic (records stored but not yet
+delivered), documents (indexed, duplicate, dead_lettered, dropped, retried) and the last error.`,
   status: `Usage: logship status [--url URL] [--format text|json]
 
 Shows the agent's files (path, identity, offset, size, lag), buffer bytes, the age of

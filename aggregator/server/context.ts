@@ -6,6 +6,7 @@ import type { GroupStore } from '../topics/groups.js';
 import type { TopicPolicy } from '../topics/policy.js';
 import type { PayloadPool } from '../../lib/protocol/payload-pool.js';
 import type { Logger } from '../../lib/obs/logger.js';
+import type { SinkReport } from '../sinks/runner.js';
 import type { JsonIngestState } from './es-compat/state.js';
 
 /** What every route handler may use; built once by the aggregator. */
@@ -24,6 +25,8 @@ export interface ServerContext {
   isReady: () => boolean;
   /** _bulk and produce: limits, request gate, idempotence window, metrics (absent: those routes answer 503) */
   jsonIngest?: JsonIngestState;
+  /** record sinks: state, lag, figures (GET /v1/sinks) */
+  sinks?: () => SinkReport[];
   /** Refreshes state-derived gauges (offsets, consumer lag) just before /metrics is rendered. */
   beforeScrape?: () => void;
 }

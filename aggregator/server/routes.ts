@@ -10,6 +10,7 @@ import type { Scope } from './auth.js';
 import { handleBatches } from './batches.js';
 import { handleRecords } from './records.js';
 import { handleGroupOffsets, handleTopics } from './topics.js';
+import { handleSinks } from './sinks.js';
 import { HttpError, decodePathSegment, sendJson } from './http-util.js';
 import type { ServerContext } from './context.js';
 import { esRoutes } from './es-compat/routes.js';
@@ -90,6 +91,7 @@ export const routes: readonly Route[] = [
     auth: { schemes: 'bearer', scope: 'read' },
     handle: (ctx, { req, res, params }) => handleGroupOffsets(ctx, req, res, decodePathSegment(params[0]!, 'group')),
   },
+  { methods: ['GET'], path: '/v1/sinks', label: 'sinks', auth: { schemes: 'bearer', scope: 'read' }, handle: (ctx, { res }) => handleSinks(ctx, res) },
   {
     methods: ['POST'],
     path: /^\/v1\/topics\/([^/]+)\/records$/,

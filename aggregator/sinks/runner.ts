@@ -8,6 +8,7 @@ import type { Logger } from '../../lib/obs/logger.js';
 import { Consumer, type ConsumerTransport } from '../consumer/index.js';
 import type { AggregatorMetrics } from '../metrics.js';
 import type { PlainItem, Storage } from '../storage/types.js';
+import type { GroupStore } from '../topics/groups.js';
 import type { SinkRegistry } from './registry.js';
 import type { Sink, SinkConfigBase } from './types.js';
 
@@ -19,6 +20,21 @@ export interface SinkRunnerOptions {
   metrics?: AggregatorMetrics;
   /** where dead letters are appended (SinkContext.appendPlain) */
   storage?: Storage;
+  /** committed offsets, for the lag in reports() */
+  groups?: GroupStore;
+}
+
+/** One sink as `GET /v1/sinks` and `logship sinks` show it. */
+export interface SinkReport {
+  name: string;
+  type: string;
+  /** ok | degraded | not_running (configured, but this version does not run its type) */
+  state: 'ok' | 'degraded' | 'not_running';
+  reason?: string;
+  /** records not yet delivered, per topic (partition end minus the group's committed offset) */
+  lag: Record<string, number>;
+  /** the sink's own figures (documents, last error, ...) */
+  status?: Record<string, unknown>;
 }
 
 /** How long close() lets deliveries in flight finish before it aborts their retries (uncommitted: redelivered at the next start). */
@@ -69,6 +85,29 @@ export class SinkRunner {
       const runs = consumers.map((c) => c.run().catch((err: unknown) => log.error({ err }, 'sink consumer stopped')));
       this.#running.push({ name: cfg.name, sink, consumers, runs });
     }
+  }
+
+  /** Record sinks: state, lag per topic and the sink's own status. */
+  reports(): SinkReport[] {
+    return this.#o.sinks
+      .filter((cfg) => !this.#o.registry.get(cfg.type)?.alerts)
+      .map((cfg) => {
+        const r = this.#running.find((x) => x.name === cfg.name);
+        const lag = Object.fromEntries((cfg.topics ?? []).map((t) => [t, this.#lag(`sink-${cfg.name}`, t)]));
+        if (!r) return { name: cfg.name, type: cfg.type, state: 'not_running' as const, reason: 'this sink type is not implemented in this version', lag };
+        const h = r.sink.health();
+        return { name: cfg.name, type: cfg.type, state: h.ok ? ('ok' as const) : ('degraded' as const), ...(h.reason ? { reason: h.reason } : {}), lag, status: r.sink.status?.() };
+      });
+  }
+
+  /** Same rule as the consumer-lag gauge: what is gone (below first_offset) is not lag. */
+  #lag(group: string, topic: string): number {
+    const t = this.#o.storage?.get(topic);
+    if (!t) return 0;
+    const committed = this.#o.groups?.get(group).get(topic);
+    let lag = 0;
+    for (const p of t.partitions) lag += Math.max(0, p.nextOffset - Math.max(committed?.get(p.partition) ?? p.firstOffset, p.firstOffset));
+    return lag;
   }
 
   health(): Record<string, ReturnType<Sink['health']>> {

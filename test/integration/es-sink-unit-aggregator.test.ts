@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { Aggregator } from '../../aggregator/index.js';
 import { parseAggregatorConfig } from '../../aggregator/config.js';
 import { documentId } from '../../aggregator/sinks/elasticsearch/document.js';
+import { sinksCommand } from '../../aggregator/client/sinks.js';
+import type { SinkReport } from '../../aggregator/sinks/runner.js';
 import { silentLogger } from '../../lib/obs/logger.js';
 import { tempDir } from '../helpers/procs.js';
 import { startFakeElasticsearch, type FakeElasticsearch, type FakeFlavor } from '../fakes/elasticsearch.js';
@@ -22,6 +24,17 @@ afterEach(async () => {
 });
 
 const LINES_PER_BATCH = 50;
+const TOKEN = '0123456789abcdef0123456789abcdef';
+
+/** `logship sinks --format json` (and the text form, which must name the sink). */
+async function sinks(url: string): Promise<SinkReport[]> {
+  let text = '';
+  expect(await sinksCommand({ url, token: TOKEN, format: 'text', write: (s) => void (text += s) })).toBe(0);
+  expect(text).toMatch(/^NAME +TYPE +STATE +LAG +DOCS +LAST_ERROR\nes +elasticsearch /);
+  let json = '';
+  await sinksCommand({ url, token: TOKEN, format: 'json', write: (s) => void (json += s) });
+  return (JSON.parse(json) as { sinks: SinkReport[] }).sinks;
+}
 
 async function writeFileRecords(agg: Aggregator, topic: string, host: string, path: string, from: number, batches: number): Promise<void> {
   await agg.storage.withTopic(topic, true, async (t) => {
@@ -72,7 +85,7 @@ describe('elasticsearch sink in the aggregator', () => {
       const config = parseAggregatorConfig(yaml(tmp.dir, es), 'agg.yaml', {});
 
       let agg = new Aggregator({ config, logger: silentLogger(), fsync: false });
-      await agg.start();
+      const addr = await agg.start();
       await writeFileRecords(agg, 'app', 'web1', '/var/log/app.log', 0, 10); // 500 lines
       const N = 500;
       await until('499 documents', () => es.count('logs-app-default') >= N - 1);
@@ -105,6 +118,13 @@ describe('elasticsearch sink in the aggregator', () => {
       expect(String(dead[0]!.error.type)).toMatch(/mapper_parsing_exception|document_parsing_exception/);
       expect(String(dead[0]!.error.reason)).toContain('log.offset');
 
+      // logship sinks: state, lag, documents, the last error (the rejected document)
+      await until('lag 0', async () => (await sinks(`http://127.0.0.1:${addr.port}`))[0]!.lag.app === 0);
+      const [rep] = await sinks(`http://127.0.0.1:${addr.port}`);
+      expect(rep).toMatchObject({ name: 'es', type: 'elasticsearch', lag: { app: 0 } });
+      expect((rep!.status!.docs as Record<string, number>).indexed + (rep!.status!.docs as Record<string, number>).duplicate).toBeGreaterThanOrEqual(N - 1);
+      expect((rep!.status!.docs as Record<string, number>).dead_lettered).toBeGreaterThanOrEqual(1);
+      expect(String((rep!.status!.last_error as { message: string }).message)).toMatch(/rejected|HTTP 503|no answer/);
       await agg.close();
 
       // A restart with more records: nothing delivered twice, the new ones arrive.
@@ -121,6 +141,32 @@ describe('elasticsearch sink in the aggregator', () => {
       await agg.close();
     });
   }
+
+  it('Elasticsearch down: lag rises and the sink reports degraded; back up: it drains, nothing twice', async () => {
+    const tmp = await tempDir('logship-es-');
+    cleanups.push(tmp.cleanup);
+    const es = await startFakeElasticsearch({ flavor: '8' });
+    cleanups.push(() => es.close());
+    const config = parseAggregatorConfig(yaml(tmp.dir, es), 'agg.yaml', {});
+    const agg = new Aggregator({ config, logger: silentLogger(), fsync: false });
+    const url = `http://127.0.0.1:${(await agg.start()).port}`;
+    cleanups.push(() => agg.close());
+    await writeFileRecords(agg, 'app', 'h', '/a.log', 0, 2);
+    await until('100 documents', () => es.count('logs-app-default') === 100);
+    await es.down();
+    await writeFileRecords(agg, 'app', 'h', '/a.log', 100, 4);
+    await until('degraded with lag 200', async () => {
+      const [r] = await sinks(url);
+      return r!.state === 'degraded' && r!.lag.app === 200;
+    });
+    await es.up();
+    await until('300 documents', () => es.count('logs-app-default') === 300);
+    await until('lag 0 and ok', async () => {
+      const [r] = await sinks(url);
+      return r!.state === 'ok' && r!.lag.app === 0;
+    });
+    expect(es.distinctIds()).toBe(300);
+  });
 
   it('the _id of a stored record does not depend on its offset in the log (file records)', () => {
     const r = { offset: 5, timestamp: '2026-12-01T00:00:00.000Z', host: 'h', source: '/a.log', source_offset: 10, message: 'x' };

@@ -186,6 +186,8 @@ export class ElasticsearchSink implements Sink {
       if (dead.length > 0) await this.#reject(dead, deadResults, c);
       for (const [status, n] of byStatus) this.#m.sinkItemsRetried.inc({ sink: this.#cfg.name, status: String(status) }, n);
       this.#counts.retried += retry.length;
+      // Backoff grows only while nothing gets through; a partly accepted request starts it again.
+      if (retry.length < pending.length) attempt = 0;
       pending = retry;
       if (pending.length > 0) await this.#sleep(this.#delay(++attempt, undefined));
     }
