@@ -23,7 +23,6 @@ import { runService, type Service } from './service.js';
 import { looseSecretFiles } from './config/secret-files.js';
 import { ensureStartTokens, startTokenFiles } from './config/start-tokens.js';
 import { HELP, commandHelp } from './help.js';
-import { agentStatusLine, aggregatorStatusLine } from './status-line.js';
 
 type Opts = ParseArgsConfig['options'];
 const common: Opts = { help: { type: 'boolean', short: 'h' }, 'log-level': { type: 'string' } };
@@ -72,24 +71,6 @@ function format<T extends string>(v: Record<string, unknown>, allowed: T[], def:
 const out = (s: string) => process.stdout.write(s);
 
 /** An agent's token file must hold a token the aggregator could accept: checked at start and at every reload. */
-let hooked: Agent | undefined;
-/**
- * LOGSHIP_TEST_HOOKS=1 (tests only): SIGUSR2 holds or releases the agent pipeline's appends, wedging
- * it the way a bug would, so tests can watch the watchdogs (health state stuck, systemd's WATCHDOG=1).
- */
-function testHooks(agent: Agent, log: Logger): void {
-  if (process.env.LOGSHIP_TEST_HOOKS !== '1') return;
-  if (!hooked) {
-    process.on('SIGUSR2', () => {
-      const p = hooked?.pipeline;
-      if (!p) return;
-      p.holdAppends(!p.appendsHeld);
-      log.warn({ held: p.appendsHeld }, 'test hook: pipeline appends held/released (LOGSHIP_TEST_HOOKS=1)');
-    });
-  }
-  hooked = agent;
-}
-
 function withAgentTokenChecked(c: AgentConfig): AgentConfig {
   const f = c.aggregator.token_file;
   if (f === undefined) return c;
@@ -147,8 +128,7 @@ async function main(argv: string[]): Promise<number> {
         for (const w of looseSecretFiles({ agent: config })) log.warn(w);
         const a = new Agent({ config, logger: log });
         await a.start();
-        testHooks(a, log);
-        return { close: () => a.close(), statusLine: agentStatusLine(a), progressing: () => a.health().state !== 'stuck' };
+        return a;
       });
     }
     case 'aggregator': {
@@ -160,7 +140,7 @@ async function main(argv: string[]): Promise<number> {
         for (const w of looseSecretFiles({ aggregator: config })) log.warn(w);
         const a = new Aggregator({ config, logger: log });
         await a.start();
-        return { close: () => a.close(), statusLine: aggregatorStatusLine(a, config.listen) };
+        return a;
       });
     }
     case 'start': {
@@ -192,15 +172,11 @@ async function main(argv: string[]): Promise<number> {
             `  topics:              node dist/bin/logship.js topics --url ${url}${tf}\n` +
             `  stop: Ctrl-C\n\n`,
         );
-        const aggLine = aggregatorStatusLine(agg, url);
-        const agentLine = agentStatusLine(agent);
         const both: Service = {
           async close() {
             await agent.close();
             await agg.close();
           },
-          statusLine: async () => `aggregator: ${await aggLine()}; agent: ${await agentLine()}`,
-          progressing: () => agent.health().state !== 'stuck',
         };
         return both;
       });
