@@ -8,6 +8,7 @@ import { parseWithTable, readConfigFile, type ParseOptions } from '../lib/config
 import { t, table, type OptionSpec, type OptionTable, type OptionType } from '../lib/config/option-table.js';
 import { MIN_TOKEN_BYTES, tokenProblem, trimAsciiSpace } from '../lib/config/secrets.js';
 import { builtinSinks } from './sinks/registry.js';
+import { alertRuleType, type AlertRule } from './alerts/config.js';
 import { oneOf } from './sinks/config-common.js';
 import type { ElasticsearchSinkConfig } from './sinks/elasticsearch/config.js';
 import type { AlertmanagerSinkConfig } from './sinks/alertmanager/config.js';
@@ -45,34 +46,7 @@ export type StorageConfig = { type: 'local' } | { type: 'jetstream'; servers: st
 
 export type SinkConfig = ElasticsearchSinkConfig | AlertmanagerSinkConfig | PagerDutySinkConfig | WebhookSinkConfig;
 
-interface AlertCommon {
-  name: string;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-  sinks: string[];
-}
-/** More than `threshold` matching lines from one host within a sliding `window`. */
-export interface MatchAlertRule extends AlertCommon {
-  kind: 'match';
-  topic: string;
-  match: string;
-  threshold: number;
-  window: number;
-}
-/** A host metric above or below a value for `for` ms. */
-export interface MetricAlertRule extends AlertCommon {
-  kind: 'metric';
-  metric: string;
-  above?: number;
-  below?: number;
-  for: number;
-}
-/** A host that was seen sends nothing for `absent_for` ms. */
-export interface AbsentAlertRule extends AlertCommon {
-  kind: 'absent';
-  absent_for: number;
-}
-export type AlertRule = MatchAlertRule | MetricAlertRule | AbsentAlertRule;
+export type { AlertRule, MatchAlertRule, MetricAlertRule, AbsentAlertRule } from './alerts/config.js';
 
 export interface AggregatorConfig {
   listen: string;
@@ -107,54 +81,6 @@ const topicKeys = (withDefaults: boolean): OptionSpec[] => {
 };
 
 const inlineTokenProblem = (v: string): string | undefined => tokenProblem(trimAsciiSpace(Buffer.from(v, 'utf8')));
-
-const labelsOf = (doc: string): OptionSpec => ({ key: 'labels', type: { kind: 'map', keys: 'label', of: t.string({ allowEmpty: true }), placeholder: 'LABEL' }, default: {}, doc });
-const common = (): OptionSpec[] => [
-  { key: 'name', type: t.string(), required: true, doc: 'rule name: the alertname label' },
-  labelsOf('extra labels on the alert (alertname and host are always set)'),
-  { key: 'annotations', type: { kind: 'map', keys: 'string', of: t.string({ allowEmpty: true }), placeholder: 'NAME' }, default: {}, doc: 'annotations; `{{host}}`, `{{count}}`, `{{value}}` are replaced' },
-  { key: 'sinks', type: t.list(t.string(), { minItems: 1 }), required: true, doc: 'names of alertmanager, pagerduty or webhook sinks to notify' },
-];
-
-const alertType: OptionType = {
-  kind: 'shape',
-  tag: 'kind',
-  variants: [
-    {
-      name: 'match',
-      markers: ['match', 'topic', 'threshold', 'window'],
-      summary: 'topic, match, threshold and window for a log-match rule',
-      table: table([
-        ...common(),
-        { key: 'topic', type: t.topic(), required: true, doc: 'topic whose lines are matched' },
-        { key: 'match', type: t.regex(), required: true, doc: 'JavaScript regex tested against each line' },
-        { key: 'threshold', type: t.int({ min: 0 }), required: true, doc: 'fire when one host has more than this many matches within window' },
-        { key: 'window', type: t.duration({ min: SECOND }), required: true, doc: 'sliding window' },
-      ]),
-    },
-    {
-      name: 'metric',
-      markers: ['metric', 'above', 'below', 'for'],
-      summary: 'metric with above or below for a metric rule',
-      table: table(
-        [
-          ...common(),
-          { key: 'metric', type: t.string(), required: true, doc: 'host metric name, e.g. node_cpu_utilization' },
-          { key: 'above', type: t.number(), doc: 'fire while the value is above this; or below' },
-          { key: 'below', type: t.number(), doc: 'fire while the value is below this' },
-          { key: 'for', type: t.duration(), default: 0, doc: 'only after the condition held this long' },
-        ],
-        oneOf('above', 'below', true),
-      ),
-    },
-    {
-      name: 'absent',
-      markers: ['absent_for'],
-      summary: 'absent_for for a silent-host rule',
-      table: table([...common(), { key: 'absent_for', type: t.duration({ min: SECOND }), required: true, doc: 'fire when a host that was seen sends no record for this long' }]),
-    },
-  ],
-};
 
 const ALERT_SINK_TYPES = builtinSinks.alertTypes();
 
@@ -270,7 +196,7 @@ export const aggregatorOptions: OptionTable = table(
       default: [],
       doc: 'where records and alerts go; each sink has its own cursor',
     },
-    { key: 'alerts', type: t.list(alertType), default: [], doc: 'alert rules' },
+    { key: 'alerts', type: t.list(alertRuleType), default: [], doc: 'alert rules' },
   ],
   (v, ctx) => {
     checkNamesUnique(v.sinks, 'sink', (i) => `sinks[${i}]`, ctx);

@@ -29,6 +29,7 @@ import { FDS_PER_PARTITION, RESERVE } from './storage/descriptors.js';
 import { builtinSinks, type SinkRegistry } from './sinks/registry.js';
 import { SinkRunner } from './sinks/runner.js';
 import { LocalTransport } from './consumer/local-transport.js';
+import { AlertEngine, baseUrlFor, builtinNotifiers } from './alerts/index.js';
 
 export interface AggregatorOptions {
   config: AggregatorConfig;
@@ -60,6 +61,9 @@ export class Aggregator {
   readonly payloads: PayloadPool;
   readonly decoder: RecordDecoder;
   readonly sinks: SinkRunner;
+  /** the alert engine, while running (none without alert rules) */
+  alerts: AlertEngine | undefined;
+  #baseUrl = '';
 
   constructor(opts: AggregatorOptions) {
     this.#cfg = opts.config;
@@ -97,11 +101,12 @@ export class Aggregator {
     if (this.#cfg.storage.type !== 'local') {
       throw new LogshipError('LSH_ERR_CONFIG', `storage.type "${this.#cfg.storage.type}" is not implemented in this version; use storage: {type: local}`);
     }
-    const idle = this.sinks.notImplemented();
-    if (idle.length > 0 || this.#cfg.alerts.length > 0) {
+    const alertTypes = builtinSinks.alertTypes();
+    const idle = this.sinks.notImplemented().filter((s) => !alertTypes.has(s.type));
+    if (idle.length > 0) {
       this.#logger.error(
-        { sinks: idle.map((x) => x.name), alerts: this.#cfg.alerts.map((x) => x.name) },
-        'sinks and alert rules are not implemented in this version: they do not run. Records stay in the log (within retention) and can be read with logship read --group',
+        { sinks: idle.map((x) => x.name) },
+        'these sinks are not implemented in this version: they do not run. Records stay in the log (within retention) and can be read with logship read --group',
       );
     }
     if (tokens.length === 0 && !isLoopbackListen(this.#cfg.listen)) {
@@ -134,6 +139,7 @@ export class Aggregator {
       }),
       payloads: this.payloads,
       isReady: () => this.#ready,
+      alerts: () => this.alerts?.view(),
       jsonIngest: this.#jsonIngest,
       beforeScrape: () => this.refreshGauges(),
       sinks: () => this.sinks.reports(),
@@ -164,6 +170,23 @@ export class Aggregator {
       this.#server!.listen(port, host, () => resolve());
     });
     await this.sinks.start();
+    const bound = this.#server.address() as AddressInfo;
+    this.#baseUrl = baseUrlFor(bound.address, bound.port, this.#cfg.tls !== undefined);
+    if (this.#cfg.alerts.length > 0) {
+      this.alerts = new AlertEngine({
+        rules: this.#cfg.alerts,
+        sinks: this.#cfg.sinks,
+        createNotifier: builtinNotifiers(() => this.#baseUrl),
+        transport: new LocalTransport({ storage: this.storage, groups: this.groups, decoder: this.decoder }),
+        storage: this.storage,
+        groups: this.groups,
+        dataDir: this.#cfg.data_dir,
+        logger: this.#logger,
+        registry: this.metrics.registry,
+        baseUrl: () => this.#baseUrl,
+      });
+      await this.alerts.start();
+    }
     this.#ready = true;
     this.#scheduleRetention();
     const addr = this.#server.address() as AddressInfo;
@@ -241,6 +264,7 @@ export class Aggregator {
     m.partitionNextOffset.reset();
     m.partitionBytes.reset();
     m.groupLag.reset();
+    this.alerts?.refreshGauges();
     for (const t of this.storage.list()) {
       for (const p of t.partitions) {
         const labels = { topic: t.name, partition: String(p.partition) };
@@ -301,6 +325,7 @@ export class Aggregator {
       if (this.#retentionRun) await this.#retentionRun;
       // Sinks first: a delivery in flight finishes and its cursor is committed before the logs close.
       await this.sinks.close();
+      await this.alerts?.close();
       this.#jsonIngest?.close();
       await this.storage.close();
       await this.payloads.close();

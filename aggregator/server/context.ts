@@ -6,6 +6,7 @@ import type { GroupStore } from '../topics/groups.js';
 import type { TopicPolicy } from '../topics/policy.js';
 import type { PayloadPool } from '../../lib/protocol/payload-pool.js';
 import type { Logger } from '../../lib/obs/logger.js';
+import type { AlertsView } from '../alerts/engine.js';
 import type { SinkReport } from '../sinks/runner.js';
 import type { JsonIngestState } from './es-compat/state.js';
 
@@ -23,6 +24,8 @@ export interface ServerContext {
   /** worker threads that inflate and check payloads (ingest) and split stored batches (reads) */
   payloads: PayloadPool;
   isReady: () => boolean;
+  /** the alert engine's rules, groups and states (undefined: no alert rules) */
+  alerts?: () => AlertsView | undefined;
   /** _bulk and produce: limits, request gate, idempotence window, metrics (absent: those routes answer 503) */
   jsonIngest?: JsonIngestState;
   /** record sinks: state, lag, figures (GET /v1/sinks) */

@@ -46,6 +46,13 @@ export interface Route {
 }
 
 export const routes: readonly Route[] = [
+  {
+    methods: ['GET'],
+    path: '/v1/alerts',
+    label: 'alerts',
+    auth: { schemes: 'bearer', scope: 'read' },
+    handle: (ctx, { res }) => sendJson(res, 200, ctx.alerts?.() ?? { rules: [], sinks: [] }),
+  },
   { methods: ['*'], path: '/healthz', label: 'healthz', handle: (_ctx, { res }) => sendJson(res, 200, { status: 'ok' }) },
   {
     methods: ['*'],

@@ -147,9 +147,12 @@ describe('aggregator config', () => {
       {},
     );
     expect(c.alerts).toEqual([
-      { kind: 'match', name: 'E', topic: 'app', match: 'ERROR|FATAL', threshold: 10, window: 60_000, labels: { severity: 'critical' }, annotations: {}, sinks: ['am'] },
-      { kind: 'metric', name: 'C', metric: 'node_cpu_utilization', above: 0.9, for: 300_000, labels: {}, annotations: {}, sinks: ['am'] },
-      { kind: 'absent', name: 'S', absent_for: 120_000, labels: {}, annotations: { summary: '{{host}} is silent' }, sinks: ['am'] },
+      { kind: 'match', name: 'E', topic: 'app', match: 'ERROR|FATAL', threshold: 10, window: 60_000, labels: { severity: 'critical' }, annotations: {}, sinks: ['am'], group_by: ['host'], max_age: 300_000 },
+      {
+        kind: 'metric', name: 'C', metric: 'node_cpu_utilization', above: 0.9, for: 300_000, labels: {}, annotations: {}, sinks: ['am'],
+        group_by: ['host'], max_age: 300_000, match_labels: {}, aggregate: 'max',
+      },
+      { kind: 'absent', name: 'S', absent_for: 120_000, labels: {}, annotations: { summary: '{{host}} is silent' }, sinks: ['am'], group_by: ['host'], max_age: 300_000 },
     ]);
   });
 

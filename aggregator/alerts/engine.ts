@@ -1,0 +1,573 @@
+/**
+ * The alert engine: consumers over the topics its rules need (group
+ * `alerts`, in-process transport), rule evaluation on record time, state
+ * per (rule, group), and the notifiers.
+ *
+ *   records -> apply (synchronous: counts, values, transitions) -> outbox
+ *   every tick / on a transition: save state (offsets + groups, one file)
+ *                                 -> hand the outbox to the notifiers
+ *
+ * Crash consistency: the state file carries, per partition, the offset up to
+ * which records are in it, and the consumers resume from those offsets (not
+ * from the group's own commits, which only feed the lag gauge). Records are
+ * applied synchronously in deliver(), so every saved snapshot is exactly "the
+ * records below these offsets": after kill -9 the records after the snapshot
+ * are evaluated again, once. A notification goes out only after the state
+ * that caused it is on disk, so a restart never forgets an incident it paged
+ * for; per sink, the state remembers what the sink accepted, so a restart
+ * resends only what was not (a PagerDuty trigger or a webhook is not sent
+ * twice; Alertmanager gets every firing alert again at once, which is an
+ * update of the same fingerprint).
+ *
+ * Evaluation time: records count at their record time; the clock tick
+ * evaluates windows and absence at "now" when every consumer is caught up,
+ * otherwise at the newest record time seen (a consumer catching up must not
+ * resolve what the records it has not read yet would keep firing).
+ */
+import { hostname } from 'node:os';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../../lib/obs/logger.js';
+import { Consumer, type ConsumerTransport, type Delivery } from '../consumer/index.js';
+import type { FetchFrom, FetchResult, PartitionRange } from '../consumer/transport.js';
+import type { GroupStore } from '../topics/groups.js';
+import type { Storage } from '../storage/types.js';
+import type { StoredRecord } from '../storage/record-decoder.js';
+import type { AlertRule, MatchAlertRule, MetricAlertRule } from './config.js';
+import { AbsentEval, MatchEval, MetricEval, type EvalHooks, type RuleEval } from './evaluate.js';
+import { groupKey } from './identity.js';
+import { createAlertMetrics, type AlertMetrics } from './metrics.js';
+import type { DeliveryResult, Notifier, NotifierContext } from './notifier.js';
+import { LinePattern } from './pattern.js';
+import { AlertStateStore, type EngineSnapshot } from './state-store.js';
+import { compileTemplate, render, type Template } from './template.js';
+import type { AlertNotice, AlertStatus, GroupState } from './types.js';
+
+export const ALERTS_GROUP = 'alerts';
+
+export interface AlertSinkConfig {
+  type: string;
+  name: string;
+}
+
+export type NotifierFactory = (cfg: AlertSinkConfig, ctx: NotifierContext) => Notifier;
+
+export interface AlertEngineOptions {
+  rules: AlertRule[];
+  sinks: AlertSinkConfig[];
+  createNotifier: NotifierFactory;
+  transport: ConsumerTransport;
+  storage: Pick<Storage, 'names'>;
+  groups: GroupStore;
+  dataDir: string;
+  logger: Logger;
+  registry: Registry;
+  /** the aggregator's base URL (for generatorURL links) */
+  baseUrl: () => string;
+  /** wall clock, ms; default Date.now */
+  now?: () => number;
+  /** how often windows and absence are evaluated and state saved; default 1 s */
+  tickMs?: number;
+  /** consumers' long-poll wait; default 1 s */
+  waitMs?: number;
+}
+
+interface Compiled {
+  rule: AlertRule;
+  eval: RuleEval;
+  pattern?: LinePattern;
+  labels: Array<[string, Template]>;
+  annotations: Array<[string, Template]>;
+}
+
+export interface AlertsView {
+  rules: Array<{
+    name: string;
+    kind: AlertRule['kind'];
+    sinks: string[];
+    groups: Array<{
+      group: Record<string, string>;
+      state: AlertStatus;
+      since: string;
+      active_at?: string;
+      resolved_at?: string;
+      value?: number;
+      count: number;
+      notifications: Record<string, { status: string; at: string; ok: boolean; error?: string }>;
+    }>;
+  }>;
+  sinks: Array<{ name: string; type: string; queued: number }>;
+}
+
+export class AlertEngine {
+  #o: AlertEngineOptions;
+  #log: Logger;
+  #m: AlertMetrics;
+  #store: AlertStateStore;
+  #now: () => number;
+  #rules: Compiled[] = [];
+  #byName = new Map<string, Compiled>();
+  #matchByTopic = new Map<string, Compiled[]>();
+  #metricRules: Compiled[] = [];
+  #absentRules: Compiled[] = [];
+  #notifiers = new Map<string, Notifier>();
+  /** topic -> partition -> next offset not yet in the state */
+  #offsets = new Map<string, Map<number, number>>();
+  #hosts = new Map<string, number>();
+  #consumers = new Map<string, Consumer>();
+  #runs: Promise<void>[] = [];
+  #outbox: Array<{ notice: AlertNotice; sinks: string[] }> = [];
+  #dirty = false;
+  #saving: Promise<void> | undefined;
+  #wantSave = false;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+  #startedAt = 0;
+  #newestRecord = 0;
+  #allTopics: boolean;
+  #lookback: number;
+  #tsCache = { text: '', ms: 0 };
+
+  constructor(o: AlertEngineOptions) {
+    this.#o = o;
+    this.#log = o.logger.child({ component: 'alerts' });
+    this.#m = createAlertMetrics(o.registry);
+    this.#store = new AlertStateStore(o.dataDir);
+    this.#now = o.now ?? Date.now;
+    const hooks: EvalHooks = {
+      now: () => this.#now(),
+      to: (rule, g, from, at) => this.#transition(rule, g, from, at),
+      stale: (rule) => this.#m.stale.inc({ rule: rule.name }),
+      groupLimit: (rule) => {
+        this.#m.groupLimit.inc({ rule: rule.name });
+        this.#log.warn({ rule: rule.name }, 'alert rule has 10000 groups: new groups are not tracked (is group_by too fine?)');
+      },
+      dirty: () => {
+        this.#dirty = true;
+      },
+    };
+    for (const rule of o.rules) {
+      const ev = rule.kind === 'match' ? new MatchEval(rule, hooks) : rule.kind === 'metric' ? new MetricEval(rule, hooks) : new AbsentEval(rule, hooks);
+      const c: Compiled = {
+        rule,
+        eval: ev,
+        labels: Object.entries(rule.labels).map(([k, v]) => [k, compileTemplate(v)]),
+        annotations: Object.entries(rule.annotations).map(([k, v]) => [k, compileTemplate(v)]),
+      };
+      if (rule.kind === 'match') {
+        c.pattern = new LinePattern(rule.match);
+        const list = this.#matchByTopic.get(rule.topic) ?? [];
+        list.push(c);
+        this.#matchByTopic.set(rule.topic, list);
+      } else if (rule.kind === 'metric') this.#metricRules.push(c);
+      else this.#absentRules.push(c);
+      this.#rules.push(c);
+      this.#byName.set(rule.name, c);
+    }
+    this.#allTopics = this.#absentRules.length > 0 || this.#metricRules.some((c) => (c.rule as MetricAlertRule).topic === undefined);
+    this.#lookback = Math.max(
+      60_000,
+      ...o.rules.map((r) => Math.max(r.max_age, r.kind === 'match' ? r.window : r.kind === 'metric' ? r.for : r.absent_for)),
+    );
+  }
+
+  get rules(): readonly AlertRule[] {
+    return this.#o.rules;
+  }
+
+  async start(): Promise<void> {
+    this.#startedAt = this.#now();
+    const ctx: NotifierContext = {
+      logger: this.#log,
+      onResult: (sink, r) => this.#onResult(sink, r),
+      onDropped: (sink) => this.#m.dropped.inc({ sink }),
+      clock: () => performance.now(),
+    };
+    const used = new Set(this.#o.rules.flatMap((r) => r.sinks));
+    for (const cfg of this.#o.sinks) {
+      if (!used.has(cfg.name)) continue;
+      const n = this.#o.createNotifier(cfg, ctx);
+      await n.start();
+      this.#notifiers.set(cfg.name, n);
+    }
+    let snap: EngineSnapshot | undefined;
+    try {
+      snap = await this.#store.load();
+    } catch (err) {
+      this.#log.error({ err: (err as Error).message, file: this.#store.file }, 'alert state unreadable: starting without it');
+    }
+    if (snap) this.#restore(snap);
+    this.#startConsumers();
+    this.#timer = setInterval(() => this.#tick(), this.#o.tickMs ?? 1_000);
+    this.#timer.unref();
+    this.#log.info({ rules: this.#o.rules.length, sinks: [...this.#notifiers.keys()], state: snap ? 'restored' : 'new' }, 'alert engine started');
+  }
+
+  #restore(snap: EngineSnapshot): void {
+    for (const [topic, parts] of Object.entries(snap.offsets)) {
+      this.#offsets.set(topic, new Map(Object.entries(parts).map(([p, o]) => [Number(p), o])));
+    }
+    for (const [h, t] of Object.entries(snap.hosts)) this.#hosts.set(h, t);
+    for (const g of snap.groups) {
+      const c = this.#byName.get(g.rule);
+      if (!c) continue; // the rule is gone (config reload)
+      c.eval.groups.set(this.#key(c.rule, g.group), g);
+      for (const sink of c.rule.sinks) {
+        const n = this.#notifiers.get(sink);
+        if (!n) continue;
+        const incident = g.status === 'firing' || (g.status === 'resolved' && g.activeAt !== undefined);
+        if (!incident) continue;
+        const want = g.status === 'firing' ? 'firing' : 'resolved';
+        const note = g.notified[sink];
+        const accepted = note?.ok === true && note.status === want;
+        // Resolved long ago and accepted: nothing to say. Otherwise re-announce (the sink decides).
+        if (want === 'resolved' && accepted && this.#now() - (g.resolvedAt ?? 0) > 15 * 60_000) continue;
+        if (want === 'resolved' && note === undefined) continue; // never told it fired: nothing to resolve
+        n.notify(this.#notice(c, g, want), accepted);
+      }
+    }
+  }
+
+  #key(rule: AlertRule, group: Record<string, string>): string {
+    return groupKey(rule.name, rule.group_by, group);
+  }
+
+  /** Topics to read now. */
+  #topics(): string[] {
+    const want = new Set<string>(this.#matchByTopic.keys());
+    for (const c of this.#metricRules) {
+      const t = (c.rule as MetricAlertRule).topic;
+      if (t) want.add(t);
+    }
+    if (this.#allTopics) for (const t of this.#o.storage.names()) want.add(t);
+    return [...want];
+  }
+
+  #startConsumers(): void {
+    if (this.#closed) return;
+    for (const topic of this.#topics()) {
+      if (this.#consumers.has(topic)) continue;
+      const c = new Consumer({
+        transport: this.#transport(),
+        topic,
+        group: ALERTS_GROUP,
+        follow: true,
+        startAt: { since: new Date(this.#now() - this.#lookback).toISOString() },
+        waitMs: this.#o.waitMs ?? 1_000,
+        deliver: async (d) => this.apply(d),
+        onGap: (partition, from, to) => this.#log.warn({ topic, partition, from, to: to - 1 }, 'alert engine fell behind retention: these records were deleted before it evaluated them'),
+        onRetry: (err, delayMs) => this.#log.warn({ topic, err, retry_in_ms: delayMs }, 'alert engine read failed; retrying'),
+      });
+      this.#consumers.set(topic, c);
+      this.#runs.push(c.run().catch((err: unknown) => this.#log.error({ err, topic }, 'alert consumer stopped')));
+    }
+  }
+
+  /** The in-process transport, with the state's offsets as the committed ones (see the file comment). */
+  #transport(): ConsumerTransport {
+    const inner = this.#o.transport;
+    return {
+      partitions: (topic: string): Promise<PartitionRange[] | undefined> => inner.partitions(topic),
+      committed: async (_group: string, topic: string) => new Map(this.#offsets.get(topic) ?? []),
+      commit: async (_group: string, topic: string, partition: number, offset: number) => this.#advance(topic, partition, offset),
+      fetch: (topic: string, partition: number, from: FetchFrom, opts: { maxBytes: number; waitMs: number; signal?: AbortSignal }): Promise<FetchResult> =>
+        inner.fetch(topic, partition, from, opts),
+    };
+  }
+
+  #advance(topic: string, partition: number, offset: number): void {
+    let parts = this.#offsets.get(topic);
+    if (!parts) this.#offsets.set(topic, (parts = new Map()));
+    if ((parts.get(partition) ?? -1) < offset) {
+      parts.set(partition, offset);
+      this.#dirty = true;
+    }
+  }
+
+  #time(ts: string): number {
+    if (ts === this.#tsCache.text) return this.#tsCache.ms;
+    const ms = Date.parse(ts);
+    this.#tsCache = { text: ts, ms };
+    return ms;
+  }
+
+  /** Applies delivered records to the state (synchronously: a save sees all of a delivery or none). */
+  apply(d: Delivery): void {
+    const applied = this.#offsets.get(d.topic)?.get(d.partition) ?? -1;
+    let records: StoredRecord[] = d.records;
+    if (records.length > 0 && records[0]!.offset < applied) records = records.filter((r) => r.offset >= applied);
+    if (records.length === 0) return;
+    const absent = this.#absentRules.length > 0;
+    let newest = this.#newestRecord;
+    for (const r of records) {
+      const t = this.#time(r.timestamp);
+      if (t > newest) newest = t;
+      if (absent) {
+        const prev = this.#hosts.get(r.host);
+        if (prev === undefined || t > prev) {
+          this.#hosts.set(r.host, t);
+          for (const c of this.#absentRules) (c.eval as AbsentEval).seen(r.host, t);
+        }
+      }
+      if (r.metrics !== undefined && this.#metricRules.length > 0) this.#metrics(d.topic, r, t);
+    }
+    this.#newestRecord = Math.min(newest, this.#now());
+    const match = this.#matchByTopic.get(d.topic);
+    if (match) this.#match(d, records, match);
+    for (const c of this.#metricRules) {
+      const topic = (c.rule as MetricAlertRule).topic;
+      if (topic === undefined || topic === d.topic) this.#m.evaluations.inc({ rule: c.rule.name }, records.length);
+    }
+    this.#advance(d.topic, d.partition, records[records.length - 1]!.offset + 1);
+    this.#dirty = true;
+  }
+
+  #match(d: Delivery, records: StoredRecord[], rules: Compiled[]): void {
+    const messages = records.map((r) => r.message);
+    const starts = new Array<number>(messages.length);
+    let pos = 0;
+    for (let i = 0; i < messages.length; i++) {
+      starts[i] = pos;
+      pos += messages[i]!.length + 1;
+    }
+    const text = messages.join('\n');
+    const hits: number[] = [];
+    for (const c of rules) {
+      hits.length = 0;
+      c.pattern!.matching(messages, text, starts, hits);
+      const ev = c.eval as MatchEval;
+      for (const i of hits) {
+        const r = records[i]!;
+        ev.match(this.#key(c.rule, { host: r.host }), r.host, this.#time(r.timestamp), {
+          topic: d.topic,
+          partition: d.partition,
+          offset: r.offset,
+          source: r.source,
+          source_offset: r.source_offset,
+        });
+      }
+      this.#m.evaluations.inc({ rule: c.rule.name }, records.length);
+    }
+  }
+
+  #metrics(topic: string, r: StoredRecord, t: number): void {
+    for (const c of this.#metricRules) {
+      const rule = c.rule as MetricAlertRule;
+      if (rule.topic !== undefined && rule.topic !== topic) continue;
+      const byGroup = new Map<string, { values: Record<string, string>; sum: number; n: number; min: number; max: number }>();
+      for (const s of r.metrics as Array<{ name?: unknown; labels?: unknown; value?: unknown }>) {
+        if (s?.name !== rule.metric || typeof s.value !== 'number' || !Number.isFinite(s.value)) continue;
+        const labels = (s.labels && typeof s.labels === 'object' ? s.labels : {}) as Record<string, unknown>;
+        let ok = true;
+        for (const [k, v] of Object.entries(rule.match_labels)) if (labels[k] !== v) ok = false;
+        if (!ok) continue;
+        const values: Record<string, string> = {};
+        for (const g of rule.group_by) values[g] = g === 'host' ? r.host : typeof labels[g] === 'string' ? (labels[g] as string) : '';
+        const key = this.#key(rule, values);
+        const a = byGroup.get(key) ?? { values, sum: 0, n: 0, min: Infinity, max: -Infinity };
+        a.sum += s.value;
+        a.n++;
+        a.min = Math.min(a.min, s.value);
+        a.max = Math.max(a.max, s.value);
+        byGroup.set(key, a);
+      }
+      for (const [key, a] of byGroup) {
+        const v = rule.aggregate === 'sum' ? a.sum : rule.aggregate === 'avg' ? a.sum / a.n : rule.aggregate === 'min' ? a.min : a.max;
+        (c.eval as MetricEval).sample(key, a.values, v, t);
+      }
+    }
+  }
+
+  /** Every consumer caught up (those that have started). */
+  #caughtUp(): boolean {
+    for (const c of this.#consumers.values()) for (const lag of c.lag().values()) if (lag > 0) return false;
+    return true;
+  }
+
+  #tick(): void {
+    if (this.#closed) return;
+    if (this.#allTopics) this.#startConsumers();
+    const now = this.#now();
+    const evalNow = this.#caughtUp() ? now : Math.max(this.#newestRecord, this.#startedAt);
+    for (const c of this.#rules) {
+      if (c.rule.kind === 'absent') (c.eval as AbsentEval).check(this.#hosts, evalNow, this.#startedAt);
+      else c.eval.tick(evalNow);
+      c.eval.forget(now);
+    }
+    void this.#save();
+  }
+
+  #transition(rule: AlertRule, g: GroupState, from: AlertStatus, at: number): void {
+    this.#m.transitions.inc({ rule: rule.name, to: g.status });
+    this.#log.info({ rule: rule.name, group: g.group, from, to: g.status, at: new Date(at).toISOString(), count: g.count, value: g.value }, `alert ${rule.name} ${g.status}`);
+    const c = this.#byName.get(rule.name)!;
+    if (g.status === 'firing') {
+      const vars = this.#vars(c, g);
+      g.labels = this.#labels(c, g, vars.labels);
+      g.annotations = this.#annotations(c, g);
+    } else if (g.status === 'resolved') {
+      g.annotations = this.#annotations(c, g);
+    }
+    if (g.status === 'firing' || (g.status === 'resolved' && from === 'firing')) {
+      this.#outbox.push({ notice: this.#notice(c, g, g.status), sinks: rule.sinks });
+      void this.#save();
+    }
+  }
+
+  #vars(c: Compiled, g: GroupState) {
+    const labels: Record<string, string> = { alertname: c.rule.name, ...g.group };
+    return { host: g.group.host ?? '', count: g.count, value: g.value, labels };
+  }
+
+  #labels(c: Compiled, g: GroupState, base: Record<string, string>): Record<string, string> {
+    const vars = this.#vars(c, g);
+    const out: Record<string, string> = { ...base };
+    for (const [k, t] of c.labels) {
+      const v = render(t, vars);
+      if (v !== '') out[k] = v; // Alertmanager drops empty labels; so do we, to keep one identity
+    }
+    return out;
+  }
+
+  #annotations(c: Compiled, g: GroupState): Record<string, string> {
+    const vars = this.#vars(c, g);
+    vars.labels = { ...(g.labels ?? vars.labels) };
+    return Object.fromEntries(c.annotations.map(([k, t]) => [k, render(t, vars)]));
+  }
+
+  #notice(c: Compiled, g: GroupState, status: 'firing' | 'resolved'): AlertNotice {
+    const labels = g.labels ?? this.#labels(c, g, this.#vars(c, g).labels);
+    const ev = g.evidence[0];
+    const base = this.#o.baseUrl().replace(/\/$/, '');
+    const generatorURL = ev
+      ? `${base}/v1/topics/${encodeURIComponent(ev.topic)}/partitions/${ev.partition}/records?offset=${ev.offset}`
+      : `${base}/v1/alerts`;
+    return {
+      rule: c.rule.name,
+      key: this.#key(c.rule, g.group),
+      status,
+      labels,
+      annotations: g.annotations ?? this.#annotations(c, g),
+      startsAt: g.activeAt ?? g.since,
+      ...(status === 'resolved' ? { endsAt: g.resolvedAt ?? g.since } : {}),
+      host: g.group.host ?? '',
+      count: g.count,
+      ...(g.value !== undefined ? { value: g.value } : {}),
+      evidence: [...g.evidence],
+      generatorURL,
+      createdAt: performance.now(),
+    };
+  }
+
+  #onResult(sink: string, r: DeliveryResult): void {
+    if (r.ok) {
+      this.#m.sent.inc({ sink });
+      if (r.latencyMs !== undefined) this.#m.latency.observe({ sink }, r.latencyMs / 1000);
+    } else this.#m.failed.inc({ sink });
+    const c = this.#byName.get(r.notice.rule);
+    const g = c?.eval.groups.get(r.notice.key);
+    if (!g) return;
+    g.notified[sink] = { status: r.notice.status, at: this.#now(), ok: r.ok, ...(r.error ? { error: r.error.slice(0, 500) } : {}) };
+    this.#dirty = true;
+  }
+
+  /** Saves the state if it changed, then releases the notifications it covers. One save at a time; a request during one runs another after it. */
+  #save(): Promise<void> {
+    this.#wantSave = true;
+    this.#saving ??= (async () => {
+      try {
+        while (this.#wantSave) {
+          this.#wantSave = false;
+          await this.#saveNow();
+        }
+      } finally {
+        this.#saving = undefined;
+      }
+    })();
+    return this.#saving;
+  }
+
+  async #saveNow(): Promise<void> {
+    if (!this.#dirty && this.#outbox.length === 0) return;
+    const snap = this.#snapshot();
+    const out = this.#outbox;
+    this.#outbox = [];
+    this.#dirty = false;
+    try {
+      await this.#store.save(snap);
+    } catch (err) {
+      this.#m.stateWriteFailures.inc();
+      this.#log.error({ err, file: this.#store.file }, 'cannot save the alert state; notifications wait until it is saved (retried every tick)');
+      this.#outbox = out.concat(this.#outbox);
+      this.#dirty = true;
+      return;
+    }
+    for (const { notice, sinks } of out) for (const s of sinks) this.#notifiers.get(s)?.notify(notice);
+    const commit = new Map([...this.#offsets].map(([t, p]) => [t, new Map(p)]));
+    await this.#o.groups.commit(ALERTS_GROUP, commit).catch((err: unknown) => this.#log.warn({ err }, 'cannot record the alert engine offsets in its group (lag gauge only)'));
+  }
+
+  #snapshot(): EngineSnapshot {
+    const offsets: EngineSnapshot['offsets'] = Object.create(null) as EngineSnapshot['offsets'];
+    for (const [t, parts] of this.#offsets) {
+      const o = Object.create(null) as Record<string, number>;
+      for (const [p, off] of parts) o[String(p)] = off;
+      offsets[t] = o;
+    }
+    const hosts = Object.create(null) as Record<string, number>;
+    for (const [h, t] of this.#hosts) hosts[h] = t;
+    const groups: GroupState[] = [];
+    for (const c of this.#rules) for (const g of c.eval.groups.values()) groups.push(structuredClone(g));
+    return { offsets, hosts, groups };
+  }
+
+  /** What `GET /v1/alerts` answers. */
+  view(): AlertsView {
+    const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
+    return {
+      rules: this.#rules.map((c) => ({
+        name: c.rule.name,
+        kind: c.rule.kind,
+        sinks: c.rule.sinks,
+        groups: [...c.eval.groups.values()].map((g) => ({
+          group: g.group,
+          state: g.status,
+          since: iso(g.since)!,
+          ...(g.activeAt !== undefined ? { active_at: iso(g.activeAt) } : {}),
+          ...(g.resolvedAt !== undefined ? { resolved_at: iso(g.resolvedAt) } : {}),
+          ...(g.value !== undefined ? { value: g.value } : {}),
+          count: g.count,
+          notifications: Object.fromEntries(Object.entries(g.notified).map(([s, n]) => [s, { status: n.status, at: iso(n.at)!, ok: n.ok, ...(n.error ? { error: n.error } : {}) }])),
+        })),
+      })),
+      sinks: [...this.#notifiers.values()].map((n) => ({ name: n.name, type: n.type, queued: n.queued() })),
+    };
+  }
+
+  /** Sets the per-state group gauge (called at scrape). */
+  refreshGauges(): void {
+    this.#m.groups.reset();
+    for (const c of this.#rules) {
+      const counts: Record<AlertStatus, number> = { inactive: 0, pending: 0, firing: 0, resolved: 0 };
+      for (const g of c.eval.groups.values()) counts[g.status]++;
+      for (const [state, n] of Object.entries(counts)) this.#m.groups.set({ rule: c.rule.name, state }, n);
+    }
+  }
+
+  /** Stops reading, saves the state, gives the notifiers a moment to deliver, stops them. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    await Promise.all([...this.#consumers.values()].map((c) => c.stop()));
+    await Promise.all(this.#runs);
+    this.#dirty = true;
+    await this.#save();
+    await Promise.all([...this.#notifiers.values()].map((n) => n.close(2_000)));
+  }
+}
+
+/** The base URL generatorURL links use: the listen address, with this host's name for a wildcard one. */
+export function baseUrlFor(address: string, port: number, tls: boolean): string {
+  const host = address === '0.0.0.0' || address === '::' ? hostname() : address.includes(':') ? `[${address}]` : address;
+  return `${tls ? 'https' : 'http'}://${host}:${port}`;
+}

@@ -1,0 +1,198 @@
+/**
+ * Rule evaluation on record time. Each rule kind keeps a GroupState per group
+ * and reports transitions through `to()`; the engine decides what a
+ * transition means (persist, then notify). Times are ms since epoch: record
+ * times for records, the engine's evaluation time for ticks.
+ *
+ * Backlog guard: a transition to firing caused by a record older than the
+ * rule's max_age (against the wall clock) is refused: the group's counts and
+ * values are updated, but no incident opens (`stale()` is told, and counts it).
+ */
+import type { AbsentAlertRule, AlertRule, MatchAlertRule, MetricAlertRule } from './config.js';
+import { EVIDENCE_MAX, type AlertStatus, type Evidence, type GroupState } from './types.js';
+
+export interface EvalHooks {
+  /** wall clock, ms */
+  now(): number;
+  /** the group changed status (already applied to `g`) */
+  to(rule: AlertRule, g: GroupState, from: AlertStatus, at: number): void;
+  /** a record older than max_age would have opened an incident */
+  stale(rule: AlertRule): void;
+  /** a new group would exceed the per-rule limit */
+  groupLimit(rule: AlertRule): void;
+  /** something in the state changed (needs saving) */
+  dirty(): void;
+}
+
+/** Groups per rule at most; beyond, new groups are refused (counted, logged). */
+export const MAX_GROUPS_PER_RULE = 10_000;
+/** A resolved or inactive group with nothing pending is forgotten after this long. */
+const FORGET_AFTER_MS = 60 * 60_000;
+
+export function newGroup(rule: string, group: Record<string, string>, now: number): GroupState {
+  return { rule, group, status: 'inactive', since: now, count: 0, matches: [], evidence: [], notified: Object.create(null) as GroupState['notified'] };
+}
+
+export abstract class RuleEval<R extends AlertRule = AlertRule> {
+  readonly groups = new Map<string, GroupState>();
+
+  constructor(
+    readonly rule: R,
+    protected hooks: EvalHooks,
+  ) {}
+
+  /** The group for `values`, created when new (undefined beyond the limit). */
+  group(key: string, values: Record<string, string>, at: number): GroupState | undefined {
+    let g = this.groups.get(key);
+    if (g) return g;
+    if (this.groups.size >= MAX_GROUPS_PER_RULE) {
+      this.hooks.groupLimit(this.rule);
+      return undefined;
+    }
+    g = newGroup(this.rule.name, values, at);
+    this.groups.set(key, g);
+    return g;
+  }
+
+  protected set(g: GroupState, to: AlertStatus, at: number): void {
+    const from = g.status;
+    if (from === to) return;
+    g.status = to;
+    g.since = at;
+    if (to === 'firing') {
+      g.activeAt = at;
+      g.resolvedAt = undefined;
+    }
+    if (to === 'resolved') g.resolvedAt = at;
+    this.hooks.dirty();
+    this.hooks.to(this.rule, g, from, at);
+  }
+
+  /** Fire unless the record that caused it is stale; true when it fired. */
+  protected tryFire(g: GroupState, recordTime: number, at: number): boolean {
+    if (this.hooks.now() - recordTime > this.rule.max_age) {
+      this.hooks.stale(this.rule);
+      return false;
+    }
+    this.set(g, 'firing', at);
+    return true;
+  }
+
+  /** Time passes (evalNow: the engine's evaluation time). */
+  abstract tick(evalNow: number): void;
+
+  /** Drops groups that carry nothing worth keeping. */
+  forget(wallNow: number): void {
+    for (const [k, g] of this.groups) {
+      if ((g.status === 'inactive' || g.status === 'resolved') && g.matches.length === 0 && wallNow - g.since > FORGET_AFTER_MS) this.groups.delete(k);
+    }
+  }
+}
+
+/** More than `threshold` matches within `window` (record time) in one group. */
+export class MatchEval extends RuleEval<MatchAlertRule> {
+  /** latest match times kept per group: enough to decide the condition exactly, and to show a count */
+  readonly cap = Math.max(this.rule.threshold + 1, 100);
+
+  /** One matching record. */
+  match(key: string, host: string, t: number, ev: Evidence): void {
+    const g = this.group(key, { host }, t);
+    if (!g) return;
+    const m = g.matches;
+    if (m.length === 0 || t >= m[m.length - 1]!) m.push(t);
+    else m.splice(sortedIndex(m, t), 0, t);
+    const newest = m[m.length - 1]!;
+    const cut = sortedIndex(m, newest - this.rule.window + 1);
+    if (cut > 0) m.splice(0, cut);
+    if (m.length > this.cap) m.splice(0, m.length - this.cap);
+    g.evidence.push(ev);
+    if (g.evidence.length > EVIDENCE_MAX) g.evidence.splice(0, g.evidence.length - EVIDENCE_MAX);
+    g.lastSeen = Math.max(g.lastSeen ?? t, t);
+    // matches within the window ending at this record's time
+    g.count = m.length - sortedIndex(m, t - this.rule.window + 1) - (m.length - sortedIndex(m, t + 1));
+    this.hooks.dirty();
+    if (g.count > this.rule.threshold && g.status !== 'firing') this.tryFire(g, t, t);
+  }
+
+  tick(evalNow: number): void {
+    for (const g of this.groups.values()) {
+      const m = g.matches;
+      const cut = sortedIndex(m, evalNow - this.rule.window + 1);
+      if (cut > 0) {
+        m.splice(0, cut);
+        this.hooks.dirty();
+      }
+      g.count = m.length;
+      if (g.status === 'firing' && m.length <= this.rule.threshold) this.set(g, 'resolved', evalNow);
+    }
+  }
+}
+
+/** A metric above/below a value, held `for` (record time) before firing. */
+export class MetricEval extends RuleEval<MetricAlertRule> {
+  /** One aggregated value of a group from one record. */
+  sample(key: string, values: Record<string, string>, v: number, t: number): void {
+    const g = this.group(key, values, t);
+    if (!g) return;
+    if (g.lastSeen !== undefined && t < g.lastSeen) return; // older than what we have: no step back in time
+    g.lastSeen = t;
+    g.value = v;
+    this.hooks.dirty();
+    const r = this.rule;
+    const holds = r.above !== undefined ? v > r.above : v < r.below!;
+    if (holds) {
+      if (g.status === 'inactive' || g.status === 'resolved') {
+        g.pendingSince = t;
+        if (r.for > 0) this.set(g, 'pending', t);
+      }
+      if (g.status !== 'firing' && t - (g.pendingSince ?? t) >= r.for) this.tryFire(g, t, t);
+    } else {
+      g.pendingSince = undefined;
+      if (g.status === 'firing') this.set(g, 'resolved', t);
+      else if (g.status === 'pending') this.set(g, 'inactive', t);
+    }
+  }
+
+  tick(): void {}
+}
+
+/** A host seen before sends no record at all (any topic) for absent_for. */
+export class AbsentEval extends RuleEval<AbsentAlertRule> {
+  /** A record from `host` at `t`. */
+  seen(host: string, t: number): void {
+    const g = this.groups.get(host);
+    if (!g) return;
+    g.lastSeen = Math.max(g.lastSeen ?? t, t);
+    if (g.status === 'firing') {
+      g.count = 0;
+      this.set(g, 'resolved', t);
+    }
+  }
+
+  /** `hosts`: last record time per host; `floor`: the engine's start (a host is silent since then at most). */
+  check(hosts: Map<string, number>, evalNow: number, floor: number): void {
+    for (const [host, last] of hosts) {
+      const silentFor = evalNow - Math.max(last, floor);
+      if (silentFor < this.rule.absent_for) continue;
+      const g = this.group(host, { host }, evalNow);
+      if (!g || g.status === 'firing') continue;
+      g.lastSeen = last;
+      g.value = Math.round(silentFor / 1000);
+      this.set(g, 'firing', evalNow);
+    }
+  }
+
+  tick(): void {}
+}
+
+/** First index whose value is >= x (m ascending). */
+export function sortedIndex(m: number[], x: number): number {
+  let lo = 0;
+  let hi = m.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (m[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

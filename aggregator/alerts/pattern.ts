@@ -1,0 +1,100 @@
+/**
+ * Log-match patterns that cannot stall the aggregator.
+ *
+ * A backtracking regex engine (V8's irregexp, like PCRE or Java's) can take
+ * exponential time on lines such as "aaaa...b" for patterns like (a+)+$, and
+ * polynomial time for many more; one such line would freeze the aggregator's
+ * event loop. The decision (see docs/alerting.md): every pattern must be in the
+ * subset V8's own linear-time engine (a Pike VM, V8 >= 8.8, in every Node
+ * we support) can run, checked by compiling it with the `l` flag, which V8
+ * refuses for backreferences, lookahead/lookbehind and large counted
+ * repetitions. `logship check` reports the others as config errors. At run
+ * time the pattern runs on the fast backtracking engine, and V8 switches a
+ * search to the linear engine once it backtracks too much
+ * (--enable-experimental-regexp-engine-on-excessive-backtracks), so the cost
+ * of one search is bounded by O(pattern x line) whatever the input.
+ *
+ * The flags must be set before the patterns are compiled: importing this
+ * module sets them (config loading imports it, so both `logship check` and
+ * the aggregator have them).
+ */
+import { setFlagsFromString } from 'node:v8';
+
+setFlagsFromString('--enable-experimental-regexp-engine');
+setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
+
+/** Why `src` is not accepted as a log-match pattern, or undefined. */
+export function patternProblem(src: string): string | undefined {
+  try {
+    new RegExp(src, 'l');
+  } catch (err) {
+    const m = (err as Error).message;
+    if (/linear time/i.test(m)) {
+      return 'this pattern needs a backtracking engine (backreferences such as \\1, lookahead (?=...) / (?!...), lookbehind (?<=...) / (?<!...), or a counted repetition {n,m} too large to unroll) and one hostile line could stall the aggregator; rewrite it without them (see docs/alerting.md)';
+    }
+    return `invalid regular expression: ${m.replace(/^Invalid regular expression: /, '')}`;
+  }
+  return undefined;
+}
+
+/**
+ * One rule's pattern over many messages at once: one search over the joined
+ * text finds candidates, each confirmed on its own message, so the answer is
+ * exactly "which messages match on their own" (the joined scan can only add
+ * candidates, never lose one: accepted patterns have no lookaround, and `^`/`$`
+ * are multiline in the joined text).
+ */
+export class LinePattern {
+  readonly source: string;
+  #scan: RegExp;
+  #one: RegExp;
+
+  constructor(src: string) {
+    const problem = patternProblem(src);
+    if (problem) throw new Error(problem);
+    this.source = src;
+    this.#scan = new RegExp(src, 'gm');
+    this.#one = new RegExp(src);
+  }
+
+  test(message: string): boolean {
+    return this.#one.test(message);
+  }
+
+  /**
+   * Indexes of the messages that match. `text` is the messages joined by "\n";
+   * `starts[i]` is where message i begins in it (ascending).
+   */
+  matching(messages: readonly string[], text: string, starts: readonly number[], out: number[] = []): number[] {
+    const re = this.#scan;
+    let i = 0;
+    re.lastIndex = 0;
+    while (i < messages.length) {
+      re.lastIndex = starts[i]!;
+      const m = re.exec(text);
+      if (!m) break;
+      i = lineOf(starts, m.index, i);
+      const end = starts[i]! + messages[i]!.length;
+      if (this.#one.test(messages[i]!)) out.push(i);
+      i++;
+      if (m.index + m[0].length > end + 1) {
+        // a candidate spanning messages: finish this batch message by message (no rescans of long spans)
+        for (; i < messages.length; i++) if (this.#one.test(messages[i]!)) out.push(i);
+        break;
+      }
+    }
+    return out;
+  }
+}
+
+/** The message holding position `pos` (starts ascending; search from `from`). */
+function lineOf(starts: readonly number[], pos: number, from: number): number {
+  let lo = from;
+  let hi = starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >>> 1;
+    if (starts[mid]! <= pos) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
