@@ -85,6 +85,8 @@ export interface FakeStats {
   /** count-only mode: documents (action lines) seen */
   countedDocs: number;
   stalledNow: number;
+  /** bulk requests being handled now (received, not yet answered or reset) */
+  inFlight: number;
 }
 
 export interface RequestRecord { method: string; url: string; headers: Record<string, string | string[] | undefined>; status?: number }
@@ -151,7 +153,7 @@ export async function startFakeElasticsearch(opts: FakeElasticsearchOptions = {}
   const faults: FakeFaults = {};
   const stats: FakeStats = {
     requests: 0, bulkRequests: 0, bulkItems: 0, bulkBytes: 0, rejectedRequests: 0, itemRejections: 0, resets: 0,
-    mappingConflicts: 0, badRequests: 0, authFailures: 0, countedLines: 0, countedDocs: 0, stalledNow: 0,
+    mappingConflicts: 0, badRequests: 0, authFailures: 0, countedLines: 0, countedDocs: 0, stalledNow: 0, inFlight: 0,
   };
   const requests: RequestRecord[] = [];
   const records = new WeakMap<IncomingMessage, RequestRecord>();
@@ -262,6 +264,15 @@ export async function startFakeElasticsearch(opts: FakeElasticsearchOptions = {}
 
   const handleBulk = async (req: IncomingMessage, res: ServerResponse, defaultIndex: string | undefined) => {
     stats.bulkRequests++;
+    stats.inFlight++;
+    try {
+      await bulkRequest(req, res, defaultIndex);
+    } finally {
+      stats.inFlight--;
+    }
+  };
+
+  const bulkRequest = async (req: IncomingMessage, res: ServerResponse, defaultIndex: string | undefined) => {
     const resetNow = pick(faults.resets);
     const resetAfter = resetNow && faults.resets?.afterIndexing === true;
     if (resetNow && !resetAfter) {

@@ -435,6 +435,7 @@ describe('fake Elasticsearch: faults', () => {
     await new Promise((r) => setTimeout(r, 400)); // time is what is tested: the request stays open
     expect(answered).toBe(false);
     expect(f.stats.stalledNow).toBe(1);
+    expect(f.stats.inFlight).toBe(1);
     expect(f.count()).toBe(0);
     f.faults.stall = false;
     expect((await p).status).toBe(200);
