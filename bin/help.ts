@@ -11,6 +11,7 @@ Commands:
   check       --config FILE        validate a config: exit 0 with a summary, 2 with every error
   read        --url URL --topic T  print records (see logship read --help)
   topics      --url URL            list topics and partitions with offsets and bytes
+  alerts      --url URL            alert rules, their groups, state, since when, last notification per sink
   sinks       --url URL            each sink's state, lag per topic, documents and last error
   status      [--url URL]          the agent's files, buffer, backlog and delivery state
 
@@ -51,6 +52,11 @@ at the end of the log. --group NAME resumes from, and commits, that group's offs
 --format raw (default) prints messages; json prints one object a line:
 {"topic","partition","offset","timestamp","host","source","source_offset","message"}.
 The token comes from --token-file or $LOGSHIP_TOKEN.`,
+  alerts: `Usage: logship alerts --url URL [--format text|json] [--token-file FILE]
+
+Lists the alert rules (GET /v1/alerts, read scope) with one line per group (host):
+state (inactive, pending, firing, resolved), since when, the match count or metric
+value, and the last notification per sink (accepted or failed, when).`,
   topics: `Usage: logship topics --url URL [--format text|json] [--token-file FILE]
 
 Lists topics, partitions, first and next offsets (next is exclusive), records and bytes.`,

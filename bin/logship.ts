@@ -17,6 +17,7 @@ import { Agent } from '../agent/index.js';
 import { Aggregator } from '../aggregator/index.js';
 import { readCommand } from '../aggregator/client/read.js';
 import { topicsCommand } from '../aggregator/client/topics.js';
+import { alertsCommand } from '../aggregator/client/alerts.js';
 import { sinksCommand } from '../aggregator/client/sinks.js';
 import { statusCommand } from '../agent/status/cli.js';
 import { runService, type Service } from './service.js';
@@ -214,6 +215,10 @@ async function main(argv: string[]): Promise<number> {
         write: out,
         signal: ac.signal,
       });
+    }
+    case 'alerts': {
+      const v = parse(cmd, args, client);
+      return alertsCommand({ url: (v.url as string | undefined) ?? 'http://127.0.0.1:9400', token: token(v), format: format(v, ['text', 'json'], 'text'), write: out });
     }
     case 'topics': {
       const v = parse(cmd, args, client);

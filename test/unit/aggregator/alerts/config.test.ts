@@ -1,0 +1,69 @@
+/**
+ * Alert rule config at logship check: templates, patterns, group_by and
+ * reserved labels are reported at FILE:LINE:COL; templates render as documented.
+ */
+import { describe, expect, it } from 'vitest';
+import { parseAggregatorConfig } from '../../../../aggregator/config.js';
+import { compileTemplate, render, templateProblem } from '../../../../aggregator/alerts/template.js';
+import type { ConfigError } from '../../../../lib/errors.js';
+
+function issues(text: string): string[] {
+  try {
+    parseAggregatorConfig(text, 'agg.yaml', {});
+  } catch (err) {
+    return (err as ConfigError).issues.map(String);
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('alert rule config', () => {
+  it('reports bad templates, refused patterns, group_by and reserved labels where they are written', () => {
+    const text = [
+      'sinks: [{name: am, type: alertmanager, urls: ["http://a"]}]',
+      'alerts:',
+      '  - name: A', // 3
+      '    topic: app',
+      '    match: "(a)\\\\1"', // 5
+      '    threshold: 1',
+      '    window: 1m',
+      '    sinks: [am]',
+      '    annotations:',
+      '      summary: "{{hostname}} is bad"', // 10
+      '      detail: "{{count"', // 11
+      '    labels:',
+      '      alertname: x', // 13
+      '  - {name: B, metric: m, above: 1, group_by: [mountpoint, "bad-name"], sinks: [am]}', // 14
+      '  - {name: C, absent_for: 1m, group_by: [mountpoint], sinks: [am]}', // 15
+    ].join('\n');
+    expect(issues(text)).toEqual([
+      expect.stringMatching(/^agg\.yaml:5:\d+: alerts\[0\]\.match: this pattern needs a backtracking engine/),
+      expect.stringMatching(/^agg\.yaml:10:\d+: alerts\[0\]\.annotations\.summary: unknown template variable \{\{hostname\}\}/),
+      expect.stringMatching(/^agg\.yaml:11:\d+: alerts\[0\]\.annotations\.detail: unclosed "\{\{"/),
+      expect.stringMatching(/^agg\.yaml:13:\d+: alerts\[0\]\.labels\.alertname: "alertname" is set by logship/),
+      expect.stringMatching(/^agg\.yaml:14:\d+: alerts\[1\]\.group_by\[1\]: "bad-name" is not a label name/),
+      expect.stringMatching(/^agg\.yaml:15:\d+: alerts\[2\]\.group_by: log-match and absence rules group by host only/),
+    ]);
+  });
+
+  it('defaults: group_by [host], max_age 5m; metric rules take match_labels and aggregate', () => {
+    const c = parseAggregatorConfig(
+      [
+        'sinks: [{name: am, type: alertmanager, urls: ["http://a"]}]',
+        'alerts:',
+        '  - {name: Disk, metric: node_filesystem_avail_bytes, below: 1e9, match_labels: {mountpoint: /}, aggregate: min, group_by: [host, mountpoint], max_age: 10m, sinks: [am]}',
+      ].join('\n'),
+      'agg.yaml',
+      {},
+    );
+    expect(c.alerts[0]).toMatchObject({ kind: 'metric', below: 1e9, match_labels: { mountpoint: '/' }, aggregate: 'min', group_by: ['host', 'mountpoint'], max_age: 600_000 });
+    expect(c.sinks[0]).toMatchObject({ resend_interval: 60_000 });
+  });
+
+  it('templates render host, count, value and labels', () => {
+    const t = compileTemplate('{{ host }}: {{count}} errors, value {{value}}, sev {{labels.severity}}{{labels.none}}');
+    expect(render(t, { host: 'web-01', count: 11, value: 0.93456, labels: { severity: 'critical' } })).toBe('web-01: 11 errors, value 0.9346, sev critical');
+    expect(render(compileTemplate('no vars at all'), { host: '', count: 0, value: undefined, labels: {} })).toBe('no vars at all');
+    expect(templateProblem('{{labels.bad-name}}')).toMatch(/unknown template variable/);
+    expect(templateProblem('plain { braces } are fine')).toBeUndefined();
+  });
+});

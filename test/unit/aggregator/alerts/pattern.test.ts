@@ -1,0 +1,57 @@
+/**
+ * Log-match patterns: logship check refuses what V8's linear-time engine
+ * cannot run; a pattern that backtracks catastrophically on the backtracking
+ * engine still answers at once on a hostile line (the switch to the linear
+ * engine is on); the joined-batch scan finds exactly the messages that match
+ * on their own.
+ */
+import { describe, expect, it } from 'vitest';
+import { LinePattern, patternProblem } from '../../../../aggregator/alerts/pattern.js';
+
+function scan(p: LinePattern, messages: string[]): number[] {
+  const starts: number[] = [];
+  let pos = 0;
+  for (const m of messages) {
+    starts.push(pos);
+    pos += m.length + 1;
+  }
+  return p.matching(messages, messages.join('\n'), starts);
+}
+
+describe('log-match patterns', () => {
+  it('refuses backreferences, lookaround and huge counted repetitions; accepts the usual patterns', () => {
+    for (const bad of ['(a)\\1', '(?=x)y', '(?!x)y', '(?<=x)y', '(?<!x)y', 'a{1,100000}']) expect(patternProblem(bad), bad).toMatch(/backtracking engine/);
+    expect(patternProblem('(')).toMatch(/invalid regular expression/);
+    for (const ok of ['ERROR|FATAL', '^\\d{4}-\\d\\d-\\d\\d .*timeout', 'status=5\\d\\d', '(a+)+$', '\\bOOM\\b', '[Ee]rror: (disk|io) .*failed$']) expect(patternProblem(ok), ok).toBeUndefined();
+  });
+
+  it('a catastrophic pattern on a hostile line answers (the linear engine takes over)', () => {
+    // On the backtracking engine alone this takes longer than the universe is old; the test's timeout would fail it.
+    const p = new LinePattern('(x+x+)+y');
+    const hostile = 'x'.repeat(50_000);
+    expect(p.test(hostile)).toBe(false);
+    expect(scan(p, [hostile, 'xxy', hostile])).toEqual([1]);
+    expect(new LinePattern('(a|aa)+$').test('a'.repeat(40) + 'b')).toBe(false);
+  }, 60_000);
+
+  it('the joined scan finds exactly the messages that match on their own', () => {
+    const messages = ['INFO ok', 'ERROR disk', '', 'x ERROR', 'multi\nERROR line', 'FATAL', 'error lower', 'ERRORFATAL'];
+    for (const src of ['ERROR|FATAL', '^ERROR', 'ERROR$', '^$', 'R\\s+[a-z]', 'x*', '\\bFATAL\\b', 'ERROR[^F]*FATAL', '.']) {
+      const p = new LinePattern(src);
+      const expected = messages.map((m, i) => (new RegExp(src).test(m) ? i : -1)).filter((i) => i >= 0);
+      expect(scan(p, messages), src).toEqual(expected);
+    }
+  });
+
+  it('random messages: the scan agrees with testing each message', () => {
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const alphabet = 'aEROF \nx1';
+    const messages = Array.from({ length: 2000 }, () => Array.from({ length: Math.floor(rnd() * 12) }, () => alphabet[Math.floor(rnd() * alphabet.length)]).join(''));
+    for (const src of ['ERR', 'E.R', '^a', 'a$', 'x\\s*1', 'O+F', '(a|x)1', '[^a]{3}']) {
+      const p = new LinePattern(src);
+      const expected = messages.map((m, i) => (new RegExp(src).test(m) ? i : -1)).filter((i) => i >= 0);
+      expect(scan(p, messages), src).toEqual(expected);
+    }
+  });
+});
