@@ -17,13 +17,13 @@ import { Agent } from '../agent/index.js';
 import { Aggregator } from '../aggregator/index.js';
 import { readCommand } from '../aggregator/client/read.js';
 import { topicsCommand } from '../aggregator/client/topics.js';
-import { alertsCommand } from '../aggregator/client/alerts.js';
 import { sinksCommand } from '../aggregator/client/sinks.js';
 import { statusCommand } from '../agent/status/cli.js';
 import { runService, type Service } from './service.js';
 import { looseSecretFiles } from './config/secret-files.js';
 import { ensureStartTokens, startTokenFiles } from './config/start-tokens.js';
 import { HELP, commandHelp } from './help.js';
+import { agentStatusLine, aggregatorStatusLine } from './status-line.js';
 
 type Opts = ParseArgsConfig['options'];
 const common: Opts = { help: { type: 'boolean', short: 'h' }, 'log-level': { type: 'string' } };
@@ -70,6 +70,24 @@ function format<T extends string>(v: Record<string, unknown>, allowed: T[], def:
 }
 
 const out = (s: string) => process.stdout.write(s);
+
+let hooked: Agent | undefined;
+/**
+ * LOGSHIP_TEST_HOOKS=1 (tests only): SIGUSR2 holds or releases the agent pipeline's appends, wedging
+ * it the way a bug would, so tests can watch the watchdogs (health state stuck, systemd's WATCHDOG=1).
+ */
+function testHooks(agent: Agent, log: Logger): void {
+  if (process.env.LOGSHIP_TEST_HOOKS !== '1') return;
+  if (!hooked) {
+    process.on('SIGUSR2', () => {
+      const p = hooked?.pipeline;
+      if (!p) return;
+      p.holdAppends(!p.appendsHeld);
+      log.warn({ held: p.appendsHeld }, 'test hook: pipeline appends held/released (LOGSHIP_TEST_HOOKS=1)');
+    });
+  }
+  hooked = agent;
+}
 
 /** An agent's token file must hold a token the aggregator could accept: checked at start and at every reload. */
 function withAgentTokenChecked(c: AgentConfig): AgentConfig {
@@ -129,7 +147,8 @@ async function main(argv: string[]): Promise<number> {
         for (const w of looseSecretFiles({ agent: config })) log.warn(w);
         const a = new Agent({ config, logger: log });
         await a.start();
-        return a;
+        testHooks(a, log);
+        return { close: () => a.close(), statusLine: agentStatusLine(a), progressing: () => a.health().state !== 'stuck' };
       });
     }
     case 'aggregator': {
@@ -141,7 +160,7 @@ async function main(argv: string[]): Promise<number> {
         for (const w of looseSecretFiles({ aggregator: config })) log.warn(w);
         const a = new Aggregator({ config, logger: log });
         await a.start();
-        return a;
+        return { close: () => a.close(), statusLine: aggregatorStatusLine(a, config.listen) };
       });
     }
     case 'start': {
@@ -173,11 +192,15 @@ async function main(argv: string[]): Promise<number> {
             `  topics:              node dist/bin/logship.js topics --url ${url}${tf}\n` +
             `  stop: Ctrl-C\n\n`,
         );
+        const aggLine = aggregatorStatusLine(agg, url);
+        const agentLine = agentStatusLine(agent);
         const both: Service = {
           async close() {
             await agent.close();
             await agg.close();
           },
+          statusLine: async () => `aggregator: ${await aggLine()}; agent: ${await agentLine()}`,
+          progressing: () => agent.health().state !== 'stuck',
         };
         return both;
       });
@@ -215,10 +238,6 @@ async function main(argv: string[]): Promise<number> {
         write: out,
         signal: ac.signal,
       });
-    }
-    case 'alerts': {
-      const v = parse(cmd, args, client);
-      return alertsCommand({ url: (v.url as string | undefined) ?? 'http://127.0.0.1:9400', token: token(v), format: format(v, ['text', 'json'], 'text'), write: out });
     }
     case 'topics': {
       const v = parse(cmd, args, client);

@@ -70,6 +70,26 @@ export class Pipeline {
 
   #appends = 0;
   #retrying = false;
+  #hold: { released: Promise<void>; release: () => void } | undefined;
+
+  /**
+   * Test hook (LOGSHIP_TEST_HOOKS=1 and SIGUSR2, bin/logship.ts): holds appends to the buffer, so
+   * the pipeline is wedged the way a bug would wedge it and the watchdogs can be seen to react.
+   */
+  holdAppends(on: boolean): void {
+    if (on && !this.#hold) {
+      let release!: () => void;
+      const released = new Promise<void>((r) => (release = r));
+      this.#hold = { released, release };
+    } else if (!on && this.#hold) {
+      this.#hold.release();
+      this.#hold = undefined;
+    }
+  }
+
+  get appendsHeld(): boolean {
+    return this.#hold !== undefined;
+  }
 
   get inFlightBytes(): number {
     return this.#inFlightBytes;
@@ -124,6 +144,10 @@ export class Pipeline {
           continue;
         }
         const batch = this.#queue.slice(0, n);
+        if (this.#hold) {
+          await this.#hold.released;
+          if (this.#stop.signal.aborted) break;
+        }
         const offsets = await this.#appendWithRetry(batch);
         this.#appends++;
         this.#queue.splice(0, n);
@@ -163,12 +187,13 @@ export class Pipeline {
     }
   }
 
-  /** Resolves when everything submitted so far is durable. */
   /** Stops appending (after close nothing more reaches the buffer; unappended lines are read again at restart). */
   stop(): void {
     this.#stop.abort();
+    this.holdAppends(false);
   }
 
+  /** Resolves when everything submitted so far is durable. */
   flush(): Promise<void> {
     if (this.#queue.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
