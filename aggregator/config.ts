@@ -10,6 +10,7 @@ import { MIN_TOKEN_BYTES, tokenProblem, trimAsciiSpace } from '../lib/config/sec
 import { builtinSinks } from './sinks/registry.js';
 import { alertRuleType, type AlertRule } from './alerts/config.js';
 import { oneOf } from './sinks/config-common.js';
+import { checkPipelines, pipelinesOption, type PipelineConfig } from './pipelines/config.js';
 import type { ElasticsearchSinkConfig } from './sinks/elasticsearch/config.js';
 import type { AlertmanagerSinkConfig } from './sinks/alertmanager/config.js';
 import type { PagerDutySinkConfig } from './sinks/pagerduty/config.js';
@@ -67,6 +68,8 @@ export interface AggregatorConfig {
   retention_check_interval: number;
   sinks: SinkConfig[];
   alerts: AlertRule[];
+  /** named parsing pipelines (schema on read), by name */
+  pipelines: Record<string, PipelineConfig>;
 }
 
 const topicKeys = (withDefaults: boolean): OptionSpec[] => {
@@ -197,10 +200,12 @@ export const aggregatorOptions: OptionTable = table(
       doc: 'where records and alerts go; each sink has its own cursor',
     },
     { key: 'alerts', type: t.list(alertRuleType), default: [], doc: 'alert rules' },
+    pipelinesOption,
   ],
   (v, ctx) => {
     checkNamesUnique(v.sinks, 'sink', (i) => `sinks[${i}]`, ctx);
     checkNamesUnique(v.alerts, 'alert', (i) => `alerts[${i}]`, ctx);
+    checkPipelines(v, ctx);
     const auth = v.auth as { tokens?: unknown } | undefined;
     checkNamesUnique(auth?.tokens, 'token', (i) => `auth.tokens[${i}]`, ctx);
 

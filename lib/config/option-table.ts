@@ -49,7 +49,7 @@ export interface OptionSpec {
   /** absent object stays undefined instead of taking its nested defaults */
   optional?: boolean;
   /** extra check on the converted value; returns a message when invalid */
-  validate?: (value: never) => string | undefined;
+  validate?: (value: never) => string | { message: string; offset: number } | undefined;
 }
 
 export interface CheckContext {

@@ -164,9 +164,10 @@ export class Validator {
         const v = this.#value(w.value, spec.type, p, w.keyPos, index);
         if (v === INVALID) continue;
         if (spec.validate && v !== undefined) {
-          const problem = (spec.validate as (value: unknown) => string | undefined)(v);
+          const problem = (spec.validate as (value: unknown) => string | { message: string; offset: number } | undefined)(v);
           if (problem) {
-            this.#error(this.#src.posOf(w.value), p, problem);
+            if (typeof problem === 'string') this.#error(this.#src.posOf(w.value), p, problem);
+            else this.#error(this.#insidePos(w.value, v, problem.offset), p, problem.message);
             continue;
           }
         }
@@ -196,6 +197,20 @@ export class Validator {
       tbl.check(out, ctx);
     }
     return out;
+  }
+
+  /**
+   * Where character `offset` of a string value is in the file: exact when the scalar is written on
+   * one line as its value (plain, or quoted without escapes before the offset), else the value's start.
+   */
+  #insidePos(node: Node | null, value: unknown, offset: number): Position {
+    const start = this.#src.posOf(node);
+    if (!node || !isScalar(node) || typeof value !== 'string') return start;
+    const raw = this.#src.rawOf(node);
+    const quoted = node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE';
+    const body = quoted ? raw.slice(1, -1) : raw;
+    if (body.includes('\n') || body.slice(0, offset) !== value.slice(0, offset)) return start;
+    return { line: start.line, col: start.col + (quoted ? 1 : 0) + offset };
   }
 
   /** Position of `p` or, for a key not written, of its closest written ancestor below `stop`. */

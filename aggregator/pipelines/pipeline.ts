@@ -1,0 +1,136 @@
+/**
+ * A compiled pipeline: StoredRecord -> document. Schema on read: nothing here
+ * writes to storage; the same stored line can be parsed again by a changed
+ * pipeline.
+ *
+ * Failures: a step that fails leaves the document as it was before the step
+ * (the raw line stays in `message`), adds the tag "_parse_failure" and
+ * error.message ("<step>: <why>"), and is counted per pipeline and step;
+ * later steps still run. A step whose source field is absent is skipped.
+ */
+
+import type { StoredRecord } from '../storage/record-decoder.js';
+import { baseDocument } from './document.js';
+import { setPath, type Doc } from './fields.js';
+import { presetStep } from './presets.js';
+import { compileIf, compileStep, DROP, OK, SKIP, StepError, type CompiledStep, type StepContext } from './steps.js';
+import type { PipelineConfig, StepConfig } from './types.js';
+
+export interface ParseResult {
+  doc: Doc;
+  /** a drop or sample step left the record out */
+  dropped: boolean;
+  /** sinks that route steps named; undefined: every sink of the topic */
+  routes: string[] | undefined;
+  /** labels of the steps that failed */
+  failed: string[];
+}
+
+export type FailureListener = (pipeline: string, step: string) => void;
+
+/** A step config that does not compile: which step and key, and an offset inside its text. */
+export class PipelineCompileError extends Error {
+  constructor(
+    readonly pipeline: string,
+    readonly step: number,
+    readonly key: string,
+    message: string,
+    readonly offset?: number,
+    readonly item?: number,
+  ) {
+    super(message);
+  }
+}
+
+export function stepLabel(s: StepConfig, i: number): string {
+  return s.name ?? `${i}-${s.type}`;
+}
+
+export class Pipeline {
+  readonly name: string;
+  readonly steps: CompiledStep[];
+  /** failures per step label, since compile */
+  readonly failures = new Map<string, number>();
+  #onFailure: FailureListener | undefined;
+
+  constructor(name: string, config: PipelineConfig, onFailure?: FailureListener) {
+    this.name = name;
+    this.#onFailure = onFailure;
+    this.steps = config.steps.map((s, i) => {
+      try {
+        return {
+          label: stepLabel(s, i),
+          type: s.type,
+          cond: compileIf(s.if),
+          run: compileStep(s, (p) => presetStep(p)),
+        };
+      } catch (err) {
+        if (err instanceof StepError) throw new PipelineCompileError(name, i, err.key, err.message, err.offset, err.item);
+        throw err;
+      }
+    });
+  }
+
+  run(rec: StoredRecord): ParseResult {
+    const doc = baseDocument(rec);
+    const readTime = Date.parse(rec.timestamp);
+    const ctx: StepContext = { readTime: Number.isFinite(readTime) ? readTime : Date.now(), identity: `${rec.host}\u0000${rec.source}\u0000${rec.source_offset}`, routes: undefined };
+    return this.runDoc(doc, ctx);
+  }
+
+  runDoc(doc: Doc, ctx: StepContext): ParseResult {
+    let failed: string[] | undefined;
+    for (const step of this.steps) {
+      if (step.cond && !step.cond(doc)) continue;
+      let r;
+      try {
+        r = step.run(doc, ctx);
+      } catch (err) {
+        // a step never throws by design; if one does, the record is still kept and the failure counted
+        r = `internal error: ${(err as Error).message}`;
+      }
+      if (r === OK || r === SKIP) continue;
+      if (r === DROP) return { doc, dropped: true, routes: ctx.routes ? [...ctx.routes] : undefined, failed: failed ?? [] };
+      (failed ??= []).push(step.label);
+      this.failures.set(step.label, (this.failures.get(step.label) ?? 0) + 1);
+      this.#onFailure?.(this.name, step.label);
+      markFailure(doc, `${step.label}: ${r}`);
+    }
+    return { doc, dropped: false, routes: ctx.routes ? [...ctx.routes] : undefined, failed: failed ?? [] };
+  }
+}
+
+function markFailure(doc: Doc, message: string): void {
+  const tags = doc.tags;
+  if (Array.isArray(tags)) {
+    if (!tags.includes('_parse_failure')) tags.push('_parse_failure');
+  } else doc.tags = ['_parse_failure'];
+  const err = doc.error as Doc | undefined;
+  const prev = err && typeof err === 'object' ? err.message : undefined;
+  setPath(doc, ['error', 'message'], typeof prev === 'string' && prev !== '' && Array.isArray(tags) ? `${prev}; ${message}` : message);
+}
+
+/** Every configured pipeline, and which one parses each topic. */
+export class PipelineSet {
+  readonly pipelines = new Map<string, Pipeline>();
+  readonly byTopic = new Map<string, Pipeline>();
+
+  constructor(configs: Readonly<Record<string, PipelineConfig>>, onFailure?: FailureListener) {
+    for (const [name, c] of Object.entries(configs)) {
+      const p = new Pipeline(name, c, onFailure);
+      this.pipelines.set(name, p);
+      for (const t of c.topics) this.byTopic.set(t, p);
+    }
+  }
+
+  forTopic(topic: string): Pipeline | undefined {
+    return this.byTopic.get(topic);
+  }
+
+  /** The record as a document: the topic's pipeline, or only the base document when it has none. */
+  parse(topic: string, rec: StoredRecord): ParseResult {
+    const p = this.byTopic.get(topic);
+    if (p) return p.run(rec);
+    return { doc: baseDocument(rec), dropped: false, routes: undefined, failed: [] };
+  }
+}
