@@ -113,6 +113,8 @@ export class AlertEngine {
   /** topic -> partition -> next offset not yet in the state */
   #offsets = new Map<string, Map<number, number>>();
   #hosts = new Map<string, number>();
+  /** host -> wall time the engine last read a record of it (absence: a host whose records arrive late is not silent) */
+  #arrived = new Map<string, number>();
   #consumers = new Map<string, Consumer>();
   #runs: Promise<void>[] = [];
   #outbox: Array<{ notice: AlertNotice; sinks: string[] }> = [];
@@ -297,11 +299,13 @@ export class AlertEngine {
     if (records.length > 0 && records[0]!.offset < applied) records = records.filter((r) => r.offset >= applied);
     if (records.length === 0) return;
     const absent = this.#absentRules.length > 0;
+    const wall = absent ? this.#now() : 0;
     let newest = this.#newestRecord;
     for (const r of records) {
       const t = this.#time(r.timestamp);
       if (t > newest) newest = t;
       if (absent) {
+        this.#arrived.set(r.host, wall);
         const prev = this.#hosts.get(r.host);
         if (prev === undefined || t > prev) {
           this.#hosts.set(r.host, t);
@@ -388,8 +392,13 @@ export class AlertEngine {
     if (this.#allTopics) this.#startConsumers();
     const now = this.#now();
     const evalNow = this.#caughtUp() ? now : Math.max(this.#newestRecord, this.#startedAt);
+    let lastHeard: Map<string, number> | undefined;
+    if (this.#absentRules.length > 0) {
+      lastHeard = new Map();
+      for (const [h, t] of this.#hosts) lastHeard.set(h, Math.max(t, this.#arrived.get(h) ?? 0));
+    }
     for (const c of this.#rules) {
-      if (c.rule.kind === 'absent') (c.eval as AbsentEval).check(this.#hosts, evalNow, this.#startedAt);
+      if (c.rule.kind === 'absent') (c.eval as AbsentEval).check(lastHeard!, evalNow, this.#startedAt);
       else c.eval.tick(evalNow);
       c.eval.forget(now);
     }

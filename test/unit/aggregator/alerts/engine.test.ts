@@ -208,4 +208,31 @@ describe('alert engine', () => {
     await waitFor('resolved', () => hook.got.find((g) => g.body.status === 'resolved'), 20_000);
     expect(state()).toBe('resolved');
   });
+
+  it('absence: a host seen before that sends nothing for absent_for fires once, and resolves when it sends again', async () => {
+    const tmp = await tempDir('logship-alerts-');
+    cleanups.push(tmp.cleanup);
+    const am = await receiver();
+    const hook = await receiver();
+    const rules = `  - {name: HostSilent, absent_for: 2s, labels: {severity: warning}, annotations: {summary: "{{host}} is silent"}, sinks: [hook]}`;
+    const { agg } = await start(config(tmp.dir, am.url, hook.url, rules));
+    cleanups.push(() => agg.close());
+    // two hosts; only one keeps sending
+    let alive = true;
+    const beat = (async () => {
+      while (alive) {
+        await appendLines(agg, 'app', 'web-02', ['INFO alive']);
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    })();
+    await appendLines(agg, 'app', 'web-01', ['INFO hello']);
+    const fired = await waitFor('web-01 silent', () => hook.got.find((g) => g.body.status === 'firing'), 20_000);
+    expect(fired.body.alerts[0].labels).toEqual({ alertname: 'HostSilent', host: 'web-01', severity: 'warning' });
+    expect(fired.body.alerts[0].annotations.summary).toBe('web-01 is silent');
+    await appendLines(agg, 'app', 'web-01', ['INFO back']);
+    await waitFor('web-01 resolved', () => hook.got.find((g) => g.body.status === 'resolved'), 20_000);
+    alive = false;
+    await beat;
+    expect(hook.got.filter((g) => g.body.status === 'firing').map((g) => g.body.alerts[0].labels.host)).toEqual(['web-01']);
+  });
 });
