@@ -49,7 +49,7 @@ export class SinkRegistry {
 }
 
 export const builtinSinks = new SinkRegistry([
-  { type: 'elasticsearch', options: elasticsearchOptions, create: createElasticsearchSink },
+  { type: 'elasticsearch', options: elasticsearchOptions, create: createElasticsearchSink, fetchMaxBytes: 4 << 20 },
   { type: 'alertmanager', options: alertmanagerOptions, alerts: true },
   { type: 'pagerduty', options: pagerdutyOptions, alerts: true },
   { type: 'webhook', options: webhookOptions, alerts: true },

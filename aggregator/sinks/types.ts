@@ -55,4 +55,6 @@ export interface SinkDefinition {
   alerts?: boolean;
   /** undefined: configurable, but not implemented in this version (it does not run) */
   create?: (config: SinkConfigBase, ctx: SinkContext) => Sink;
+  /** About how many bytes of messages one delivery holds (the consumer's fetch size); default 1 MiB. */
+  fetchMaxBytes?: number;
 }

@@ -117,13 +117,13 @@ export interface DocumentContext {
  * except for the rare record with extra fields or metrics.
  */
 export function documentJson(r: StoredRecord, c: DocumentContext, extra?: Record<string, unknown>): string {
-  const host = JSON.stringify(r.host);
+  const host = quoted(r.host);
   const metric = r.metrics !== undefined;
   const file = !metric && r.source.charCodeAt(0) === 47;
   let s = `{"@timestamp":"${r.timestamp}"`;
   if (!metric) s += `,"message":${JSON.stringify(r.message)}`;
   s += `,"host":{"name":${host}}`;
-  if (file) s += `,"log":{"file":{"path":${JSON.stringify(r.source)}},"offset":${r.source_offset}}`;
+  if (file) s += `,"log":{"file":{"path":${quoted(r.source)}},"offset":${r.source_offset}}`;
   const st = c.target.stream;
   s += `,"event":{"dataset":${JSON.stringify(st ? st.dataset : c.topic)},"kind":"${metric ? 'metric' : 'event'}"}`;
   s += `,"agent":{"type":"logship","version":${JSON.stringify(c.version)},"id":${host}}`;
@@ -132,6 +132,17 @@ export function documentJson(r: StoredRecord, c: DocumentContext, extra?: Record
   const more = extraFields(r, extra);
   if (more) s += `,${JSON.stringify(more).slice(1, -1)}`;
   return `${s}}`;
+}
+
+/** Hosts and paths repeat record after record: their JSON form is kept (bounded). */
+const quotedCache = new Map<string, string>();
+function quoted(v: string): string {
+  let q = quotedCache.get(v);
+  if (q === undefined) {
+    if (quotedCache.size >= 4096) quotedCache.clear();
+    quotedCache.set(v, (q = JSON.stringify(v)));
+  }
+  return q;
 }
 
 /** Fields of a structured record (and a pipeline's) that the document does not already have. */
