@@ -6,7 +6,12 @@
  * recovered), version refusal, gzip, auth headers and secrets kept out of logs.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer, type ServerOptions as HttpsOptions } from 'node:https';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
@@ -41,7 +46,7 @@ interface Tiny {
   close(): Promise<void>;
 }
 
-async function startTiny(): Promise<Tiny> {
+async function startTiny(tls?: HttpsOptions): Promise<Tiny> {
   const t: Tiny = {
     url: '',
     docs: new Map(),
@@ -50,9 +55,13 @@ async function startTiny(): Promise<Tiny> {
     failNext: { n: 0, status: 503 },
     version: { number: '8.17.0', header: true },
     script: () => ({ status: 201 }),
-    close: () => new Promise((r) => server.close(() => r())),
+    close: () =>
+      new Promise((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
   };
-  const server: Server = createServer((req, res) => {
+  const handler: RequestListener = (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -94,9 +103,10 @@ async function startTiny(): Promise<Tiny> {
       }
       send(200, { took: 1, errors, items });
     });
-  });
+  };
+  const server: Server = tls ? createHttpsServer(tls, handler) : createServer(handler);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  t.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  t.url = `${tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return t;
 }
 
@@ -369,5 +379,55 @@ describe('elasticsearch sink: delivery', () => {
     await b.sink.deliver({ topic: 'app', partition: 0, records: records(1) });
     expect(b.es.requests[0]!.headers.authorization).toBe(`Basic ${Buffer.from('elastic:pa55-word-xyz').toString('base64')}`);
     expect(b.logs.join('\n')).not.toContain('pa55-word-xyz');
+  });
+});
+
+/** A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl in a temp dir. */
+function makePki(): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'logship-es-pki-'));
+  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=logship es test CA');
+  for (const name of ['server', 'client']) {
+    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
+    writeFileSync(join(dir, `${name}.ext`), name === 'server' ? 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' : 'extendedKeyUsage=clientAuth\n');
+    ssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`);
+  }
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+describe('elasticsearch sink: TLS', () => {
+  it('verifies the cluster with ca_file and presents a client certificate; an unknown CA is refused (degraded), verify: false accepts it', async () => {
+    const pki = makePki();
+    cleanups.push(async () => pki.cleanup());
+    const f = (n: string) => join(pki.dir, n);
+    const es = await startTiny({ cert: readFileSync(f('server.pem')), key: readFileSync(f('server.key')), ca: readFileSync(f('ca.pem')), requestCert: true, rejectUnauthorized: true });
+    cleanups.push(() => es.close());
+    const mk = (tls: ElasticsearchSinkConfig['tls']) => {
+      const sink = new ElasticsearchSink(config(es.url, { tls }), { logger: pino({ level: 'silent' }) }, { backoffMs: { min: 10, max: 50 } });
+      cleanups.push(() => sink.close());
+      return sink;
+    };
+    const good = mk({ ca_file: f('ca.pem'), cert_file: f('client.pem'), key_file: f('client.key'), verify: true });
+    await good.start();
+    await good.deliver({ topic: 'app', partition: 0, records: records(3) });
+    expect(es.docs.size).toBe(3);
+
+    const unknownCa = mk({ cert_file: f('client.pem'), key_file: f('client.key'), verify: true });
+    await unknownCa.start();
+    const deadline = Date.now() + 10_000;
+    while (!/certificate|CERT/i.test(unknownCa.health().reason ?? '') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(unknownCa.health()).toMatchObject({ ok: false, reason: expect.stringMatching(/certificate|CERT/i) });
+    await unknownCa.close();
+
+    const noVerify = mk({ cert_file: f('client.pem'), key_file: f('client.key'), verify: false });
+    await noVerify.start();
+    await noVerify.deliver({ topic: 'app', partition: 0, records: records(2, 10) });
+    expect(es.docs.size).toBe(5);
+  });
+
+  it('a missing secret file is a config error naming the key and file, not its content', () => {
+    expect(() => new ElasticsearchSink(config('http://127.0.0.1:1', { api_key_file: '/nonexistent/es.key' }), { logger: pino({ level: 'silent' }) })).toThrow(
+      /api_key_file: \/nonexistent\/es\.key: cannot read it: no such file/,
+    );
   });
 });
