@@ -254,6 +254,37 @@ describe('official clients ship into the aggregator', () => {
       expectExactlyOnce(await readTopic(agg.url, topic), sent);
     });
 
+    it('index with _id through a reset answer: the retry is a noop (stored once); an intentional update with the same _id is kept', async () => {
+      const c = d.make(proxy.url);
+      const topic = `${d.name}-reset-index`;
+      const sent = new Map<number, Doc>();
+      const ops: unknown[] = [];
+      for (let i = 0; i < 1_000; i++) {
+        const x = doc(d.name, 'reset-index', i, `${d.name}-idx-${i}`);
+        sent.set(i, x);
+        ops.push({ index: { _index: topic, _id: x.id } }, x);
+      }
+      try {
+        await d.info(c);
+        const cut = proxy.arm({ kind: 'on-response' });
+        const r = await d.bulk(c, ops);
+        await cut;
+        // The same document under the same _id again: nothing to store (documented: result noop).
+        expect(r.errors).toBe(false);
+        expect(r.items.every((it: any) => it.index?.status === 200 && it.index.result === 'noop')).toBe(true);
+        expectExactlyOnce(await readTopic(agg.url, topic), sent);
+        // Another document under a held _id is an update: stored as a new record, version 2.
+        const changed = { ...sent.get(0)!, message: 'edited', seq: 1_000_000 };
+        const u = await d.bulk(c, [{ index: { _index: topic, _id: sent.get(0)!.id } }, changed]);
+        expect(u.items[0].index).toMatchObject({ status: 200, result: 'updated', _version: 2 });
+        const after = await readTopic(agg.url, topic);
+        expect(after).toHaveLength(1_001);
+        expect(after.filter((x) => JSON.parse(x.message).message === 'edited')).toHaveLength(1);
+      } finally {
+        await d.close(c);
+      }
+    });
+
     it('helpers.bulk with _id through a reset answer: the retried documents are not stored twice', async () => {
       const c = d.make(proxy.url) as { helpers: { bulk: (o: unknown) => Promise<{ total: number; successful: number; failed: number }> } };
       const topic = `${d.name}-reset-helpers`;

@@ -117,6 +117,40 @@ describe('shipper request bodies (Filebeat 8, Fluent Bit, Vector, Logstash)', ()
     });
   }
 
+  it('answers the calls shippers make at start: GET / (8.x for the Beats version check), HEAD /, _license, _cluster/health, _cat/health', async () => {
+    const h = { authorization: authHeader('basic', agg.token) };
+    const root = await call('GET', `${agg.url}/`, { headers: h });
+    expect(root.status).toBe(200);
+    expect(root.headers['x-elastic-product']).toBe('Elasticsearch');
+    expect(root.json).toMatchObject({ tagline: 'You Know, for Search', version: { build_flavor: 'default' } });
+    // Filebeat refuses a server older than itself (unless allow_older_versions): at least the Beat of the fixtures.
+    const [maj, min] = String(root.json.version.number).split('.').map(Number);
+    expect(maj).toBe(8);
+    expect(min).toBeGreaterThanOrEqual(17);
+    const head = await call('HEAD', `${agg.url}/`, { headers: h });
+    expect(head.status).toBe(200);
+    expect(head.headers['x-elastic-product']).toBe('Elasticsearch');
+    const lic = await call('GET', `${agg.url}/_license?human=false`, { headers: { ...h, 'x-elastic-product-origin': 'beats' } });
+    expect(lic.status).toBe(200);
+    expect(lic.json.license).toMatchObject({ status: 'active' });
+    expect((await call('GET', `${agg.url}/_cluster/health`, { headers: h })).status).toBe(200);
+    expect((await call('GET', `${agg.url}/_cat/health`, { headers: h })).status).toBe(200);
+  });
+
+  it('filter_path forms -took and items.*.error; the compatible-with=7 media type; an invalid index name fails its item only', async () => {
+    const h = { authorization: authHeader('apikey-raw', agg.token) };
+    const a = await call('POST', `${agg.url}/_bulk?filter_path=-took`, { body: '{"index":{"_index":"forms"}}\n{"a":1}\n', headers: { ...h, 'content-type': 'application/vnd.elasticsearch+x-ndjson; compatible-with=7' } });
+    expect(a.status, a.text).toBe(200);
+    expect(Object.keys(a.json).sort()).toEqual(['errors', 'items']);
+    expect(a.json.items[0].index.status).toBe(201);
+    const body = '{"create":{"_index":"forms","_id":"f1"}}\n{"a":2}\n{"create":{"_index":"forms","_id":"f1"}}\n{"a":2}\n{"index":{"_index":"bad name"}}\n{"a":3}\n';
+    const b = await call('POST', `${agg.url}/_bulk?filter_path=items.*.error`, { body, headers: { ...h, 'content-type': 'application/json' } });
+    expect(b.status, b.text).toBe(200);
+    // Only the failed items keep an entry, each with only its error (as Elasticsearch drops emptied objects).
+    expect(b.json).toEqual({ items: [{ create: { error: expect.objectContaining({ type: 'version_conflict_engine_exception' }) } }, { index: { error: expect.objectContaining({ type: 'invalid_index_name_exception' }) } }] });
+    expect((await readTopic(agg.url, 'forms')).map((r) => r.message).sort()).toEqual(['{"a":1}', '{"a":2}']);
+  });
+
   it('reads every document back once, in its topic, with message, host and timestamp right', async () => {
     expect([...expected.keys()].sort()).toEqual(['filebeat-8.17.0', 'fluent-bit', 'logs-generic-default', 'logstash-2026.12.01', 'logstash-app-2026.12.01', 'vector-2026.12.01']);
     for (const [topic, want] of expected) {
