@@ -2,7 +2,8 @@
  * POST|PUT /_bulk, /{index}/_bulk (and /{index}/{type}/_bulk): Elasticsearch's
  * bulk API over the log. `index` and `create` store their document as one
  * record of the topic named by the index (the message is the document line
- * as sent); `update` and `delete` are answered per item with an error (a log
+ * as sent, stored as a structured record carrying the document's own
+ * timestamp); `update` and `delete` are answered per item with an error (a log
  * is append-only). The answer is always 200 once the body parsed, items in
  * request order, compact JSON (Vector looks for `"errors":true` byte for
  * byte), filtered by `filter_path`.
@@ -30,6 +31,7 @@ import { storeRecords, type DocRecord } from './store.js';
 import { checkJsonContentType } from './request-limits.js';
 import { sendEs } from './product.js';
 import type { JsonIngestState } from './state.js';
+import { FLAG_JSON } from '../../../lib/protocol/json-records.js';
 
 interface ItemError {
   status: number;
@@ -83,7 +85,7 @@ async function bulk(ctx: ServerContext, st: JsonIngestState, req: IncomingMessag
 
     // Parse documents; collect the ids to hold.
     const recs: DocRecord[] = [];
-    const docs: Array<{ host: string; timestamp: number; hash?: string } | undefined> = new Array(slots.length);
+    const docs: Array<{ host: string; timestamp: number; text: string } | undefined> = new Array(slots.length);
     const client = req.socket.remoteAddress ?? 'unknown';
     const keys = new Set<string>();
     for (let i = 0; i < slots.length; i++) {
@@ -99,8 +101,9 @@ async function bulk(ctx: ServerContext, st: JsonIngestState, req: IncomingMessag
         continue;
       }
       let doc: unknown;
+      const text = body.toString('utf8', op.start, op.end);
       try {
-        doc = JSON.parse(body.toString('utf8', op.start, op.end));
+        doc = JSON.parse(text);
       } catch (err) {
         s.error = { status: 400, type: 'document_parsing_exception', reason: `[1:1] failed to parse: ${(err as Error).message.slice(0, 200)}` };
         continue;
@@ -110,7 +113,7 @@ async function bulk(ctx: ServerContext, st: JsonIngestState, req: IncomingMessag
         continue;
       }
       const d = doc as Record<string, unknown>;
-      docs[i] = { host: hostOf(d) ?? client, timestamp: timeOf(d['@timestamp']) ?? started };
+      docs[i] = { host: hostOf(d) ?? client, timestamp: timeOf(d['@timestamp']) ?? started, text };
       if (op.id !== undefined) keys.add(bulkKey(s.topic!, op.id));
     }
 
@@ -123,7 +126,7 @@ async function bulk(ctx: ServerContext, st: JsonIngestState, req: IncomingMessag
       if (s.error || !d) continue;
       const { op } = s;
       const line = body.subarray(op.start, op.end);
-      const rec: DocRecord = { topic: s.topic!, partition: 0, line, host: d.host, timestamp: d.timestamp, source: '_bulk' };
+      const rec: DocRecord = { topic: s.topic!, partition: 0, line: storedLine(d.text, d.timestamp), host: d.host, timestamp: d.timestamp, source: '_bulk', ownTime: true };
       if (op.id !== undefined) {
         const key = bulkKey(s.topic!, op.id);
         const hash = hashBytes(line);
@@ -156,7 +159,7 @@ async function bulk(ctx: ServerContext, st: JsonIngestState, req: IncomingMessag
       recs.push(rec);
     }
 
-    const stored = await storeRecords(ctx, recs, held, { flags: 0, ids: st.ids, maxBatchBytes: Math.min(8 << 20, ctx.limits.maxDecompressedBatchBytes) });
+    const stored = await storeRecords(ctx, recs, held, { flags: FLAG_JSON, ids: st.ids, maxBatchBytes: Math.min(8 << 20, ctx.limits.maxDecompressedBatchBytes) });
     st.metrics.idEntries.set(st.ids.size);
 
     const items: unknown[] = new Array(slots.length);
@@ -249,4 +252,24 @@ async function judge(ctx: ServerContext, req: IncomingMessage, name: string, hel
     if (e?.type === 'topic_not_allowed') return { status: 404, type: 'index_not_found_exception', reason: `no such index [${name}]: ${e.reason}` };
     return { status: e?.status ?? 503, type: e?.type ?? 'unavailable', reason: (err as Error).message };
   }
+}
+
+/**
+ * The stored line: a structured record (FLAG_JSON) whose message is the
+ * document as sent and whose timestamp is its own, so documents with
+ * different times share a batch: {"message":"<document>","timestamp":"<ISO>"}.
+ */
+export function storedLine(text: string, timestamp: number): Buffer {
+  return Buffer.from(`{"message":${JSON.stringify(text)},"timestamp":"${new Date(timestamp).toISOString()}"}`);
+}
+
+/** The document of a stored line (the recovery scan hashes it as the handler did). */
+export function documentOf(line: Buffer): Buffer {
+  try {
+    const o = JSON.parse(line.toString('utf8')) as { message?: unknown };
+    if (typeof o.message === 'string') return Buffer.from(o.message);
+  } catch {
+    /* an older or foreign line: hash it as it is */
+  }
+  return line;
 }

@@ -21,6 +21,8 @@ export interface DocRecord {
   host: string;
   timestamp: number;
   source: string;
+  /** the line carries its own timestamp (readers take it from there): runs need not share one */
+  ownTime?: boolean;
   /** idempotence entry to commit once durable */
   held?: { key: string; entry: HeldEntry };
 }
@@ -40,14 +42,20 @@ export interface StoreOptions {
 export type StoreResult = { offset: number } | { error: HttpError };
 
 export async function storeRecords(ctx: ServerContext, recs: readonly DocRecord[], topics: ReadonlyMap<string, TopicHandle>, o: StoreOptions): Promise<StoreResult[]> {
-  const groups = new Map<PartitionHandle, number[]>();
+  // Per partition, records grouped by host (each host's order kept), so runs are long.
+  const byHost = new Map<PartitionHandle, Map<string, number[]>>();
   for (let i = 0; i < recs.length; i++) {
     const r = recs[i]!;
     const p = topics.get(r.topic)!.partitions[r.partition]!;
-    let g = groups.get(p);
-    if (!g) groups.set(p, (g = []));
+    let hosts = byHost.get(p);
+    if (!hosts) byHost.set(p, (hosts = new Map()));
+    const key = o.indexed ? '' : r.host;
+    let g = hosts.get(key);
+    if (!g) hosts.set(key, (g = []));
     g.push(i);
   }
+  const groups = new Map<PartitionHandle, number[]>();
+  for (const [p, hosts] of byHost) groups.set(p, hosts.size === 1 ? hosts.values().next().value! : [...hosts.values()].flat());
   const out: StoreResult[] = new Array(recs.length);
   await Promise.all(
     [...groups].map(async ([p, idx]) => {
@@ -61,7 +69,7 @@ export async function storeRecords(ctx: ServerContext, recs: readonly DocRecord[
         while (e < idx.length) {
           const b = recs[idx[e]!]!;
           // A record carrying an _id is a batch of its own: the batch's source names it (recovery scan).
-          if (a.held || b.held || b.host !== a.host || b.timestamp !== a.timestamp || b.source !== a.source || (o.indexed && idx[e]! !== idx[e - 1]! + 1)) break;
+          if (a.held || b.held || b.host !== a.host || (b.timestamp !== a.timestamp && !(a.ownTime && b.ownTime)) || b.source !== a.source || (o.indexed && idx[e]! !== idx[e - 1]! + 1)) break;
           if (bytes + b.line.length + 1 > o.maxBatchBytes) break;
           bytes += b.line.length + 1;
           e++;
