@@ -15,7 +15,8 @@ Commands:
   sinks       --url URL            each sink's state, lag per topic, documents and last error
   status      [--url URL]          the agent's files, buffer, backlog and delivery state
 
-Every command takes --help, and --log-level fatal|error|warn|info|debug|trace|silent.
+Every command takes --help, --log-level fatal|error|warn|info|debug|trace|silent, and --log-format
+json|pretty (default: pretty on a terminal, JSON lines otherwise; also LOGSHIP_LOG_FORMAT).
 Exit codes: 0 done, 1 runtime failure, 2 bad usage or config.
 `;
 

@@ -26,7 +26,7 @@ import { HELP, commandHelp } from './help.js';
 import { agentStatusLine, aggregatorStatusLine } from './status-line.js';
 
 type Opts = ParseArgsConfig['options'];
-const common: Opts = { help: { type: 'boolean', short: 'h' }, 'log-level': { type: 'string' } };
+const common: Opts = { help: { type: 'boolean', short: 'h' }, 'log-level': { type: 'string' }, 'log-format': { type: 'string' } };
 const client: Opts = { url: { type: 'string' }, 'token-file': { type: 'string' }, format: { type: 'string' } };
 
 function parse(cmd: string, args: string[], options: Opts) {
@@ -46,7 +46,10 @@ function token(v: Record<string, unknown>): string | undefined {
 function logger(v: Record<string, unknown>, name: string): Logger {
   const level = (v['log-level'] as string | undefined) ?? process.env.LOGSHIP_LOG_LEVEL ?? 'info';
   if (!isLogLevel(level)) throw new UsageError(`--log-level must be one of fatal, error, warn, info, debug, trace, silent; got "${level}"`);
-  return createLogger({ level, name });
+  // Human-readable on a terminal, JSON lines otherwise (journald); --log-format or LOGSHIP_LOG_FORMAT forces either.
+  const fmt = (v['log-format'] as string | undefined) ?? (process.env.LOGSHIP_LOG_FORMAT || undefined);
+  if (fmt !== undefined && fmt !== 'json' && fmt !== 'pretty') throw new UsageError(`--log-format must be json or pretty; got "${fmt}"`);
+  return createLogger({ level, name, ...(fmt ? { pretty: fmt === 'pretty' } : {}) });
 }
 
 function required(v: Record<string, unknown>, key: string, cmd: string): string {

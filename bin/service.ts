@@ -26,48 +26,54 @@ export interface Service {
 const STATUS_EVERY_MS = 5_000;
 
 export async function runService<C>(log: Logger, load: () => Promise<C>, start: (c: C) => Promise<Service>, notifier = new SystemdNotifier(log)): Promise<number> {
-  let svc = await start(await load());
+  const first = await load();
+  let svc: Service | undefined;
   const statusOf = async (): Promise<string | undefined> => {
     try {
-      return await svc.statusLine?.();
+      return await svc?.statusLine?.();
     } catch (err) {
       log.debug({ err }, 'status line failed');
       return undefined;
     }
   };
   let statusTimer: NodeJS.Timeout | undefined;
-  if (notifier.enabled) {
-    await notifier.ready(await statusOf());
-    notifier.startWatchdog(() => svc.progressing?.() ?? true);
-    statusTimer = setInterval(() => void statusOf().then((s) => (s ? notifier.status(s) : undefined)), STATUS_EVERY_MS);
-    statusTimer.unref();
-  }
-  let busy: Promise<unknown> = Promise.resolve();
-  return new Promise<number>((resolve) => {
-    const stop = (sig: string) => {
-      log.info({ signal: sig }, 'shutting down');
-      clearInterval(statusTimer);
-      void notifier.stopping();
-      const force = setTimeout(() => {
-        log.error('shutdown took longer than 10s; exiting anyway (unacknowledged data stays in the buffer)');
-        process.exit(1);
-      }, 10_000);
-      force.unref();
-      busy = busy.then(() => svc.close()).then(
-        () => {
-          clearTimeout(force);
-          void notifier.close().finally(() => resolve(0));
-        },
-        (err) => {
-          log.error({ err }, 'error while shutting down');
-          void notifier.close().finally(() => resolve(1));
-        },
-      );
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => {
-      busy = busy.then(async () => {
+  let stopping = false;
+  // Signals are handled from the start: a SIGTERM while starting closes the service once it is up
+  // (a start is never cut in half), and a SIGHUP then reloads after it.
+  const startup = start(first).then((s) => {
+    svc = s;
+  });
+  let busy: Promise<unknown> = startup;
+  let finish: (code: number) => void = () => undefined;
+  const done = new Promise<number>((resolve) => (finish = resolve));
+  const stop = (sig: string) => {
+    stopping = true;
+    log.info({ signal: sig }, 'shutting down');
+    clearInterval(statusTimer);
+    void notifier.stopping();
+    const force = setTimeout(() => {
+      log.error('shutdown took longer than 10s; exiting anyway (unacknowledged data stays in the buffer)');
+      process.exit(1);
+    }, 10_000);
+    force.unref();
+    busy = busy.then(() => svc?.close()).then(
+      () => {
+        clearTimeout(force);
+        void notifier.close().finally(() => finish(0));
+      },
+      (err) => {
+        log.error({ err }, 'error while shutting down');
+        void notifier.close().finally(() => finish(1));
+      },
+    );
+  };
+  const onTerm = () => stop('SIGTERM');
+  const onInt = () => stop('SIGINT');
+  const onHup = () => {
+    if (stopping) return;
+    busy = busy
+      .then(async () => {
+        if (stopping) return;
         await notifier.reloading();
         let next: C;
         try {
@@ -79,13 +85,31 @@ export async function runService<C>(log: Logger, load: () => Promise<C>, start: 
           return;
         }
         log.info('SIGHUP: reloading with the new config');
-        await svc.close();
+        await svc?.close();
         svc = await start(next);
         await notifier.ready(await statusOf());
-      }).catch((err) => {
+      })
+      .catch((err) => {
         log.fatal({ err }, 'reload failed to start the service with the new config');
         process.exit(1);
       });
-    });
-  });
+  };
+  process.once('SIGTERM', onTerm);
+  process.once('SIGINT', onInt);
+  process.on('SIGHUP', onHup);
+  try {
+    await startup;
+  } catch (err) {
+    process.off('SIGTERM', onTerm);
+    process.off('SIGINT', onInt);
+    process.off('SIGHUP', onHup);
+    throw err;
+  }
+  if (notifier.enabled && !stopping) {
+    await notifier.ready(await statusOf());
+    notifier.startWatchdog(() => svc?.progressing?.() ?? true);
+    statusTimer = setInterval(() => void statusOf().then((s) => (s ? notifier.status(s) : undefined)), STATUS_EVERY_MS);
+    statusTimer.unref();
+  }
+  return done;
 }
