@@ -6,6 +6,7 @@
  */
 import type { AgentConfig } from '../../agent/config.js';
 import type { AggregatorConfig } from '../../aggregator/config.js';
+import type { ElasticsearchSinkConfig } from '../../aggregator/sinks/elasticsearch/config.js';
 import { ConfigIssue } from '../../lib/errors.js';
 import { loosePermissions, readSecretFile, SecretFileError, tokenProblem, trimAsciiSpace } from '../../lib/config/secrets.js';
 
@@ -32,6 +33,15 @@ function secretFiles(c: SecretFiles): Named[] {
       if (tk.token_file !== undefined) out.push({ path: tk.token_file, at: `${p}auth.tokens[${i}].token_file`, token: true });
     });
     if (agg.tls) out.push({ path: agg.tls.key_file, at: `${p}tls.key_file`, token: false });
+    agg.sinks.forEach((sink, i) => {
+      if (sink.type !== 'elasticsearch') return;
+      const es = sink as ElasticsearchSinkConfig;
+      for (const key of ['api_key_file', 'username_file', 'password_file'] as const) {
+        const path = es[key];
+        if (path !== undefined) out.push({ path, at: `${p}sinks[${i}].${key}`, token: false });
+      }
+      if (es.tls?.key_file !== undefined) out.push({ path: es.tls.key_file, at: `${p}sinks[${i}].tls.key_file`, token: false });
+    });
   }
   const agent = c.agent;
   if (agent) {

@@ -24,6 +24,8 @@ import { AimdLimiter } from '../../../../aggregator/sinks/elasticsearch/concurre
 import type { StoredRecord } from '../../../../aggregator/storage/record-decoder.js';
 import type { PlainItem } from '../../../../aggregator/storage/types.js';
 import { createAggregatorMetrics } from '../../../../aggregator/metrics.js';
+import { parseAggregatorConfig } from '../../../../aggregator/config.js';
+import { looseSecretFiles } from '../../../../bin/config/secret-files.js';
 
 interface Doc {
   index: string;
@@ -423,6 +425,22 @@ describe('elasticsearch sink: TLS', () => {
     await noVerify.start();
     await noVerify.deliver({ topic: 'app', partition: 0, records: records(2, 10) });
     expect(es.docs.size).toBe(5);
+  });
+
+  it('secret files of the sink are checked for loose permissions like token files (never their content)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'logship-es-secret-'));
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'pw'), 'hunter2-secret\n', { mode: 0o644 });
+    writeFileSync(join(dir, 'user'), 'elastic\n', { mode: 0o600 });
+    const cfg = parseAggregatorConfig(
+      `listen: 127.0.0.1:0\ndata_dir: ${dir}\nsinks:\n  - {name: es, type: elasticsearch, topics: [app], urls: [http://127.0.0.1:9200], username_file: ${join(dir, 'user')}, password_file: ${join(dir, 'pw')}}\n`,
+      'agg.yaml',
+      {},
+    );
+    const warnings = looseSecretFiles({ aggregator: cfg });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^sinks\[0\]\.password_file: /);
+    expect(warnings.join('\n')).not.toContain('hunter2');
   });
 
   it('a missing secret file is a config error naming the key and file, not its content', () => {
