@@ -29,6 +29,7 @@ interface Mappings { properties?: Record<string, MappingField>; date_detection?:
 interface MappingField { type?: string; properties?: Record<string, MappingField>; value?: unknown; [k: string]: unknown }
 
 type FieldKind = 'object' | 'long' | 'double' | 'boolean' | 'date' | 'text' | 'keyword' | 'constant_keyword' | 'other';
+interface FieldNode { kind: FieldKind; value?: unknown; children?: Map<string, FieldNode> }
 
 export interface StoredDoc { _id: string; _index: string; _version: number; _seq_no: number; source: unknown }
 
@@ -38,7 +39,8 @@ export interface IndexState {
   dataStream?: string;
   docs: Map<string, StoredDoc>;
   seqNo: number;
-  fields: Map<string, { kind: FieldKind; value?: unknown }>;
+  /** the mapping as a tree: object fields have children */
+  mapping: FieldNode;
   dateDetection: boolean;
 }
 
@@ -151,24 +153,33 @@ export class FakeCluster {
 
   #newIndex(name: string, template: IndexTemplate | undefined, dataStream?: string): IndexState {
     const idx: IndexState = {
-      name, uuid: randomBytes(16).toString('base64url').slice(0, 22), dataStream, docs: new Map(), seqNo: 0, fields: new Map(),
+      name, uuid: randomBytes(16).toString('base64url').slice(0, 22), dataStream, docs: new Map(), seqNo: 0,
+      mapping: { kind: 'object', children: new Map() },
       dateDetection: template?.template?.mappings?.date_detection !== false,
     };
-    const walk = (props: Record<string, MappingField>, prefix: string) => {
+    const walk = (props: Record<string, MappingField>, into: FieldNode) => {
       for (const [k, f] of Object.entries(props)) {
-        const path = prefix + k;
-        if (f.properties) {
-          idx.fields.set(path, { kind: 'object' });
-          walk(f.properties, path + '.');
-        } else idx.fields.set(path, { kind: kindOfMapping(f.type), value: f.value });
+        let node = into;
+        for (const part of k.split('.')) {
+          let next = node.children!.get(part);
+          if (!next) node.children!.set(part, (next = { kind: 'object', children: new Map() }));
+          node = next;
+        }
+        if (f.properties) walk(f.properties, node);
+        else {
+          node.kind = kindOfMapping(f.type);
+          node.value = f.value;
+          if (node.kind !== 'object') delete node.children;
+        }
       }
     };
-    walk(template?.template?.mappings?.properties ?? {}, '');
+    walk(template?.template?.mappings?.properties ?? {}, idx.mapping);
     if (dataStream) {
       const parts = dataStream.split('-');
-      if (parts.length === 3) {
+      const ds = idx.mapping.children!.get('data_stream')?.children;
+      if (parts.length === 3 && ds) {
         for (const [i, k] of ['type', 'dataset', 'namespace'].entries()) {
-          const f = idx.fields.get(`data_stream.${k}`);
+          const f = ds.get(k);
           if (f?.kind === 'constant_keyword' && f.value === undefined) f.value = parts[i];
         }
       }
@@ -205,71 +216,93 @@ export class FakeCluster {
 
   /** Checks a document against the index's mapping, extending it; a mapping error reason or undefined. */
   #map(idx: IndexState, doc: Record<string, unknown>, id: string): string | undefined {
-    const added: string[] = [];
+    // fields this document added, taken out again if it fails
+    const added: Array<[Map<string, FieldNode>, string]> = [];
+    const add = (into: Map<string, FieldNode>, key: string, node: FieldNode) => {
+      into.set(key, node);
+      added.push([into, key]);
+      return node;
+    };
     const fail = (reason: string) => {
-      for (const p of added) idx.fields.delete(p);
+      for (const [m, k] of added) m.delete(k);
       return reason;
     };
     const preview = (v: unknown) => (typeof v === 'object' ? JSON.stringify(v) : String(v));
-    const visit = (obj: Record<string, unknown>, prefix: string): string | undefined => {
-      for (const [rawKey, value] of Object.entries(obj)) {
-        const parts = rawKey.split('.');
-        let path = prefix;
-        for (let i = 0; i < parts.length - 1; i++) {
-          path += parts[i];
-          const f = idx.fields.get(path);
-          if (!f) { idx.fields.set(path, { kind: 'object' }); added.push(path); }
-          else if (f.kind !== 'object') return `tried to parse field [${path}] as object, but found a concrete value`;
-          path += '.';
+    const check = (parent: Map<string, FieldNode>, key: string, prefix: string, v: unknown): string | undefined => {
+      if (v === null) return undefined;
+      const f = parent.get(key);
+      if (typeof v === 'object') {
+        if (f && f.kind !== 'object' && f.kind !== 'other') {
+          return `failed to parse field [${prefix + key}] of type [${f.kind}] in document with id '${id}'. Preview of field's value: '${preview(v)}'`;
         }
-        path += parts[parts.length - 1];
-        const values = Array.isArray(value) ? value : [value];
-        for (const v of values) {
-          if (v === null) continue;
-          const f = idx.fields.get(path);
-          if (typeof v === 'object') {
-            if (f && f.kind !== 'object' && f.kind !== 'other') {
-              return `failed to parse field [${path}] of type [${f.kind}] in document with id '${id}'. Preview of field's value: '${preview(v)}'`;
-            }
-            if (!f) { idx.fields.set(path, { kind: 'object' }); added.push(path); }
-            if (f?.kind === 'other') continue;
-            const r = visit(v as Record<string, unknown>, path + '.');
+        if (f?.kind === 'other') return undefined;
+        const node = f ?? add(parent, key, { kind: 'object', children: new Map() });
+        return visit(v as Record<string, unknown>, node.children!, prefix + key + '.');
+      }
+      if (!f) {
+        const kind: FieldKind = typeof v === 'number' ? (Number.isInteger(v) ? 'long' : 'double')
+          : typeof v === 'boolean' ? 'boolean'
+          : idx.dateDetection && isDate(v) && !/^-?\d+$/.test(v as string) ? 'date' : 'text';
+        add(parent, key, { kind });
+        return undefined;
+      }
+      return concrete(f, prefix + key, v);
+    };
+    const visit = (obj: Record<string, unknown>, into: Map<string, FieldNode>, prefix: string): string | undefined => {
+      for (const rawKey in obj) {
+        const value = obj[rawKey];
+        let parent = into;
+        let key = rawKey;
+        let path = prefix;
+        if (rawKey.indexOf('.') >= 0) {
+          // dotted keys are object paths, as Elasticsearch expands them
+          const parts = rawKey.split('.');
+          for (let i = 0; i < parts.length - 1; i++) {
+            const f = parent.get(parts[i]!);
+            if (f && f.kind !== 'object') return `tried to parse field [${path + parts[i]}] as object, but found a concrete value`;
+            parent = (f ?? add(parent, parts[i]!, { kind: 'object', children: new Map() })).children!;
+            path += parts[i] + '.';
+          }
+          key = parts[parts.length - 1]!;
+        }
+        if (Array.isArray(value)) {
+          for (const v of value) {
+            const r = check(parent, key, path, v);
             if (r) return r;
-            continue;
           }
-          if (!f) {
-            const kind: FieldKind = typeof v === 'number' ? (Number.isInteger(v) ? 'long' : 'double')
-              : typeof v === 'boolean' ? 'boolean'
-              : idx.dateDetection && isDate(v) && !/^-?\d+$/.test(v as string) ? 'date' : 'text';
-            idx.fields.set(path, { kind });
-            added.push(path);
-            continue;
-          }
-          const err = (cause: string) => `failed to parse field [${path}] of type [${f.kind}] in document with id '${id}'. Preview of field's value: '${preview(v)}'${cause ? ` (${cause})` : ''}`;
-          switch (f.kind) {
-            case 'object': return `tried to parse field [${path}] as object, but found a concrete value`;
-            case 'long':
-            case 'double':
-              if (typeof v === 'number' || (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v)))) break;
-              return err(`For input string: "${preview(v)}"`);
-            case 'boolean':
-              if (typeof v === 'boolean' || v === 'true' || v === 'false' || v === '') break;
-              return err(`Failed to parse value [${preview(v)}] as only [true] or [false] are allowed.`);
-            case 'date':
-              if (isDate(v)) break;
-              return err(`failed to parse date field [${preview(v)}] with format [strict_date_optional_time||epoch_millis]`);
-            case 'constant_keyword':
-              if (f.value === undefined) { f.value = String(v); break; }
-              if (String(v) === String(f.value)) break;
-              return `[constant_keyword] field [${path}] only accepts values that are equal to the value defined in the mappings [${String(f.value)}], but got [${String(v)}]`;
-            default:
-              break;
-          }
+        } else {
+          const r = check(parent, key, path, value);
+          if (r) return r;
         }
       }
       return undefined;
     };
-    const r = visit(doc, '');
+    const concrete = (f: { kind: FieldKind; value?: unknown }, path: string, v: unknown): string | undefined => {
+      const err = (cause: string) => `failed to parse field [${path}] of type [${f.kind}] in document with id '${id}'. Preview of field's value: '${preview(v)}' (${cause})`;
+      switch (f.kind) {
+        case 'object':
+          return `tried to parse field [${path}] as object, but found a concrete value`;
+        case 'long':
+        case 'double':
+          if (typeof v === 'number' || (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v)))) return undefined;
+          return err(`For input string: "${preview(v)}"`);
+        case 'boolean':
+          if (typeof v === 'boolean' || v === 'true' || v === 'false' || v === '') return undefined;
+          return err(`Failed to parse value [${preview(v)}] as only [true] or [false] are allowed.`);
+        case 'date':
+          if (isDate(v)) return undefined;
+          return err(`failed to parse date field [${preview(v)}] with format [strict_date_optional_time||epoch_millis]`);
+        case 'constant_keyword':
+          if (f.value === undefined) f.value = String(v);
+          else if (String(v) !== String(f.value)) {
+            return `[constant_keyword] field [${path}] only accepts values that are equal to the value defined in the mappings [${String(f.value)}], but got [${String(v)}]`;
+          }
+          return undefined;
+        default:
+          return undefined;
+      }
+    };
+    const r = visit(doc, idx.mapping.children!, '');
     return r === undefined ? undefined : fail(r);
   }
 
@@ -339,12 +372,14 @@ export class FakeCluster {
     const version = (existing?._version ?? 0) + 1;
     const seq = idx.seqNo++;
     idx.docs.set(id, { _id: id, _index: idx.name, _version: version, _seq_no: seq, source: retain(body, item.source!) });
-    return {
-      [item.op]: {
-        ...head(idx.name, id), _version: version, result: existing ? 'updated' : 'created',
-        _shards: { total: 2, successful: 1, failed: 0 }, _seq_no: seq, _primary_term: 1, status: existing ? 200 : 201,
-      },
-    };
+    const entry: Record<string, unknown> = traits.itemType
+      ? { _index: idx.name, _type: '_doc', _id: id, _version: version, result: existing ? 'updated' : 'created' }
+      : { _index: idx.name, _id: id, _version: version, result: existing ? 'updated' : 'created' };
+    entry._shards = { total: 2, successful: 1, failed: 0 };
+    entry._seq_no = seq;
+    entry._primary_term = 1;
+    entry.status = existing ? 200 : 201;
+    return { [item.op]: entry };
   }
 
   /** The concrete indices behind a name: the data stream's backing indices, or the index itself. */

@@ -95,7 +95,7 @@ export interface FakeElasticsearch {
   url: string;
   port: number;
   flavor: FakeFlavor;
-  faults: FakeFaults;
+  readonly faults: FakeFaults;
   stats: FakeStats;
   /** the last 200 requests (Authorization redacted to its scheme) */
   requests: RequestRecord[];
