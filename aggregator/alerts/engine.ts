@@ -37,7 +37,7 @@ import { AbsentEval, MatchEval, MetricEval, type EvalHooks, type RuleEval } from
 import { groupKey } from './identity.js';
 import { createAlertMetrics, type AlertMetrics } from './metrics.js';
 import type { DeliveryResult, Notifier, NotifierContext } from './notifier.js';
-import { LinePattern } from './pattern.js';
+import { LinePattern, PatternSet } from './pattern.js';
 import { AlertStateStore, type EngineSnapshot } from './state-store.js';
 import { compileTemplate, render, type Template } from './template.js';
 import type { AlertNotice, AlertStatus, GroupState } from './types.js';
@@ -107,6 +107,7 @@ export class AlertEngine {
   #rules: Compiled[] = [];
   #byName = new Map<string, Compiled>();
   #matchByTopic = new Map<string, Compiled[]>();
+  #patternsByTopic = new Map<string, PatternSet>();
   #metricRules: Compiled[] = [];
   #absentRules: Compiled[] = [];
   #notifiers = new Map<string, Notifier>();
@@ -165,6 +166,7 @@ export class AlertEngine {
       this.#rules.push(c);
       this.#byName.set(rule.name, c);
     }
+    for (const [topic, list] of this.#matchByTopic) this.#patternsByTopic.set(topic, new PatternSet(list.map((c) => c.pattern!)));
     this.#allTopics = this.#absentRules.length > 0 || this.#metricRules.some((c) => (c.rule as MetricAlertRule).topic === undefined);
     this.#lookback = Math.max(
       60_000,
@@ -334,12 +336,11 @@ export class AlertEngine {
       pos += messages[i]!.length + 1;
     }
     const text = messages.join('\n');
-    const hits: number[] = [];
-    for (const c of rules) {
-      hits.length = 0;
-      c.pattern!.matching(messages, text, starts, hits);
+    const all = this.#patternsByTopic.get(d.topic)!.matchAll(messages, text, starts);
+    for (let k = 0; k < rules.length; k++) {
+      const c = rules[k]!;
       const ev = c.eval as MatchEval;
-      for (const i of hits) {
+      for (const i of all[k]!) {
         const r = records[i]!;
         ev.match(this.#key(c.rule, { host: r.host }), r.host, this.#time(r.timestamp), {
           topic: d.topic,
@@ -423,7 +424,9 @@ export class AlertEngine {
   }
 
   #vars(c: Compiled, g: GroupState) {
-    const labels: Record<string, string> = { alertname: c.rule.name, ...g.group };
+    const labels: Record<string, string> = { alertname: c.rule.name };
+    // Alertmanager drops empty label values; dropping them here keeps one identity (and fingerprint) everywhere
+    for (const [k, v] of Object.entries(g.group)) if (v !== '') labels[k] = v;
     return { host: g.group.host ?? '', count: g.count, value: g.value, labels };
   }
 

@@ -19,6 +19,7 @@
  * the aggregator have them).
  */
 import { setFlagsFromString } from 'node:v8';
+import { requiredLiterals } from './literals.js';
 
 setFlagsFromString('--enable-experimental-regexp-engine');
 setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
@@ -97,4 +98,66 @@ function lineOf(starts: readonly number[], pos: number, from: number): number {
     else hi = mid - 1;
   }
   return lo;
+}
+
+/**
+ * The log-match patterns of one topic, evaluated together. Patterns with
+ * required literals (literals.ts) share one prefilter: a single search for
+ * all their literals over the joined messages (V8 runs an alternation of
+ * plain strings quickly) marks, per pattern, the messages holding one of its
+ * literals, and only those are tested with the pattern. The others scan the
+ * joined text on their own (LinePattern.matching). Either way the answer is
+ * exactly the messages each pattern matches on its own.
+ */
+export class PatternSet {
+  readonly patterns: readonly LinePattern[];
+  /** patterns without usable literals */
+  #plain: number[] = [];
+  #prefilter: RegExp | undefined;
+  /** literal -> indexes of the patterns it (or one of its prefixes) stands for */
+  #owners = new Map<string, number[]>();
+
+  constructor(patterns: readonly LinePattern[]) {
+    this.patterns = patterns;
+    const byLiteral = new Map<string, number[]>();
+    patterns.forEach((p, i) => {
+      const lits = requiredLiterals(p.source);
+      if (!lits) {
+        this.#plain.push(i);
+        return;
+      }
+      for (const l of lits) byLiteral.set(l, [...(byLiteral.get(l) ?? []), i]);
+    });
+    if (byLiteral.size === 0) return;
+    // Longest first: at one position the alternation reports the longest literal; the shorter ones
+    // found there are its prefixes, so each literal also stands for the patterns of its prefixes.
+    const lits = [...byLiteral.keys()].sort((a, b) => b.length - a.length);
+    for (const l of lits) {
+      const owners = new Set<number>();
+      for (const [k, idx] of byLiteral) if (l.startsWith(k)) for (const i of idx) owners.add(i);
+      this.#owners.set(l, [...owners]);
+    }
+    this.#prefilter = new RegExp(lits.map((l) => l.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&')).join('|'), 'g');
+  }
+
+  /** For each pattern, the indexes (ascending) of the messages it matches. */
+  matchAll(messages: readonly string[], text: string, starts: readonly number[]): number[][] {
+    const hits: number[][] = this.patterns.map(() => []);
+    for (const i of this.#plain) this.patterns[i]!.matching(messages, text, starts, hits[i]);
+    const re = this.#prefilter;
+    if (!re) return hits;
+    const last = new Int32Array(this.patterns.length).fill(-1);
+    re.lastIndex = 0;
+    let line = 0;
+    for (let m = re.exec(text); m; m = re.exec(text)) {
+      line = lineOf(starts, m.index, line);
+      for (const p of this.#owners.get(m[0])!) {
+        if (last[p] === line) continue;
+        last[p] = line;
+        if (this.patterns[p]!.test(messages[line]!)) hits[p]!.push(line);
+      }
+      re.lastIndex = m.index + 1;
+    }
+    return hits;
+  }
 }

@@ -12,6 +12,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { alertsEval } from './alerts-eval.js';
 import { backlogDrain } from './backlog-drain.js';
 import { bulkIngest } from './bulk-ingest.js';
 import { esSink } from './es-sink.js';
@@ -22,7 +23,7 @@ import { journaldToAggregator } from './journald-to-aggregator.js';
 import { liveTail } from './live-tail.js';
 import { manyProducers } from './many-producers.js';
 
-const SCENARIOS: Scenario[] = [fileToAggregator, liveTail, manyProducers, idleCost, backlogDrain, journaldToAggregator, esSink, bulkIngest];
+const SCENARIOS: Scenario[] = [fileToAggregator, liveTail, manyProducers, idleCost, backlogDrain, journaldToAggregator, esSink, bulkIngest, alertsEval];
 
 function usage(): string {
   return [
@@ -30,7 +31,7 @@ function usage(): string {
     `scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`,
     'env: BENCH_BYTES, BENCH_PROFILE=1, BENCH_FILES, BENCH_TAIL_SECONDS, BENCH_TAIL_RATE, BENCH_TAIL_WAIT,',
     '     BENCH_PRODUCERS, BENCH_PRODUCER_SECONDS, BENCH_PRODUCER_LINES, BENCH_IDLE_FILES, BENCH_IDLE_SECONDS,',
-    '     BENCH_RSYSLOG=0, BENCH_DIR, BENCH_TIMEOUT_S, BENCH_JOURNAL_ENTRIES, BENCH_ES_DOCS, BENCH_BULK_DOCS, BENCH_BULK_CLIENTS',
+    '     BENCH_RSYSLOG=0, BENCH_DIR, BENCH_TIMEOUT_S, BENCH_JOURNAL_ENTRIES, BENCH_ES_DOCS, BENCH_BULK_DOCS, BENCH_BULK_CLIENTS, BENCH_ALERT_LINES',
   ].join('\n');
 }
 

@@ -3,6 +3,7 @@
  * reserved labels are reported at FILE:LINE:COL; templates render as documented.
  */
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { parseAggregatorConfig } from '../../../../aggregator/config.js';
 import { compileTemplate, render, templateProblem } from '../../../../aggregator/alerts/template.js';
 import type { ConfigError } from '../../../../lib/errors.js';
@@ -65,5 +66,14 @@ describe('alert rule config', () => {
     expect(render(compileTemplate('no vars at all'), { host: '', count: 0, value: undefined, labels: {} })).toBe('no vars at all');
     expect(templateProblem('{{labels.bad-name}}')).toMatch(/unknown template variable/);
     expect(templateProblem('plain { braces } are fine')).toBeUndefined();
+  });
+
+  it("the README's alerting example is a valid config", () => {
+    const readme = readFileSync(new URL('../../../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('## Page with PagerDuty / route with Alertmanager'));
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(section)![1]!;
+    const c = parseAggregatorConfig(yaml, 'README.md', {});
+    expect(c.alerts.map((r) => [r.name, r.kind])).toEqual([['ErrorBurst', 'match'], ['HighCPU', 'metric'], ['HostSilent', 'absent']]);
+    expect(c.sinks.map((x) => x.type)).toEqual(['alertmanager', 'pagerduty', 'webhook']);
   });
 });

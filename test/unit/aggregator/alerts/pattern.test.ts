@@ -6,7 +6,8 @@
  * on their own.
  */
 import { describe, expect, it } from 'vitest';
-import { LinePattern, patternProblem } from '../../../../aggregator/alerts/pattern.js';
+import { LinePattern, PatternSet, patternProblem } from '../../../../aggregator/alerts/pattern.js';
+import { requiredLiterals } from '../../../../aggregator/alerts/literals.js';
 
 function scan(p: LinePattern, messages: string[]): number[] {
   const starts: number[] = [];
@@ -53,5 +54,39 @@ describe('log-match patterns', () => {
       const expected = messages.map((m, i) => (new RegExp(src).test(m) ? i : -1)).filter((i) => i >= 0);
       expect(scan(p, messages), src).toEqual(expected);
     }
+  });
+
+  it('required literals: only what every match must contain', () => {
+    expect(requiredLiterals('ERROR|FATAL')).toEqual(['ERROR', 'FATAL']);
+    expect(requiredLiterals('"DELETE /api/v1/items/\\d+')).toEqual(['"DELETE /api/v1/items/']);
+    expect(requiredLiterals('timeouts? after \\d+ms')).toEqual(['timeout']);
+    expect(requiredLiterals('ab+cdef')).toEqual(['cdef']);
+    expect(requiredLiterals('abcd?ef')).toEqual(['abc']);
+    expect(requiredLiterals('x{2}yyyz')).toEqual(['yyyz']);
+    expect(requiredLiterals('(ERROR|WARN) disk')).toEqual([' disk']);
+    expect(requiredLiterals('\\.conf\\b')).toEqual(['.conf']);
+    expect(requiredLiterals('ERROR|x')).toBeUndefined(); // one alternative has no literal of 3
+    expect(requiredLiterals('[a-z]+\\d')).toBeUndefined();
+    expect(requiredLiterals('a|(b|cde)')).toBeUndefined();
+  });
+
+  it('a pattern set (shared literal prefilter) finds exactly what each pattern finds alone', () => {
+    let seed = 11;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const words = ['ERROR', 'ERR', 'FATAL', 'disk', 'timeout', 'after', '500', '5', 'GET', '/api/v1', ' ', ' ', '\n', 'x'];
+    const messages = Array.from({ length: 3000 }, () => Array.from({ length: Math.floor(rnd() * 8) }, () => words[Math.floor(rnd() * words.length)]).join(''));
+    const sources = ['ERROR|FATAL', 'ERR', 'ERROR', 'ERRORERROR', 'timeout ?after', '(GET|POST) /api', '^GET', 'disk$', '50+ ', '[A-Z]{5}', 'x+ERR', 'ERR(OR)?FATAL', 'FATAL|disk'];
+    const set = new PatternSet(sources.map((s) => new LinePattern(s)));
+    const starts: number[] = [];
+    let pos = 0;
+    for (const m of messages) {
+      starts.push(pos);
+      pos += m.length + 1;
+    }
+    const got = set.matchAll(messages, messages.join('\n'), starts);
+    sources.forEach((src, k) => {
+      const expected = messages.map((m, i) => (new RegExp(src).test(m) ? i : -1)).filter((i) => i >= 0);
+      expect(got[k], src).toEqual(expected);
+    });
   });
 });
