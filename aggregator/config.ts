@@ -10,6 +10,7 @@ import { MIN_TOKEN_BYTES, tokenProblem, trimAsciiSpace } from '../lib/config/sec
 import { builtinSinks } from './sinks/registry.js';
 import { alertRuleType, type AlertRule } from './alerts/config.js';
 import { oneOf } from './sinks/config-common.js';
+import { jetstreamTable, type JetStreamStorageConfig } from './storage/jetstream/config.js';
 import { checkPipelines, pipelinesOption, type PipelineConfig } from './pipelines/config.js';
 import type { ElasticsearchSinkConfig } from './sinks/elasticsearch/config.js';
 import type { AlertmanagerSinkConfig } from './sinks/alertmanager/config.js';
@@ -43,7 +44,7 @@ export interface TokenConfig {
   topics?: string[];
 }
 
-export type StorageConfig = { type: 'local' } | { type: 'jetstream'; servers: string[]; replicas: number };
+export type StorageConfig = { type: 'local' } | JetStreamStorageConfig;
 
 export type SinkConfig = ElasticsearchSinkConfig | AlertmanagerSinkConfig | PagerDutySinkConfig | WebhookSinkConfig;
 
@@ -164,10 +165,7 @@ export const aggregatorOptions: OptionTable = table(
       key: 'storage',
       type: t.union('type', {
         local: table([]),
-        jetstream: table([
-          { key: 'servers', type: t.list(t.url(['nats', 'tls']), { minItems: 1 }), required: true, doc: 'NATS server URLs (nats:// or tls://)' },
-          { key: 'replicas', type: t.int({ min: 1, max: 5 }), default: 3, doc: 'stream replicas' },
-        ]),
+        jetstream: jetstreamTable,
       }),
       default: { type: 'local' },
       doc: 'local: embedded, the default | jetstream: a NATS JetStream cluster, for several aggregators',

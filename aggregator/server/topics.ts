@@ -9,6 +9,8 @@ const MAX_GROUP_BODY = 1 << 20;
 
 export async function handleTopics(ctx: ServerContext, res: ServerResponse, visible: (topic: string) => boolean = () => true): Promise<void> {
   const topics = [];
+  // A shared backend (JetStream) learns what other aggregators wrote first; a failure lists what is known.
+  await ctx.storage.refreshStats?.().catch((err: unknown) => ctx.logger.warn({ err }, 'topic listing: storage could not refresh; offsets may be behind'));
   for (const name of ctx.storage.names()) {
     if (!visible(name)) continue; // a token's topics allow-list hides the others
     // A closed topic shows its offsets as of its close; one not opened since start is opened for it.

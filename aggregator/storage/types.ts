@@ -119,4 +119,10 @@ export interface Storage {
   withTopic<T>(name: string, create: boolean, fn: (t: TopicHandle | undefined) => Promise<T> | T): Promise<T>;
   /** Deletes what is past each topic's retention (whole units: never a record the next read needs). */
   applyRetention(): Promise<RetentionReport>;
+  /**
+   * Brings names() and stats() up to date with what other writers did (a
+   * shared backend such as JetStream); listings call it first. Local storage
+   * is always current and has none.
+   */
+  refreshStats?(): Promise<void>;
 }

@@ -57,7 +57,7 @@ export const jetstreamTable = table(
       doc: 'prefix of the stream and bucket names, so several logship installations can share one NATS account',
     },
     { key: 'duplicate_window', type: t.duration({ min: 100 }), default: 120 * SECOND, doc: 'JetStream duplicate window of new streams (Nats-Msg-Id); exactly-once does not depend on it' },
-    { key: 'request_timeout', type: t.duration({ min: 100 }), default: 4 * SECOND, doc: 'one JetStream request (publish ack, info) fails after this long; ingest then answers 503' },
+    { key: 'request_timeout', type: t.duration({ min: 100 }), default: 3 * SECOND, doc: 'one JetStream request (publish ack, info) fails after this long; ingest then answers 503' },
   ],
   (_v, ctx) => {
     const auth = ['token', 'user', 'creds_file', 'nkey_file'].filter((k) => ctx.has(k));

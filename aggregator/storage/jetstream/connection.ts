@@ -9,13 +9,16 @@
  * quorum or no stream leader) until a probe succeeds again. While it is false,
  * appends fail at once with LSH_ERR_UNAVAILABLE (ingest answers 503, agents
  * keep buffering) instead of each waiting for its own timeout, and readiness
- * is false.
+ * is false. A heartbeat (#startProbe) finds a lost quorum even when idle.
  */
 import { readFileSync } from 'node:fs';
 import { connect, credsAuthenticator, nkeyAuthenticator, type ConnectionOptions, type JetStreamClient, type JetStreamManager, type NatsConnection } from 'nats';
 import { LogshipError } from '../../../lib/errors.js';
 import type { Logger } from '../../../lib/obs/logger.js';
 import type { JetStreamStorageConfig } from './config.js';
+
+/** Bound on one heartbeat request. */
+const HEARTBEAT_TIMEOUT_MS = 2000;
 
 export class JsConnection {
   readonly nc: NatsConnection;
@@ -37,6 +40,7 @@ export class JsConnection {
     this.#logger = logger;
     this.#onChange = onChange;
     void this.#watch();
+    this.#startProbe();
   }
 
   static async open(cfg: JetStreamStorageConfig, logger: Logger, onChange: () => void = () => undefined): Promise<JsConnection> {
@@ -82,41 +86,50 @@ export class JsConnection {
     const msg = e.message ?? String(err);
     const unavailable =
       e.code === 'TIMEOUT' || e.code === '503' || e.code === 'NO_RESPONDERS' || e.code === 'CONNECTION_CLOSED' || e.code === 'DISCONNECT' ||
-      e.api_error?.code === 503 || /timeout|no responders|unavailable|not current|no suitable peers|insufficient resources|connection (closed|draining)/i.test(msg);
+      (e.api_error?.code === 503 && !/insufficient|no suitable peers/i.test(msg)) || /timeout|no responders|jetstream (not enabled|unavailable)|not current|connection (closed|draining)/i.test(msg);
     if (!unavailable) return err;
     if (this.#jsDown === undefined && !this.#closed) {
       this.#jsDown = `${what}: ${msg}`;
       this.#logger.warn({ what, err: msg }, 'JetStream unavailable: ingest answers 503 and readiness is false until it answers again');
       this.#onChange();
-      this.#startProbe();
     }
     return new LogshipError('LSH_ERR_UNAVAILABLE', `JetStream storage unavailable (${what}): ${msg}`, { cause: err });
   }
 
+  /**
+   * The heartbeat: a JetStream account-info request ($JS.API.INFO needs the
+   * meta leader, so it answers only while the cluster has quorum) every
+   * second, every quarter second while down. It turns `available` false
+   * within about HEARTBEAT_TIMEOUT_MS of a lost quorum even when no request
+   * is in flight, and true again once JetStream answers.
+   */
   #startProbe(): void {
     if (this.#probe || this.#closed) return;
     const tick = async () => {
-      this.#probe = undefined;
       if (this.#closed) return;
       try {
-        // The account info request needs the JetStream meta leader: it answers only with quorum.
-        await this.jsm.getAccountInfo();
-        if (this.#jsDown !== undefined) {
-          this.#jsDown = undefined;
-          this.#logger.info('JetStream answers again');
-          this.#onChange();
+        const r = await this.nc.request('$JS.API.INFO', undefined, { timeout: Math.min(HEARTBEAT_TIMEOUT_MS, this.timeoutMs) });
+        const j = JSON.parse(Buffer.from(r.data).toString('utf8')) as { error?: { code?: number; description?: string } };
+        if (j.error) throw Object.assign(new Error(j.error.description ?? 'JetStream error'), { api_error: j.error });
+        this.succeeded();
+      } catch (err) {
+        if (this.#connected) this.failure(err, 'heartbeat');
+      } finally {
+        if (!this.#closed) {
+          this.#probe = setTimeout(() => void tick(), this.#jsDown === undefined ? 1000 : 250);
+          this.#probe.unref();
         }
-      } catch {
-        this.#probe = setTimeout(() => void tick(), 500);
       }
     };
     this.#probe = setTimeout(() => void tick(), 250);
+    this.#probe.unref();
   }
 
   /** Marks JetStream usable again after an operation succeeded (a probe may still be pending). */
   succeeded(): void {
-    if (this.#jsDown !== undefined) {
+    if (this.#jsDown !== undefined && this.#connected) {
       this.#jsDown = undefined;
+      this.#logger.info('JetStream answers again');
       this.#onChange();
     }
   }
@@ -130,9 +143,8 @@ export class JsConnection {
       } else if (s.type === 'reconnect') {
         this.#connected = true;
         this.#logger.info({ server: String(s.data) }, 'reconnected to NATS');
-        // A stream may still have no leader: let the probe decide.
+        // JetStream may still have no quorum: the heartbeat decides.
         this.#jsDown ??= 'reconnected; checking JetStream';
-        this.#startProbe();
         this.#onChange();
       }
     }

@@ -47,6 +47,8 @@ export interface JetStreamStorageOptions {
 /** The largest max_bytes we give JetStream: it reserves max_bytes per stream against the servers' store. */
 const UNLIMITED_BYTES = 2 ** 40;
 const REFRESH_MS = 1000;
+/** Listings share one refresh this young. */
+const STATS_MS = 200;
 
 export class JetStreamStorage implements Storage {
   #o: JetStreamStorageOptions;
@@ -60,6 +62,8 @@ export class JetStreamStorage implements Storage {
   #opening = new Map<string, Promise<JsTopic>>();
   #refreshedAt = new Map<string, number>();
   #snapTimer: NodeJS.Timeout | undefined;
+  #statsAt = 0;
+  #statsRun: Promise<void> | undefined;
   #closed = false;
 
   constructor(o: JetStreamStorageOptions) {
@@ -238,9 +242,30 @@ export class JetStreamStorage implements Storage {
     try {
       await this.connection.jsm.streams.add(cfg);
     } catch (err) {
+      const msg = (err as Error).message;
       // Created by another aggregator in the meantime.
-      if (!/already in use|exists/i.test((err as Error).message)) throw err;
+      if (/already in use|exists/i.test(msg)) return;
+      if (/insufficient|no suitable peers/i.test(msg)) {
+        throw new LogshipError(
+          'LSH_ERR_UNAVAILABLE',
+          `cannot create stream ${name} (${this.#cfg.replicas} replicas, max_bytes ${cfg.max_bytes}): ${msg}. JetStream reserves max_bytes (the topic's retention_bytes) on each replica for every partition: lower retention_bytes, or give the servers more jetstream max_file_store, or fewer replicas than nodes are missing`,
+          { cause: err },
+        );
+      }
+      throw err;
     }
+  }
+
+  /** Learns topics other aggregators created and refreshes the offsets of open topics (at most every STATS_MS). */
+  refreshStats(): Promise<void> {
+    if (Date.now() - this.#statsAt < STATS_MS && this.#statsRun) return this.#statsRun;
+    this.#statsAt = Date.now();
+    this.#statsRun = (async () => {
+      if (!this.#conn?.available) return;
+      await this.#learnTopics();
+      await Promise.all(this.list().flatMap((t) => t.partitions.map((p) => p.refresh().catch(() => undefined))));
+    })();
+    return this.#statsRun;
   }
 
   async applyRetention(): Promise<RetentionReport> {
