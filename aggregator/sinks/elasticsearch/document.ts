@@ -117,21 +117,41 @@ export interface DocumentContext {
  * except for the rare record with extra fields or metrics.
  */
 export function documentJson(r: StoredRecord, c: DocumentContext, extra?: Record<string, unknown>): string {
-  const host = quoted(r.host);
   const metric = r.metrics !== undefined;
   const file = !metric && r.source.charCodeAt(0) === 47;
+  const p = parts(r, c, metric, file);
   let s = `{"@timestamp":"${r.timestamp}"`;
   if (!metric) s += `,"message":${JSON.stringify(r.message)}`;
-  s += `,"host":{"name":${host}}`;
-  if (file) s += `,"log":{"file":{"path":${quoted(r.source)}},"offset":${r.source_offset}}`;
-  const st = c.target.stream;
-  s += `,"event":{"dataset":${JSON.stringify(st ? st.dataset : c.topic)},"kind":"${metric ? 'metric' : 'event'}"}`;
-  s += `,"agent":{"type":"logship","version":${JSON.stringify(c.version)},"id":${host}}`;
-  if (st) s += `,"data_stream":{"type":${JSON.stringify(st.type)},"dataset":${JSON.stringify(st.dataset)},"namespace":${JSON.stringify(st.namespace)}}`;
+  s += file ? `${p.head}${r.source_offset}${p.tail}` : p.head + p.tail;
   if (metric) s += `,"metrics":${JSON.stringify(metricsObject(r.metrics!))}`;
   const more = extraFields(r, extra);
   if (more) s += `,${JSON.stringify(more).slice(1, -1)}`;
   return `${s}}`;
+}
+
+/**
+ * The fields after the message that depend only on (host, source, topic,
+ * target): the same for every record of a stored batch, so built once per run
+ * of such records. `head` ends just before log.offset's value (file records).
+ */
+let memo: { host: string; source: string; topic: string; target: string; kind: number; head: string; tail: string } | undefined;
+function parts(r: StoredRecord, c: DocumentContext, metric: boolean, file: boolean): { head: string; tail: string } {
+  const kind = (metric ? 2 : file ? 1 : 0) + (c.target.stream ? 4 : 0);
+  const m = memo;
+  if (m && m.host === r.host && m.source === r.source && m.topic === c.topic && m.target === c.target.name && m.kind === kind) return m;
+  const host = quoted(r.host);
+  let head = `,"host":{"name":${host}}`;
+  let tail = '';
+  if (file) {
+    head += `,"log":{"file":{"path":${quoted(r.source)}},"offset":`;
+    tail = '}';
+  }
+  const st = c.target.stream;
+  tail += `,"event":{"dataset":${JSON.stringify(st ? st.dataset : c.topic)},"kind":"${metric ? 'metric' : 'event'}"}`;
+  tail += `,"agent":{"type":"logship","version":${JSON.stringify(c.version)},"id":${host}}`;
+  if (st) tail += `,"data_stream":{"type":${JSON.stringify(st.type)},"dataset":${JSON.stringify(st.dataset)},"namespace":${JSON.stringify(st.namespace)}}`;
+  memo = { host: r.host, source: r.source, topic: c.topic, target: c.target.name, kind, head, tail };
+  return memo;
 }
 
 /** Hosts and paths repeat record after record: their JSON form is kept (bounded). */

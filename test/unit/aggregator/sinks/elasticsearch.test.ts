@@ -179,6 +179,28 @@ describe('elasticsearch sink: documents and ids', () => {
     });
   });
 
+  it('records from different hosts, files, topics and targets in turn each get their own fields', () => {
+    const ds = new TargetNamer('logs-{topic}-default', true);
+    const ix = new TargetNamer('logship-{topic}-{yyyy.MM.dd}', false);
+    const base = records(1)[0]!;
+    const cases = [
+      { r: { ...base, host: 'a', source: '/x.log' }, topic: 'app', namer: ds },
+      { r: { ...base, host: 'b', source: '/x.log' }, topic: 'app', namer: ds },
+      { r: { ...base, host: 'b', source: '/y.log' }, topic: 'app', namer: ds },
+      { r: { ...base, host: 'b', source: '/y.log' }, topic: 'web', namer: ds },
+      { r: { ...base, host: 'b', source: '/y.log' }, topic: 'web', namer: ix },
+      { r: { ...base, host: 'b', source: 'journald' }, topic: 'web', namer: ix },
+    ];
+    for (const { r, topic, namer } of [...cases, ...cases.reverse()]) {
+      const target = namer.target(topic, r.timestamp);
+      const doc = JSON.parse(documentJson(r, { topic, target, version: '1' })) as Record<string, any>;
+      expect(doc.host.name).toBe(r.host);
+      expect(doc.log?.file.path).toBe(r.source.startsWith('/') ? r.source : undefined);
+      expect(doc.event.dataset).toBe(topic);
+      expect(doc.data_stream?.dataset).toBe(namer.dataStream ? topic : undefined);
+    }
+  });
+
   it('dates index names from the record time (UTC) and keeps JSON-record fields without letting them overwrite ours', () => {
     const namer = new TargetNamer('logship-{topic}-{yyyy.MM.dd}', false);
     expect(namer.target('app', '2026-01-31T23:59:59.999Z').name).toBe('logship-app-2026.01.31');
