@@ -16,6 +16,7 @@ import { JetStreamStorage } from './storage/jetstream/index.js';
 import { KvGroupStore } from './storage/jetstream/groups.js';
 import type { Storage } from './storage/types.js';
 import { RecordDecoder, type SkippedBatch } from './storage/record-decoder.js';
+import { PipelineSet } from './pipelines/index.js';
 import { GroupStore } from './topics/groups.js';
 import { loadTokens, TokenAuth } from './server/auth.js';
 import { createRouter } from './server/router.js';
@@ -131,6 +132,7 @@ export class Aggregator {
     const router = createRouter({
       storage: this.storage,
       decoder: this.decoder,
+      pipelines: new PipelineSet(this.#cfg.pipelines ?? {}, (pipeline, step) => this.metrics.pipelineFailures.inc({ pipeline, step })),
       groups: this.groups,
       metrics: this.metrics,
       auth: new TokenAuth(tokens),

@@ -60,6 +60,7 @@ export function createAggregatorMetrics(defaults = true) {
     sinkInFlight: new Gauge({ name: 'logship_aggregator_sink_in_flight_requests', help: 'Bulk requests in flight', labelNames: ['sink'], registers: [registry] }),
     sinkConcurrency: new Gauge({ name: 'logship_aggregator_sink_concurrency_limit', help: 'The adaptive limit of bulk requests in flight', labelNames: ['sink'], registers: [registry] }),
     sinkRequestFailures: new Counter({ name: 'logship_aggregator_sink_request_failures_total', help: 'Whole bulk requests that failed and were retried, by status (0: no answer)', labelNames: ['sink', 'status'], registers: [registry] }),
+    pipelineFailures: new Counter({ name: 'logship_aggregator_pipeline_failures_total', help: 'Records a pipeline step failed on (kept with tags _parse_failure), per pipeline and step', labelNames: ['pipeline', 'step'], registers: [registry] }),
     groupLag: new Gauge({ name: 'logship_aggregator_consumer_lag_records', help: 'Records between a group\'s committed offset and the partition end (set at scrape)', labelNames: ['group', 'topic', 'partition'], registers: [registry] }),
   };
   return m;

@@ -11,6 +11,8 @@ Commands:
   check       --config FILE        validate a config: exit 0 with a summary, 2 with every error
   read        --url URL --topic T  print records (see logship read --help)
   topics      --url URL            list topics and partitions with offsets and bytes
+  pipeline test --config FILE --pipeline NAME < sample.log
+                                   print what a pipeline makes of each line of a sample
   alerts      --url URL            alert rules, their groups, state, since when, last notification per sink
   sinks       --url URL            each sink's state, lag per topic, documents and last error
   status      [--url URL]          the agent's files, buffer, backlog and delivery state
@@ -44,7 +46,7 @@ checked like inline tokens. Warnings (to stderr, exit code unchanged): tokens wi
 scopes, token or key files others can read, token files not readable here.`,
   read: `Usage: logship read --url URL --topic T [--partition N]
                     [--from-beginning | --offset N | --since TIME] [--follow]
-                    [--group NAME] [--format raw|json] [--max N] [--token-file FILE]
+                    [--group NAME] [--format raw|json] [--max N] [--parse] [--token-file FILE]
 
 Prints records. Without --partition: all partitions (order kept within each).
 Start: --offset N, --since TIME (ISO 8601 or ms since epoch), --from-beginning;
@@ -52,7 +54,16 @@ the default is the beginning, or the end with --follow. Without --follow it exit
 at the end of the log. --group NAME resumes from, and commits, that group's offsets.
 --format raw (default) prints messages; json prints one object a line:
 {"topic","partition","offset","timestamp","host","source","source_offset","message"}.
+--parse: what the topic's pipeline (the aggregator's pipelines: config) makes of each
+record; raw prints one document a line (records a drop or sample step leaves out are
+not printed), json adds "document" to each record. Nothing is re-stored.
 The token comes from --token-file or $LOGSHIP_TOKEN.`,
+  pipeline: `Usage: logship pipeline test --config FILE --pipeline NAME [--format json|pretty] < sample.log
+
+Runs pipeline NAME of an aggregator (or start) config over the lines on stdin and prints
+what each becomes: one document as JSON per line (null when a drop or sample step leaves
+it out). A summary goes to stderr. Exit 0 when no step failed, 1 when some line failed a
+step (tagged _parse_failure, with error.message), 2 for a bad config or pipeline name.`,
   alerts: `Usage: logship alerts --url URL [--format text|json] [--token-file FILE]
 
 Lists the alert rules (GET /v1/alerts, read scope) with one line per group (host):

@@ -12,10 +12,11 @@ import { checkConfig } from './config/check.js';
 import { loadAgentConfig, type AgentConfig } from '../agent/config.js';
 import { loadAggregatorConfig, type AggregatorConfig } from '../aggregator/config.js';
 import { loadTokens } from '../aggregator/server/auth.js';
-import { loadStartConfig, resolveDataDir } from './config/start.js';
+import { loadStartConfig, parseStartConfig, resolveDataDir } from './config/start.js';
 import { Agent } from '../agent/index.js';
 import { Aggregator } from '../aggregator/index.js';
 import { readCommand } from '../aggregator/client/read.js';
+import { pipelineTestCommand } from '../aggregator/pipelines/cli.js';
 import { topicsCommand } from '../aggregator/client/topics.js';
 import { sinksCommand } from '../aggregator/client/sinks.js';
 import { statusCommand } from '../agent/status/cli.js';
@@ -219,6 +220,7 @@ async function main(argv: string[]): Promise<number> {
         follow: { type: 'boolean', short: 'f' },
         group: { type: 'string', short: 'g' },
         max: { type: 'string', short: 'n' },
+        parse: { type: 'boolean' },
       });
       const starts = ['from-beginning', 'offset', 'since'].filter((k) => v[k] !== undefined);
       if (starts.length > 1) throw new UsageError(`use only one of --from-beginning, --offset, --since (got ${starts.map((s) => '--' + s).join(', ')})`);
@@ -237,9 +239,24 @@ async function main(argv: string[]): Promise<number> {
         follow: v.follow === true,
         group: v.group as string | undefined,
         format: format(v, ['raw', 'json'], 'raw'),
+        parse: v.parse === true,
         max: intOpt(v, 'max'),
         write: out,
         signal: ac.signal,
+      });
+    }
+    case 'pipeline': {
+      const [sub, ...rest] = args;
+      if (sub !== 'test') throw new UsageError(`logship pipeline: unknown subcommand "${sub ?? ''}"\n\n${commandHelp(cmd)}`);
+      const v = parse(cmd, rest, { config: { type: 'string', short: 'c' }, pipeline: { type: 'string', short: 'p' }, format: { type: 'string' } });
+      return pipelineTestCommand({
+        config: required(v, 'config', cmd),
+        pipeline: required(v, 'pipeline', cmd),
+        input: process.stdin,
+        write: out,
+        writeErr: (s) => process.stderr.write(s),
+        format: format(v, ['json', 'pretty'], 'json'),
+        parseStart: (text, file) => parseStartConfig(text, file, process.env).aggregator,
       });
     }
     case 'topics': {

@@ -23,13 +23,15 @@ export interface ReadOptions {
   follow: boolean;
   group?: string;
   format: 'raw' | 'json';
+  /** documents from the topic's pipeline (parse=1): raw prints each document, json each record with its document */
+  parse?: boolean;
   max?: number;
   write: (s: string) => boolean | void;
   signal?: AbortSignal;
 }
 
 export async function readCommand(o: ReadOptions): Promise<number> {
-  const transport = new HttpTransport(o.url, o.token);
+  const transport = new HttpTransport(o.url, o.token, { parse: o.parse === true });
   const topics = await transport.topics();
   const topic = topics.find((t) => t.name === o.topic);
   if (!topic) throw new LogshipError('LSH_ERR_NOT_FOUND', `no topic "${o.topic}" at ${o.url}; topics: ${topics.map((t) => t.name).join(', ') || '(none)'}`);
@@ -55,7 +57,11 @@ export async function readCommand(o: ReadOptions): Promise<number> {
         if (o.max !== undefined && printed >= o.max) break;
         printed++;
         taken++;
-        o.write(o.format === 'raw' ? `${rec.message}\n` : JSON.stringify({ topic: o.topic, partition, ...rec }) + '\n');
+        if (o.parse && o.format === 'raw') {
+          // a record a drop or sample step leaves out has document null: nothing to print
+          const doc = (rec as { document?: unknown }).document;
+          if (doc !== null && doc !== undefined) o.write(JSON.stringify(doc) + '\n');
+        } else o.write(o.format === 'raw' ? `${rec.message}\n` : JSON.stringify({ topic: o.topic, partition, ...rec }) + '\n');
       }
       if (o.max !== undefined && printed >= o.max) consumer.abort();
       return taken;

@@ -8,8 +8,12 @@ const enc = encodeURIComponent;
 export class HttpTransport implements ConsumerTransport {
   readonly api: ApiClient;
 
-  constructor(url: string, token?: string) {
+  /** extra query parameters for record fetches (e.g. parse=1) */
+  readonly #recordQuery: string;
+
+  constructor(url: string, token?: string, opts: { parse?: boolean } = {}) {
     this.api = new ApiClient(url, token);
+    this.#recordQuery = opts.parse ? '&parse=1' : '';
   }
 
   async topics(): Promise<TopicsResponse['topics']> {
@@ -33,7 +37,7 @@ export class HttpTransport implements ConsumerTransport {
   async fetch(topic: string, partition: number, from: FetchFrom, opts: { maxBytes: number; waitMs: number; signal?: AbortSignal }): Promise<FetchResult> {
     const q = typeof from === 'number' ? `offset=${from}` : `since=${enc(from.since)}`;
     const r = await this.api.get<RecordsResponse>(
-      `/v1/topics/${enc(topic)}/partitions/${partition}/records?${q}&max_bytes=${opts.maxBytes}${opts.waitMs > 0 ? `&wait_ms=${opts.waitMs}` : ''}`,
+      `/v1/topics/${enc(topic)}/partitions/${partition}/records?${q}&max_bytes=${opts.maxBytes}${opts.waitMs > 0 ? `&wait_ms=${opts.waitMs}` : ''}${this.#recordQuery}`,
       opts.signal,
     );
     return { records: r.records as unknown as StoredRecord[], next: r.next_offset, highWatermark: r.high_watermark };

@@ -6,6 +6,7 @@ import type { GroupStore } from '../topics/groups.js';
 import type { TopicPolicy } from '../topics/policy.js';
 import type { PayloadPool } from '../../lib/protocol/payload-pool.js';
 import type { Logger } from '../../lib/obs/logger.js';
+import type { PipelineSet } from '../pipelines/index.js';
 import type { AlertsView } from '../alerts/engine.js';
 import type { SinkReport } from '../sinks/runner.js';
 import type { JsonIngestState } from './es-compat/state.js';
@@ -32,4 +33,6 @@ export interface ServerContext {
   sinks?: () => SinkReport[];
   /** Refreshes state-derived gauges (offsets, consumer lag) just before /metrics is rendered. */
   beforeScrape?: () => void;
+  /** the configured parsing pipelines, for GET .../records?parse=1 (aggregator/pipelines/) */
+  pipelines?: PipelineSet;
 }

@@ -1,5 +1,11 @@
 /**
- * GET /v1/topics/{t}/partitions/{p}/records?offset=&max_bytes=&wait_ms=&since= : fetch with long-poll.
+ * GET /v1/topics/{t}/partitions/{p}/records?offset=&max_bytes=&wait_ms=&since=&parse= : fetch with long-poll.
+ *
+ * parse=1: each record also carries `document`, what the topic's pipeline
+ * (aggregator/pipelines/) makes of it, or null when a drop/sample step
+ * leaves it out, and `routes` when route steps named sinks. Parsing happens
+ * here, on read: the stored bytes never change, so a changed pipeline
+ * applies to old records too.
  *
  * Records come from the storage's RecordDecoder (bounded, off-thread, unusable
  * batches skipped: aggregator/storage/record-decoder.ts); this file is the
@@ -10,6 +16,15 @@ import type { ServerResponse } from 'node:http';
 import type { PartitionHandle, TopicHandle } from '../storage/types.js';
 import { HttpError, intParam, parseDecimal } from './http-util.js';
 import type { ServerContext } from './context.js';
+import type { StoredRecord } from '../storage/record-decoder.js';
+import { PipelineSet } from '../pipelines/index.js';
+
+const NO_PIPELINES = new PipelineSet({});
+
+function withDocument(ctx: ServerContext, topic: string, r: StoredRecord): StoredRecord & { document: unknown; routes?: string[] } {
+  const { doc, dropped, routes } = (ctx.pipelines ?? NO_PIPELINES).parse(topic, r);
+  return routes ? { ...r, document: dropped ? null : doc, routes } : { ...r, document: dropped ? null : doc };
+}
 
 const MAX_WAIT_MS = 30_000;
 /** Records serialized per event-loop turn. */
@@ -43,6 +58,11 @@ async function serveRecords(ctx: ServerContext, url: URL, res: ServerResponse, t
   }
   if (offset === p.nextOffset && waitMs > 0) await p.waitForData(offset, waitMs, signal);
   // Skipped (unusable) batches are stepped over, bounded: an empty page means the end of the log.
+  const parseParam = url.searchParams.get('parse');
+  if (parseParam !== null && parseParam !== '0' && parseParam !== '1' && parseParam !== 'true' && parseParam !== 'false') {
+    throw new HttpError(400, 'bad_request', `parse must be 1 or 0, got "${parseParam.slice(0, 20)}"`);
+  }
+  const parse = parseParam === '1' || parseParam === 'true';
   const { records, next } = await ctx.decoder.read(p, offset, maxBytes);
   const head = JSON.stringify({ topic: topicName, partition: p.partition, first_offset: p.firstOffset, high_watermark: p.nextOffset, next_offset: next });
   res.writeHead(200, { 'content-type': 'application/json' });
@@ -50,7 +70,10 @@ async function serveRecords(ctx: ServerContext, url: URL, res: ServerResponse, t
   for (let i = 0; i < records.length; i += SLICE) {
     if (i > 0) await new Promise((r) => setImmediate(r));
     if (res.destroyed) return;
-    const part = records.slice(i, i + SLICE).map((r) => JSON.stringify(r)).join(',');
+    const part = records
+      .slice(i, i + SLICE)
+      .map((r) => JSON.stringify(parse ? withDocument(ctx, topicName, r) : r))
+      .join(',');
     res.write(i > 0 ? `,${part}` : part);
   }
   res.end(']}');
