@@ -27,6 +27,7 @@ import { createJournaldMetrics, type JournaldMetrics } from './inputs/journald/m
 import { startStatusServer } from './status/server.js';
 import { createAgentMetrics, type AgentMetrics } from './metrics.js';
 import { buildStatus, type AgentStatus } from './status/report.js';
+import { checkDataDir } from '../lib/state/data-dir.js';
 
 /** <data_dir>/producer.json: the agent's producer identity, {"version": 1, "incarnation", "epoch"}. */
 const PRODUCER_STATE: StateKind<{ incarnation: string; epoch: number }> = {
@@ -89,6 +90,8 @@ export class Agent {
     const cfg = this.cfg;
     this.startedAt = this.#now();
     await mkdir(cfg.data_dir, { recursive: true, mode: 0o700 }); // buffer and positions: this host's logs, for its eyes only
+    // Before anything in it is read: a directory of a newer layout or of the aggregator is refused.
+    await checkDataDir(cfg.data_dir, 'agent');
     const producer = await this.#producerIdentity();
     this.#pool = new ZstdPool(Math.min(2, availableParallelism()));
     this.buffer = await DiskBuffer.open({

@@ -12,11 +12,8 @@ import { isLoopbackListen, parseListen } from '../lib/config/index.js';
 import { LogshipError } from '../lib/errors.js';
 import type { Logger } from '../lib/obs/logger.js';
 import { LocalStorage } from './storage/local.js';
-import { JetStreamStorage } from './storage/jetstream/index.js';
-import { KvGroupStore } from './storage/jetstream/groups.js';
 import type { Storage } from './storage/types.js';
 import { RecordDecoder, type SkippedBatch } from './storage/record-decoder.js';
-import { PipelineSet } from './pipelines/index.js';
 import { GroupStore } from './topics/groups.js';
 import { loadTokens, TokenAuth } from './server/auth.js';
 import { createRouter } from './server/router.js';
@@ -33,6 +30,8 @@ import { builtinSinks, type SinkRegistry } from './sinks/registry.js';
 import { SinkRunner } from './sinks/runner.js';
 import { LocalTransport } from './consumer/local-transport.js';
 import { AlertEngine, baseUrlFor, builtinNotifiers } from './alerts/index.js';
+import { checkDataDir } from '../lib/state/data-dir.js';
+import { mkdir } from 'node:fs/promises';
 
 export interface AggregatorOptions {
   config: AggregatorConfig;
@@ -58,9 +57,7 @@ export class Aggregator {
   #jsonIngest: JsonIngestState | undefined;
   readonly storage: Storage;
   /** the same object as storage, for what only local storage has (the descriptor budget) */
-  #local: LocalStorage | undefined;
-  /** the same object as storage when it is on JetStream (availability for readiness) */
-  #js: JetStreamStorage | undefined;
+  #local: LocalStorage;
   readonly groups: GroupStore;
   readonly metrics: AggregatorMetrics;
   readonly payloads: PayloadPool;
@@ -74,25 +71,18 @@ export class Aggregator {
     this.#cfg = opts.config;
     this.#logger = opts.logger;
     this.metrics = createAggregatorMetrics();
-    // Topic names come from clients: only the config's own keys count ("constructor" is a topic, not Object).
-    const settingsFor = (t: string) => ({ ...this.#cfg.topics.default, ...(t !== 'default' && Object.hasOwn(this.#cfg.topics, t) ? this.#cfg.topics[t] : {}) });
-    if (this.#cfg.storage.type === 'jetstream') {
-      const js = new JetStreamStorage({ config: this.#cfg.storage, settingsFor, logger: this.#logger, maxPartitions: this.#cfg.limits.max_partitions_per_topic });
-      this.storage = this.#js = js;
-      this.groups = new KvGroupStore(() => js.groupsKv, this.#logger);
-    } else {
-      this.storage = this.#local = new LocalStorage({
-        dataDir: this.#cfg.data_dir,
-        logger: this.#logger,
-        fsync: opts.fsync,
-        io: opts.io,
-        snapshotIntervalMs: opts.snapshotIntervalMs,
-        events: this.#partitionEvents(),
-        settingsFor,
-        maxPartitions: this.#cfg.limits.max_partitions_per_topic,
-      });
-      this.groups = new GroupStore(this.#cfg.data_dir, this.#logger);
-    }
+    this.storage = this.#local = new LocalStorage({
+      dataDir: this.#cfg.data_dir,
+      logger: this.#logger,
+      fsync: opts.fsync,
+      io: opts.io,
+      snapshotIntervalMs: opts.snapshotIntervalMs,
+      events: this.#partitionEvents(),
+      // Topic names come from clients: only the config's own keys count ("constructor" is a topic, not Object).
+      settingsFor: (t) => ({ ...this.#cfg.topics.default, ...(t !== 'default' && Object.hasOwn(this.#cfg.topics, t) ? this.#cfg.topics[t] : {}) }),
+      maxPartitions: this.#cfg.limits.max_partitions_per_topic,
+    });
+    this.groups = new GroupStore(this.#cfg.data_dir, this.#logger);
     this.payloads = new PayloadPool(Math.min(2, Math.max(1, availableParallelism())), (reason) => this.#logger.error({ reason }, 'payload workers unavailable: ingest checks and reads now run on the event loop'));
     this.decoder = new RecordDecoder({ payloads: this.payloads, maxRawBytes: this.#cfg.limits.max_decompressed_batch_bytes, onSkipped: (s) => this.#skippedBatch(s) });
     this.sinks = new SinkRunner({
@@ -110,6 +100,9 @@ export class Aggregator {
   async start(): Promise<AddressInfo> {
     const { tokens, warnings } = loadTokens(this.#cfg.auth.tokens);
     for (const w of warnings) this.#logger.warn(w);
+    if (this.#cfg.storage.type !== 'local') {
+      throw new LogshipError('LSH_ERR_CONFIG', `storage.type "${this.#cfg.storage.type}" is not implemented in this version; use storage: {type: local}`);
+    }
     const alertTypes = builtinSinks.alertTypes();
     const idle = this.sinks.notImplemented().filter((s) => !alertTypes.has(s.type));
     if (idle.length > 0) {
@@ -125,6 +118,9 @@ export class Aggregator {
       );
     }
     this.#checkDescriptorBudget();
+    // Before anything in it is read: a directory of a newer layout or of the agent is refused.
+    await mkdir(this.#cfg.data_dir, { recursive: true, mode: 0o700 });
+    await checkDataDir(this.#cfg.data_dir, 'aggregator');
     await this.storage.open();
     await this.groups.open();
     this.#jsonIngest = new JsonIngestState({ limits: this.#cfg.limits, dataDir: this.#cfg.data_dir, registry: this.metrics.registry, logger: this.#logger });
@@ -132,7 +128,6 @@ export class Aggregator {
     const router = createRouter({
       storage: this.storage,
       decoder: this.decoder,
-      pipelines: new PipelineSet(this.#cfg.pipelines ?? {}, (pipeline, step) => this.metrics.pipelineFailures.inc({ pipeline, step })),
       groups: this.groups,
       metrics: this.metrics,
       auth: new TokenAuth(tokens),
@@ -148,8 +143,7 @@ export class Aggregator {
         configured: (t) => t !== 'default' && Object.hasOwn(this.#cfg.topics, t),
       }),
       payloads: this.payloads,
-      // On JetStream, not ready (503) while it is unreachable or has no quorum: agents keep buffering.
-      isReady: () => this.#ready && (this.#js?.available ?? true),
+      isReady: () => this.#ready,
       alerts: () => this.alerts?.view(),
       jsonIngest: this.#jsonIngest,
       beforeScrape: () => this.refreshGauges(),
@@ -211,8 +205,8 @@ export class Aggregator {
    * created (403) or left closed at open, with the same message.
    */
   #checkDescriptorBudget(): void {
-    const b = this.#local?.budget;
-    if (!b || b.limit === undefined) return;
+    const b = this.#local.budget;
+    if (b.limit === undefined) return;
     const want = this.#cfg.limits.max_topics * this.#cfg.topics.default.partitions;
     if (want > b.partitions) {
       this.#logger.warn(
