@@ -12,8 +12,11 @@ import { isLoopbackListen, parseListen } from '../lib/config/index.js';
 import { LogshipError } from '../lib/errors.js';
 import type { Logger } from '../lib/obs/logger.js';
 import { LocalStorage } from './storage/local.js';
+import { JetStreamStorage } from './storage/jetstream/index.js';
+import { KvGroupStore } from './storage/jetstream/groups.js';
 import type { Storage } from './storage/types.js';
 import { RecordDecoder, type SkippedBatch } from './storage/record-decoder.js';
+import { PipelineSet } from './pipelines/index.js';
 import { GroupStore } from './topics/groups.js';
 import { loadTokens, TokenAuth } from './server/auth.js';
 import { createRouter } from './server/router.js';
@@ -57,7 +60,9 @@ export class Aggregator {
   #jsonIngest: JsonIngestState | undefined;
   readonly storage: Storage;
   /** the same object as storage, for what only local storage has (the descriptor budget) */
-  #local: LocalStorage;
+  #local: LocalStorage | undefined;
+  /** the same object as storage when it is on JetStream (availability for readiness) */
+  #js: JetStreamStorage | undefined;
   readonly groups: GroupStore;
   readonly metrics: AggregatorMetrics;
   readonly payloads: PayloadPool;
@@ -71,18 +76,25 @@ export class Aggregator {
     this.#cfg = opts.config;
     this.#logger = opts.logger;
     this.metrics = createAggregatorMetrics();
-    this.storage = this.#local = new LocalStorage({
-      dataDir: this.#cfg.data_dir,
-      logger: this.#logger,
-      fsync: opts.fsync,
-      io: opts.io,
-      snapshotIntervalMs: opts.snapshotIntervalMs,
-      events: this.#partitionEvents(),
-      // Topic names come from clients: only the config's own keys count ("constructor" is a topic, not Object).
-      settingsFor: (t) => ({ ...this.#cfg.topics.default, ...(t !== 'default' && Object.hasOwn(this.#cfg.topics, t) ? this.#cfg.topics[t] : {}) }),
-      maxPartitions: this.#cfg.limits.max_partitions_per_topic,
-    });
-    this.groups = new GroupStore(this.#cfg.data_dir, this.#logger);
+    // Topic names come from clients: only the config's own keys count ("constructor" is a topic, not Object).
+    const settingsFor = (t: string) => ({ ...this.#cfg.topics.default, ...(t !== 'default' && Object.hasOwn(this.#cfg.topics, t) ? this.#cfg.topics[t] : {}) });
+    if (this.#cfg.storage.type === 'jetstream') {
+      const js = new JetStreamStorage({ config: this.#cfg.storage, settingsFor, logger: this.#logger, maxPartitions: this.#cfg.limits.max_partitions_per_topic });
+      this.storage = this.#js = js;
+      this.groups = new KvGroupStore(() => js.groupsKv, this.#logger);
+    } else {
+      this.storage = this.#local = new LocalStorage({
+        dataDir: this.#cfg.data_dir,
+        logger: this.#logger,
+        fsync: opts.fsync,
+        io: opts.io,
+        snapshotIntervalMs: opts.snapshotIntervalMs,
+        events: this.#partitionEvents(),
+        settingsFor,
+        maxPartitions: this.#cfg.limits.max_partitions_per_topic,
+      });
+      this.groups = new GroupStore(this.#cfg.data_dir, this.#logger);
+    }
     this.payloads = new PayloadPool(Math.min(2, Math.max(1, availableParallelism())), (reason) => this.#logger.error({ reason }, 'payload workers unavailable: ingest checks and reads now run on the event loop'));
     this.decoder = new RecordDecoder({ payloads: this.payloads, maxRawBytes: this.#cfg.limits.max_decompressed_batch_bytes, onSkipped: (s) => this.#skippedBatch(s) });
     this.sinks = new SinkRunner({
@@ -100,9 +112,6 @@ export class Aggregator {
   async start(): Promise<AddressInfo> {
     const { tokens, warnings } = loadTokens(this.#cfg.auth.tokens);
     for (const w of warnings) this.#logger.warn(w);
-    if (this.#cfg.storage.type !== 'local') {
-      throw new LogshipError('LSH_ERR_CONFIG', `storage.type "${this.#cfg.storage.type}" is not implemented in this version; use storage: {type: local}`);
-    }
     const alertTypes = builtinSinks.alertTypes();
     const idle = this.sinks.notImplemented().filter((s) => !alertTypes.has(s.type));
     if (idle.length > 0) {
@@ -128,6 +137,7 @@ export class Aggregator {
     const router = createRouter({
       storage: this.storage,
       decoder: this.decoder,
+      pipelines: new PipelineSet(this.#cfg.pipelines ?? {}, (pipeline, step) => this.metrics.pipelineFailures.inc({ pipeline, step })),
       groups: this.groups,
       metrics: this.metrics,
       auth: new TokenAuth(tokens),
@@ -143,7 +153,8 @@ export class Aggregator {
         configured: (t) => t !== 'default' && Object.hasOwn(this.#cfg.topics, t),
       }),
       payloads: this.payloads,
-      isReady: () => this.#ready,
+      // On JetStream, not ready (503) while it is unreachable or has no quorum: agents keep buffering.
+      isReady: () => this.#ready && (this.#js?.available ?? true),
       alerts: () => this.alerts?.view(),
       jsonIngest: this.#jsonIngest,
       beforeScrape: () => this.refreshGauges(),
@@ -205,8 +216,8 @@ export class Aggregator {
    * created (403) or left closed at open, with the same message.
    */
   #checkDescriptorBudget(): void {
-    const b = this.#local.budget;
-    if (b.limit === undefined) return;
+    const b = this.#local?.budget;
+    if (!b || b.limit === undefined) return;
     const want = this.#cfg.limits.max_topics * this.#cfg.topics.default.partitions;
     if (want > b.partitions) {
       this.#logger.warn(
