@@ -18,6 +18,7 @@ import { Aggregator } from '../aggregator/index.js';
 import { readCommand } from '../aggregator/client/read.js';
 import { pipelineTestCommand } from '../aggregator/pipelines/cli.js';
 import { topicsCommand } from '../aggregator/client/topics.js';
+import { alertsCommand } from '../aggregator/client/alerts.js';
 import { sinksCommand } from '../aggregator/client/sinks.js';
 import { statusCommand } from '../agent/status/cli.js';
 import { runService, type Service } from './service.js';
@@ -244,6 +245,10 @@ async function main(argv: string[]): Promise<number> {
         write: out,
         signal: ac.signal,
       });
+    }
+    case 'alerts': {
+      const v = parse(cmd, args, client);
+      return alertsCommand({ url: (v.url as string | undefined) ?? 'http://127.0.0.1:9400', token: token(v), format: format(v, ['text', 'json'], 'text'), write: out });
     }
     case 'pipeline': {
       const [sub, ...rest] = args;
