@@ -92,7 +92,10 @@ describe('aggregator config', () => {
 
   it('storage: local or jetstream', () => {
     const c = parseAggregatorConfig('storage: {type: jetstream, servers: ["nats://n1:4222"]}\n', 'agg.yaml', {});
-    expect(c.storage).toEqual({ type: 'jetstream', servers: ['nats://n1:4222'], replicas: 3 });
+    expect(c.storage).toEqual({ type: 'jetstream', servers: ['nats://n1:4222'], replicas: 3, stream_prefix: 'logship', duplicate_window: 120_000, request_timeout: 3000 });
+    expect(issues('storage: {type: jetstream, servers: ["nats://n1"], token: t, user: u, password: p}\n')).toEqual(['agg.yaml:1:62: storage.user: set one of token, user/password, creds_file, nkey_file (got token and user)']);
+    expect(issues('storage: {type: jetstream, servers: ["nats://n1"], user: u}\n')).toEqual(['agg.yaml:1:52: storage.user: user and password go together']);
+    expect(issues('storage: {type: jetstream, servers: ["nats://n1"], stream_prefix: "a.b"}\n')).toEqual(['agg.yaml:1:67: storage.stream_prefix: stream_prefix must be 1-32 of [A-Za-z0-9-]']);
     expect(issues('storage: {type: local, servers: [x]}\n')).toEqual(['agg.yaml:1:24: storage.servers: unknown key']);
     expect(issues('storage: {type: jetstream}\n')).toEqual(['agg.yaml:1:10: storage.servers: required key is missing']);
   });
