@@ -328,15 +328,19 @@ export class AlertEngine {
   }
 
   #match(d: Delivery, records: StoredRecord[], rules: Compiled[]): void {
+    const set = this.#patternsByTopic.get(d.topic)!;
     const messages = records.map((r) => r.message);
-    const starts = new Array<number>(messages.length);
-    let pos = 0;
-    for (let i = 0; i < messages.length; i++) {
-      starts[i] = pos;
-      pos += messages[i]!.length + 1;
+    const starts: number[] = [];
+    let text = '';
+    if (set.needsText) {
+      let pos = 0;
+      for (let i = 0; i < messages.length; i++) {
+        starts.push(pos);
+        pos += messages[i]!.length + 1;
+      }
+      text = messages.join('\n');
     }
-    const text = messages.join('\n');
-    const all = this.#patternsByTopic.get(d.topic)!.matchAll(messages, text, starts);
+    const all = set.matchAll(messages, text, starts);
     for (let k = 0; k < rules.length; k++) {
       const c = rules[k]!;
       const ev = c.eval as MatchEval;

@@ -102,9 +102,9 @@ function lineOf(starts: readonly number[], pos: number, from: number): number {
 
 /**
  * The log-match patterns of one topic, evaluated together. Patterns with
- * required literals (literals.ts) share one prefilter: a single search for
- * all their literals over the joined messages (V8 runs an alternation of
- * plain strings quickly) marks, per pattern, the messages holding one of its
+ * required literals (literals.ts) share one prefilter: one search per
+ * message for all their literals at once (V8 runs an alternation of plain
+ * strings quickly) marks, per pattern, the messages holding one of its
  * literals, and only those are tested with the pattern. The others scan the
  * joined text on their own (LinePattern.matching). Either way the answer is
  * exactly the messages each pattern matches on its own.
@@ -140,23 +140,34 @@ export class PatternSet {
     this.#prefilter = new RegExp(lits.map((l) => l.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&')).join('|'), 'g');
   }
 
-  /** For each pattern, the indexes (ascending) of the messages it matches. */
+  /** Whether some pattern needs the joined text (matchAll's `text` and `starts`). */
+  get needsText(): boolean {
+    return this.#plain.length > 0;
+  }
+
+  /**
+   * For each pattern, the indexes (ascending) of the messages it matches.
+   * `text`/`starts` (the messages joined by "\n" and where each begins) are
+   * only read when needsText.
+   */
   matchAll(messages: readonly string[], text: string, starts: readonly number[]): number[][] {
     const hits: number[][] = this.patterns.map(() => []);
     for (const i of this.#plain) this.patterns[i]!.matching(messages, text, starts, hits[i]);
     const re = this.#prefilter;
     if (!re) return hits;
     const last = new Int32Array(this.patterns.length).fill(-1);
-    re.lastIndex = 0;
-    let line = 0;
-    for (let m = re.exec(text); m; m = re.exec(text)) {
-      line = lineOf(starts, m.index, line);
-      for (const p of this.#owners.get(m[0])!) {
-        if (last[p] === line) continue;
-        last[p] = line;
-        if (this.patterns[p]!.test(messages[line]!)) hits[p]!.push(line);
+    // message by message: no joined copy, and a literal never spans two messages
+    for (let line = 0; line < messages.length; line++) {
+      const msg = messages[line]!;
+      re.lastIndex = 0;
+      for (let m = re.exec(msg); m; m = re.exec(msg)) {
+        for (const p of this.#owners.get(m[0])!) {
+          if (last[p] === line) continue;
+          last[p] = line;
+          if (this.patterns[p]!.test(msg)) hits[p]!.push(line);
+        }
+        re.lastIndex = m.index + 1;
       }
-      re.lastIndex = m.index + 1;
     }
     return hits;
   }
