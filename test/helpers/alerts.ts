@@ -20,9 +20,17 @@ export interface AlertRow {
   state: AlertState;
 }
 
+let last = '(logship alerts not run yet)';
+
+/** The last `logship alerts` output (for failure messages). */
+export function lastAlerts(): string {
+  return last;
+}
+
 /** Runs `logship alerts --url URL --format json` and returns its parsed output; throws with stderr on failure. */
 export async function alertsJson(aggUrl: string, env: NodeJS.ProcessEnv = {}): Promise<unknown> {
   const r = await runLogship(['alerts', '--url', aggUrl, '--format', 'json'], env, 30_000);
+  last = `exit ${r.code}\n${r.stdout}${r.stderr}`;
   if (r.code !== 0) throw new Error(`logship alerts exited ${r.code}: ${r.stderr}${r.stdout}`);
   const text = r.stdout.trim();
   try {
