@@ -25,7 +25,9 @@ import { topicNameProblem } from '../../../lib/config/names.js';
 import { readJsonBody } from './body.js';
 import { parseBulk, type BulkOp } from './ndjson.js';
 import { applyFilterPath, parseFilterPath } from './filter-path.js';
-import { hashBytes, hostOf, timeOf } from './documents.js';
+import { hashBytes, timeOf, usableHost } from './documents.js';
+import { scanDocument } from './doc-scan.js';
+import { StoredLineWriter } from './stored-line.js';
 import { BULK_ID_SOURCE, bulkKey, type HeldEntry } from './id-store.js';
 import { storeRecords, type DocRecord } from './store.js';
 import { checkJsonContentType } from './request-limits.js';
@@ -85,7 +87,7 @@ async function bulk(ctx: ServerContext, st: JsonIngestState, req: IncomingMessag
 
     // Parse documents; collect the ids to hold.
     const recs: DocRecord[] = [];
-    const docs: Array<{ host: string; timestamp: number; text: string } | undefined> = new Array(slots.length);
+    const docs: Array<{ host: string; timestamp: number } | undefined> = new Array(slots.length);
     const client = req.socket.remoteAddress ?? 'unknown';
     const keys = new Set<string>();
     for (let i = 0; i < slots.length; i++) {
@@ -100,24 +102,17 @@ async function bulk(ctx: ServerContext, st: JsonIngestState, req: IncomingMessag
         s.error = { status: 413, type: 'document_too_large', reason: `the document is ${op.end - op.start} bytes, more than limits.max_line_bytes (${st.limits.max_line_bytes})` };
         continue;
       }
-      let doc: unknown;
-      const text = body.toString('utf8', op.start, op.end);
-      try {
-        doc = JSON.parse(text);
-      } catch (err) {
-        s.error = { status: 400, type: 'document_parsing_exception', reason: `[1:1] failed to parse: ${(err as Error).message.slice(0, 200)}` };
+      const d = scanDocument(body, op.start, op.end);
+      if (d.error !== undefined) {
+        s.error = { status: 400, type: 'document_parsing_exception', reason: `failed to parse the document of line [${op.line + 1}]: ${d.error}` };
         continue;
       }
-      if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
-        s.error = { status: 400, type: 'document_parsing_exception', reason: '[1:1] failed to parse: the document must be a JSON object' };
-        continue;
-      }
-      const d = doc as Record<string, unknown>;
-      docs[i] = { host: hostOf(d) ?? client, timestamp: timeOf(d['@timestamp']) ?? started, text };
+      docs[i] = { host: usableHost(d.host) ?? client, timestamp: timeOf(d.timestamp) ?? started };
       if (op.id !== undefined) keys.add(bulkKey(s.topic!, op.id));
     }
 
     unlock = await st.ids.lock([...keys]);
+    const lines = new StoredLineWriter();
     const overlay = new Map<string, { entry: HeldEntry; slot: number }>();
     const now = Date.now();
     for (let i = 0; i < slots.length; i++) {
@@ -126,7 +121,7 @@ async function bulk(ctx: ServerContext, st: JsonIngestState, req: IncomingMessag
       if (s.error || !d) continue;
       const { op } = s;
       const line = body.subarray(op.start, op.end);
-      const rec: DocRecord = { topic: s.topic!, partition: 0, line: storedLine(d.text, d.timestamp), host: d.host, timestamp: d.timestamp, source: '_bulk', ownTime: true };
+      const rec: DocRecord = { topic: s.topic!, partition: 0, line: lines.write(body, op.start, op.end, d.timestamp), host: d.host, timestamp: d.timestamp, source: '_bulk', ownTime: true };
       if (op.id !== undefined) {
         const key = bulkKey(s.topic!, op.id);
         const hash = hashBytes(line);
@@ -163,6 +158,7 @@ async function bulk(ctx: ServerContext, st: JsonIngestState, req: IncomingMessag
     st.metrics.idEntries.set(st.ids.size);
 
     const items: unknown[] = new Array(slots.length);
+    const quoted = new Map<string, string>();
     let errors = false;
     for (let i = 0; i < slots.length; i++) {
       const s = slots[i]!;
@@ -195,21 +191,20 @@ async function bulk(ctx: ServerContext, st: JsonIngestState, req: IncomingMessag
       }
       const rec = recs[s.rec!]!;
       const offset = (r as { offset: number }).offset;
-      items[i] = {
-        [s.op.action]: {
-          _index: index,
-          _id: s.op.id ?? `${rec.partition}-${offset}`,
-          _version: s.version,
-          result: s.result,
-          _shards: SHARDS,
-          _seq_no: offset,
-          _primary_term: 1,
-          status: s.result === 'created' ? 201 : 200,
-        },
-      };
+      const id = s.op.id ?? `${rec.partition}-${offset}`;
+      const status = s.result === 'created' ? 201 : 200;
+      if (filter) {
+        items[i] = { [s.op.action]: { _index: index, _id: id, _version: s.version, result: s.result, _shards: SHARDS, _seq_no: offset, _primary_term: 1, status } };
+      } else {
+        // The common answer, written directly (the same bytes JSON.stringify gives for the object above).
+        let q = quoted.get(index!);
+        if (q === undefined) quoted.set(index!, (q = JSON.stringify(index)));
+        items[i] = `{"${s.op.action}":{"_index":${q},"_id":${s.op.id === undefined ? `"${id}"` : JSON.stringify(id)},"_version":${s.version},"result":"${s.result}","_shards":{"total":1,"successful":1,"failed":0},"_seq_no":${offset},"_primary_term":1,"status":${status}}}`;
+      }
     }
-    const answer = { took: Date.now() - started, errors, items };
-    sendEs(res, 200, filter ? applyFilterPath(answer, filter) : answer);
+    const took = Date.now() - started;
+    if (filter) sendEs(res, 200, applyFilterPath({ took, errors, items }, filter));
+    else sendEs(res, 200, `{"took":${took},"errors":${errors},"items":[${items.map((x) => (typeof x === 'string' ? x : JSON.stringify(x))).join(',')}]}`);
   } finally {
     unlock();
     for (const name of held.keys()) ctx.storage.release(name);
@@ -252,15 +247,6 @@ async function judge(ctx: ServerContext, req: IncomingMessage, name: string, hel
     if (e?.type === 'topic_not_allowed') return { status: 404, type: 'index_not_found_exception', reason: `no such index [${name}]: ${e.reason}` };
     return { status: e?.status ?? 503, type: e?.type ?? 'unavailable', reason: (err as Error).message };
   }
-}
-
-/**
- * The stored line: a structured record (FLAG_JSON) whose message is the
- * document as sent and whose timestamp is its own, so documents with
- * different times share a batch: {"message":"<document>","timestamp":"<ISO>"}.
- */
-export function storedLine(text: string, timestamp: number): Buffer {
-  return Buffer.from(`{"message":${JSON.stringify(text)},"timestamp":"${new Date(timestamp).toISOString()}"}`);
 }
 
 /** The document of a stored line (the recovery scan hashes it as the handler did). */

@@ -1,6 +1,6 @@
 /**
- * What a JSON document says about its record: the host (`host.name`, or a
- * flattened "host.name" key, or a string `host`) and the time (`@timestamp`:
+ * What a JSON document says about its record: the host (the first usable of
+ * `host.name`, a flattened "host.name" key, a string `host`) and the time (`@timestamp`:
  * ISO 8601 / RFC 3339, or epoch milliseconds), each checked; and the hash the
  * idempotence window compares (of the stored bytes, so a retry of the same
  * document matches and an edited one does not).
@@ -12,10 +12,12 @@ const MAX_HOST = 255;
 
 export function hostOf(doc: Record<string, unknown>): string | undefined {
   const h = doc.host;
-  let v: unknown;
-  if (h !== null && typeof h === 'object' && !Array.isArray(h)) v = (h as Record<string, unknown>).name;
-  else if (typeof h === 'string') v = h;
-  if (v === undefined) v = doc['host.name'];
+  const fromObject = h !== null && typeof h === 'object' && !Array.isArray(h) ? (h as Record<string, unknown>).name : undefined;
+  return usableHost(fromObject) ?? usableHost(doc['host.name']) ?? usableHost(typeof h === 'string' ? h : undefined);
+}
+
+/** A host name we store: a non-empty string of at most 255 characters without control characters. */
+export function usableHost(v: unknown): string | undefined {
   if (typeof v !== 'string' || v === '' || v.length > MAX_HOST || /[\u0000-\u001f\u007f]/.test(v)) return undefined;
   return v;
 }

@@ -51,6 +51,7 @@ const bad = (reason: string) => new HttpError(400, 'illegal_argument_exception',
 export function parseBulk(body: Buffer, pathIndex: string | undefined, limits: ScanLimits): ParsedBulk {
   if (body.length > 0 && body[body.length - 1] !== 10) throw bad('The bulk request must be terminated by a newline [\\n]');
   const ops: BulkOp[] = [];
+  const cache = new Map<string, { action: BulkAction; index: string | undefined; id: string | undefined }>();
   let pipeline = false;
   let pos = 0;
   let lineNo = 0;
@@ -61,9 +62,16 @@ export function parseBulk(body: Buffer, pathIndex: string | undefined, limits: S
     pos = nl + 1;
     if (s === e) continue; // blank line
     if (e - s > limits.maxLineBytes) throw bad(`action/metadata line [${lineNo}] is ${e - s} bytes, more than limits.max_line_bytes (${limits.maxLineBytes})`);
+    const text = body.toString('utf8', s, e);
+    const seen = cache.get(text);
+    if (seen) {
+      lineNo = addOp(body, ops, seen.action, seen.index ?? pathIndex, seen.id, lineNo, pos, (p) => (pos = p));
+      if (ops.length > limits.maxDocuments) throw tooMany(limits.maxDocuments);
+      continue;
+    }
     let parsed: unknown;
     try {
-      parsed = JSON.parse(body.toString('utf8', s, e));
+      parsed = JSON.parse(text);
     } catch (err) {
       throw new HttpError(400, 'x_content_parse_exception', `Malformed action/metadata line [${lineNo}]: ${(err as Error).message}`);
     }
@@ -74,7 +82,7 @@ export function parseBulk(body: Buffer, pathIndex: string | undefined, limits: S
     if (!ACTIONS.has(action)) throw bad(`Malformed action/metadata line [${lineNo}], expected one of [index, create, update, delete] but found [${action.slice(0, 40)}]`);
     const meta = (parsed as Record<string, unknown>)[action];
     if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) throw bad(`Malformed action/metadata line [${lineNo}], expected START_OBJECT after [${action}]`);
-    let index = pathIndex;
+    let index: string | undefined;
     let id: string | undefined;
     for (const [k, v] of Object.entries(meta)) {
       if (!KNOWN_META.has(k)) throw bad(`Action/metadata line [${lineNo}] contains an unknown parameter [${k.slice(0, 60)}]`);
@@ -89,21 +97,29 @@ export function parseBulk(body: Buffer, pathIndex: string | undefined, limits: S
         if (id === '') throw bad(`Action/metadata line [${lineNo}]: if _id is specified it must not be empty`);
       } else if (k === 'pipeline' && v !== null && v !== '') pipeline = true;
     }
-    const op: BulkOp = { action: action as BulkAction, index, id, start: -1, end: -1, line: lineNo };
-    if (action !== 'delete') {
-      if (pos >= body.length) throw bad(`The bulk request's ${action} operation on line [${lineNo}] has no document line`);
-      const dnl = body.indexOf(10, pos);
-      lineNo++;
-      [op.start, op.end] = trimLine(body, pos, dnl);
-      pos = dnl + 1;
-    }
-    ops.push(op);
-    if (ops.length > limits.maxDocuments) {
-      throw new HttpError(413, 'too_large', `more than ${limits.maxDocuments} operations in one _bulk request (limits.max_documents_per_request); send smaller requests`);
-    }
+    // Shippers repeat the same action line (same index, no _id): parse each distinct one once.
+    if (id === undefined && cache.size < 256) cache.set(text, { action: action as BulkAction, index, id });
+    lineNo = addOp(body, ops, action as BulkAction, index ?? pathIndex, id, lineNo, pos, (p) => (pos = p));
+    if (ops.length > limits.maxDocuments) throw tooMany(limits.maxDocuments);
   }
   if (ops.length === 0) throw new HttpError(400, 'action_request_validation_exception', 'Validation Failed: 1: no requests added;');
   return { ops, pipeline };
+}
+
+const tooMany = (max: number) => new HttpError(413, 'too_large', `more than ${max} operations in one _bulk request (limits.max_documents_per_request); send smaller requests`);
+
+/** Adds the operation of the action line numbered `lineNo`, taking its document line from `pos`; returns the last line number used. */
+function addOp(body: Buffer, ops: BulkOp[], action: BulkAction, index: string | undefined, id: string | undefined, lineNo: number, pos: number, setPos: (p: number) => void): number {
+  const op: BulkOp = { action, index, id, start: -1, end: -1, line: lineNo };
+  if (action !== 'delete') {
+    if (pos >= body.length) throw bad(`The bulk request's ${action} operation on line [${lineNo}] has no document line`);
+    const dnl = body.indexOf(10, pos);
+    lineNo++;
+    [op.start, op.end] = trimLine(body, pos, dnl);
+    setPos(dnl + 1);
+  }
+  ops.push(op);
+  return lineNo;
 }
 
 /** [start, end) of the line from `pos` to `nl` without a trailing '\r' and surrounding blanks. */

@@ -143,6 +143,10 @@ describe('Elasticsearch-compatible ingest', () => {
     expect(r.headers['x-elastic-product']).toBe('Elasticsearch');
     expect(r.text).toContain('"errors":false');
     expect(r.json.items.map((i: any) => Object.keys(i)[0])).toEqual(['create', 'index', 'create']);
+    // compact, in Elasticsearch's key order, exactly what JSON.stringify writes
+    expect(r.text).toBe(JSON.stringify(r.json));
+    expect(Object.keys(r.json)).toEqual(['took', 'errors', 'items']);
+    expect(Object.keys(r.json.items[0].create)).toEqual(['_index', '_id', '_version', 'result', '_shards', '_seq_no', '_primary_term', 'status']);
     expect(r.json.items.map((i: any) => Object.values(i)[0])).toEqual([
       expect.objectContaining({ _index: 'app', status: 201, result: 'created', _version: 1 }),
       expect.objectContaining({ _index: 'app', status: 201, result: 'created' }),
