@@ -19,6 +19,7 @@ import { readCommand } from '../aggregator/client/read.js';
 import { pipelineTestCommand } from '../aggregator/pipelines/cli.js';
 import { topicsCommand } from '../aggregator/client/topics.js';
 import { alertsCommand } from '../aggregator/client/alerts.js';
+import { withAlertSecretsChecked } from '../aggregator/alerts/secrets.js';
 import { sinksCommand } from '../aggregator/client/sinks.js';
 import { statusCommand } from '../agent/status/cli.js';
 import { runService, type Service } from './service.js';
@@ -161,7 +162,7 @@ async function main(argv: string[]): Promise<number> {
       const path = required(v, 'config', cmd);
       const log = logger(v, 'logship-aggregator');
       // Token files are read as part of loading, so a SIGHUP with a bad one is refused and the running config stays.
-      return runService(log, () => loadAggregatorConfig(path).then((c) => withTokensChecked(c, path)), async (config) => {
+      return runService(log, () => loadAggregatorConfig(path).then((c) => withAlertSecretsChecked(withTokensChecked(c, path), path)), async (config) => {
         for (const w of looseSecretFiles({ aggregator: config })) log.warn(w);
         const a = new Aggregator({ config, logger: log });
         await a.start();
@@ -175,7 +176,7 @@ async function main(argv: string[]): Promise<number> {
       const dataDir = resolveDataDir(process.env, { dataDir: v['data-dir'] as string | undefined });
       await ensureStartTokens(dataDir);
       const readToken = startTokenFiles(dataDir).read;
-      return runService(log, () => loadStartConfig(path, process.env, { dataDir }).then((c) => ({ ...c, aggregator: withTokensChecked(c.aggregator, path) })), async (cfg) => {
+      return runService(log, () => loadStartConfig(path, process.env, { dataDir }).then((c) => ({ ...c, aggregator: withAlertSecretsChecked(withTokensChecked(c.aggregator, path), path) })), async (cfg) => {
         for (const w of looseSecretFiles({ ...cfg, aggregatorAt: 'aggregator.', agentAt: 'agent.' })) log.warn(w);
         const agg = new Aggregator({ config: cfg.aggregator, logger: log.child({ component: 'aggregator' }) });
         const addr = await agg.start();

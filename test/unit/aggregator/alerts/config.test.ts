@@ -6,7 +6,11 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { parseAggregatorConfig } from '../../../../aggregator/config.js';
 import { compileTemplate, render, templateProblem } from '../../../../aggregator/alerts/template.js';
-import type { ConfigError } from '../../../../lib/errors.js';
+import { ConfigError } from '../../../../lib/errors.js';
+import { withAlertSecretsChecked } from '../../../../aggregator/alerts/secrets.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 function issues(text: string): string[] {
   try {
@@ -75,5 +79,30 @@ describe('alert rule config', () => {
     const c = parseAggregatorConfig(yaml, 'README.md', {});
     expect(c.alerts.map((r) => [r.name, r.kind])).toEqual([['ErrorBurst', 'match'], ['HighCPU', 'metric'], ['HostSilent', 'absent']]);
     expect(c.sinks.map((x) => x.type)).toEqual(['alertmanager', 'pagerduty', 'webhook']);
+  });
+
+  it('alert sink secret files are checked while loading: missing or empty is a config error naming the key, never the content', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'logship-alert-secrets-'));
+    try {
+      const good = join(dir, 'pd.key');
+      writeFileSync(good, '0123456789abcdef0123456789abcdef\n', { mode: 0o600 });
+      const empty = join(dir, 'empty.token');
+      writeFileSync(empty, ' \n', { mode: 0o600 });
+      const ok = { sinks: [{ type: 'pagerduty', name: 'pd', routing_key_file: good }] };
+      expect(withAlertSecretsChecked(ok, 'agg.yaml')).toBe(ok);
+      let err: unknown;
+      try {
+        withAlertSecretsChecked({ sinks: [{ type: 'pagerduty', name: 'pd', routing_key_file: join(dir, 'missing') }, { type: 'webhook', name: 'h', bearer_token_file: empty }] }, 'agg.yaml');
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ConfigError);
+      const issues = (err as ConfigError).issues.map(String);
+      expect(issues).toHaveLength(2);
+      expect(issues[0]).toMatch(/^agg\.yaml:1:1: sinks\[0\]\.routing_key_file: .*missing/);
+      expect(issues[1]).toMatch(/^agg\.yaml:1:1: sinks\[1\]\.bearer_token_file: .*empty/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
