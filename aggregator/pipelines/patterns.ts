@@ -69,9 +69,12 @@ export const BLOCKS: Readonly<Record<string, string>> = {
     '\\[%{APACHE_ERROR_TIME:_pattern.apache_time}\\] \\[(?:%{WORD:apache.error.module}:)?%{LOGLEVEL:log.level}\\] \\[pid %{POSINT:process.pid:int}(?::tid %{POSINT:process.thread.id:int})?\\]' +
     '(?: \\[client %{IP:source.ip}(?::%{POSINT:source.port:int})?\\])? %{GREEDYDATA:message}',
   APACHE_ERROR_TIME: '[A-Za-z]{3} [A-Za-z]{3} \\d{2} \\d{2}:\\d{2}:\\d{2}(?:\\.\\d{1,9})? \\d{4}',
-  /** <PRI>Dec  1 18:14:55 host prog[pid]: message (PRI optional: files written by rsyslog usually lack it) */
+  /**
+   * <PRI>Dec  1 18:14:55 host prog[pid]: message. PRI is optional (rsyslog's default file format has none);
+   * so is the colon (rsyslog writes the tag of a message received as RFC 5424 as prog[pid], without one).
+   */
   SYSLOG_RFC3164:
-    '(?:<%{POSINT:log.syslog.priority:int}>)?%{SYSLOGTIMESTAMP:_pattern.time} %{SYSLOGHOST:log.syslog.hostname} %{SYSLOGPROG:log.syslog.appname}(?:\\[%{POSINT:log.syslog.procid}\\])?: ?%{GREEDYDATA:message}',
+    '(?:<%{POSINT:log.syslog.priority:int}>)?%{SYSLOGTIMESTAMP:_pattern.time} %{SYSLOGHOST:log.syslog.hostname} %{SYSLOGPROG:log.syslog.appname}(?:\\[%{POSINT:log.syslog.procid}\\])?:? ?%{GREEDYDATA:message}',
   /** <PRI>1 2026-12-01T18:14:55.123Z host app procid msgid [sd] message */
   SYSLOG_RFC5424:
     '<%{POSINT:log.syslog.priority:int}>%{POSINT:log.syslog.version} (?:-|%{TIMESTAMP_ISO8601:_pattern.time}) (?:-|%{NOTSPACE:log.syslog.hostname}) (?:-|%{NOTSPACE:log.syslog.appname}) ' +
