@@ -106,15 +106,23 @@ export class RecordDecoder {
     // Batches in offset order: walk them beside the records to find each record's batch.
     let bi = 0;
     let pos = 0;
+    // Per batch, not per record (sinks decode millions): its meta and its time as ISO 8601.
+    let batchOf = -1;
+    let meta!: StoredMeta;
+    let iso = '';
     for (let k = 0; k < r.meta.length; k += 4) {
       const o = r.meta[k]!;
       while (bi + 1 < inputs.length && inputs[bi + 1]!.baseOffset <= o) bi++;
       const inp = inputs[bi]!;
-      const meta = metas.get(inp.baseOffset)!;
+      if (batchOf !== inp.baseOffset) {
+        batchOf = inp.baseOffset;
+        meta = metas.get(batchOf)!;
+        iso = new Date(timestamps.get(batchOf)!).toISOString();
+      }
       const len = r.meta[k + 2]!;
       const message = data.toString('utf8', pos, pos + len);
       pos += len;
-      const rec: StoredRecord = { offset: o, timestamp: new Date(timestamps.get(inp.baseOffset)!).toISOString(), host: meta.host, source: meta.source, source_offset: r.meta[k + 1]!, message };
+      const rec: StoredRecord = { offset: o, timestamp: iso, host: meta.host, source: meta.source, source_offset: r.meta[k + 1]!, message };
       if (meta.flags & FLAG_JSON) mergeJsonRecord(rec as StoredRecord & Record<string, unknown>);
       else if (meta.flags & FLAG_METRICS) {
         try {
