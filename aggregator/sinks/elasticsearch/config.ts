@@ -90,6 +90,12 @@ export const elasticsearchOptions = table(
     if (typeof v.min_concurrency === 'number' && typeof v.max_concurrency === 'number' && v.min_concurrency > v.max_concurrency) {
       ctx.error('min_concurrency', `min_concurrency (${v.min_concurrency}) is above max_concurrency (${v.max_concurrency})`);
     }
+    if (typeof v.dead_letter_topic === 'string' && Array.isArray(v.topics) && v.topics.includes(v.dead_letter_topic)) {
+      ctx.error('dead_letter_topic', `"${v.dead_letter_topic}" is also one of this sink's topics: rejected documents would come back to it`);
+    }
+    for (const [i, u] of ((v.urls as string[] | undefined) ?? []).entries()) {
+      if (/^[a-z]+:\/\/[^/]*@/i.test(u)) ctx.error(`urls[${i}]`, 'credentials in the URL are not used (nor logged): set api_key or username and password');
+    }
     const target = (v.data_stream ?? v.index) as string | undefined;
     const fixed = typeof target === 'string' ? target.replace(/\{[^}]*\}/g, '') : '';
     if (fixed !== fixed.toLowerCase()) ctx.error(ctx.has('index') ? 'index' : 'data_stream', 'Elasticsearch names are lower case');

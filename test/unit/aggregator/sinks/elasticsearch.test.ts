@@ -465,6 +465,20 @@ describe('elasticsearch sink: TLS', () => {
     expect(warnings.join('\n')).not.toContain('hunter2');
   });
 
+  it('config: refuses a dead-letter topic the sink reads, credentials in a URL, upper-case names; fills defaults', () => {
+    const parse = (sink: string) => () => parseAggregatorConfig(`listen: 127.0.0.1:0\ndata_dir: /tmp/x\nsinks:\n  - {name: es, type: elasticsearch, topics: [app], ${sink}}\n`, 'agg.yaml', {});
+    expect(parse('urls: [http://127.0.0.1:9200], dead_letter_topic: app')).toThrow(/agg\.yaml:4:\d+: sinks\[0\]\.dead_letter_topic: "app" is also one of this sink's topics/);
+    expect(parse('urls: ["http://elastic:pw@127.0.0.1:9200"]')).toThrow(/sinks\[0\]\.urls\[0\]: credentials in the URL are not used/);
+    expect(parse('urls: [http://127.0.0.1:9200], index: "Logs-{topic}"')).toThrow(/lower case/);
+    expect(parse('urls: [http://127.0.0.1:9200], api_key: a, password: b, username: c')).toThrow(/set api_key or username and password, not both/);
+    expect(parse('urls: [http://127.0.0.1:9200], password_file: /x, password: y, username: u')).toThrow(/set password or password_file, not both/);
+    const ok = parse('urls: [http://127.0.0.1:9200], index: "logship-{topic}-{yyyy.MM.dd}"')().sinks[0] as unknown as ElasticsearchSinkConfig;
+    expect(ok).toMatchObject({ index: 'logship-{topic}-{yyyy.MM.dd}', manage_template: false, gzip: true, batch_max_docs: 5000, batch_max_bytes: 5 << 20, max_concurrency: 8 });
+    expect(ok.data_stream).toBeUndefined();
+    const ds = parse('urls: [http://127.0.0.1:9200]')().sinks[0] as unknown as ElasticsearchSinkConfig;
+    expect(ds).toMatchObject({ data_stream: 'logs-{topic}-default', manage_template: true });
+  });
+
   it('a missing secret file is a config error naming the key and file, not its content', () => {
     expect(() => new ElasticsearchSink(config('http://127.0.0.1:1', { api_key_file: '/nonexistent/es.key' }), { logger: pino({ level: 'silent' }) })).toThrow(
       /api_key_file: \/nonexistent\/es\.key: cannot read it: no such file/,
