@@ -168,6 +168,48 @@ describe('elasticsearch sink in the aggregator', () => {
     expect(es.distinctIds()).toBe(300);
   });
 
+  it('host-metric records become one metrics document each, charted fields under metrics.*, in a metrics data stream', async () => {
+    const tmp = await tempDir('logship-es-');
+    cleanups.push(tmp.cleanup);
+    const es = await startFakeElasticsearch({ flavor: '8' });
+    cleanups.push(() => es.close());
+    const text = yaml(tmp.dir, es).replace('topics: [app], urls', 'topics: [hostmetrics], data_stream: "metrics-{topic}-default", urls');
+    const agg = new Aggregator({ config: parseAggregatorConfig(text, 'agg.yaml', {}), logger: silentLogger(), fsync: false });
+    await agg.start();
+    cleanups.push(() => agg.close());
+    const sample = (i: number) => ({
+      metrics: [
+        { name: 'node_load1', labels: {}, value: 0.5 + i },
+        { name: 'node_cpu_utilization', labels: {}, value: 0.25 },
+        { name: 'node_cpu_seconds_total', labels: { cpu: '0', mode: 'user' }, value: 100 + i },
+        { name: 'node_filesystem_avail_bytes', labels: { device: '/dev/sda1', fstype: 'ext4', mountpoint: '/' }, value: 5e10 },
+      ],
+    });
+    await agg.storage.withTopic('hostmetrics', true, async (t) => {
+      for (let i = 0; i < 3; i++) {
+        const payload = Buffer.from(`${JSON.stringify(sample(i))}\n`);
+        await t!.partitions[0]!.appendPlain([{ meta: { flags: 2, codec: 0, host: 'web1', source: 'host_metrics', sourceOffset: 0, rawLength: payload.length }, payload, lines: 1, timestamp: Date.UTC(2026, 11, 1, 12, 0, 10 * i) }]);
+      }
+    });
+    await until('3 metric documents', () => es.count('metrics-hostmetrics-default') === 3);
+    const docs = es.documents('metrics-hostmetrics-default').map((d) => (typeof d.source === 'string' ? JSON.parse(d.source) : d.source) as Record<string, any>);
+    docs.sort((a, b) => String(a['@timestamp']).localeCompare(String(b['@timestamp'])));
+    expect(docs[1]).toEqual({
+      '@timestamp': '2026-12-01T12:00:10.000Z',
+      host: { name: 'web1' },
+      event: { dataset: 'hostmetrics', kind: 'metric' },
+      agent: { type: 'logship', version: expect.any(String), id: 'web1' },
+      data_stream: { type: 'metrics', dataset: 'hostmetrics', namespace: 'default' },
+      metrics: {
+        node_load1: 1.5,
+        node_cpu_utilization: 0.25,
+        node_cpu_seconds_total: { 'cpu=0,mode=user': 101 },
+        node_filesystem_avail_bytes: { 'device=/dev/sda1,fstype=ext4,mountpoint=/': 5e10 },
+      },
+    });
+    expect(es.distinctIds()).toBe(3);
+  });
+
   it('the _id of a stored record does not depend on its offset in the log (file records)', () => {
     const r = { offset: 5, timestamp: '2026-12-01T00:00:00.000Z', host: 'h', source: '/a.log', source_offset: 10, message: 'x' };
     expect(documentId('app', 0, r)).toBe(documentId('app', 1, { ...r, offset: 77 }));
