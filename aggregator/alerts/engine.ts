@@ -478,7 +478,10 @@ export class AlertEngine {
     if (r.ok) {
       this.#m.sent.inc({ sink });
       if (r.latencyMs !== undefined) this.#m.latency.observe({ sink }, r.latencyMs / 1000);
-    } else this.#m.failed.inc({ sink });
+    } else {
+      this.#m.failed.inc({ sink });
+      this.#log.warn({ sink, rule: r.notice.rule, key: r.notice.key, status: r.notice.status, err: r.error }, 'alert notification failed (retried with backoff unless the sink refused it for good)');
+    }
     const c = this.#byName.get(r.notice.rule);
     const g = c?.eval.groups.get(r.notice.key);
     if (!g) return;
