@@ -273,4 +273,48 @@ describe('Elasticsearch-compatible ingest', () => {
     ]);
     expect((await records(s.url, 'app')).length).toBe(3);
   });
+
+  it('produce: an Idempotency-Key whose journal line was lost in a crash is rebuilt from the log; the retry gets the first answer and stores nothing', { timeout: 60_000 }, async () => {
+    const s = await start();
+    const body = JSON.stringify([{ message: 'a', key: 'k1' }, { message: 'b' }, { message: 'c', key: 'k2' }]);
+    const post = () => call(`${s.url}/v1/topics/orders/records`, { method: 'POST', headers: { ...AUTH, 'content-type': 'application/json', 'idempotency-key': 'req-7' }, body });
+    const first = await post();
+    expect(first.status).toBe(200);
+    expect(first.json.offsets).toHaveLength(3);
+    await s.agg.close();
+    const journal = join(s.dir, 'data', 'idempotence', 'journal');
+    const lines = (await readFile(journal, 'utf8')).split('\n');
+    const cut = lines.findIndex((l) => l.startsWith('{"k":"p\\u0000orders'));
+    expect(cut).toBeGreaterThan(0);
+    await writeFile(journal, `${lines.slice(0, cut).join('\n')}\n`);
+    await s.restart();
+    const again = await post();
+    expect([again.status, again.text, again.headers['idempotent-replayed']]).toEqual([200, first.text, 'true']);
+    expect((await records(s.url, 'orders')).map((r) => r.message).sort()).toEqual(['a', 'b', 'c']);
+  });
+
+  it('more JSON requests at once than limits.max_concurrent_json_requests: 429 es_rejected_execution_exception, counted', { timeout: 60_000 }, async () => {
+    const s = await start('limits:\n  max_concurrent_json_requests: 1\n');
+    // The first request holds the gate while its body is still coming (a raw socket sends half of it).
+    const { connect } = await import('node:net');
+    const port = Number(new URL(s.url).port);
+    const sock = connect(port, '127.0.0.1');
+    const body = bulkLine('index', { _index: 'app' }, { m: 1 });
+    let answer = '';
+    sock.on('data', (d) => (answer += d.toString()));
+    await new Promise<void>((r) => sock.once('connect', () => r()));
+    sock.write(`POST /_bulk HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/x-ndjson\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`);
+    let busy: Awaited<ReturnType<typeof call>> | undefined;
+    for (let i = 0; i < 200 && busy?.status !== 429; i++) {
+      busy = await call(`${s.url}/_bulk`, { method: 'POST', headers: { ...AUTH, ...NDJSON }, body: bulkLine('index', { _index: 'app' }, { m: 2 }) });
+      if (busy.status !== 429) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect([busy!.status, busy!.json.error.type]).toEqual([429, 'es_rejected_execution_exception']);
+    sock.write(body.slice(10));
+    const deadline = Date.now() + 20_000;
+    while (!answer.includes('"errors":false') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(answer).toMatch(/^HTTP\/1\.1 200/);
+    sock.destroy();
+    expect((await call(`${s.url}/metrics`)).text).toMatch(/logship_aggregator_json_refused_total\{route="bulk",reason="es_rejected_execution_exception"\} [1-9]/);
+  });
 });
