@@ -7,7 +7,8 @@
  *    alertname, host and severity within 15 s;
  *  - the aggregator SIGKILLed while the alert fires and restarted: still one alert, the same
  *    fingerprint (same label set), `logship alerts` still says firing;
- *  - the errors stop: once the window has passed the alert is resolved (gone from
+ *  - the sink posts to both Alertmanagers of an HA pair (`urls` with two): both list the alert;
+ *  - the errors stop: once the window has passed the alert is resolved in both (gone from
  *    GET /api/v2/alerts, which never lists resolved alerts). The sink's resend_interval is 1m,
  *    so a firing alert's lease (endsAt = now + 4 x resend_interval) lasts minutes: the alert
  *    going away within the test's bound is the explicit resolve, not a lease running out.
@@ -27,24 +28,27 @@ const WINDOW_S = 60;
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let am: Alertmanager;
+/** The second of an HA pair: the sink posts to every URL in `urls`. */
+let am2: Alertmanager;
 let stack: Stack;
 let agg: Proc;
 let agent: Proc;
 let logFile: string;
 
-const burst = () => listAlerts(am.url, { filter: ['alertname="ErrorBurst"'] });
+const burst = (a = am) => listAlerts(a.url, { filter: ['alertname="ErrorBurst"'] });
 const outputs = () => `\n--- logship alerts ---\n${lastAlerts().slice(0, 4000)}\n--- aggregator ---\n${agg?.output().slice(-6000)}\n--- alertmanager ---\n${am?.output().slice(-3000)}`;
 
 beforeAll(async () => {
   tmp = await tempDir('logship-alerts-am-');
   am = await startAlertmanager();
+  am2 = await startAlertmanager();
   logFile = join(tmp.dir, 'logs', 'app.log');
   await mkdir(join(tmp.dir, 'logs'));
   await writeFile(logFile, '');
   stack = await makeStack(tmp.dir, [{ type: 'file', topic: 'app', include: [join(tmp.dir, 'logs', '*.log')], start_at: 'beginning' }], {
     agent: { id: HOST },
     aggregator: {
-      sinks: [{ name: 'am', type: 'alertmanager', urls: [am.url], resend_interval: '1m' }],
+      sinks: [{ name: 'am', type: 'alertmanager', urls: [am.url, am2.url], resend_interval: '1m' }],
       alerts: [
         {
           name: 'ErrorBurst',
@@ -92,8 +96,15 @@ describe('ErrorBurst to a real Alertmanager', () => {
     const evidence = await fetch(fired.generatorURL!);
     expect(evidence.status).toBe(200);
     expect(await evidence.text()).toContain(' ERROR request failed #');
-    expect(Date.parse(fired.endsAt) - Date.now()).toBeGreaterThan(60_000); // a lease (4 x resend_interval), not an immediate end
+    // a lease of 4 x resend_interval from the send (updatedAt is Alertmanager's receive time)
+    const lease = Date.parse(fired.endsAt) - Date.parse(fired.updatedAt);
+    expect(lease).toBeGreaterThan(200_000);
+    expect(lease).toBeLessThanOrEqual(241_000);
     expect(await burst()).toHaveLength(1);
+    // the other Alertmanager of the pair has the same alert
+    const other = await waitFor(() => `the second Alertmanager to list ErrorBurst${outputs()}`, async () => (await burst(am2))[0], 15_000, 200);
+    expect(other.fingerprint).toBe(fired.fingerprint);
+    expect(other.labels).toEqual(fired.labels);
     expect(await topicCount(stack.aggUrl, 'app')).toBe(16);
     const fingerprint = fired.fingerprint;
     expect(await alertState(stack.aggUrl, 'ErrorBurst', HOST)).toBe('firing');
@@ -105,15 +116,15 @@ describe('ErrorBurst to a real Alertmanager', () => {
     const stateAfterRestart = await alertState(stack.aggUrl, 'ErrorBurst', HOST);
     console.log(`aggregator restarted and ready ${Date.now() - t11} ms after the 11th ERROR line`);
     expect(stateAfterRestart, lastAlerts()).toBe('firing');
-    const afterRestart = await burst();
-    expect(afterRestart.map((a) => a.fingerprint)).toEqual([fingerprint]);
+    expect((await burst()).map((a) => a.fingerprint)).toEqual([fingerprint]);
+    expect((await burst(am2)).map((a) => a.fingerprint)).toEqual([fingerprint]);
 
     // no more errors: once the window has passed the resolve arrives; until then one alert only
     let seenOther: string[] = [];
     await waitFor(
       () => `Alertmanager to drop (resolve) ErrorBurst after the window${outputs()}`,
       async () => {
-        const now = await burst();
+        const now = [...(await burst()), ...(await burst(am2))];
         const other = now.filter((a) => a.fingerprint !== fingerprint).map((a) => a.fingerprint);
         if (other.length) seenOther = other;
         return now.length === 0;
