@@ -2,8 +2,8 @@
  * The systemd notification protocol (sd_notify(3)): datagrams of
  * newline-separated `KEY=value` lines sent to the unix socket named by
  * $NOTIFY_SOCKET (a path, or `@name` in the abstract namespace). Node has no
- * unix datagram sockets, so the sending is done by `node-unix-socket` (a
- * maintained N-API addon with prebuilt binaries, no libsystemd needed), loaded
+ * unix datagram sockets, so the sending is done by `unix-dgram` (a small
+ * addon by a libuv maintainer, built at install; no libsystemd needed), loaded
  * only when $NOTIFY_SOCKET is set: without it every call here is a no-op and
  * nothing native is loaded. (`systemd-notify` from a child process was ruled
  * out: systemd attributes a message by the sender's PID, and the helper exits
@@ -16,7 +16,7 @@
 import type { Logger } from './logger.js';
 
 interface DgramLike {
-  sendTo(buf: Buffer, offset: number, length: number, path: string, cb?: (err?: Error) => void): void;
+  send(buf: Buffer, offset: number, length: number, path: string, cb?: (err?: Error) => void): void;
   close(): void;
 }
 
@@ -62,7 +62,7 @@ export class SystemdNotifier {
     const buf = Buffer.from(text, 'utf8');
     await new Promise<void>((resolve) => {
       try {
-        sock.sendTo(buf, 0, buf.length, this.socketPath!, (err) => {
+        sock.send(buf, 0, buf.length, this.socketPath!, (err) => {
           if (err) this.#warnOnce(err);
           resolve();
         });
@@ -127,10 +127,14 @@ export class SystemdNotifier {
   }
 
   #socket(): Promise<DgramLike | undefined> {
-    this.#sock ??= import('node-unix-socket').then(
-      (m) => new m.DgramSocket() as DgramLike,
+    this.#sock ??= import('unix-dgram').then(
+      (m) => {
+        const sock = m.createSocket('unix_dgram');
+        sock.on('error', (err: Error) => this.#warnOnce(err));
+        return sock as DgramLike;
+      },
       (err: unknown) => {
-        this.#logger.error({ err }, 'NOTIFY_SOCKET is set but the node-unix-socket addon cannot be loaded; systemd will not see READY (reinstall logship for this platform)');
+        this.#logger.error({ err }, 'NOTIFY_SOCKET is set but the unix-dgram addon cannot be loaded; systemd will not see READY (reinstall logship: its install builds the addon)');
         return undefined;
       },
     );

@@ -8,7 +8,7 @@
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect } from 'node:net';
-import { DgramSocket } from 'node-unix-socket';
+import { createSocket } from 'unix-dgram';
 import { afterAll, describe, expect, it } from 'vitest';
 import { killAll, makeStack, spawnLogship, stop, tempDir, waitFor } from '../helpers/procs.js';
 
@@ -24,9 +24,9 @@ interface Msg {
 /** A notify socket like systemd's: collects each datagram as KEY=value fields. */
 function notifySocket(path: string, probePort?: number) {
   const msgs: Msg[] = [];
-  const sock = new DgramSocket();
+  const sock = createSocket('unix_dgram');
   sock.bind(path);
-  sock.on('data', (buf: Buffer) => {
+  sock.on('message', (buf: Buffer) => {
     const fields: Record<string, string> = {};
     for (const line of buf.toString('utf8').split('\n')) {
       const i = line.indexOf('=');
