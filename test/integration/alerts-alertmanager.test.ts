@@ -7,6 +7,7 @@
  *    alertname, host and severity within 15 s;
  *  - the aggregator SIGKILLed while the alert fires and restarted: still one alert, the same
  *    fingerprint (same label set), `logship alerts` still says firing;
+ *  - a webhook sink on the same rule sends the fingerprint Alertmanager computed for the labels;
  *  - the sink posts to both Alertmanagers of an HA pair (`urls` with two): both list the alert;
  *  - the errors stop: once the window has passed the alert is resolved in both (gone from
  *    GET /api/v2/alerts, which never lists resolved alerts). The sink's resend_interval is 1m,
@@ -20,6 +21,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listAlerts, startAlertmanager, stopAllAlertmanagers, type Alertmanager } from '../helpers/alertmanager.js';
+import { WebhookReceiver } from '../fakes/webhook-receiver.js';
 import { alertState, lastAlerts, logLines, writeLines } from '../helpers/alerts.js';
 import { killAll, makeStack, stop, tempDir, topicCount, waitFor, waitSettled, type Proc, type Stack } from '../helpers/procs.js';
 
@@ -30,6 +32,8 @@ let tmp: { dir: string; cleanup: () => Promise<void> };
 let am: Alertmanager;
 /** The second of an HA pair: the sink posts to every URL in `urls`. */
 let am2: Alertmanager;
+/** A webhook sink on the same rule: its messages must carry the fingerprint Alertmanager computes. */
+let hook: WebhookReceiver;
 let stack: Stack;
 let agg: Proc;
 let agent: Proc;
@@ -42,13 +46,17 @@ beforeAll(async () => {
   tmp = await tempDir('logship-alerts-am-');
   am = await startAlertmanager();
   am2 = await startAlertmanager();
+  hook = await WebhookReceiver.start();
   logFile = join(tmp.dir, 'logs', 'app.log');
   await mkdir(join(tmp.dir, 'logs'));
   await writeFile(logFile, '');
   stack = await makeStack(tmp.dir, [{ type: 'file', topic: 'app', include: [join(tmp.dir, 'logs', '*.log')], start_at: 'beginning' }], {
     agent: { id: HOST },
     aggregator: {
-      sinks: [{ name: 'am', type: 'alertmanager', urls: [am.url, am2.url], resend_interval: '1m' }],
+      sinks: [
+        { name: 'am', type: 'alertmanager', urls: [am.url, am2.url], resend_interval: '1m' },
+        { name: 'hook', type: 'webhook', url: `${hook.url}/alerts` },
+      ],
       alerts: [
         {
           name: 'ErrorBurst',
@@ -58,7 +66,7 @@ beforeAll(async () => {
           window: `${WINDOW_S}s`,
           labels: { severity: 'critical' },
           annotations: { summary: '{{host}}: {{count}} errors in 1m' },
-          sinks: ['am'],
+          sinks: ['am', 'hook'],
         },
       ],
     },
@@ -70,6 +78,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await killAll();
   await stopAllAlertmanagers();
+  await hook?.close();
   await tmp?.cleanup();
 });
 
@@ -105,6 +114,10 @@ describe('ErrorBurst to a real Alertmanager', () => {
     const other = await waitFor(() => `the second Alertmanager to list ErrorBurst${outputs()}`, async () => (await burst(am2))[0], 15_000, 200);
     expect(other.fingerprint).toBe(fired.fingerprint);
     expect(other.labels).toEqual(fired.labels);
+    // the webhook message names the alert by the fingerprint Alertmanager itself computed
+    const hooked = await hook.waitFor('a firing webhook message', (r) => r.alerts().find((a) => a.status === 'firing'), 15_000);
+    expect(hooked.fingerprint).toBe(fired.fingerprint);
+    expect(hooked.labels).toEqual(fired.labels);
     expect(await topicCount(stack.aggUrl, 'app')).toBe(16);
     const fingerprint = fired.fingerprint;
     expect(await alertState(stack.aggUrl, 'ErrorBurst', HOST)).toBe('firing');
