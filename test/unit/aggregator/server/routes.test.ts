@@ -7,7 +7,7 @@ import { LogshipError, OffsetOutOfRangeError } from '../../../../lib/errors.js';
 describe('route table', () => {
   it('only health, readiness and metrics are open; every other route names its scope', () => {
     expect(routes.filter((r) => !r.auth).map((r) => r.label)).toEqual(['healthz', 'readyz', 'metrics']);
-    expect(Object.fromEntries(routes.filter((r) => r.auth).map((r) => [r.label, r.auth!.scope]))).toEqual({ batches: 'ingest', topics: 'read', records: 'read', groups: 'read', sinks: 'read', produce: 'ingest', es_info: 'ingest', bulk: 'ingest', es_startup: 'ingest' });
+    expect(Object.fromEntries(routes.filter((r) => r.auth).map((r) => [r.label, r.auth!.scope]))).toEqual({ batches: 'ingest', topics: 'read', records: 'read', groups: 'read', sinks: 'read', alerts: 'read', produce: 'ingest', es_info: 'ingest', bulk: 'ingest', es_startup: 'ingest' });
   });
 
   it('matches paths and hands back %-encoded params', () => {
