@@ -28,7 +28,7 @@ import { applyFilterPath, parseFilterPath } from './filter-path.js';
 import { hashBytes, timeOf, usableHost } from './documents.js';
 import { scanDocument } from './doc-scan.js';
 import { StoredLineWriter } from './stored-line.js';
-import { BULK_ID_SOURCE, bulkKey, type HeldEntry } from './id-store.js';
+import { bulkKey, type HeldEntry } from './id-store.js';
 import { storeRecords, type DocRecord } from './store.js';
 import { checkJsonContentType } from './request-limits.js';
 import { sendEs } from './product.js';
@@ -121,7 +121,7 @@ async function bulk(ctx: ServerContext, st: JsonIngestState, req: IncomingMessag
       if (s.error || !d) continue;
       const { op } = s;
       const line = body.subarray(op.start, op.end);
-      const rec: DocRecord = { topic: s.topic!, partition: 0, line: lines.write(body, op.start, op.end, d.timestamp), host: d.host, timestamp: d.timestamp, source: '_bulk', ownTime: true };
+      const rec: DocRecord = { topic: s.topic!, partition: 0, line, host: d.host, timestamp: d.timestamp, source: '_bulk', ownTime: true };
       if (op.id !== undefined) {
         const key = bulkKey(s.topic!, op.id);
         const hash = hashBytes(line);
@@ -142,12 +142,12 @@ async function bulk(ctx: ServerContext, st: JsonIngestState, req: IncomingMessag
         s.version = (cur?.version ?? 0) + 1;
         const entry: HeldEntry = { at: now, hash, version: s.version };
         overlay.set(key, { entry, slot: i });
-        rec.source = BULK_ID_SOURCE + op.id;
         rec.held = { key, entry };
       } else {
         s.result = 'created';
         s.version = 1;
       }
+      rec.line = lines.write(body, op.start, op.end, d.timestamp, op.id);
       const t = held.get(s.topic!)!;
       rec.partition = partitionFor(rec.host, s.topic!, t.partitions.length);
       s.rec = recs.length;
@@ -249,13 +249,14 @@ async function judge(ctx: ServerContext, req: IncomingMessage, name: string, hel
   }
 }
 
-/** The document of a stored line (the recovery scan hashes it as the handler did). */
-export function documentOf(line: Buffer): Buffer {
+/** The _id and document hash of a stored _bulk line that carries an _id (the recovery scan), else undefined. */
+export function bulkRecordOf(line: Buffer): { id: string; hash: string } | undefined {
+  if (line.indexOf('"bulk_id":') < 0) return undefined;
   try {
-    const o = JSON.parse(line.toString('utf8')) as { message?: unknown };
-    if (typeof o.message === 'string') return Buffer.from(o.message);
+    const o = JSON.parse(line.toString('utf8')) as { message?: unknown; bulk_id?: unknown };
+    if (typeof o.bulk_id === 'string' && typeof o.message === 'string') return { id: o.bulk_id, hash: hashBytes(Buffer.from(o.message)) };
   } catch {
-    /* an older or foreign line: hash it as it is */
+    /* not one of ours */
   }
-  return line;
+  return undefined;
 }

@@ -16,7 +16,8 @@
  *
  * A checkpoint says every record carrying an id below `offset` in that
  * partition has its entry above it in the journal. Records name their id in
- * their stored metadata (source `_bulk#<id>` or `produce#<key>`), so at start
+ * their stored line (a `_bulk` record's `bulk_id` field) or metadata
+ * (source `produce#<key>`), so at start
  * the journal is read (entries older than the window dropped, a damaged line
  * skipped and counted) and each partition is scanned from its last
  * checkpoint to its end: an id whose record became durable but whose
@@ -31,6 +32,7 @@ import { readFileIfExists, writeFileAtomic } from '../../../lib/log/atomic-file.
 import type { Logger } from '../../../lib/obs/logger.js';
 import type { Storage } from '../../storage/types.js';
 import { decodeStoredMeta } from '../../storage/stored-meta.js';
+import { FLAG_JSON } from '../../../lib/protocol/json-records.js';
 
 export interface HeldEntry {
   /** when it was stored (ms) */
@@ -49,7 +51,7 @@ export interface Committed {
 }
 
 /** Sources of records that carry an id (stored metadata): what the recovery scan looks for. */
-export const BULK_ID_SOURCE = '_bulk#';
+export const BULK_SOURCE = '_bulk';
 export const PRODUCE_KEY_SOURCE = 'produce#';
 
 export const bulkKey = (topic: string, id: string) => `b\u0000${topic}\u0000${id}`;
@@ -62,8 +64,8 @@ export interface IdStoreOptions {
   logger: Logger;
   now?: () => number;
   onEvicted?: (n: number) => void;
-  /** hashes a recovered record's stored bytes the way the handler hashed them */
-  hashRecord: (payload: Buffer) => string;
+  /** the _id and document hash of a stored _bulk line, undefined when it has no _id */
+  bulkRecord: (line: Buffer) => { id: string; hash: string } | undefined;
 }
 
 interface Scanned {
@@ -162,14 +164,20 @@ export class IdStore {
               continue;
             }
             if (meta.producer !== '' || meta.codec !== 0) continue;
-            if (meta.source.startsWith(BULK_ID_SOURCE)) {
-              const key = bulkKey(topic, meta.source.slice(BULK_ID_SOURCE.length));
-              const hash = this.#o.hashRecord(b.payload.subarray(0, Math.max(0, b.payload.length - 1)));
-              const prev = this.#entries.get(key);
-              if (prev?.hash === hash) continue;
-              this.#entries.delete(key);
-              this.#entries.set(key, { at, hash, version: (prev?.version ?? 0) + 1 });
-              found++;
+            if (meta.source === BULK_SOURCE && meta.flags === FLAG_JSON) {
+              for (let s = 0; s < b.payload.length; ) {
+                let nl = b.payload.indexOf(10, s);
+                if (nl < 0) nl = b.payload.length;
+                const r = this.#o.bulkRecord(b.payload.subarray(s, nl));
+                s = nl + 1;
+                if (!r) continue;
+                const key = bulkKey(topic, r.id);
+                const prev = this.#entries.get(key);
+                if (prev?.hash === r.hash) continue;
+                this.#entries.delete(key);
+                this.#entries.set(key, { at, hash: r.hash, version: (prev?.version ?? 0) + 1 });
+                found++;
+              }
             } else if (meta.source.startsWith(PRODUCE_KEY_SOURCE)) {
               const key = produceKey(topic, meta.source.slice(PRODUCE_KEY_SOURCE.length));
               if (this.#entries.has(key)) continue;

@@ -4,8 +4,7 @@ import type { Logger } from '../../../lib/obs/logger.js';
 import type { JsonIngestLimits } from './config.js';
 import { IdStore } from './id-store.js';
 import { RequestGate } from './request-limits.js';
-import { hashBytes } from './documents.js';
-import { documentOf } from './bulk.js';
+import { bulkRecordOf } from './bulk.js';
 import type { Storage } from '../../storage/types.js';
 import { Definitions } from './startup.js';
 
@@ -56,7 +55,7 @@ export class JsonIngestState {
       logger: o.logger,
       ...(o.now ? { now: o.now } : {}),
       onEvicted: (n) => this.metrics.idEvicted.inc(n),
-      hashRecord: (payload) => hashBytes(documentOf(payload)),
+      bulkRecord: bulkRecordOf,
     });
   }
 

@@ -68,8 +68,7 @@ export async function storeRecords(ctx: ServerContext, recs: readonly DocRecord[
         let bytes = a.line.length + 1;
         while (e < idx.length) {
           const b = recs[idx[e]!]!;
-          // A record carrying an _id is a batch of its own: the batch's source names it (recovery scan).
-          if (a.held || b.held || b.host !== a.host || (b.timestamp !== a.timestamp && !(a.ownTime && b.ownTime)) || b.source !== a.source || (o.indexed && idx[e]! !== idx[e - 1]! + 1)) break;
+          if (b.host !== a.host || (b.timestamp !== a.timestamp && !(a.ownTime && b.ownTime)) || b.source !== a.source || (o.indexed && idx[e]! !== idx[e - 1]! + 1)) break;
           if (bytes + b.line.length + 1 > o.maxBatchBytes) break;
           bytes += b.line.length + 1;
           e++;

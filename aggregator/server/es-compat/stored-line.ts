@@ -1,6 +1,9 @@
 /**
  * Writes _bulk documents as the stored structured line
- *   {"message":"<the document, JSON-escaped>","timestamp":"<ISO 8601>"}
+ *   {"message":"<the document, JSON-escaped>","timestamp":"<ISO 8601>"[,"bulk_id":"<_id>"]}
+ * (readers show `bulk_id` beside message: not `_id`, which Elasticsearch
+ * refuses inside a document; the idempotence window's recovery scan finds
+ * ids there)
  * straight from the request's bytes into shared chunks (1 MiB, or one
  * document's worst case), so a document costs no buffer of its own.
  * Escaping: `"` and `\` get a backslash, control bytes (only blanks can occur
@@ -19,8 +22,9 @@ export class StoredLineWriter {
   #lastMs = NaN;
   #lastIso = Buffer.alloc(0);
 
-  write(src: Buffer, start: number, end: number, timestamp: number): Buffer {
-    const worst = PREFIX.length + 6 * (end - start) + MIDDLE.length + 32;
+  write(src: Buffer, start: number, end: number, timestamp: number, id?: string): Buffer {
+    const idText = id === undefined ? undefined : JSON.stringify(id);
+    const worst = PREFIX.length + 6 * (end - start) + MIDDLE.length + 40 + (idText === undefined ? 0 : 3 * idText.length + 8);
     if (this.#chunk.length - this.#pos < worst) {
       this.#chunk = Buffer.allocUnsafe(Math.max(CHUNK, worst));
       this.#pos = 0;
@@ -50,6 +54,7 @@ export class StoredLineWriter {
     }
     o += this.#lastIso.copy(c, o);
     c[o++] = 0x22;
+    if (idText !== undefined) o += c.write(`,"bulk_id":${idText}`, o, 'utf8');
     c[o++] = 0x7d;
     this.#pos = o;
     return c.subarray(from, o);

@@ -242,7 +242,10 @@ describe('Elasticsearch-compatible ingest', () => {
       [200, 'noop', 1],
       [200, 'updated', 2],
     ]);
-    expect((await records(s.url, 'app')).map((x) => x.message)).toEqual(['{"message":"v1"}', '{"message":"v2"}']);
+    expect((await records(s.url, 'app')).map((x) => [x.message, x.bulk_id])).toEqual([
+      ['{"message":"v1"}', 'doc-1'],
+      ['{"message":"v2"}', 'doc-1'],
+    ]);
 
     await s.restart();
     const c = await send(bulkLine('create', { _index: 'app', _id: 'doc-1' }, { message: 'v1' }) + bulkLine('create', { _index: 'app', _id: 'doc-2' }, { message: 'new' }) + bulkLine('create', { _index: 'fresh', _id: 'f-1' }, { message: 'f' }));

@@ -83,7 +83,7 @@ describe('scanDocument', () => {
 });
 
 describe('StoredLineWriter', () => {
-  it('writes {"message": the document, "timestamp": ISO} that gives back the document byte for byte', () => {
+  it('writes {"message": the document, "timestamp": ISO[, "bulk_id": _id]} that gives back the document byte for byte', () => {
     const w = new StoredLineWriter();
     fc.assert(
       fc.property(fc.jsonValue(), fc.string(), fc.integer({ min: 0, max: 253_402_300_799_999 }), (v, s, ts) => {
@@ -94,6 +94,8 @@ describe('StoredLineWriter', () => {
           expect(Buffer.from(o.message)).toEqual(Buffer.from(text));
           expect(o.timestamp).toBe(new Date(ts).toISOString());
           expect(Object.keys(o)).toEqual(['message', 'timestamp']);
+          const withId = JSON.parse(w.write(src, 2, src.length - 2, ts, s).toString('utf8'));
+          expect([Buffer.from(withId.message), withId.bulk_id]).toEqual([Buffer.from(text), s]);
         }
       }),
       { numRuns: 500 },
