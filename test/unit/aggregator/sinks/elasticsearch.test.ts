@@ -345,12 +345,14 @@ describe('elasticsearch sink: delivery', () => {
   it('whole-request 503s and 429s (Retry-After) are retried until they pass; health is degraded meanwhile', async () => {
     const { es, sink } = await setup();
     await sink.start();
-    es.failNext = { n: 3, status: 503 };
+    // Failing until the test has seen the degraded state (no race with the retries under load).
+    es.failNext = { n: 1_000_000, status: 503 };
     const p = sink.deliver({ topic: 'app', partition: 0, records: records(10) });
     const deadline = Date.now() + 20_000;
-    while (es.failNext.n > 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    while (es.failNext.n > 1_000_000 - 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     expect(sink.health().ok).toBe(false);
     expect(sink.health().reason).toMatch(/HTTP 503/);
+    es.failNext.n = 0;
     await p;
     expect(es.docs.size).toBe(10);
     expect(sink.health()).toEqual({ ok: true });
