@@ -58,10 +58,15 @@ const ESCAPED_LITERAL = /[\\^$.*+?()[\]{}|/\-'"#%&,:;<=>@`~!]/;
 
 /** The longest run of characters every match of this alternative contains, or ''. */
 function longestRun(b: string): string {
-  let best = '';
+  return runs(b).reduce((best, r) => (r.length > best.length ? r : best), '');
+}
+
+/** Every run of plain characters every match of this alternative contains (each one contiguous in the match). */
+function runs(b: string): string[] {
+  const all: string[] = [];
   let cur = '';
   const end = () => {
-    if (cur.length > best.length) best = cur;
+    if (cur) all.push(cur);
     cur = '';
   };
   for (let i = 0; i < b.length; ) {
@@ -110,7 +115,7 @@ function longestRun(b: string): string {
     } else if (q === '+') end();
   }
   end();
-  return best;
+  return all;
 }
 
 export function requiredLiterals(src: string): string[] | undefined {
@@ -121,4 +126,15 @@ export function requiredLiterals(src: string): string[] | undefined {
     out.add(lit);
   }
   return [...out];
+}
+
+/**
+ * For a pattern without top-level alternatives: every required run of at
+ * least MIN_LITERAL characters, longest first (a message lacking any of them
+ * cannot match). Empty for patterns with alternatives.
+ */
+export function allRequiredRuns(src: string): string[] {
+  const bs = branches(src);
+  if (bs.length !== 1) return [];
+  return [...new Set(runs(bs[0]!).filter((r) => r.length >= MIN_LITERAL))].sort((a, b) => b.length - a.length);
 }

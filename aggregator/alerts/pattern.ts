@@ -19,7 +19,7 @@
  * the aggregator have them).
  */
 import { setFlagsFromString } from 'node:v8';
-import { requiredLiterals } from './literals.js';
+import { allRequiredRuns, requiredLiterals } from './literals.js';
 
 setFlagsFromString('--enable-experimental-regexp-engine');
 setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
@@ -116,11 +116,14 @@ export class PatternSet {
   #prefilter: RegExp | undefined;
   /** literal -> indexes of the patterns it (or one of its prefixes) stands for */
   #owners = new Map<string, number[]>();
+  /** per pattern: other strings a matching message must contain (checked before the pattern runs) */
+  #musts: string[][] = [];
 
   constructor(patterns: readonly LinePattern[]) {
     this.patterns = patterns;
     const byLiteral = new Map<string, number[]>();
     patterns.forEach((p, i) => {
+      this.#musts[i] = allRequiredRuns(p.source);
       const lits = requiredLiterals(p.source);
       if (!lits) {
         this.#plain.push(i);
@@ -138,6 +141,11 @@ export class PatternSet {
       this.#owners.set(l, [...owners]);
     }
     this.#prefilter = new RegExp(lits.map((l) => l.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&')).join('|'), 'g');
+  }
+
+  #mayMatch(p: number, msg: string): boolean {
+    for (const m of this.#musts[p]!) if (!msg.includes(m)) return false;
+    return true;
   }
 
   /** Whether some pattern needs the joined text (matchAll's `text` and `starts`). */
@@ -164,7 +172,7 @@ export class PatternSet {
         for (const p of this.#owners.get(m[0])!) {
           if (last[p] === line) continue;
           last[p] = line;
-          if (this.patterns[p]!.test(msg)) hits[p]!.push(line);
+          if (this.#mayMatch(p, msg) && this.patterns[p]!.test(msg)) hits[p]!.push(line);
         }
         re.lastIndex = m.index + 1;
       }

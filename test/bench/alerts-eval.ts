@@ -14,6 +14,7 @@
 import { loadavg } from 'node:os';
 import { Registry } from 'prom-client';
 import { AlertEngine } from '../../aggregator/alerts/engine.js';
+import { LinePattern, PatternSet } from '../../aggregator/alerts/pattern.js';
 import type { MatchAlertRule } from '../../aggregator/alerts/config.js';
 import type { StoredRecord } from '../../aggregator/storage/record-decoder.js';
 import { silentLogger } from '../../lib/obs/logger.js';
@@ -96,6 +97,22 @@ async function run(): Promise<ScenarioResult> {
     pool.push(recs);
   }
   const avgLine = bytes / (50 * BATCH);
+  // how selective the rules are on this data (not timed): matches per line, lines matching any rule
+  const set = new PatternSet(rules.map((r) => new LinePattern(r.match)));
+  let matches = 0;
+  let matchingLines = 0;
+  for (const recs of pool) {
+    const messages = recs.map((r) => r.message);
+    const starts: number[] = [];
+    let pos = 0;
+    for (const m of messages) {
+      starts.push(pos);
+      pos += m.length + 1;
+    }
+    const hits = set.matchAll(messages, messages.join('\n'), starts);
+    matches += hits.reduce((n, h) => n + h.length, 0);
+    matchingLines += new Set(hits.flat()).size;
+  }
   log(`alerts-eval: ${RULES} rules, ${total.toLocaleString('en')} lines of about ${Math.round(avgLine)} bytes; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   const load0 = loadavg()[0]!;
   let offset = 0;
@@ -123,6 +140,8 @@ async function run(): Promise<ScenarioResult> {
       info('rules', RULES),
       info('lines evaluated', lines),
       info('average line', avgLine, 'bytes', 0),
+      info('lines matching some rule', (matchingLines / (50 * BATCH)) * 100, '%'),
+      info('rule matches per line', matches / (50 * BATCH), '', 2),
       info('evaluation rate (one core)', rate, 'lines/s', 0),
       info('CPU per million lines', (cpu / lines) * 1e6, 's', 2),
       atMost('CPU share at 200,000 lines/s', share, 25, '% of one core'),

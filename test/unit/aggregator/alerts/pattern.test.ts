@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { LinePattern, PatternSet, patternProblem } from '../../../../aggregator/alerts/pattern.js';
-import { requiredLiterals } from '../../../../aggregator/alerts/literals.js';
+import { allRequiredRuns, requiredLiterals } from '../../../../aggregator/alerts/literals.js';
 
 function scan(p: LinePattern, messages: string[]): number[] {
   const starts: number[] = [];
@@ -68,6 +68,9 @@ describe('log-match patterns', () => {
     expect(requiredLiterals('ERROR|x')).toBeUndefined(); // one alternative has no literal of 3
     expect(requiredLiterals('[a-z]+\\d')).toBeUndefined();
     expect(requiredLiterals('a|(b|cde)')).toBeUndefined();
+    expect(allRequiredRuns('"[A-Z]+ /api/v1/items/\\d+[^"]*" 404 ')).toEqual([' /api/v1/items/', '" 404 ']);
+    expect(allRequiredRuns('ab?cde+fgh')).toEqual(['cde', 'fgh']);
+    expect(allRequiredRuns('ERROR|FATAL')).toEqual([]);
   });
 
   it('a pattern set (shared literal prefilter) finds exactly what each pattern finds alone', () => {
@@ -75,7 +78,7 @@ describe('log-match patterns', () => {
     const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
     const words = ['ERROR', 'ERR', 'FATAL', 'disk', 'timeout', 'after', '500', '5', 'GET', '/api/v1', ' ', ' ', '\n', 'x'];
     const messages = Array.from({ length: 3000 }, () => Array.from({ length: Math.floor(rnd() * 8) }, () => words[Math.floor(rnd() * words.length)]).join(''));
-    const sources = ['ERROR|FATAL', 'ERR', 'ERROR', 'ERRORERROR', 'timeout ?after', '(GET|POST) /api', '^GET', 'disk$', '50+ ', '[A-Z]{5}', 'x+ERR', 'ERR(OR)?FATAL', 'FATAL|disk'];
+    const sources = ['ERROR|FATAL', 'ERR', 'ERROR', 'ERRORERROR', 'timeout ?after', '(GET|POST) /api', '^GET', 'disk$', '50+ ', '[A-Z]{5}', 'x+ERR', 'ERR(OR)?FATAL', 'FATAL|disk', 'GET.*500 .*disk', 'ERR[^F]*FATAL x', 'after5?00? x'];
     const set = new PatternSet(sources.map((s) => new LinePattern(s)));
     const starts: number[] = [];
     let pos = 0;
