@@ -12,7 +12,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './procs.js';
+import { freePort, spawnLogship, waitFor, writeYaml, type Proc } from './procs.js';
 import type { JetStreamStorageConfig } from '../../aggregator/storage/jetstream/config.js';
 
 const BINARY = process.env.NATS_SERVER_BIN ?? 'nats-server';
@@ -173,4 +173,37 @@ export async function startNatsCluster(opts: NatsClusterOptions = {}): Promise<N
 /** A JetStream storage config for tests (replicas 3, the option table's defaults otherwise). */
 export function jsConfig(servers: string[], prefix: string, extra: Partial<JetStreamStorageConfig> = {}): JetStreamStorageConfig {
   return { type: 'jetstream', servers, replicas: 3, stream_prefix: prefix, duplicate_window: 120_000, request_timeout: 4000, ...extra };
+}
+
+export interface JsAggregator {
+  url: string;
+  port: number;
+  config: string;
+  proc: Proc;
+}
+
+/**
+ * A `logship aggregator` process on JetStream storage (stream_prefix "itest" unless given), two
+ * partitions and retention_bytes 64 MiB per topic (JetStream reserves retention_bytes per stream
+ * and replica against each server's store); resolves once /readyz answers 200.
+ */
+export async function startJsAggregator(dir: string, name: string, servers: string[], storage: Record<string, unknown> = {}, port?: number): Promise<JsAggregator> {
+  port ??= await freePort();
+  const config = await writeYaml(join(dir, `${name}.yaml`), {
+    listen: `127.0.0.1:${port}`,
+    data_dir: join(dir, name),
+    topics: { default: { partitions: 2, retention_bytes: '64MiB' } },
+    storage: { type: 'jetstream', servers, replicas: 3, stream_prefix: 'itest', ...storage },
+  });
+  const proc = spawnLogship(['aggregator', '--config', config]);
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(() => `${name} ready\n${proc.output()}`, async () => (await fetch(`${url}/readyz`)).ok, 60_000);
+  return { url, port, config, proc };
+}
+
+/** Starts the aggregator of `a` again (same config and port). */
+export async function restartJsAggregator(a: JsAggregator): Promise<JsAggregator> {
+  const proc = spawnLogship(['aggregator', '--config', a.config]);
+  await waitFor(() => `aggregator ready again\n${proc.output()}`, async () => (await fetch(`${a.url}/readyz`)).ok, 60_000);
+  return { ...a, proc };
 }

@@ -6,29 +6,11 @@
  * resumes through the other, and both list the same topics and offsets.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { join } from 'node:path';
-import { batchesBody, freePort, httpJson, killAll, plainBatch, postBatches, runLogship, spawnLogship, tempDir, topicCount, waitFor, writeYaml, type Proc } from '../helpers/procs.js';
-import { startNatsCluster, type NatsCluster } from '../helpers/nats-cluster.js';
+import { batchesBody, httpJson, killAll, plainBatch, postBatches, runLogship, tempDir, topicCount, waitFor } from '../helpers/procs.js';
+import { startJsAggregator, startNatsCluster, type JsAggregator, type NatsCluster } from '../helpers/nats-cluster.js';
 
-interface Agg {
-  url: string;
-  proc: Proc;
-}
-
-async function startAggregator(dir: string, name: string, servers: string[], storage: Record<string, unknown> = {}): Promise<Agg> {
-  const port = await freePort();
-  const config = await writeYaml(join(dir, `${name}.yaml`), {
-    listen: `127.0.0.1:${port}`,
-    data_dir: join(dir, name),
-    // JetStream reserves retention_bytes per stream and replica against each server's store.
-    topics: { default: { partitions: 2, retention_bytes: '64MiB' } },
-    storage: { type: 'jetstream', servers, replicas: 3, stream_prefix: 'itest', ...storage },
-  });
-  const proc = spawnLogship(['aggregator', '--config', config]);
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor(() => `${name} ready\n${proc.output()}`, async () => (await fetch(`${url}/readyz`)).ok, 60_000);
-  return { url, proc };
-}
+type Agg = JsAggregator;
+const startAggregator = startJsAggregator;
 
 describe('two aggregators on JetStream', () => {
   let tmp: Awaited<ReturnType<typeof tempDir>>;

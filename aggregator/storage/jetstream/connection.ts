@@ -18,7 +18,7 @@ import type { Logger } from '../../../lib/obs/logger.js';
 import type { JetStreamStorageConfig } from './config.js';
 
 /** Bound on one heartbeat request. */
-const HEARTBEAT_TIMEOUT_MS = 2000;
+export const HEARTBEAT_TIMEOUT_MS = 2000;
 
 export class JsConnection {
   readonly nc: NatsConnection;
@@ -31,6 +31,7 @@ export class JsConnection {
   #logger: Logger;
   #closed = false;
   #onChange: () => void;
+  #beat: (() => Promise<unknown>) | undefined;
 
   private constructor(nc: NatsConnection, jsm: JetStreamManager, timeoutMs: number, logger: Logger, onChange: () => void) {
     this.nc = nc;
@@ -97,20 +98,24 @@ export class JsConnection {
   }
 
   /**
-   * The heartbeat: a JetStream account-info request ($JS.API.INFO needs the
-   * meta leader, so it answers only while the cluster has quorum) every
-   * second, every quarter second while down. It turns `available` false
-   * within about HEARTBEAT_TIMEOUT_MS of a lost quorum even when no request
-   * is in flight, and true again once JetStream answers.
+   * The heartbeat: a write that needs a quorum (setHeartbeat: the storage
+   * puts one key of a replicated KV bucket; before that, $JS.API.INFO) every
+   * second, every quarter second while down. A read would not do: a leader cut
+   * off from its followers keeps answering reads until it steps down. It turns
+   * `available` false within about HEARTBEAT_TIMEOUT_MS of a lost quorum even
+   * when no request is in flight, and true again once a write succeeds.
    */
   #startProbe(): void {
     if (this.#probe || this.#closed) return;
     const tick = async () => {
       if (this.#closed) return;
       try {
-        const r = await this.nc.request('$JS.API.INFO', undefined, { timeout: Math.min(HEARTBEAT_TIMEOUT_MS, this.timeoutMs) });
-        const j = JSON.parse(Buffer.from(r.data).toString('utf8')) as { error?: { code?: number; description?: string } };
-        if (j.error) throw Object.assign(new Error(j.error.description ?? 'JetStream error'), { api_error: j.error });
+        if (this.#beat) await this.#beat();
+        else {
+          const r = await this.nc.request('$JS.API.INFO', undefined, { timeout: Math.min(HEARTBEAT_TIMEOUT_MS, this.timeoutMs) });
+          const j = JSON.parse(Buffer.from(r.data).toString('utf8')) as { error?: { code?: number; description?: string } };
+          if (j.error) throw Object.assign(new Error(j.error.description ?? 'JetStream error'), { api_error: j.error });
+        }
         this.succeeded();
       } catch (err) {
         if (this.#connected) this.failure(err, 'heartbeat');
@@ -123,6 +128,11 @@ export class JsConnection {
     };
     this.#probe = setTimeout(() => void tick(), 250);
     this.#probe.unref();
+  }
+
+  /** The heartbeat write (it must need a quorum and fail within HEARTBEAT_TIMEOUT_MS). */
+  setHeartbeat(beat: () => Promise<unknown>): void {
+    this.#beat = beat;
   }
 
   /** Marks JetStream usable again after an operation succeeded (a probe may still be pending). */

@@ -10,6 +10,7 @@
  *                                        fixes the partition count at creation (kv create is atomic)
  *   KV <prefix>-producers                producer snapshots per stream (snapshot.ts)
  *   KV <prefix>-groups                   consumer-group offsets (groups.ts)
+ *   KV <prefix>-health                   one key every aggregator writes each second: the heartbeat
  *
  * Retention: `retention` is the stream's max_age and `retention_bytes` its
  * max_bytes, enforced by JetStream itself; applyRetention() only reports what
@@ -21,7 +22,7 @@ import type { Logger } from '../../../lib/obs/logger.js';
 import { topicNameProblem } from '../../../lib/config/names.js';
 import type { PartitionStats, RetentionReport, Storage, TopicHandle, TopicSettings } from '../types.js';
 import type { JetStreamStorageConfig } from './config.js';
-import { JsConnection } from './connection.js';
+import { HEARTBEAT_TIMEOUT_MS, JsConnection } from './connection.js';
 import { streamName, tokenTopic, topicToken } from './headers.js';
 import { JsPartition } from './partition.js';
 import { encodeSnapshot, readSnapshot } from './snapshot.js';
@@ -94,11 +95,17 @@ export class JetStreamStorage implements Storage {
     this.#conn = await JsConnection.open(this.#cfg, this.#o.logger, () => this.#o.onAvailability?.());
     const p = this.#cfg.stream_prefix;
     try {
-      const kvOpts = { replicas: this.#cfg.replicas, storage: StorageType.File, history: 1, timeout: this.#cfg.request_timeout };
+      // No direct get: a follower could answer a read with a value older than our own last write.
+      const kvOpts = { replicas: this.#cfg.replicas, storage: StorageType.File, history: 1, timeout: this.#cfg.request_timeout, allow_direct: false };
       const js = this.#conn.js;
       this.#topicsKv = await js.views.kv(`${p}-topics`, kvOpts);
       this.#producersKv = await js.views.kv(`${p}-producers`, kvOpts);
       this.#groupsKv = await js.views.kv(`${p}-groups`, kvOpts);
+      // Availability is checked by a write that needs a quorum: one key, history 1, so it stays tiny.
+      const health = await js.views.kv(`${p}-health`, kvOpts);
+      const conn = this.#conn;
+      conn.setHeartbeat(() => conn.js.publish(`$KV.${p}-health.beat`, Buffer.from(String(Date.now())), { timeout: HEARTBEAT_TIMEOUT_MS }));
+      void health;
       await this.#learnTopics();
     } catch (err) {
       await this.#conn.close();
@@ -184,15 +191,18 @@ export class JetStreamStorage implements Storage {
       let e = await this.#topicsKv.get(key);
       if (!e || e.operation !== 'PUT') {
         if (!create) throw new NotStored();
+        const value = Buffer.from(JSON.stringify({ version: 1, partitions: settings.partitions, created: new Date().toISOString() }));
         try {
-          await this.#topicsKv.create(key, Buffer.from(JSON.stringify({ version: 1, partitions: settings.partitions, created: new Date().toISOString() })));
+          await this.#topicsKv.create(key, value);
+          e = null;
+          partitions = settings.partitions;
         } catch (err) {
           // Another aggregator created it first: take its partition count.
           if (!/wrong last sequence|exists/i.test((err as Error).message)) throw err;
+          e = await this.#topicsKv.get(key);
+          partitions = parsePartitions(e?.value, max, name);
         }
-        e = await this.#topicsKv.get(key);
-      }
-      partitions = parsePartitions(e?.value, max, name);
+      } else partitions = parsePartitions(e.value, max, name);
     } catch (err) {
       if (err instanceof NotStored || err instanceof LogshipError) throw err;
       throw conn.failure(err, `topic ${name}`);
