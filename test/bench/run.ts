@@ -21,9 +21,10 @@ import { GiB, killMine, log, parseBytes, removeScratchSync, resultsDir, type Ben
 import { idleCost } from './idle-cost.js';
 import { journaldToAggregator } from './journald-to-aggregator.js';
 import { liveTail } from './live-tail.js';
+import { jetstreamIngest } from './jetstream-ingest.js';
 import { manyProducers } from './many-producers.js';
 
-const SCENARIOS: Scenario[] = [fileToAggregator, liveTail, manyProducers, idleCost, backlogDrain, journaldToAggregator, esSink, bulkIngest, alertsEval];
+const SCENARIOS: Scenario[] = [fileToAggregator, liveTail, manyProducers, idleCost, backlogDrain, journaldToAggregator, esSink, bulkIngest, alertsEval, jetstreamIngest];
 
 function usage(): string {
   return [
