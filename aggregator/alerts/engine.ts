@@ -43,6 +43,9 @@ import { compileTemplate, render, type Template } from './template.js';
 import type { AlertNotice, AlertStatus, GroupState } from './types.js';
 
 export const ALERTS_GROUP = 'alerts';
+/** Hosts remembered for absence rules at most. */
+export const MAX_HOSTS = 100_000;
+const HOST_FORGET_MS = 7 * 86_400_000;
 
 export interface AlertSinkConfig {
   type: string;
@@ -129,6 +132,7 @@ export class AlertEngine {
   #allTopics: boolean;
   #lookback: number;
   #tsCache = { text: '', ms: 0 };
+  #ticks = 0;
 
   constructor(o: AlertEngineOptions) {
     this.#o = o;
@@ -397,6 +401,7 @@ export class AlertEngine {
     if (this.#allTopics) this.#startConsumers();
     const now = this.#now();
     const evalNow = this.#caughtUp() ? now : Math.max(this.#newestRecord, this.#startedAt);
+    this.#forgetHosts(now);
     let lastHeard: Map<string, number> | undefined;
     if (this.#absentRules.length > 0) {
       lastHeard = new Map();
@@ -408,6 +413,33 @@ export class AlertEngine {
       c.eval.forget(now);
     }
     void this.#save();
+  }
+
+  /**
+   * Hosts are remembered for absence rules; bounded: one silent for a week whose absence alerts are not
+   * firing is forgotten, and beyond MAX_HOSTS the longest silent go first.
+   */
+  #forgetHosts(now: number): void {
+    if (this.#hosts.size === 0) return;
+    const firing = (h: string) => this.#absentRules.some((c) => c.eval.groups.get(h)?.status === 'firing');
+    if (++this.#ticks % 60 === 0) {
+      for (const [h, t] of this.#hosts) {
+        if (now - Math.max(t, this.#arrived.get(h) ?? 0) > HOST_FORGET_MS && !firing(h)) {
+          this.#hosts.delete(h);
+          this.#arrived.delete(h);
+          this.#dirty = true;
+        }
+      }
+    }
+    if (this.#hosts.size > MAX_HOSTS) {
+      const oldest = [...this.#hosts].sort((a, b) => a[1] - b[1]).slice(0, this.#hosts.size - MAX_HOSTS);
+      for (const [h] of oldest) {
+        this.#hosts.delete(h);
+        this.#arrived.delete(h);
+      }
+      this.#dirty = true;
+      this.#log.warn({ max_hosts: MAX_HOSTS }, 'more hosts than the alert engine remembers for absence rules: the longest silent were forgotten');
+    }
   }
 
   #transition(rule: AlertRule, g: GroupState, from: AlertStatus, at: number): void {
