@@ -28,6 +28,21 @@ export function sinkLag(aggUrl: string, sink: string): Promise<number> {
   return metricSum(aggUrl, 'logship_aggregator_consumer_lag_records', { group: `sink-${sink}` });
 }
 
+/** One sink as GET /v1/sinks reports it. */
+export interface SinkView {
+  name: string;
+  type: string;
+  state: 'ok' | 'degraded' | 'not_running';
+  reason?: string;
+  lag: Record<string, number>;
+  status?: Record<string, unknown>;
+}
+
+export async function sinkView(aggUrl: string, name: string): Promise<SinkView | undefined> {
+  const all = await httpJson<{ sinks: SinkView[] }>(`${aggUrl}/v1/sinks`);
+  return all.sinks.find((s) => s.name === name);
+}
+
 export interface TopicRecord {
   offset: number;
   timestamp: string;

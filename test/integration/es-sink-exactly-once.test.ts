@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startFakeElasticsearch, type FakeElasticsearch } from '../fakes/elasticsearch.js';
-import { forEachRecord, sinkLag } from '../helpers/es-sink.js';
+import { forEachRecord, sinkLag, sinkView } from '../helpers/es-sink.js';
 import { killAll, makeStack, tempDir, topicCount, waitFor, type Proc, type Stack } from '../helpers/procs.js';
 
 const TOTAL = 1_000_000;
@@ -152,6 +152,12 @@ describe('elasticsearch sink: exactly once under faults, kills and an outage', (
     expect(Date.now() - downAt).toBeLessThan(DOWN_MS);
     expect(fake.count()).toBe(storedAtDown);
     expect(lagDuringDown).toBeGreaterThanOrEqual(lagAtDown + (TOTAL - BEFORE_OUTAGE));
+    // operators see it too: the sink is degraded (whole requests failing) with the same lag
+    const during = await waitFor(() => `GET /v1/sinks to say degraded${detail()}`, async () => {
+      const v = await sinkView(stack.aggUrl, 'es');
+      return v?.state === 'degraded' ? v : undefined;
+    }, 30_000, 200);
+    expect(during.lag.app).toBe(lagDuringDown);
     // the outage lasts 60 s: time itself is what is tested here
     await new Promise((r) => setTimeout(r, Math.max(0, DOWN_MS - (Date.now() - downAt))));
     Object.assign(fake.faults, { requestFailure: undefined, resets: undefined, latencyMs: 0, itemRejectShare: 0 });
@@ -161,6 +167,10 @@ describe('elasticsearch sink: exactly once under faults, kills and an outage', (
 
     await waitFor(() => `${TOTAL} documents after the outage (have ${fake.count()})${detail()}`, () => fake.count() >= TOTAL, 240_000, 50);
     await waitFor(() => `the sink's lag to drain${detail()}`, async () => (await sinkLag(stack.aggUrl, 'es')) === 0, 60_000, 200);
+    await waitFor(() => `GET /v1/sinks to say ok with no lag${detail()}`, async () => {
+      const v = await sinkView(stack.aggUrl, 'es');
+      return v?.state === 'ok' && v.lag.app === 0;
+    }, 60_000, 200);
     const drainSeconds = (Date.now() - upAt) / 1000;
     mark('drained');
 
