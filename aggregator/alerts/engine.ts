@@ -604,7 +604,7 @@ export class AlertEngine {
     }
   }
 
-  /** Stops reading, saves the state, gives the notifiers a moment to deliver, stops them. Idempotent. */
+  /** Stops reading, saves the state, gives the notifiers a moment to deliver, stops them, saves what they reported. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -612,8 +612,11 @@ export class AlertEngine {
     await Promise.all([...this.#consumers.values()].map((c) => c.stop()));
     await Promise.all(this.#runs);
     this.#dirty = true;
-    await this.#save();
+    await this.#save(); // hands what is pending to the notifiers
     await Promise.all([...this.#notifiers.values()].map((n) => n.close(2_000)));
+    // what the sinks accepted meanwhile is recorded, so a restart does not send it again
+    this.#dirty = true;
+    await this.#save();
   }
 }
 
