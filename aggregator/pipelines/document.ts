@@ -5,21 +5,16 @@
  * `timestamp` step finds the line's own.
  */
 import type { StoredRecord } from '../storage/record-decoder.js';
-import { newDoc, type Doc } from './fields.js';
+import type { Doc } from './fields.js';
 
 export function baseDocument(rec: StoredRecord): Doc {
-  const doc = newDoc();
-  doc['@timestamp'] = rec.timestamp;
-  doc.message = rec.message;
-  const host = newDoc();
-  host.name = rec.host;
-  doc.host = host;
-  const file = newDoc();
-  file.path = rec.source;
-  const log = newDoc();
-  log.file = file;
-  log.offset = rec.source_offset;
-  doc.log = log;
+  // one literal: V8 gives every document the same shape
+  const doc: Doc = {
+    '@timestamp': rec.timestamp,
+    message: rec.message,
+    host: { name: rec.host },
+    log: { file: { path: rec.source }, offset: rec.source_offset },
+  };
   if (rec.metrics !== undefined) doc.metrics = rec.metrics;
   return doc;
 }

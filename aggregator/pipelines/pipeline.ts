@@ -46,6 +46,28 @@ export function stepLabel(s: StepConfig, i: number): string {
   return s.name ?? `${i}-${s.type}`;
 }
 
+/** What steps may ask about the record; the costly parts only when a step asks (most never do). */
+class RecordContext implements StepContext {
+  routes: Set<string> | undefined = undefined;
+  scratch: Record<string, string> = EMPTY;
+  #rec: StoredRecord;
+  #readTime: number | undefined;
+  constructor(rec: StoredRecord) {
+    this.#rec = rec;
+  }
+  get readTime(): number {
+    if (this.#readTime === undefined) {
+      const t = Date.parse(this.#rec.timestamp);
+      this.#readTime = Number.isFinite(t) ? t : Date.now();
+    }
+    return this.#readTime;
+  }
+  get identity(): string {
+    return `${this.#rec.host}\u0000${this.#rec.source}\u0000${this.#rec.source_offset}`;
+  }
+}
+const EMPTY: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
 export class Pipeline {
   readonly name: string;
   readonly steps: CompiledStep[];
@@ -72,10 +94,7 @@ export class Pipeline {
   }
 
   run(rec: StoredRecord): ParseResult {
-    const doc = baseDocument(rec);
-    const readTime = Date.parse(rec.timestamp);
-    const ctx: StepContext = { readTime: Number.isFinite(readTime) ? readTime : Date.now(), identity: `${rec.host}\u0000${rec.source}\u0000${rec.source_offset}`, routes: undefined };
-    return this.runDoc(doc, ctx);
+    return this.runDoc(baseDocument(rec), new RecordContext(rec));
   }
 
   runDoc(doc: Doc, ctx: StepContext): ParseResult {

@@ -5,15 +5,13 @@
  * each is in docs/pipelines.md.
  */
 
-import { asText, deletePath, getPath, setPath, type Doc } from './fields.js';
+import { asText, getPath, setPath, type Doc } from './fields.js';
 import { compilePattern } from './pattern.js';
-import { convertCapture } from './pattern.js';
+import { parseTimestamp, parseZone, type TimestampFormat } from './timestamp.js';
 import { parseKv } from './kv.js';
 import { parseStackTrace } from './stacktrace.js';
-import { OK, SKIP, StepError, syslogFields, timestampFn, normalizeLevel, type StepContext, type StepFn, type StepOutcome } from './steps.js';
+import { applyCaptures, OK, SKIP, StepError, syslogFields, normalizeLevel, type StepContext, type StepFn, type StepOutcome } from './steps.js';
 import type { PresetName, StepConfig } from './types.js';
-
-const SCRATCH = ['_pattern'];
 
 function patternPreset(block: string, field: string, after: StepFn[]): StepFn {
   const p = compilePattern(`%{${block}}$`);
@@ -23,26 +21,30 @@ function patternPreset(block: string, field: string, after: StepFn[]): StepFn {
     if (text === undefined) return SKIP;
     const m = p.regex.exec(text);
     if (!m) return `the ${block} pattern did not match`;
-    for (const c of p.captures) {
-      const t = m[c.index];
-      if (t === undefined) continue;
-      const v = convertCapture(t, c.type);
-      if (v === undefined) return `"${t.slice(0, 40)}" is not a valid ${c.type} for ${c.field}`;
-      setPath(doc, c.keys, v);
-    }
+    ctx.scratch = {};
+    const bad = applyCaptures(doc, m, p, ctx.scratch);
+    if (bad !== undefined) return bad;
     for (const f of after) {
       const r = f(doc, ctx);
-      if (r !== OK && r !== SKIP) {
-        deletePath(doc, SCRATCH);
-        return r;
-      }
+      if (r !== OK && r !== SKIP) return r;
     }
-    deletePath(doc, SCRATCH);
     return OK;
   };
 }
 
-const ts = (format: string, timezone: string) => timestampFn('_pattern.time', [format], timezone, '@timestamp', false);
+/** The log's own time (captured as _pattern.time) into @timestamp. */
+function ts(format: TimestampFormat, timezone: string): StepFn {
+  const zone = parseZone(timezone);
+  if (!zone) throw new StepError(`unknown timezone "${timezone}"`, 'timezone');
+  return (doc, ctx) => {
+    const text = ctx.scratch.time;
+    if (text === undefined) return OK;
+    const t = parseTimestamp(text, format, zone, ctx.readTime);
+    if (t === undefined) return `"${text.slice(0, 40)}" is not a time in format ${format}`;
+    doc['@timestamp'] = new Date(t).toISOString();
+    return OK;
+  };
+}
 
 /** The function for `{type: pattern, preset: NAME}`. */
 export function presetStep(s: Extract<StepConfig, { type: 'pattern' }>, timezone = 'UTC'): StepFn {
@@ -116,8 +118,8 @@ const nginxErrorExtras: StepFn = (doc) => {
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
 /** "Tue Dec 01 18:14:55.123456 2026" (Apache's error log, local time of the server: taken as UTC unless a timezone is given) */
-const apacheErrorTime: StepFn = (doc) => {
-  const t = getPath(doc, ['_pattern', 'apache_time']);
+const apacheErrorTime: StepFn = (doc, ctx) => {
+  const t = ctx.scratch.apache_time;
   if (typeof t !== 'string') return OK;
   const parts = t.split(' ');
   const mo = MONTHS.indexOf(parts[1] ?? '');
@@ -132,22 +134,25 @@ const apacheErrorTime: StepFn = (doc) => {
 
 function logfmt(f: string): StepFn {
   const src = f.split('.');
-  const tsFn = timestampFn('_pattern.time', ['rfc3339', 'epoch_s', 'epoch_ms'], 'UTC', '@timestamp', false);
+  const utc = parseZone('UTC')!;
   return (doc, ctx) => {
     const text = asText(getPath(doc, src));
     if (text === undefined) return SKIP;
     const pairs = parseKv(text);
     if (pairs.length === 0) return 'no key=value pairs';
+    let time: string | undefined;
     for (const [k, v] of pairs) {
       if (k === 'level' || k === 'lvl') {
         const l = normalizeLevel(v);
         if (l !== undefined) setPath(doc, ['log', 'level'], l);
       } else if (k === 'msg') doc.message = String(v);
-      else if (k === 'time' || k === 'ts' || k === 'timestamp') setPath(doc, ['_pattern', 'time'], String(v));
+      else if (k === 'time' || k === 'ts' || k === 'timestamp') time = String(v);
       else if (!k.split('.').some((p) => p === '' || p === '__proto__' || p === 'constructor' || p === 'prototype')) setPath(doc, k.split('.'), v);
     }
-    const r = getPath(doc, ['_pattern', 'time']) === undefined ? OK : tsFn(doc, ctx);
-    deletePath(doc, SCRATCH);
-    return r;
+    if (time === undefined) return OK;
+    const t = parseTimestamp(time, 'rfc3339', utc, ctx.readTime) ?? parseTimestamp(time, 'epoch_s', utc, 0) ?? parseTimestamp(time, 'epoch_ms', utc, 0);
+    if (t === undefined) return `"${time.slice(0, 40)}" is not a time in format rfc3339, epoch_s or epoch_ms`;
+    doc['@timestamp'] = new Date(t).toISOString();
+    return OK;
   };
 }

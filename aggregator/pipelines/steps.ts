@@ -21,12 +21,14 @@ export const DROP = 2;
 export type StepOutcome = typeof OK | typeof SKIP | typeof DROP | string;
 
 export interface StepContext {
-  /** epoch ms of the record's read time: the reference for year-less timestamps */
-  readTime: number;
-  /** stable identity of the record (for sample) */
-  identity: string;
+  /** epoch ms of the record's read time: the reference for year-less timestamps (computed when first asked) */
+  readonly readTime: number;
+  /** stable identity of the record (for sample; computed when first asked) */
+  readonly identity: string;
   /** sinks named by route steps that matched, if any */
   routes: Set<string> | undefined;
+  /** `_pattern.*` captures of the current pattern step: scratch for a preset's own steps, never in the document */
+  scratch: Record<string, string>;
 }
 
 export type StepFn = (doc: Doc, ctx: StepContext) => StepOutcome;
@@ -84,10 +86,15 @@ function jsonTime(v: unknown): number | undefined {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-function applyCaptures(doc: Doc, m: RegExpExecArray, p: CompiledPattern): string | undefined {
+/** Puts a match's captures into the document (`_pattern.*` into ctx.scratch); a message when one does not convert. */
+export function applyCaptures(doc: Doc, m: RegExpExecArray, p: CompiledPattern, scratch: Record<string, string>): string | undefined {
   for (const c of p.captures) {
     const text = m[c.index];
     if (text === undefined) continue;
+    if (c.keys[0] === '_pattern') {
+      scratch[c.keys[1] ?? ''] = text;
+      continue;
+    }
     const v = convertCapture(text, c.type);
     if (v === undefined) return `"${text.slice(0, 40)}" is not a valid ${c.type} for ${c.field}`;
     setPath(doc, c.keys, v);
@@ -180,13 +187,14 @@ function patternStep(s: Extract<StepConfig, { type: 'pattern' }>, patterns: stri
       throw err;
     }
   });
-  return (doc) => {
+  return (doc, ctx) => {
     const text = textAt(doc, src);
     if (text === undefined) return SKIP;
     for (const p of compiled) {
       const m = p.regex.exec(text);
       if (!m) continue;
-      return applyCaptures(doc, m, p) ?? OK;
+      ctx.scratch = {};
+      return applyCaptures(doc, m, p, ctx.scratch) ?? OK;
     }
     return compiled.length === 1 ? 'the pattern did not match' : `none of the ${compiled.length} patterns matched`;
   };
