@@ -23,8 +23,9 @@ import { journaldToAggregator } from './journald-to-aggregator.js';
 import { liveTail } from './live-tail.js';
 import { jetstreamIngest } from './jetstream-ingest.js';
 import { manyProducers } from './many-producers.js';
+import { pipelineNginx } from './pipeline-nginx.js';
 
-const SCENARIOS: Scenario[] = [fileToAggregator, liveTail, manyProducers, idleCost, backlogDrain, journaldToAggregator, esSink, bulkIngest, alertsEval, jetstreamIngest];
+const SCENARIOS: Scenario[] = [fileToAggregator, liveTail, manyProducers, idleCost, backlogDrain, journaldToAggregator, esSink, bulkIngest, alertsEval, pipelineNginx, jetstreamIngest];
 
 function usage(): string {
   return [
