@@ -5,7 +5,7 @@
  * idempotence window compares (of the stored bytes, so a retry of the same
  * document matches and an edited one does not).
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { MAX_TIMESTAMP } from '../../../lib/protocol/payload.js';
 
 const MAX_HOST = 255;
@@ -39,5 +39,6 @@ export function timeOf(v: unknown): number | undefined {
 }
 
 export function hashBytes(b: Buffer): string {
-  return createHash('sha256').update(b).digest('base64url').slice(0, 22);
+  // The one-shot crypto.hash: no Hash object per document (several times cheaper than createHash here).
+  return hash('sha256', b, 'base64url').slice(0, 22);
 }

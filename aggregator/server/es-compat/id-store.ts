@@ -256,7 +256,7 @@ export class IdStore {
     for (const { key, entry } of items) {
       this.#entries.delete(key);
       this.#entries.set(key, entry);
-      lines += `${JSON.stringify({ k: key, t: entry.at, h: entry.hash, v: entry.version, ...(entry.answer !== undefined ? { r: entry.answer } : {}) })}\n`;
+      lines += entryLine(key, entry);
     }
     let low = nextOffset;
     if (m) for (const o of m.values()) low = Math.min(low, o);
@@ -318,7 +318,7 @@ export class IdStore {
         const [t, p] = pk.split('\u0000');
         parts.push(`${JSON.stringify({ c: [t, Number(p), off] })}\n`);
       }
-      for (const [k, e] of this.#entries) parts.push(`${JSON.stringify({ k, t: e.at, h: e.hash, v: e.version, ...(e.answer !== undefined ? { r: e.answer } : {}) })}\n`);
+      for (const [k, e] of this.#entries) parts.push(entryLine(k, e));
       const data = parts.join('');
       await writeFileAtomic(this.#file, data);
       if (this.#fd >= 0) closeSync(this.#fd);
@@ -352,4 +352,10 @@ export class IdStore {
     }
     this.#fd = -1;
   }
+}
+
+/** A journal entry line; the same JSON as JSON.stringify({k, t, h, v, r?}), written without building the object. */
+function entryLine(key: string, e: HeldEntry): string {
+  const r = e.answer !== undefined ? `,"r":${JSON.stringify(e.answer)}` : '';
+  return `{"k":${JSON.stringify(key)},"t":${e.at},"h":${JSON.stringify(e.hash)},"v":${e.version}${r}}\n`;
 }
