@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startFakeElasticsearch, type FakeElasticsearch } from '../fakes/elasticsearch.js';
-import { forEachRecord, sinkLag, type TopicRecord } from '../helpers/es-sink.js';
+import { forEachRecord, sinkLag, sinkView, type TopicRecord } from '../helpers/es-sink.js';
 import { killAll, makeStack, tempDir, topicCount, waitFor, type Proc, type Stack } from '../helpers/procs.js';
 
 describe('elasticsearch sink: dead letters', () => {
@@ -70,5 +70,9 @@ describe('elasticsearch sink: dead letters', () => {
     expect(await topicCount(stack.aggUrl, 'es-dead')).toBe(1);
     expect(fake.stats.mappingConflicts).toBe(conflicts);
     expect(fake.duplicates()).toBe(0);
+    // as operators see it
+    const view = await sinkView(stack.aggUrl, 'es');
+    expect(view?.lag).toEqual({ app: 0 });
+    expect((view?.status as { docs?: { dead_lettered?: number; indexed?: number } } | undefined)?.docs).toMatchObject({ dead_lettered: 1, indexed: 1999 });
   });
 });
