@@ -102,7 +102,7 @@ describe('elasticsearch sink: exactly once under faults, kills and an outage', (
     }
   };
 
-  it(`delivers ${TOTAL} lines as exactly ${TOTAL} documents`, { timeout: 600_000 }, async () => {
+  it(`delivers ${TOTAL} lines as exactly ${TOTAL} documents`, { timeout: 900_000 }, async () => {
     for (const f of files) await writeFile(f, '');
     let agg: Proc = await stack.startAggregator();
     const agent = await stack.startAgent();
