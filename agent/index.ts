@@ -133,6 +133,11 @@ export class Agent {
       buffer: this.buffer,
       dataDir: cfg.data_dir,
       logger: this.#logger,
+      lagBytes: () => {
+        let lag = 0;
+        for (const input of this.fileInputs) for (const t of input.tailers) lag += Math.max(0, t.size - t.stream.offset);
+        return lag;
+      },
       onAcked: (_next, batches) => {
         this.metrics.batchesSent.inc(batches.length);
         let lines = 0;

@@ -20,6 +20,7 @@ import { PipelineSet } from './pipelines/index.js';
 import { GroupStore } from './topics/groups.js';
 import { loadTokens, TokenAuth } from './server/auth.js';
 import { createRouter } from './server/router.js';
+import { AgentTable } from './server/agents.js';
 import { JsonIngestState } from './server/es-compat/state.js';
 import { createAggregatorMetrics, type AggregatorMetrics } from './metrics.js';
 import type { FsSeam } from '../lib/log/index.js';
@@ -159,6 +160,7 @@ export class Aggregator {
       jsonIngest: this.#jsonIngest,
       beforeScrape: () => this.refreshGauges(),
       sinks: () => this.sinks.reports(),
+      agents: new AgentTable({ registry: this.metrics.registry }),
     });
     // Last line of defence: whatever a request does, it must not take the process down.
     const handler = (req: Parameters<typeof router>[0], res: Parameters<typeof router>[1]) =>

@@ -34,6 +34,8 @@ export interface ForwarderOptions {
   onAcked: (next: number, batches: BufferedBatch[]) => Promise<void> | void;
   onRetry: (reason: string) => void;
   onRejected: (batches: number, lines: number) => void;
+  /** bytes of the inputs' files not yet read into the buffer, reported to the aggregator (X-Logship-Agent-Status) */
+  lagBytes?: () => number;
 }
 
 class SendError extends Error {
@@ -166,6 +168,7 @@ export class Forwarder {
     }));
     const body = Buffer.concat(encodeRequest({ producer: this.#o.producer, epoch: this.#o.epoch, host: this.#o.host, batches: wire }));
     const url = new URL('/v1/batches', this.currentUrl);
+    const buf = this.#o.buffer;
     this.lastAttempt = Date.now();
     const res = await request(url, {
       method: 'POST',
@@ -175,6 +178,8 @@ export class Forwarder {
       headers: {
         'content-type': BATCHES_CONTENT_TYPE,
         ...(this.#o.token ? { authorization: `Bearer ${this.#o.token}` } : {}),
+        // What the aggregator's status page shows about this agent (GET /v1/agents).
+        'x-logship-agent-status': `buffer_bytes=${buf.sizeBytes};buffer_max_bytes=${buf.maxBytes};unacked_batches=${buf.unackedBatches}${this.#o.lagBytes ? `;lag_bytes=${Math.max(0, Math.round(this.#o.lagBytes()))}` : ''}`,
       },
     });
     const text = await res.body.text();

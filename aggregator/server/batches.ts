@@ -11,6 +11,7 @@ import type { IngestItem, IngestResult, PartitionHandle, TopicHandle } from '../
 import { partitionFor } from '../topics/partitioner.js';
 import { HttpError, mediaType, readBody, sendJson } from './http-util.js';
 import type { ServerContext } from './context.js';
+import { AGENT_STATUS_HEADER } from './agents.js';
 
 export async function handleBatches(ctx: ServerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const ct = mediaType(req.headers['content-type']);
@@ -59,6 +60,15 @@ export async function handleBatches(ctx: ServerContext, req: IncomingMessage, re
   const held = new Map<string, TopicHandle>();
   try {
     await ingest(ctx, wire, held, res, started);
+    if (ctx.agents) {
+      let raw = 0;
+      let lines = 0;
+      for (const b of wire.batches) {
+        raw += b.rawLength;
+        lines += b.lines;
+      }
+      ctx.agents.record(wire.host, wire.producer, raw, lines, req.headers[AGENT_STATUS_HEADER]);
+    }
   } finally {
     for (const name of held.keys()) ctx.storage.release(name);
   }

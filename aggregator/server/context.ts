@@ -10,6 +10,7 @@ import type { PipelineSet } from '../pipelines/index.js';
 import type { AlertsView } from '../alerts/engine.js';
 import type { SinkReport } from '../sinks/runner.js';
 import type { JsonIngestState } from './es-compat/state.js';
+import type { AgentTable } from './agents.js';
 
 /** What every route handler may use; built once by the aggregator. */
 export interface ServerContext {
@@ -35,4 +36,6 @@ export interface ServerContext {
   beforeScrape?: () => void;
   /** the configured parsing pipelines, for GET .../records?parse=1 (aggregator/pipelines/) */
   pipelines?: PipelineSet;
+  /** agents heard from: last batch, rates, reported buffer and lag (GET /v1/agents, the status page) */
+  agents?: AgentTable;
 }

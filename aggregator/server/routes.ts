@@ -15,6 +15,7 @@ import { HttpError, decodePathSegment, sendJson } from './http-util.js';
 import type { ServerContext } from './context.js';
 import { esRoutes } from './es-compat/routes.js';
 import { handleProduce } from './produce.js';
+import { handleUi } from './ui/page.js';
 
 export interface RouteAuth {
   /** 'bearer': Authorization: Bearer only | 'es': also ApiKey and Basic (token as password) */
@@ -98,6 +99,9 @@ export const routes: readonly Route[] = [
     auth: { schemes: 'bearer', scope: 'read' },
     handle: (ctx, { req, res, params }) => handleGroupOffsets(ctx, req, res, decodePathSegment(params[0]!, 'group')),
   },
+  { methods: ['GET'], path: '/v1/agents', label: 'agents', auth: { schemes: 'bearer', scope: 'read' }, handle: (ctx, { res }) => sendJson(res, 200, { agents: ctx.agents?.view() ?? [] }) },
+  // The status page: static HTML without data (no token); its script reads the endpoints above with a read token.
+  { methods: ['GET', 'HEAD'], path: /^\/ui\/?$/, label: 'ui', handle: (_ctx, { req, res }) => handleUi(req, res) },
   { methods: ['GET'], path: '/v1/sinks', label: 'sinks', auth: { schemes: 'bearer', scope: 'read' }, handle: (ctx, { res }) => handleSinks(ctx, res) },
   {
     methods: ['POST'],

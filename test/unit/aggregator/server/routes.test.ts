@@ -5,14 +5,17 @@ import { HttpError, toHttpError } from '../../../../aggregator/server/http-util.
 import { LogshipError, OffsetOutOfRangeError } from '../../../../lib/errors.js';
 
 describe('route table', () => {
-  it('only health, readiness and metrics are open; every other route names its scope', () => {
-    expect(routes.filter((r) => !r.auth).map((r) => r.label)).toEqual(['healthz', 'readyz', 'metrics']);
-    expect(Object.fromEntries(routes.filter((r) => r.auth).map((r) => [r.label, r.auth!.scope]))).toEqual({ batches: 'ingest', topics: 'read', records: 'read', groups: 'read', sinks: 'read', alerts: 'read', produce: 'ingest', es_info: 'ingest', bulk: 'ingest', es_startup: 'ingest' });
+  it('only health, readiness, metrics and the status page (static HTML, no data) are open; every other route names its scope', () => {
+    expect(routes.filter((r) => !r.auth).map((r) => r.label)).toEqual(['healthz', 'readyz', 'metrics', 'ui']);
+    expect(Object.fromEntries(routes.filter((r) => r.auth).map((r) => [r.label, r.auth!.scope]))).toEqual({ batches: 'ingest', topics: 'read', records: 'read', groups: 'read', sinks: 'read', agents: 'read', alerts: 'read', produce: 'ingest', es_info: 'ingest', bulk: 'ingest', es_startup: 'ingest' });
   });
 
   it('matches paths and hands back %-encoded params', () => {
     expect(matchRoute(routes, '/v1/topics/a%2Fb/partitions/3/records')).toMatchObject({ route: { label: 'records' }, params: ['a%2Fb', '3'] });
     expect(matchRoute(routes, '/v1/groups/g/offsets')?.route.label).toBe('groups');
+    expect(matchRoute(routes, '/ui')?.route.label).toBe('ui');
+    expect(matchRoute(routes, '/ui/')?.route.label).toBe('ui');
+    expect(matchRoute(routes, '/ui/x')).toBeUndefined();
     expect(matchRoute(routes, '/v1/topics/x/partitions/0/records/extra')).toBeUndefined();
     expect(matchRoute(routes, '/v1/batches/')).toBeUndefined();
     expect(matchRoute(routes, '/v1/topics/app/records')?.route.label).toBe('produce');
