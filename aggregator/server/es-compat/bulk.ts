@@ -55,18 +55,24 @@ interface Slot {
 
 const SHARDS = { total: 1, successful: 1, failed: 0 };
 
-export async function handleBulk(ctx: ServerContext, req: IncomingMessage, res: ServerResponse, raw: string, pathIndex: string | undefined): Promise<void> {
+/** One document by the single-document APIs (rsyslog's default bulkmode="off", clients' index()/create()). */
+export interface SingleDoc {
+  action: 'index' | 'create';
+  id?: string;
+}
+
+export async function handleBulk(ctx: ServerContext, req: IncomingMessage, res: ServerResponse, raw: string, pathIndex: string | undefined, single?: SingleDoc): Promise<void> {
   const st = ctx.jsonIngest;
   if (!st) throw new HttpError(503, 'unavailable', 'JSON ingest is not set up');
   try {
-    await bulk(ctx, st, req, res, raw, pathIndex);
+    await bulk(ctx, st, req, res, raw, pathIndex, single);
   } catch (err) {
     if (err instanceof HttpError) st.metrics.refused.inc({ route: 'bulk', reason: err.type });
     throw err;
   }
 }
 
-async function bulk(ctx: ServerContext, st: JsonIngestState, req: IncomingMessage, res: ServerResponse, raw: string, pathIndex: string | undefined): Promise<void> {
+async function bulk(ctx: ServerContext, st: JsonIngestState, req: IncomingMessage, res: ServerResponse, raw: string, pathIndex: string | undefined, single?: SingleDoc): Promise<void> {
   const started = Date.now();
   checkJsonContentType(req);
   const leave = st.gate.enter();
@@ -76,7 +82,9 @@ async function bulk(ctx: ServerContext, st: JsonIngestState, req: IncomingMessag
     const qi = raw.indexOf('?');
     const query = qi < 0 ? undefined : new URLSearchParams(raw.slice(qi + 1));
     const filter = parseFilterPath(query?.get('filter_path') ?? null);
-    const body = await readJsonBody(req, { maxBodyBytes: ctx.limits.maxBodyBytes, maxInflatedBytes: st.limits.max_inflated_body_bytes });
+    let body = await readJsonBody(req, { maxBodyBytes: ctx.limits.maxBodyBytes, maxInflatedBytes: st.limits.max_inflated_body_bytes });
+    if (single) body = singleBody(body, single, query?.get('op_type') === 'create');
+    const objects = filter !== undefined || single !== undefined;
     const parsed = parseBulk(body, pathIndex, { maxLineBytes: st.limits.max_line_bytes, maxDocuments: st.limits.max_documents_per_request });
     if (parsed.pipeline || query?.get('pipeline')) {
       st.warnOnce('pipeline', '_bulk: an ingest pipeline was named (pipeline parameter or action metadata); logship stores documents as sent and ignores it (use aggregator pipelines on read)');
@@ -193,7 +201,7 @@ async function bulk(ctx: ServerContext, st: JsonIngestState, req: IncomingMessag
       const offset = (r as { offset: number }).offset;
       const id = s.op.id ?? `${rec.partition}-${offset}`;
       const status = s.result === 'created' ? 201 : 200;
-      if (filter) {
+      if (objects) {
         items[i] = { [s.op.action]: { _index: index, _id: id, _version: s.version, result: s.result, _shards: SHARDS, _seq_no: offset, _primary_term: 1, status } };
       } else {
         // The common answer, written directly (the same bytes JSON.stringify gives for the object above).
@@ -202,6 +210,7 @@ async function bulk(ctx: ServerContext, st: JsonIngestState, req: IncomingMessag
         items[i] = `{"${s.op.action}":{"_index":${q},"_id":${s.op.id === undefined ? `"${id}"` : JSON.stringify(id)},"_version":${s.version},"result":"${s.result}","_shards":{"total":1,"successful":1,"failed":0},"_seq_no":${offset},"_primary_term":1,"status":${status}}}`;
       }
     }
+    if (single) return answerSingle(res, items[0] as Record<string, Record<string, unknown>>);
     const took = Date.now() - started;
     if (filter) sendEs(res, 200, applyFilterPath({ took, errors, items }, filter));
     else sendEs(res, 200, `{"took":${took},"errors":${errors},"items":[${items.map((x) => (typeof x === 'string' ? x : JSON.stringify(x))).join(',')}]}`);
@@ -259,4 +268,37 @@ export function bulkRecordOf(line: Buffer): { id: string; hash: string } | undef
     /* not one of ours */
   }
   return undefined;
+}
+
+/** The bulk body of a single-document request: its action line, then the document on one line. */
+function singleBody(doc: Buffer, single: SingleDoc, opTypeCreate: boolean): Buffer {
+  let e = doc.length;
+  while (e > 0 && (doc[e - 1] === 10 || doc[e - 1] === 13 || doc[e - 1] === 32 || doc[e - 1] === 9)) e--;
+  const inner = doc.subarray(0, e);
+  if (inner.includes(10)) {
+    // A pretty-printed document: one line of its own (documents are stored as one line).
+    let v: unknown;
+    try {
+      v = JSON.parse(inner.toString('utf8'));
+    } catch (err) {
+      throw new HttpError(400, 'document_parsing_exception', `failed to parse the document: ${(err as Error).message}`);
+    }
+    return Buffer.from(`${JSON.stringify({ [opTypeCreate ? 'create' : single.action]: single.id === undefined ? {} : { _id: single.id } })}\n${JSON.stringify(v)}\n`);
+  }
+  const action = Buffer.from(`${JSON.stringify({ [opTypeCreate ? 'create' : single.action]: single.id === undefined ? {} : { _id: single.id } })}\n`);
+  return Buffer.concat([action, inner, Buffer.from('\n')]);
+}
+
+/** Elasticsearch's answer to a single-document request: the item without `status` (rsyslog reads a top-level status as failure), or its error. */
+function answerSingle(res: ServerResponse, item: Record<string, Record<string, unknown>>): void {
+  const v = Object.values(item)[0]!;
+  const status = v.status as number;
+  const err = v.error as { type: string; reason: string } | undefined;
+  if (err) {
+    sendEs(res, status, { error: { root_cause: [{ type: err.type, reason: err.reason }], type: err.type, reason: err.reason }, status });
+    return;
+  }
+  const { status: _drop, ...rest } = v;
+  void _drop;
+  sendEs(res, status, rest);
 }

@@ -320,4 +320,22 @@ describe('Elasticsearch-compatible ingest', () => {
     sock.destroy();
     expect((await call(`${s.url}/metrics`)).text).toMatch(/logship_aggregator_json_refused_total\{route="bulk",reason="es_rejected_execution_exception"\} [1-9]/);
   });
+
+  it('single documents (rsyslog bulkmode="off", clients\' index/create): stored like _bulk items, answered without a top-level status; a held _id on create is 409 with status', { timeout: 60_000 }, async () => {
+    const s = await start();
+    const json = { ...AUTH, 'content-type': 'application/json; charset=utf-8' };
+    const a = await call(`${s.url}/system/events`, { method: 'POST', headers: json, body: '{"msg":"from rsyslog","host":"h1"}' });
+    expect(a.status).toBe(201);
+    expect(a.headers['x-elastic-product']).toBe('Elasticsearch');
+    expect(a.json).toMatchObject({ _index: 'system', result: 'created', _version: 1 });
+    expect(a.json.status).toBeUndefined();
+    const b = await call(`${s.url}/app/_doc/x1`, { method: 'PUT', headers: json, body: '{\n  "message": "pretty",\n  "n": 1\n}\n' });
+    expect([b.status, b.json._id, b.json.result]).toEqual([201, 'x1', 'created']);
+    const c = await call(`${s.url}/app/_create/x1`, { method: 'PUT', headers: json, body: '{"message":"pretty","n":1}' });
+    expect([c.status, c.json.status, c.json.error.type]).toEqual([409, 409, 'version_conflict_engine_exception']);
+    const d = await call(`${s.url}/app/_doc`, { method: 'POST', headers: json, body: 'not json' });
+    expect([d.status, d.json.error.type]).toEqual([400, 'document_parsing_exception']);
+    expect((await records(s.url, 'system')).map((r) => [r.message, r.host])).toEqual([['{"msg":"from rsyslog","host":"h1"}', 'h1']]);
+    expect((await records(s.url, 'app')).map((r) => [r.message, r.bulk_id])).toEqual([['{"message":"pretty","n":1}', 'x1']]);
+  });
 });

@@ -7,7 +7,7 @@ import { LogshipError, OffsetOutOfRangeError } from '../../../../lib/errors.js';
 describe('route table', () => {
   it('only health, readiness, metrics and the status page (static HTML, no data) are open; every other route names its scope', () => {
     expect(routes.filter((r) => !r.auth).map((r) => r.label)).toEqual(['healthz', 'readyz', 'metrics', 'ui']);
-    expect(Object.fromEntries(routes.filter((r) => r.auth).map((r) => [r.label, r.auth!.scope]))).toEqual({ batches: 'ingest', topics: 'read', records: 'read', groups: 'read', sinks: 'read', agents: 'read', alerts: 'read', produce: 'ingest', es_info: 'ingest', bulk: 'ingest', es_startup: 'ingest' });
+    expect(Object.fromEntries(routes.filter((r) => r.auth).map((r) => [r.label, r.auth!.scope]))).toEqual({ batches: 'ingest', topics: 'read', records: 'read', groups: 'read', sinks: 'read', agents: 'read', alerts: 'read', produce: 'ingest', es_info: 'ingest', bulk: 'ingest', es_startup: 'ingest', es_doc: 'ingest' });
   });
 
   it('matches paths and hands back %-encoded params', () => {
@@ -22,6 +22,10 @@ describe('route table', () => {
     expect(matchRoute(routes, '/system/events/_bulk')).toMatchObject({ route: { label: 'bulk' }, params: ['system'] });
     expect(matchRoute(routes, '/_bulk/')?.route.label).toBe('bulk');
     expect(matchRoute(routes, '/_ilm/policy/filebeat')).toMatchObject({ route: { label: 'es_startup' }, params: ['_ilm/policy', 'filebeat'] });
+    expect(matchRoute(routes, '/system/events')).toMatchObject({ route: { label: 'es_doc' }, params: ['system'] });
+    expect(matchRoute(routes, '/app/_doc/a%2Fb')).toMatchObject({ route: { label: 'es_doc' }, params: ['app', 'a%2Fb'] });
+    expect(matchRoute(routes, '/v1/nothing')).toBeUndefined();
+    expect(matchRoute(routes, '/ui/nothing')).toBeUndefined();
   });
 });
 
