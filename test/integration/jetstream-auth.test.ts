@@ -1,0 +1,50 @@
+/**
+ * JetStream credentials (issue 15): a nats-server that requires a token. The
+ * aggregator with the token stores and reads; with a wrong token it refuses
+ * to start, says which servers it tried, and never prints either token.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { batchesBody, freePort, killAll, plainBatch, postBatches, spawnLogship, tempDir, topicCount, waitFor, writeYaml } from '../helpers/procs.js';
+import { startJsAggregator, startNatsCluster, type NatsCluster } from '../helpers/nats-cluster.js';
+
+const TOKEN = 's3cret-nats-token-0123456789';
+
+describe('JetStream storage: credentials', () => {
+  let tmp: Awaited<ReturnType<typeof tempDir>>;
+  let server: NatsCluster;
+
+  beforeAll(async () => {
+    tmp = await tempDir('logship-js-auth-');
+    server = await startNatsCluster({ size: 1, token: TOKEN });
+  }, 60_000);
+
+  afterAll(async () => {
+    await killAll();
+    await server?.stop();
+    await tmp?.cleanup();
+  });
+
+  it('the right token stores; a wrong one refuses to start without printing a token', async () => {
+    const agg = await startJsAggregator(tmp.dir, 'agg-ok', server.urls, { replicas: 1, token: TOKEN });
+    const r = await postBatches(agg.url, batchesBody({ producer: 'auth/1', epoch: 1, host: 'h', batches: [plainBatch({ topic: 'auth', source: '/a.log', seq: 0, lines: ['one', 'two'] })] }));
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    expect(await topicCount(agg.url, 'auth')).toBe(2);
+    expect(agg.proc.output()).not.toContain(TOKEN);
+
+    const wrong = 'wrong-token-9876543210-abcdef';
+    const port = await freePort();
+    const config = await writeYaml(join(tmp.dir, 'agg-bad.yaml'), {
+      listen: `127.0.0.1:${port}`,
+      data_dir: join(tmp.dir, 'agg-bad'),
+      storage: { type: 'jetstream', servers: server.urls, replicas: 1, stream_prefix: 'itest', token: wrong },
+    });
+    const bad = spawnLogship(['aggregator', '--config', config]);
+    const code = await Promise.race([bad.exited, new Promise<string>((r) => setTimeout(() => r('still running'), 60_000))]);
+    expect(code, bad.output()).not.toBe(0);
+    expect(code).not.toBe('still running');
+    await waitFor('the reason in the output', () => bad.output().includes('cannot connect to') && bad.output().includes(server.urls[0]!), 5000);
+    expect(bad.output()).not.toContain(wrong);
+    expect(bad.output()).not.toContain(TOKEN);
+  });
+});
