@@ -151,6 +151,43 @@ describe('status page in headless Chromium', () => {
   /** Bytes/s and records/s cells that say something other than zero. */
   const moving = (r: string[] | undefined) => r !== undefined && /^[\d.,]+ (B|KiB|MiB)\/s$/.test(r[2]!) && !/^0 B\/s$/.test(r[2]!) && /^[\d.,]+\/s$/.test(r[3]!) && r[3] !== '0/s';
 
+  it('over HTTP: /ui is open static HTML with a strict CSP; /v1/agents needs the read scope and reports what agents send', { timeout: 60_000 }, async () => {
+    const ui = await fetch(`${aggUrl}/ui/`);
+    expect(ui.status).toBe(200);
+    expect(ui.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(ui.headers.get('x-content-type-options')).toBe('nosniff');
+    const html = await ui.text();
+    expect(html).not.toMatch(/https?:\/\//); // nothing to fetch from anywhere
+    expect(html).not.toContain('web-1'); // no data in the page itself
+    const head = await fetch(`${aggUrl}/ui`, { method: 'HEAD' });
+    expect([head.status, (await head.text()).length]).toEqual([200, 0]);
+    const post = await fetch(`${aggUrl}/ui`, { method: 'POST', body: 'x' });
+    expect(post.status).toBe(400);
+    expect(((await post.json()) as { error: { reason: string } }).error.reason).toContain('use GET');
+
+    expect((await fetch(`${aggUrl}/v1/agents`)).status).toBe(401);
+    expect((await fetch(`${aggUrl}/v1/agents`, { headers: { authorization: `Bearer ${INGEST}` } })).status).toBe(403);
+    type View = { host: string; producer: string; bytes_total: number; records_total: number; buffer_bytes: number | null; buffer_max_bytes: number | null; unacked_batches: number | null; lag_bytes: number | null };
+    const agentsNow = async () => {
+      const res = await fetch(`${aggUrl}/v1/agents`, { headers: { authorization: `Bearer ${READ}` } });
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { agents: View[] }).agents;
+    };
+    const seen = await waitFor('both agents in /v1/agents', async () => {
+      const a = await agentsNow();
+      return a.some((x) => x.host === 'web-1' && x.records_total > 0) && a.some((x) => x.host === 'db-2' && x.records_total > 0) && a;
+    }, 60_000, 200);
+    for (const host of ['web-1', 'db-2']) {
+      const v = seen.find((x) => x.host === host)!;
+      expect(v.buffer_bytes).toBeGreaterThan(0);
+      expect(v.buffer_max_bytes).toBe(2 * 1024 ** 3); // the agent's default buffer.max_bytes
+      expect(v.unacked_batches).toBeGreaterThanOrEqual(0);
+      expect(v.lag_bytes).toBeGreaterThanOrEqual(0);
+    }
+    // The hostile client sent no status header: nothing is made up for it.
+    expect(seen.find((x) => x.host === HOSTILE)).toMatchObject({ producer: 'hostile-producer', bytes_total: 6, records_total: 1, buffer_bytes: null, lag_bytes: null });
+  });
+
   it('shows both hosts with their rates, the sink lag and topic rates; asks for a token; sends nothing elsewhere', { timeout: 240_000 }, async () => {
     const page = await openPage({ width: 1280, height: 900 });
     const res = await page.goto(`${aggUrl}/ui`);
