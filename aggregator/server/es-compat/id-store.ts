@@ -260,7 +260,7 @@ export class IdStore {
     }
     let low = nextOffset;
     if (m) for (const o of m.values()) low = Math.min(low, o);
-    if (low > (this.#checkpoints.get(pk) ?? -1)) {
+    if (!this.#torn && low > (this.#checkpoints.get(pk) ?? -1)) {
       this.#checkpoints.set(pk, low);
       lines += `${JSON.stringify({ c: [topic, partition, low] })}\n`;
     }
@@ -280,14 +280,26 @@ export class IdStore {
     if (n > 0) this.#o.onEvicted?.(n);
   }
 
+  /**
+   * Appends to the journal. Never throws: a failed write (disk full) is logged,
+   * and what it held is found again by the log scan at start, because the
+   * checkpoint that would have covered it was in the same write.
+   */
   #write(s: string): void {
     if (this.#compacting) this.#pending.push(s);
-    if (this.#fd < 0) {
-      this.#fd = openSync(this.#file, 'a', 0o600);
-    }
     const b = Buffer.from(s);
-    let off = 0;
-    while (off < b.length) off += writeSync(this.#fd, b, off);
+    try {
+      if (this.#fd < 0) this.#fd = openSync(this.#file, 'a', 0o600);
+      let off = 0;
+      while (off < b.length) off += writeSync(this.#fd, b, off);
+    } catch (err) {
+      if (!this.#writeFailed) this.#o.logger.error({ err, file: this.#file }, 'idempotence journal: write failed; ids stay held in memory, and the log scan at the next start finds them again');
+      this.#writeFailed = true;
+      // A torn line may be in the file now: no checkpoint may pass it until a rewrite replaces the file.
+      this.#torn = true;
+      return;
+    }
+    this.#writeFailed = false;
     this.#bytes += b.length;
     this.#dirty = true;
     if (!this.#syncTimer) {
@@ -323,6 +335,7 @@ export class IdStore {
       await writeFileAtomic(this.#file, data);
       if (this.#fd >= 0) closeSync(this.#fd);
       this.#fd = -1;
+      this.#torn = false;
       this.#bytes = Buffer.byteLength(data);
       // Lines written while the new file was being written went to the old one: repeat them.
       const tail = this.#pending.join('');
@@ -338,6 +351,8 @@ export class IdStore {
   }
 
   #pending: string[] = [];
+  #writeFailed = false;
+  #torn = false;
 
   close(): void {
     if (this.#syncTimer) clearTimeout(this.#syncTimer);
