@@ -164,7 +164,9 @@ export class JsConnection {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#probe);
-    await this.nc.drain().catch(() => this.nc.close());
+    // Draining needs a server; without one, close at once (SIGTERM must finish within 10 s).
+    const drained = this.nc.drain().then(() => true, () => false);
+    if (!(await Promise.race([drained, new Promise<boolean>((r) => setTimeout(() => r(false), 3000).unref())]))) await this.nc.close().catch(() => undefined);
   }
 }
 
