@@ -66,6 +66,8 @@ export class Aggregator {
   #js: JetStreamStorage | undefined;
   readonly groups: GroupStore;
   readonly metrics: AggregatorMetrics;
+  /** parsing pipelines (schema on read): the records API's parse=1 and the sinks' documents */
+  readonly pipelines: PipelineSet;
   readonly payloads: PayloadPool;
   readonly decoder: RecordDecoder;
   readonly sinks: SinkRunner;
@@ -98,7 +100,9 @@ export class Aggregator {
     }
     this.payloads = new PayloadPool(Math.min(2, Math.max(1, availableParallelism())), (reason) => this.#logger.error({ reason }, 'payload workers unavailable: ingest checks and reads now run on the event loop'));
     this.decoder = new RecordDecoder({ payloads: this.payloads, maxRawBytes: this.#cfg.limits.max_decompressed_batch_bytes, onSkipped: (s) => this.#skippedBatch(s) });
+    this.pipelines = new PipelineSet(this.#cfg.pipelines ?? {}, (pipeline, step) => this.metrics.pipelineFailures.inc({ pipeline, step }));
     this.sinks = new SinkRunner({
+      pipelines: this.pipelines,
       registry: opts.sinkRegistry ?? builtinSinks,
       sinks: this.#cfg.sinks,
       transport: new LocalTransport({ storage: this.storage, groups: this.groups, decoder: this.decoder }),
@@ -138,7 +142,7 @@ export class Aggregator {
     const router = createRouter({
       storage: this.storage,
       decoder: this.decoder,
-      pipelines: new PipelineSet(this.#cfg.pipelines ?? {}, (pipeline, step) => this.metrics.pipelineFailures.inc({ pipeline, step })),
+      pipelines: this.pipelines,
       groups: this.groups,
       metrics: this.metrics,
       auth: new TokenAuth(tokens),

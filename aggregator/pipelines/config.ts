@@ -116,10 +116,19 @@ export const pipelinesOption: OptionSpec = {
   doc: 'named parsing pipelines, applied when records are read (docs/pipelines.md)',
 };
 
-/** Cross-checks with the rest of the aggregator config: a topic has one pipeline; routes name configured sinks. */
+/** Cross-checks with the rest of the aggregator config: a topic has one pipeline; routes name configured sinks; a sink's pipeline exists. */
 export function checkPipelines(root: Record<string, unknown>, ctx: CheckContext): void {
   const pipelines = root.pipelines as Record<string, PipelineConfig | undefined> | undefined;
   if (!pipelines) return;
+  if (Array.isArray(root.sinks)) {
+    (root.sinks as Array<{ pipeline?: unknown } | undefined>).forEach((s, i) => {
+      const name = s?.pipeline;
+      if (typeof name === 'string' && name !== 'none' && !Object.hasOwn(pipelines, name)) {
+        const known = Object.keys(pipelines);
+        ctx.error(`sinks[${i}].pipeline`, `no pipeline named "${name}" (configured: ${known.length ? known.join(', ') : 'none'}; "none" for no pipeline)`);
+      }
+    });
+  }
   const owner = new Map<string, string>();
   const sinkNames = Array.isArray(root.sinks) ? new Set((root.sinks as Array<{ name?: unknown } | undefined>).map((s) => s?.name)) : undefined;
   const allSinksValid = Array.isArray(root.sinks) && (root.sinks as unknown[]).every((s) => s !== undefined);

@@ -10,6 +10,7 @@ import type { AggregatorMetrics } from '../metrics.js';
 import type { PlainItem, Storage } from '../storage/types.js';
 import type { GroupStore } from '../topics/groups.js';
 import type { SinkRegistry } from './registry.js';
+import type { PipelineSet } from '../pipelines/index.js';
 import type { Sink, SinkConfigBase } from './types.js';
 
 export interface SinkRunnerOptions {
@@ -22,6 +23,8 @@ export interface SinkRunnerOptions {
   storage?: Storage;
   /** committed offsets, for the lag in reports() */
   groups?: GroupStore;
+  /** parsing pipelines, handed to each sink (SinkContext.pipelines) */
+  pipelines?: PipelineSet;
 }
 
 /** One sink as `GET /v1/sinks` and `logship sinks` show it. */
@@ -67,7 +70,7 @@ export class SinkRunner {
               await t.partitions[0]!.appendPlain(items);
             })
         : undefined;
-      const sink = def.create(cfg, { logger: log, metrics: this.#o.metrics, appendPlain });
+      const sink = def.create(cfg, { logger: log, metrics: this.#o.metrics, appendPlain, pipelines: this.#o.pipelines });
       await sink.start();
       const consumers = (cfg.topics ?? []).map(
         (topic) =>

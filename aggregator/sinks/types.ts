@@ -7,6 +7,7 @@
  * than records says so with `alerts: true` in its definition.
  */
 import type { OptionTable } from '../../lib/config/option-table.js';
+import type { PipelineSet } from '../pipelines/index.js';
 import type { Logger } from '../../lib/obs/logger.js';
 import type { Delivery } from '../consumer/index.js';
 import type { AggregatorMetrics } from '../metrics.js';
@@ -45,6 +46,8 @@ export interface SinkContext {
   metrics?: AggregatorMetrics;
   /** Appends records to a topic (created if needed), no producer; resolves once durable. For dead letters. */
   appendPlain?: (topic: string, items: PlainItem[]) => Promise<void>;
+  /** the aggregator's parsing pipelines (aggregator/pipelines/), for sinks that build documents */
+  pipelines?: PipelineSet;
 }
 
 export interface SinkDefinition {

@@ -34,6 +34,8 @@ export interface ElasticsearchSinkConfig {
   max_concurrency: number;
   request_timeout: number;
   dead_letter_topic?: string;
+  /** a pipeline name for this sink's documents instead of the topic's; "none": no pipeline */
+  pipeline?: string;
 }
 
 const tlsTable = table(
@@ -76,6 +78,7 @@ export const elasticsearchOptions = table(
     { key: 'max_concurrency', type: t.int({ min: 1, max: 256 }), default: 8, doc: 'bulk requests in flight, upper bound of the adaptive limit (AIMD on latency and 429s)' },
     { key: 'request_timeout', type: t.duration({ min: 1000 }), default: 60_000, doc: 'a _bulk request without an answer after this long is retried' },
     { key: 'dead_letter_topic', type: t.topic(), doc: 'records Elasticsearch permanently rejects go here (default: counted, logged and dropped)' },
+    { key: 'pipeline', type: t.string(), defaultDoc: 'the topic\'s pipeline', doc: 'pipeline (pipelines:) whose fields go into the documents, instead of the topic\'s; "none": no pipeline' },
   ],
   (v, ctx) => {
     oneOf('data_stream', 'index', false)!(v, ctx);

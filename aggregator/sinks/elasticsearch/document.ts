@@ -183,6 +183,22 @@ function extraFields(r: StoredRecord, extra: Record<string, unknown> | undefined
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
+/**
+ * The document when a pipeline (aggregator/pipelines/) parsed the record: its
+ * fields (its @timestamp when it found the line's own time, message,
+ * host.name, log.file.path and log.offset already there) plus the fields this
+ * sink owns: event.dataset and event.kind, agent.*, data_stream.*.
+ */
+export function pipelineDocumentJson(doc: Record<string, unknown>, r: StoredRecord, c: DocumentContext): string {
+  const st = c.target.stream;
+  const obj = (v: unknown): Record<string, unknown> => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+  doc.event = { ...obj(doc.event), dataset: st ? st.dataset : c.topic, kind: r.metrics !== undefined ? 'metric' : 'event' };
+  doc.agent = { ...obj(doc.agent), type: 'logship', version: c.version, id: r.host };
+  if (st) doc.data_stream = { type: st.type, dataset: st.dataset, namespace: st.namespace };
+  if (r.metrics !== undefined) doc.metrics = metricsObject(r.metrics);
+  return JSON.stringify(doc);
+}
+
 /** node_exporter samples -> { name: value } or { name: { "k=v,k=v": value } }. */
 export function metricsObject(samples: unknown[]): Record<string, unknown> {
   const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;

@@ -30,7 +30,8 @@ import { actionLine, BULK_PATH, bulkBody, chunk, classify, parseBulkResponse, re
 import { EsClient } from './client.js';
 import { AimdLimiter } from './concurrency.js';
 import type { ElasticsearchSinkConfig } from './config.js';
-import { documentId, documentJson, TargetNamer } from './document.js';
+import { documentId, documentJson, pipelineDocumentJson, TargetNamer } from './document.js';
+import type { Pipeline, PipelineSet } from '../../pipelines/index.js';
 import { clusterInfo, EsRequestError, templateBody, templateName, UnsupportedClusterError, type ClusterInfo } from './probe.js';
 
 const gzipAsync = promisify(gzip);
@@ -74,6 +75,14 @@ export class ElasticsearchSink implements Sink {
   #degraded: string | undefined;
   #lastError: { time: string; message: string } | undefined;
   #counts = { indexed: 0, duplicate: 0, dead_lettered: 0, dropped: 0, retried: 0, requests: 0 };
+  #pipelines: PipelineSet | undefined;
+
+  /** The sink's `pipeline` ("none": no pipeline), else the topic's. */
+  #pipelineFor(topic: string): Pipeline | undefined {
+    const name = this.#cfg.pipeline;
+    if (name === 'none') return undefined;
+    return name !== undefined ? this.#pipelines?.pipelines.get(name) : this.#pipelines?.forTopic(topic);
+  }
 
   constructor(cfg: ElasticsearchSinkConfig, ctx: SinkContext, opts: ElasticsearchSinkOptions = {}) {
     this.#cfg = cfg;
@@ -82,6 +91,7 @@ export class ElasticsearchSink implements Sink {
     this.#log = ctx.logger;
     this.#m = ctx.metrics ?? createAggregatorMetrics(false);
     this.#appendPlain = ctx.appendPlain;
+    this.#pipelines = ctx.pipelines;
     if (cfg.dead_letter_topic !== undefined && !this.#appendPlain) throw new LogshipError('LSH_ERR_CONFIG', `sink ${cfg.name}: dead_letter_topic needs storage to append to`);
     this.#limiter = new AimdLimiter({ min: cfg.min_concurrency, max: cfg.max_concurrency, initial: Math.min(cfg.max_concurrency, Math.max(cfg.min_concurrency, 2)) });
     this.#client = new EsClient(cfg, cfg.max_concurrency);
@@ -126,13 +136,21 @@ export class ElasticsearchSink implements Sink {
   async deliver(d: Delivery): Promise<void> {
     await this.#ready;
     const c: Ctx = { topic: d.topic, partition: d.partition };
-    const items: Item[] = new Array(d.records.length);
+    const pipeline = this.#pipelineFor(d.topic);
+    const items: Item[] = [];
     for (let i = 0; i < d.records.length; i++) {
       const r = d.records[i]!;
       const target = this.#namer.target(d.topic, r.timestamp);
-      const lines = `${actionLine(target.name, documentId(d.topic, d.partition, r))}${documentJson(r, { topic: d.topic, target, version: VERSION })}\n`;
+      let doc: string;
+      if (pipeline) {
+        // a record a drop/sample step leaves out, or routed to other sinks, is not sent (and stays stored)
+        const p = pipeline.run(r);
+        if (p.dropped || (p.routes !== undefined && !p.routes.includes(this.#cfg.name))) continue;
+        doc = pipelineDocumentJson(p.doc, r, { topic: d.topic, target, version: VERSION });
+      } else doc = documentJson(r, { topic: d.topic, target, version: VERSION });
+      const lines = `${actionLine(target.name, documentId(d.topic, d.partition, r))}${doc}\n`;
       // byteLength also flattens the concatenated string, which makes the later write into the body fast.
-      items[i] = { lines, bytes: Buffer.byteLength(lines), record: r, index: target.name };
+      items.push({ lines, bytes: Buffer.byteLength(lines), record: r, index: target.name });
     }
     const chunks = chunk(items, this.#cfg.batch_max_docs, this.#cfg.batch_max_bytes);
     await Promise.all(chunks.map((ch) => this.#sendUntilDone(ch, c)));
