@@ -16,6 +16,7 @@ import type { ServerContext } from './context.js';
 import { esRoutes } from './es-compat/routes.js';
 import { handleProduce } from './produce.js';
 import { handleUi } from './ui/page.js';
+import { handleGroupsList } from './groups-list.js';
 
 export interface RouteAuth {
   /** 'bearer': Authorization: Bearer only | 'es': also ApiKey and Basic (token as password) */
@@ -100,6 +101,7 @@ export const routes: readonly Route[] = [
     handle: (ctx, { req, res, params }) => handleGroupOffsets(ctx, req, res, decodePathSegment(params[0]!, 'group')),
   },
   { methods: ['GET'], path: '/v1/agents', label: 'agents', auth: { schemes: 'bearer', scope: 'read' }, handle: (ctx, { res }) => sendJson(res, 200, { agents: ctx.agents?.view() ?? [] }) },
+  { methods: ['GET'], path: '/v1/groups', label: 'groups_list', auth: { schemes: 'bearer', scope: 'read' }, handle: (ctx, { req, res }) => handleGroupsList(ctx, req, res) },
   // The status page: static HTML without data (no token); its script reads the endpoints above with a read token.
   { methods: ['GET', 'HEAD'], path: /^\/ui\/?$/, label: 'ui', handle: (_ctx, { req, res }) => handleUi(req, res) },
   { methods: ['GET'], path: '/v1/sinks', label: 'sinks', auth: { schemes: 'bearer', scope: 'read' }, handle: (ctx, { res }) => handleSinks(ctx, res) },

@@ -1,7 +1,7 @@
 /**
  * Issue 16, the status page: a real aggregator with tokens and an
- * Elasticsearch sink whose cluster (test/fakes/elasticsearch.ts) never
- * answers, so the sink's lag grows; two agents (hosts web-1 and db-2) ship
+ * Elasticsearch sink whose cluster (test/fakes/elasticsearch.ts) stops
+ * answering after the first commit, so the sink's lag grows; two agents (hosts web-1 and db-2) ship
  * growing files; one more "host" posts a batch under a name made of HTML.
  * Debian's headless Chromium (/usr/bin/chromium, driven by playwright-core,
  * no browser download) opens /ui, first without a token (the form), then
@@ -47,7 +47,6 @@ describe('status page in headless Chromium', () => {
     });
     tmp = await tempDir('logship-ui-');
     es = await startFakeElasticsearch({ flavor: '8', countOnly: true });
-    es.faults.stall = true; // the sink never gets an answer: its lag shows and grows
     const port = await freePort();
     aggUrl = `http://127.0.0.1:${port}`;
     origin = `127.0.0.1:${port}`;
@@ -97,6 +96,14 @@ describe('status page in headless Chromium', () => {
         await new Promise((r) => setTimeout(r, 200));
       }
     })();
+    // The sink delivers (and commits) at first; then its cluster stops answering, so its lag shows and grows.
+    await waitFor(
+      () => `the sink's first commit\n${agg.output().slice(-2000)}`,
+      async () => Object.keys(((await (await fetch(`${aggUrl}/v1/groups/sink-search/offsets`, { headers: { authorization: `Bearer ${READ}` } })).json()) as { offsets: object }).offsets).length > 0,
+      60_000,
+      200,
+    );
+    es.faults.stall = true;
     // A client whose host name is markup: the page must show it as text.
     const hostile = await postBatches(aggUrl, batchesBody({ producer: 'hostile-producer', epoch: 1, host: HOSTILE, batches: [plainBatch({ topic: 'other', source: '/x', seq: 0, lines: ['hello'] })] }), INGEST);
     expect(hostile.status).toBe(200);
@@ -231,6 +238,13 @@ describe('status page in headless Chromium', () => {
     );
     expect(sinkRow[1]).toBe('elasticsearch');
     expect(sinkRow[4]).toMatch(/^app: [\d,]+$/);
+    // The sink's consumer group (sink-<name>) among the consumer groups, with its lag.
+    await waitFor(
+      async () => `the sink's group; groups table: ${JSON.stringify(await rows(page, 'groups').catch(() => []))}`,
+      async () => (await rows(page, 'groups')).some((r) => r[0] === 'sink-search' && Number(r[1]!.replace(/,/g, '')) > 0 && /^app: [\d,]+$/.test(r[2]!)),
+      60_000,
+      500,
+    );
 
     // Topic rates come from two polls: app's partitions show records/s.
     await waitFor(

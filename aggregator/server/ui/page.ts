@@ -2,7 +2,7 @@
  * GET /ui: the aggregator's status page for people. One self-contained HTML
  * answer (inline CSS and JS, nothing fetched from elsewhere) that holds no
  * data itself, so it needs no token; its script reads the read-scope JSON
- * endpoints (/v1/agents, /v1/topics, /v1/sinks, /v1/alerts) with the token
+ * endpoints (/v1/agents, /v1/topics, /v1/sinks, /v1/groups, /v1/alerts) with the token
  * from the URL fragment (#token=..., never sent to the server) or typed into
  * its form, kept in sessionStorage. Every value is put in the page as text
  * (textContent), never as markup: host names and topics come from clients.
@@ -164,6 +164,15 @@ const SCRIPT = `
     fill("sinks", rows, "no record sinks configured");
   }
 
+  function showGroups(d) {
+    var rows = (d.groups || []).map(function (g) {
+      var lag = g.lag || {};
+      var parts = Object.keys(lag).sort().map(function (t) { return t + ": " + (lag[t] === null ? "?" : num(lag[t])); });
+      return [[String(g.group), "host"], [num(g.total_lag), "num"], [parts.join(", ") || "\u2013", "host"]];
+    });
+    fill("groups", rows, "no consumer group has committed an offset");
+  }
+
   function showAlerts(d) {
     var rows = [];
     (d.rules || []).forEach(function (r) {
@@ -179,8 +188,8 @@ const SCRIPT = `
   function tick() {
     timer = null;
     var now = Date.now();
-    Promise.all([get("/v1/agents"), get("/v1/topics"), get("/v1/sinks"), get("/v1/alerts")]).then(function (r) {
-      showAgents(r[0]); showTopics(r[1], now); showSinks(r[2]); showAlerts(r[3]);
+    Promise.all([get("/v1/agents"), get("/v1/topics"), get("/v1/sinks"), get("/v1/groups"), get("/v1/alerts")]).then(function (r) {
+      showAgents(r[0]); showTopics(r[1], now); showSinks(r[2]); showGroups(r[3]); showAlerts(r[4]);
       state("updated " + new Date(now).toLocaleTimeString() + ", every " + EVERY_MS / 1000 + " s", false);
       timer = setTimeout(tick, EVERY_MS);
     }).catch(function (e) {
@@ -247,8 +256,10 @@ const HTML = `<!doctype html>
 ${table('agents', [['Host'], ['Last batch'], ['Bytes/s', true], ['Records/s', true], ['Buffer', true], ['Lag', true]])}
 <h2>Topics and partitions</h2>
 ${table('topics', [['Topic'], ['Partition', true], ['Records', true], ['Stored', true], ['Records/s', true], ['Bytes/s', true]])}
-<h2>Sinks and their consumer groups</h2>
+<h2>Sinks</h2>
 ${table('sinks', [['Sink'], ['Type'], ['State'], ['Lag (records)', true], ['Lag per topic']])}
+<h2>Consumer groups</h2>
+${table('groups', [['Group'], ['Lag (records)', true], ['Lag per topic']])}
 <h2>Firing alerts</h2>
 ${table('alerts', [['Rule'], ['Group'], ['Firing since'], ['Value', true]])}
 <script>${SCRIPT}</script>

@@ -7,7 +7,7 @@ import { LogshipError, OffsetOutOfRangeError } from '../../../../lib/errors.js';
 describe('route table', () => {
   it('only health, readiness, metrics and the status page (static HTML, no data) are open; every other route names its scope', () => {
     expect(routes.filter((r) => !r.auth).map((r) => r.label)).toEqual(['healthz', 'readyz', 'metrics', 'ui']);
-    expect(Object.fromEntries(routes.filter((r) => r.auth).map((r) => [r.label, r.auth!.scope]))).toEqual({ batches: 'ingest', topics: 'read', records: 'read', groups: 'read', sinks: 'read', agents: 'read', alerts: 'read', produce: 'ingest', es_info: 'ingest', bulk: 'ingest', es_startup: 'ingest', es_doc: 'ingest' });
+    expect(Object.fromEntries(routes.filter((r) => r.auth).map((r) => [r.label, r.auth!.scope]))).toEqual({ batches: 'ingest', topics: 'read', records: 'read', groups: 'read', sinks: 'read', agents: 'read', groups_list: 'read', alerts: 'read', produce: 'ingest', es_info: 'ingest', bulk: 'ingest', es_startup: 'ingest', es_doc: 'ingest' });
   });
 
   it('matches paths and hands back %-encoded params', () => {
@@ -15,6 +15,7 @@ describe('route table', () => {
     expect(matchRoute(routes, '/v1/groups/g/offsets')?.route.label).toBe('groups');
     expect(matchRoute(routes, '/ui')?.route.label).toBe('ui');
     expect(matchRoute(routes, '/ui/')?.route.label).toBe('ui');
+    expect(matchRoute(routes, '/v1/groups')?.route.label).toBe('groups_list');
     expect(matchRoute(routes, '/v1/topics/x/partitions/0/records/extra')).toBeUndefined();
     expect(matchRoute(routes, '/v1/batches/')).toBeUndefined();
     expect(matchRoute(routes, '/v1/topics/app/records')?.route.label).toBe('produce');
