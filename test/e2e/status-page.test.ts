@@ -108,7 +108,14 @@ describe('status page in headless Chromium', () => {
     const hostile = await postBatches(aggUrl, batchesBody({ producer: 'hostile-producer', epoch: 1, host: HOSTILE, batches: [plainBatch({ topic: 'other', source: '/x', seq: 0, lines: ['hello'] })] }), INGEST);
     expect(hostile.status).toBe(200);
 
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage'], timeout: 60_000 });
+    // Beyond the per-request check below: the browser itself resolves no host name at all (its own
+    // background traffic included), so nothing can leave the machine even outside a page.
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-dev-shm-usage', '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'],
+      timeout: 60_000,
+    });
   }, 180_000);
 
   afterAll(async () => {
