@@ -64,7 +64,8 @@ export function setPath(doc: Doc, keys: readonly string[], value: unknown): void
 }
 
 function defineOwn(o: Doc, k: string, v: unknown): void {
-  if (BAD_KEYS.has(k)) Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  // only an assignment to "__proto__" reaches the prototype; "constructor" and "prototype" become own properties
+  if (k === '__proto__') Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
   else o[k] = v;
 }
 

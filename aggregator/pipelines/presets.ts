@@ -7,7 +7,7 @@
 
 import { asText, getPath, setPath, type Doc } from './fields.js';
 import { compilePattern } from './pattern.js';
-import { parseTimestamp, parseZone, type TimestampFormat } from './timestamp.js';
+import { isoTime, parseTimestamp, parseZone, type TimestampFormat } from './timestamp.js';
 import { parseKv } from './kv.js';
 import { parseStackTrace } from './stacktrace.js';
 import { applyCaptures, OK, SKIP, StepError, syslogFields, normalizeLevel, type StepContext, type StepFn, type StepOutcome } from './steps.js';
@@ -39,9 +39,10 @@ function ts(format: TimestampFormat, timezone: string): StepFn {
   return (doc, ctx) => {
     const text = ctx.scratch.time;
     if (text === undefined) return OK;
-    const t = parseTimestamp(text, format, zone, ctx.readTime);
+    // only year-less formats need the read time (parsing it costs)
+    const t = parseTimestamp(text, format, zone, format === 'syslog' ? ctx.readTime : 0);
     if (t === undefined) return `"${text.slice(0, 40)}" is not a time in format ${format}`;
-    doc['@timestamp'] = new Date(t).toISOString();
+    doc['@timestamp'] = isoTime(t);
     return OK;
   };
 }

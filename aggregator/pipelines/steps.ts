@@ -10,7 +10,7 @@
 import { compileCondition, ConditionError, type Condition } from './condition.js';
 import { asText, deletePath, fieldProblem, getPath, setPath, splitPath, toDocValue, type Doc } from './fields.js';
 import { compilePattern, convertCapture, PatternError, type CompiledPattern } from './pattern.js';
-import { parseTimestamp, parseZone, TIMESTAMP_FORMATS, type TimestampFormat, type Zone } from './timestamp.js';
+import { isoTime, parseTimestamp, parseZone, TIMESTAMP_FORMATS, type TimestampFormat, type Zone } from './timestamp.js';
 import { regexSafetyProblem } from '../../lib/regex-safety.js';
 import { parseKv } from './kv.js';
 import type { StepConfig } from './types.js';
@@ -84,7 +84,7 @@ function jsonTime(v: unknown): number | undefined {
   return undefined;
 }
 
-const iso = (ms: number) => new Date(ms).toISOString();
+const iso = isoTime;
 
 /** Puts a match's captures into the document (`_pattern.*` into ctx.scratch); a message when one does not convert. */
 export function applyCaptures(doc: Doc, m: RegExpExecArray, p: CompiledPattern, scratch: Record<string, string>): string | undefined {
@@ -212,7 +212,7 @@ export function timestampFn(srcPath: string, formats: readonly string[], timezon
     const text = textAt(doc, src);
     if (text === undefined) return SKIP;
     for (const f of fmts) {
-      const t = parseTimestamp(text, f, zone, ctx.readTime);
+      const t = parseTimestamp(text, f, zone, f === 'syslog' ? ctx.readTime : 0);
       if (t !== undefined) {
         setPath(doc, target, iso(t));
         if (remove && srcPath !== targetPath) deletePath(doc, src);

@@ -89,10 +89,23 @@ function offsetAt(s: string, i: number, end: number): { minutes: number; end: nu
   return { minutes: sign * (h * 60 + m), end: j };
 }
 
+const DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 function validDate(y: number, mo: number, d: number, h: number, mi: number, sec: number): boolean {
   if (mo < 0 || mo > 11 || d < 1 || h > 23 || mi > 59 || sec > 60) return false;
-  const dim = new Date(Date.UTC(y, mo + 1, 0)).getUTCDate();
-  return d <= dim;
+  const leap = mo === 1 && ((y % 4 === 0 && y % 100 !== 0) || y % 400 === 0);
+  return d <= DAYS[mo]! + (leap ? 1 : 0);
+}
+
+let lastMs = NaN;
+let lastIso = '';
+/** ISO 8601 UTC with milliseconds; the last answer is kept (log lines come in runs of one second). */
+export function isoTime(ms: number): string {
+  if (ms !== lastMs) {
+    lastIso = new Date(ms).toISOString();
+    lastMs = ms;
+  }
+  return lastIso;
 }
 
 /** Fraction of a second at i (after '.' or ','): ms and the end. */
