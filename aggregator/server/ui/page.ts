@@ -51,6 +51,7 @@ const SCRIPT = `
 (function () {
   var KEY = "logship-token";
   var EVERY_MS = 3000;
+  var MAX_AGENTS = 500; // the most recently heard; the table may hold 10,000
   var token = null;
   var timer = null;
   var prevTopics = null;
@@ -118,7 +119,8 @@ const SCRIPT = `
   }
 
   function showAgents(d) {
-    var rows = (d.agents || []).map(function (a) {
+    var all = d.agents || [];
+    var rows = all.slice(0, MAX_AGENTS).map(function (a) {
       var stale = a.last_batch_age_seconds > 60;
       return [
         [String(a.host), "host"],
@@ -129,6 +131,7 @@ const SCRIPT = `
         [bytes(a.lag_bytes), "num"],
       ];
     });
+    if (all.length > MAX_AGENTS) rows.push([["\u2026 and " + num(all.length - MAX_AGENTS) + " more, heard from less recently (GET /v1/agents lists them all)", "empty"], ["", ""], ["", ""], ["", ""], ["", ""], ["", ""]]);
     fill("agents", rows, "no agent has sent anything since this aggregator started");
   }
 
