@@ -50,6 +50,8 @@ export interface NatsClusterOptions {
   size?: number;
   /** Client auth token every node requires. */
   token?: string;
+  /** TLS for clients (PEM files); with ca_file the nodes require and verify client certificates. */
+  tls?: { cert_file: string; key_file: string; ca_file?: string };
   /** Bound on the initial readiness wait; default 30 s. */
   readyTimeoutMs?: number;
 }
@@ -80,7 +82,7 @@ export async function startNatsCluster(opts: NatsClusterOptions = {}): Promise<N
       output: () => '',
     });
   }
-  for (const n of nodes) n.url = `nats://127.0.0.1:${n.port}`;
+  for (const n of nodes) n.url = `${opts.tls ? 'tls' : 'nats'}://127.0.0.1:${n.port}`;
   const children = new Map<number, ChildProcess>();
   const exits = new Map<number, Promise<void>>();
 
@@ -94,6 +96,9 @@ export async function startNatsCluster(opts: NatsClusterOptions = {}): Promise<N
       `http: 127.0.0.1:${n.monitorPort}`,
       `jetstream { store_dir: ${JSON.stringify(n.storeDir)}, max_memory_store: 64MB, max_file_store: 4GB }`,
       opts.token ? `authorization { token: ${JSON.stringify(opts.token)} }` : '',
+      opts.tls
+        ? `tls { cert_file: ${JSON.stringify(opts.tls.cert_file)}, key_file: ${JSON.stringify(opts.tls.key_file)}${opts.tls.ca_file ? `, ca_file: ${JSON.stringify(opts.tls.ca_file)}, verify: true` : ''} }`
+        : '',
       size > 1 ? `cluster { name: logship-test, listen: 127.0.0.1:${n.clusterPort}, routes: [${routes.join(', ')}] }` : '',
     ].join('\n');
     const confPath = join(dir, `${n.name}.conf`);
