@@ -23,10 +23,25 @@ describe('aggregator config', () => {
       auth: { tokens: [] },
       topics: { default: { partitions: 4, retention: 7 * DAY, retention_bytes: 50 * GiB, segment_bytes: 128 * MiB, segment_ms: DAY } },
       storage: { type: 'local' },
-      limits: { max_body_bytes: 16 * MiB, max_decompressed_batch_bytes: 64 * MiB, max_decompressed_request_bytes: 256 * MiB, max_topics: 1000, auto_create_topics: true, max_partitions_per_topic: 64 },
+      limits: {
+        max_body_bytes: 16 * MiB,
+        max_decompressed_batch_bytes: 64 * MiB,
+        max_decompressed_request_bytes: 256 * MiB,
+        max_topics: 1000,
+        auto_create_topics: true,
+        max_partitions_per_topic: 64,
+        // _bulk and the produce API (issue 13)
+        max_inflated_body_bytes: 128 * MiB,
+        max_documents_per_request: 100_000,
+        max_line_bytes: 4 * MiB,
+        max_concurrent_json_requests: 64,
+        idempotence_window: DAY,
+        max_idempotence_entries: 2_000_000,
+      },
       retention_check_interval: 30_000,
       sinks: [],
       alerts: [],
+      pipelines: {},
     });
   });
 
@@ -113,7 +128,21 @@ describe('aggregator config', () => {
       'agg.yaml',
       {},
     );
-    expect(c.sinks[0]).toEqual({ type: 'elasticsearch', name: 'es', topics: ['app'], urls: ['http://e:9200'], data_stream: 'logs-{topic}-default' });
+    expect(c.sinks[0]).toEqual({
+      type: 'elasticsearch',
+      name: 'es',
+      topics: ['app'],
+      urls: ['http://e:9200'],
+      data_stream: 'logs-{topic}-default',
+      manage_template: true,
+      batch_max_bytes: 5 * MiB,
+      batch_max_docs: 5000,
+      gzip: true,
+      min_concurrency: 1,
+      max_concurrency: 8,
+      request_timeout: 60_000,
+    });
+    expect(c.sinks[1]).toHaveProperty('manage_template', false);
     expect(c.sinks[1]).toMatchObject({ index: 'x-{topic}', username: 'u', password: 'p' });
     expect(c.sinks[1]).not.toHaveProperty('data_stream');
     expect(c.sinks[3]).toEqual({ type: 'pagerduty', name: 'pd', routing_key: 'k', url: 'https://events.pagerduty.com/v2/enqueue' });
