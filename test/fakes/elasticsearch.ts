@@ -29,6 +29,7 @@ import { gunzipSync, inflateSync } from 'node:zlib';
 import { parseBulk, type BulkItem } from './elasticsearch-bulk.js';
 import { FakeCluster, indexNameProblem, type IndexTemplate, type StoredDoc } from './elasticsearch-cluster.js';
 import { errorBody, flavorTraits, type FakeFlavor, type FlavorTraits } from './elasticsearch-flavors.js';
+import { makeRng } from '../bench/gen-nginx.js';
 
 export type { FakeFlavor } from './elasticsearch-flavors.js';
 export type { BulkItem } from './elasticsearch-bulk.js';
@@ -115,17 +116,6 @@ export interface FakeElasticsearch {
   close(): Promise<void>;
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 interface Media { type: string; version?: number; vendor: boolean; raw: string }
@@ -145,7 +135,7 @@ export async function startFakeElasticsearch(opts: FakeElasticsearchOptions = {}
   if (traits.opensearch && opts.auth?.apiKey) throw new Error('OpenSearch has no API keys: use username/password');
   const cluster = new FakeCluster(traits);
   const maxContentLength = opts.maxContentLength ?? 100 * 1024 * 1024;
-  const random = rng(opts.seed ?? 1);
+  const random = makeRng(opts.seed ?? 1);
   const retainOpt = opts.retain ?? 'source';
   const retain = retainOpt === 'source' ? (_d: Record<string, unknown>, raw: string) => raw
     : retainOpt === 'none' ? () => null
