@@ -82,7 +82,14 @@ export class Aggregator {
     // Topic names come from clients: only the config's own keys count ("constructor" is a topic, not Object).
     const settingsFor = (t: string) => ({ ...this.#cfg.topics.default, ...(t !== 'default' && Object.hasOwn(this.#cfg.topics, t) ? this.#cfg.topics[t] : {}) });
     if (this.#cfg.storage.type === 'jetstream') {
-      const js = new JetStreamStorage({ config: this.#cfg.storage, settingsFor, logger: this.#logger, maxPartitions: this.#cfg.limits.max_partitions_per_topic });
+      const js = new JetStreamStorage({
+        config: this.#cfg.storage,
+        settingsFor,
+        logger: this.#logger,
+        maxPartitions: this.#cfg.limits.max_partitions_per_topic,
+        // The same histogram as local storage: there write + fsync, here publish until the quorum's acknowledgement.
+        onAppended: (topic, seconds) => this.metrics.appendSeconds.observe({ topic }, seconds),
+      });
       this.storage = this.#js = js;
       this.groups = new KvGroupStore(() => js.groupsKv, this.#logger);
     } else {

@@ -50,6 +50,11 @@ describe('two aggregators on JetStream', () => {
     expect((await postBatches(a.url, body('late/1', 'late', 2))).json.acks[0]).toMatchObject({ duplicate: false, offset: 6 });
     expect(await topicCount(a.url, 'late')).toBe(9);
     expect(await topicCount(b.url, 'late')).toBe(9);
+    // The append-latency histogram is the same metric as on local storage.
+    for (const url of [a.url, b.url]) {
+      const m = await (await fetch(`${url}/metrics`)).text();
+      expect(m).toMatch(/^logship_aggregator_append_fsync_seconds_count\{topic="late"\} [1-9]\d*$/m);
+    }
   });
 
   it('the same batches sent to both aggregators at once are stored once, with dense offsets', async () => {

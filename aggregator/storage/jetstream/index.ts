@@ -41,6 +41,8 @@ export interface JetStreamStorageOptions {
   maxPartitions?: number;
   /** Producer snapshot interval while the state changes (default 10 s; also at close). */
   snapshotIntervalMs?: number;
+  /** An append was acknowledged by the quorum after this long (seconds): the append-latency histogram. */
+  onAppended?: (topic: string, seconds: number) => void;
   /** Called when `available` changes (readiness). */
   onAvailability?: () => void;
 }
@@ -217,7 +219,7 @@ export class JetStreamStorage implements Storage {
       const stream = streamName(this.#cfg.stream_prefix, name, i);
       try {
         await this.#ensureStream(stream, settings);
-        const p = new JsPartition({ conn, topic: name, partition: i, stream, logger: this.#o.logger });
+        const p = new JsPartition({ conn, topic: name, partition: i, stream, logger: this.#o.logger, ...(this.#o.onAppended ? { onAppended: this.#o.onAppended } : {}) });
         await p.open(await readSnapshot(this.#producersKv, stream, this.#o.logger));
         parts.push(p);
       } catch (err) {

@@ -55,6 +55,8 @@ export interface JsPartitionOptions {
   partition: number;
   stream: string;
   logger: Logger;
+  /** An append was acknowledged by the stream's quorum after this long (the append-latency histogram). */
+  onAppended?: (topic: string, seconds: number) => void;
 }
 
 export class JsPartition implements PartitionHandle {
@@ -93,7 +95,10 @@ export class JsPartition implements PartitionHandle {
     this.stream = o.stream;
     this.#conn = o.conn;
     this.#logger = o.logger;
+    this.#onAppended = o.onAppended;
   }
+
+  #onAppended: ((topic: string, seconds: number) => void) | undefined;
 
   get firstOffset(): number {
     return this.#first;
@@ -145,7 +150,7 @@ export class JsPartition implements PartitionHandle {
   append(items: IngestItem[]): Promise<IngestResult[]> {
     return this.#serialize(async () => {
       const entries = items.map((it) => ({ ...it, msgId: `${it.meta.producer}:${it.meta.epoch}:${it.meta.seq}` }));
-      return this.#appendLoop(entries, true);
+      return this.#timed(() => this.#appendLoop(entries, true));
     });
   }
 
@@ -153,9 +158,16 @@ export class JsPartition implements PartitionHandle {
     if (items.length === 0) return Promise.resolve([]);
     return this.#serialize(async () => {
       const entries = items.map((it) => ({ ...it, meta: { ...it.meta, producer: PLAIN_PRODUCER, epoch: 0, seq: 0 }, msgId: `plain:${randomUUID()}` }));
-      const r = await this.#appendLoop(entries, false);
+      const r = await this.#timed(() => this.#appendLoop(entries, false));
       return r.map((x) => x.offset);
     });
+  }
+
+  async #timed<T>(fn: () => Promise<T>): Promise<T> {
+    const t0 = process.hrtime.bigint();
+    const r = await fn();
+    this.#onAppended?.(this.topic, Number(process.hrtime.bigint() - t0) / 1e9);
+    return r;
   }
 
   #serialize<T>(fn: () => Promise<T>): Promise<T> {
