@@ -4,6 +4,7 @@
  * topic through GET /v1/topics/{t}/partitions/{p}/records.
  */
 import { httpJson } from './procs.js';
+import type { SinkReport } from '../../aggregator/sinks/runner.js';
 
 /**
  * Sum of the samples of one metric whose labels include `labels`. Only that metric's lines are
@@ -28,15 +29,8 @@ export function sinkLag(aggUrl: string, sink: string): Promise<number> {
   return metricSum(aggUrl, 'logship_aggregator_consumer_lag_records', { group: `sink-${sink}` });
 }
 
-/** One sink as GET /v1/sinks reports it. */
-export interface SinkView {
-  name: string;
-  type: string;
-  state: 'ok' | 'degraded' | 'not_running';
-  reason?: string;
-  lag: Record<string, number>;
-  status?: Record<string, unknown>;
-}
+/** One sink as GET /v1/sinks reports it: the server's own type. */
+export type SinkView = SinkReport;
 
 export async function sinkView(aggUrl: string, name: string): Promise<SinkView | undefined> {
   const all = await httpJson<{ sinks: SinkView[] }>(`${aggUrl}/v1/sinks`);
