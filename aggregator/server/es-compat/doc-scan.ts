@@ -32,6 +32,11 @@ let b: Buffer;
 let p = 0;
 let end = 0;
 let fail: string | undefined;
+// What the scan of the current document found (scanDocument resets them).
+let timestamp: string | number | undefined;
+let hostObj: string | undefined;
+let hostFlat: string | undefined;
+let hostStr: string | undefined;
 
 class Bad extends Error {}
 const BAD = new Bad();
@@ -118,11 +123,14 @@ function text(s: number, e: number, esc: boolean): string {
   return esc ? (JSON.parse(b.toString('utf8', s - 1, e + 1)) as string) : b.toString('utf8', s, e);
 }
 
-/** A value at p; `pick` gets the value's kind and span when the caller wants it. */
-function value(depth: number, out: ScannedDoc | undefined, role: 0 | 1 | 2 | 3 | 4): void {
-  // role: 0 nothing, 1 @timestamp, 2 host (object or string), 3 host.name inside host, 4 "host.name"
+/**
+ * A value at p. role: 0 nothing wanted, 1 the top-level @timestamp, 2 the
+ * top-level `host` (an object to look into, or a string), 3 `name` inside
+ * that object, 4 the top-level flattened "host.name".
+ */
+function value(depth: number, role: 0 | 1 | 2 | 3 | 4): void {
   const c = b[p];
-  if (c === 0x7b) return obj(depth + 1, out, role === 2 ? 2 : 0);
+  if (c === 0x7b) return obj(depth + 1, role === 2 ? 2 : 0);
   if (c === 0x5b) {
     if (depth + 1 > MAX_DEPTH) bad('nested too deeply');
     p++;
@@ -133,7 +141,7 @@ function value(depth: number, out: ScannedDoc | undefined, role: 0 | 1 | 2 | 3 |
     }
     for (;;) {
       ws();
-      value(depth + 1, undefined, 0);
+      value(depth + 1, 0);
       ws();
       const d = b[p];
       if (d === 0x2c) {
@@ -149,18 +157,16 @@ function value(depth: number, out: ScannedDoc | undefined, role: 0 | 1 | 2 | 3 |
   }
   if (c === 0x22) {
     const [s, e, esc] = str();
-    if (out && role !== 0) {
-      if (role === 1) out.timestamp = text(s, e, esc);
-      else if (role === 2) out.host ??= text(s, e, esc);
-      else if (role === 3) out.host = text(s, e, esc);
-      else if (role === 4) out.host = text(s, e, esc);
-    }
+    if (role === 1) timestamp = text(s, e, esc);
+    else if (role === 2) hostStr = text(s, e, esc);
+    else if (role === 3) hostObj = text(s, e, esc);
+    else if (role === 4) hostFlat = text(s, e, esc);
     return;
   }
   if (c === 0x2d || (c !== undefined && c >= 0x30 && c <= 0x39)) {
     const s = p;
     num();
-    if (out && role === 1) out.timestamp = Number(b.toString('latin1', s, p));
+    if (role === 1) timestamp = Number(b.toString('latin1', s, p));
     return;
   }
   if (c === 0x74) return lit('true');
@@ -169,8 +175,8 @@ function value(depth: number, out: ScannedDoc | undefined, role: 0 | 1 | 2 | 3 |
   bad('unexpected character');
 }
 
-/** An object at p. kind 1: the document itself; 2: the top-level `host` object. */
-function obj(depth: number, out: ScannedDoc | undefined, kind: 0 | 1 | 2): void {
+/** An object at p. kind 1: the document itself; 2: the top-level `host` object; 0: any other. */
+function obj(depth: number, kind: 0 | 1 | 2): void {
   if (depth > MAX_DEPTH) bad('nested too deeply');
   p++;
   ws();
@@ -192,7 +198,7 @@ function obj(depth: number, out: ScannedDoc | undefined, kind: 0 | 1 | 2): void 
       else if (keyIs(s, e, K_HOST)) role = 2;
       else if (keyIs(s, e, K_HOST_NAME)) role = 4;
     } else if (kind === 2 && keyIs(s, e, K_NAME)) role = 3;
-    value(depth, out, role);
+    value(depth, role);
     ws();
     const d = b[p];
     if (d === 0x2c) {
@@ -213,22 +219,13 @@ export function scanDocument(buf: Buffer, start: number, stop: number): ScannedD
   p = start;
   end = stop;
   fail = undefined;
-  const out: ScannedDoc = {};
-  // The first usable of host.name (object), "host.name", a string host: collected apart, chosen at the end.
-  const parts: { obj?: string; flat?: string; str?: string } = {};
+  timestamp = hostObj = hostFlat = hostStr = undefined;
   try {
     ws();
-    if (b[p] !== 0x7b) {
-      out.error = 'the document must be a JSON object';
-      return out;
-    }
-    const tmp: ScannedDoc = {};
-    objTop(tmp, parts);
+    if (b[p] !== 0x7b) return { error: 'the document must be a JSON object' };
+    obj(1, 1);
     ws();
     if (p !== end) bad('unexpected data after the document');
-    out.timestamp = tmp.timestamp;
-    const h = usableHost(parts.obj) ?? usableHost(parts.flat) ?? usableHost(parts.str);
-    if (h !== undefined) out.host = h;
   } catch (err) {
     if (err !== BAD) {
       // RangeError (stack) or the like: still the document's fault, never ours to throw.
@@ -238,51 +235,12 @@ export function scanDocument(buf: Buffer, start: number, stop: number): ScannedD
   } finally {
     b = EMPTY;
   }
+  // The first usable of host.name (object), "host.name", a string host; a later duplicate key wins, as in JSON.parse.
+  const out: ScannedDoc = {};
+  if (timestamp !== undefined) out.timestamp = timestamp;
+  const h = usableHost(hostObj) ?? usableHost(hostFlat) ?? usableHost(hostStr);
+  if (h !== undefined) out.host = h;
   return out;
 }
 
 const EMPTY = Buffer.alloc(0);
-
-/** The top-level object, sorting the host candidates by where they came from. */
-function objTop(out: ScannedDoc, parts: { obj?: string; flat?: string; str?: string }): void {
-  p++;
-  ws();
-  if (b[p] === 0x7d) {
-    p++;
-    return;
-  }
-  for (;;) {
-    ws();
-    if (b[p] !== 0x22) bad('expected a key');
-    const [s, e] = str();
-    ws();
-    if (b[p] !== 0x3a) bad('expected :');
-    p++;
-    ws();
-    if (keyIs(s, e, K_TIMESTAMP)) value(1, out, 1);
-    else if (keyIs(s, e, K_HOST)) {
-      const o: ScannedDoc = {};
-      const isObj = b[p] === 0x7b;
-      value(1, o, 2);
-      if (o.host !== undefined) {
-        if (isObj) parts.obj = o.host;
-        else parts.str = o.host;
-      }
-    } else if (keyIs(s, e, K_HOST_NAME)) {
-      const o: ScannedDoc = {};
-      value(1, o, 4);
-      if (o.host !== undefined) parts.flat = o.host;
-    } else value(1, undefined, 0);
-    ws();
-    const d = b[p];
-    if (d === 0x2c) {
-      p++;
-      continue;
-    }
-    if (d === 0x7d) {
-      p++;
-      return;
-    }
-    bad('expected , or }');
-  }
-}
