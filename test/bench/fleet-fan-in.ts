@@ -1,0 +1,288 @@
+/**
+ * Fleet fan-in (issue 17): 10,000 simulated agents connected to one aggregator
+ * at once, each on its own keep-alive connection with its own producer id,
+ * host and source, sending one small batch (10 nginx lines, zstd) a second in
+ * the real agent protocol (POST /v1/batches), one request in flight per agent
+ * as an agent does. The agents connect during a ramp (BENCH_FLEET_RAMP_S),
+ * spread evenly; once every one of them has had an acknowledgement the
+ * measured window (BENCH_FLEET_SECONDS) starts. Measures, for requests sent in
+ * the window: ack latency p50/p99/max, the aggregator's CPU and peak RSS, and
+ * connections refused or reset over the whole run (any reconnect is counted).
+ * At the end every acknowledged batch must be stored exactly once (line count).
+ *
+ * Both this process and the aggregator hold one descriptor per connection:
+ * `ulimit -n` must exceed the agent count (checked; raise it with
+ * `ulimit -n 20000` in the shell, or LimitNOFILE= under systemd).
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Client } from 'undici';
+import { compressSync } from '../../lib/codec/zstd-pool.js';
+import { BATCHES_CONTENT_TYPE, CODEC_ZSTD, encodeRequest } from '../../lib/protocol/batches.js';
+import { makeStack, topicCount, waitFor } from '../helpers/procs.js';
+import { makeRng, nginxLine } from './gen-nginx.js';
+import { atLeast, atMost, envNumber, info, log, MiB, percentile, progress, scratch, sleep, spawnService, stopService, waitReady, GiB, type BenchOptions, type Scenario, type ScenarioResult } from './harness.js';
+import { ProcWatch } from './proc-stats.js';
+import { summarizeDir } from './top-profile.js';
+
+const TOPIC = 'fleet';
+const PAYLOADS = 64;
+
+export const fleetFanIn: Scenario = {
+  name: 'fleet-fan-in',
+  title: '10,000 agents connected at once, one small batch a second each',
+  run,
+};
+
+/** The soft "Max open files" limit of a process, from /proc/<pid>/limits. */
+export function openFileLimit(pid: number | 'self' = 'self'): number | undefined {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'));
+    if (!m) return undefined;
+    return m[1] === 'unlimited' ? Infinity : Number(m[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+interface Agent {
+  client: Client;
+  producer: string;
+  host: string;
+  source: string;
+  seq: number;
+  srcOffset: number;
+  acked: number;
+  connects: number;
+}
+
+async function run(o: BenchOptions): Promise<ScenarioResult> {
+  const n = Math.round(envNumber('BENCH_FLEET_AGENTS', 10_000));
+  const seconds = envNumber('BENCH_FLEET_SECONDS', 60);
+  const rampS = envNumber('BENCH_FLEET_RAMP_S', 20);
+  const linesPer = Math.round(envNumber('BENCH_FLEET_LINES', 10));
+  const fdLimit = openFileLimit();
+  if (fdLimit !== undefined && fdLimit < n + 500) {
+    throw new Error(`ulimit -n is ${fdLimit}: ${n} agents need at least ${n + 500} descriptors in this process and in the aggregator (run "ulimit -n ${n + 2000}" first, or set BENCH_FLEET_AGENTS lower)`);
+  }
+  const tmp = await scratch('fleet');
+  const notes: string[] = [];
+  try {
+    const rng = makeRng(17);
+    const payloads: Array<{ payload: Buffer; rawLength: number }> = [];
+    for (let i = 0; i < PAYLOADS; i++) {
+      const raw = Buffer.from(Array.from({ length: linesPer }, () => nginxLine(rng, 1_760_000_000 + i) + '\n').join(''));
+      payloads.push({ payload: compressSync(raw, 1), rawLength: raw.length });
+    }
+    const stack = await makeStack(tmp.dir, [{ type: 'file', topic: TOPIC, include: ['/nonexistent'] }]);
+    const profileDir = o.profile ? join(o.resultsDir, 'profiles', o.stamp, 'fleet-fan-in-aggregator') : undefined;
+    const agg = spawnService('aggregator', ['aggregator', '--config', stack.aggConfig], profileDir ? { profileDir } : {});
+    await waitReady(`${stack.aggUrl}/readyz`, agg, true);
+    const aggFd = openFileLimit(agg.pid);
+    if (aggFd !== undefined && aggFd < n + 500) throw new Error(`the aggregator's ulimit -n is ${aggFd}, below ${n + 500}`);
+    const aw = new ProcWatch(agg.pid);
+    const runId = randomUUID().slice(0, 8);
+
+    let connectErrors = 0;
+    let disconnects = 0;
+    let httpErrors = 0;
+    let requestErrors = 0;
+    let lastError = '';
+    let ackedTotal = 0;
+    let ackedLinesTotal = 0;
+    let stopping = false;
+    let windowStart = Infinity;
+    let windowEnd = Infinity;
+    let windowAcks = 0;
+    let windowBytes = 0;
+    const lat: number[] = [];
+
+    const agents: Agent[] = Array.from({ length: n }, (_, i) => {
+      const a: Agent = {
+        client: new Client(stack.aggUrl, { pipelining: 1, keepAliveTimeout: 120_000, keepAliveMaxTimeout: 120_000, connectTimeout: 30_000, headersTimeout: 60_000, bodyTimeout: 60_000 }),
+        producer: `fleet-${i}/${runId}`,
+        host: `fleet-host-${i}`,
+        source: `/var/log/nginx/access.log`,
+        seq: 0,
+        srcOffset: 0,
+        acked: 0,
+        connects: 0,
+      };
+      a.client.on('connect', () => a.connects++);
+      a.client.on('connectionError', (_o, _t, err) => {
+        connectErrors++;
+        lastError = `connect: ${err.message}`;
+      });
+      a.client.on('disconnect', (_o, _t, err) => {
+        if (stopping) return;
+        disconnects++;
+        lastError = `disconnect: ${err.message}`;
+      });
+      return a;
+    });
+
+    const send = async (a: Agent, i: number): Promise<boolean> => {
+      const p = payloads[(i + a.seq) % PAYLOADS]!;
+      const body = Buffer.concat(
+        encodeRequest({
+          producer: a.producer,
+          epoch: 1,
+          host: a.host,
+          batches: [{ topic: TOPIC, source: a.source, seq: a.seq, sourceOffset: a.srcOffset, lines: linesPer, timestamp: Date.now(), codec: CODEC_ZSTD, flags: 0, rawLength: p.rawLength, payload: p.payload }],
+        }),
+      );
+      const t = performance.now();
+      try {
+        const res = await a.client.request({ path: '/v1/batches', method: 'POST', body, headers: { 'content-type': BATCHES_CONTENT_TYPE } });
+        const text = await res.body.text();
+        if (res.statusCode !== 200) {
+          httpErrors++;
+          lastError = `HTTP ${res.statusCode}: ${text.slice(0, 300)}`;
+          return false;
+        }
+      } catch (err) {
+        requestErrors++;
+        lastError = (err as Error).message;
+        return false;
+      }
+      const done = performance.now();
+      if (t >= windowStart && t < windowEnd) {
+        lat.push(done - t);
+        windowAcks++;
+        windowBytes += p.rawLength;
+      }
+      a.acked++;
+      ackedTotal++;
+      ackedLinesTotal += linesPer;
+      a.seq++;
+      a.srcOffset += p.rawLength;
+      return true;
+    };
+
+    // Each agent sends at its own phase, once a second; a failed send is retried (same seq) at the next tick.
+    const t0 = performance.now();
+    const loop = async (a: Agent, i: number): Promise<void> => {
+      let next = t0 + (rampS * 1000 * i) / n;
+      for (;;) {
+        const wait = next - performance.now();
+        if (wait > 0) await sleep(wait);
+        if (stopping) return;
+        await send(a, i);
+        next += 1000;
+        const now = performance.now();
+        if (next < now) next = now; // late: send at once, never a burst to catch up
+      }
+    };
+
+    log(`fleet fan-in: ${n} agents connecting over ${rampS} s, then ${seconds} s measured; ${linesPer} lines a batch, one batch a second each`);
+    const eld = monitorEventLoopDelay({ resolution: 10 });
+    const ticker = setInterval(() => aw.sample(), 1_000);
+    const pr = progress(() => {
+      const s = (performance.now() - t0) / 1000;
+      const connected = agents.reduce((c, a) => c + (a.acked > 0 ? 1 : 0), 0);
+      return `fleet-fan-in: ${s.toFixed(0)} s, ${connected} / ${n} agents acknowledged, ${ackedTotal} batches acked, ${windowAcks} in the window, errors: ${connectErrors} connect, ${disconnects} disconnect, ${httpErrors} HTTP, ${requestErrors} request`;
+    }, 5_000);
+    const loops = agents.map((a, i) => loop(a, i));
+    let cpu0 = process.cpuUsage();
+    let elapsed = 0;
+    try {
+      await waitFor(
+        () => `every agent acknowledged once (${agents.filter((a) => a.acked > 0).length} / ${n}; last error: ${lastError})`,
+        () => {
+          if (agg.child.exitCode !== null) throw new Error(`aggregator exited (${agg.child.exitCode}):\n${agg.output().slice(-3000)}`);
+          return agents.every((a) => a.acked > 0);
+        },
+        (rampS + 120) * 1000,
+        250,
+      );
+      log(`fleet fan-in: all ${n} agents connected and acknowledged; measuring ${seconds} s`);
+      await sleep(1_000);
+      windowStart = performance.now();
+      aw.mark();
+      eld.enable();
+      cpu0 = process.cpuUsage();
+      await sleep(seconds * 1000);
+      windowEnd = performance.now();
+      aw.sample();
+      eld.disable();
+      elapsed = (windowEnd - windowStart) / 1000;
+    } finally {
+      clearInterval(ticker);
+      pr.stop();
+      stopping = true;
+    }
+    const clientCpu = process.cpuUsage(cpu0);
+    await Promise.all(loops);
+    const connects = agents.reduce((c, a) => c + a.connects, 0);
+    await Promise.all(agents.map((a) => a.client.close().catch(() => undefined)));
+    const stored = await topicCount(stack.aggUrl, TOPIC);
+    const exactlyOnce = stored === ackedLinesTotal;
+    if (!exactlyOnce) notes.push(`STORED ${stored} lines, but ${ackedLinesTotal} were acknowledged (${ackedTotal} batches): a loss or a duplicate, or a failed request that was stored`);
+    if (connectErrors + disconnects + httpErrors + requestErrors) notes.push(`errors: ${connectErrors} connect, ${disconnects} disconnect, ${httpErrors} HTTP, ${requestErrors} request; last: ${lastError}`);
+    const reconnects = connects - n;
+    await stopService(agg);
+    const raw: Record<string, unknown> = {};
+    if (profileDir) {
+      try {
+        raw.profile_aggregator = await summarizeDir(profileDir, 'aggregator', log);
+        notes.push(`aggregator CPU profiles: ${profileDir}`);
+      } catch (err) {
+        notes.push(`no aggregator profile: ${(err as Error).message}`);
+      }
+    }
+    notes.push(`descriptors: ulimit -n ${fdLimit ?? '?'} here, ${aggFd ?? '?'} in the aggregator`);
+    notes.push('latency is measured by this process, which drives every agent: its event-loop delay (row above) is part of each figure');
+
+    const sorted = Float64Array.from(lat).sort();
+    const p99 = percentile(sorted, 99);
+    const refusedOrReset = connectErrors + disconnects + Math.max(0, reconnects);
+    return {
+      scenario: fleetFanIn.name,
+      seconds: elapsed,
+      rows: [
+        info('agents x lines a batch', `${n} x ${linesPer}`),
+        info('measured window', elapsed, 's'),
+        info('acked batches/s in the window', windowAcks / elapsed, 'batches/s', 0),
+        info('throughput (uncompressed)', windowBytes / MiB / elapsed, 'MiB/s', 2),
+        info('ack latency p50', percentile(sorted, 50), 'ms'),
+        atMost('ack latency p99', p99, 50, 'ms'),
+        info('ack latency max', percentile(sorted, 100), 'ms'),
+        atMost('connections refused or reset', refusedOrReset, 0, '', 0),
+        info('requests failed (HTTP or other)', httpErrors + requestErrors, '', 0),
+        atMost('aggregator peak RSS', aw.peakRss / MiB, GiB / MiB, 'MiB'),
+        info('aggregator CPU', (100 * aw.cpu) / elapsed, '% of a core'),
+        info('stored exactly once', exactlyOnce ? 'yes' : 'NO'),
+        info('client (this process) CPU', (100 * (clientCpu.user + clientCpu.system)) / 1e6 / elapsed, '% of a core'),
+        info('client event-loop delay p99', eld.percentile(99) / 1e6, 'ms'),
+      ],
+      notes,
+      raw: {
+        ...raw,
+        agents: n,
+        linesPer,
+        rampSeconds: rampS,
+        seconds: elapsed,
+        windowAcks,
+        windowBytes,
+        ackedTotal,
+        stored,
+        p50: percentile(sorted, 50),
+        p99,
+        max: percentile(sorted, 100),
+        connects,
+        connectErrors,
+        disconnects,
+        httpErrors,
+        requestErrors,
+        aggregatorCpu: aw.cpu,
+        aggregatorPeakRss: aw.peakRss,
+        aggregatorRssSamples: aw.rssSamples,
+        clientEventLoopDelayP99Ms: eld.percentile(99) / 1e6,
+      },
+    };
+  } finally {
+    await tmp.cleanup();
+  }
+}
