@@ -18,7 +18,6 @@ import { bulkIngest } from './bulk-ingest.js';
 import { esSink } from './es-sink.js';
 import { fileToAggregator } from './file-to-aggregator.js';
 import { fleetFanIn } from './fleet-fan-in.js';
-import { fleetFanIn } from './fleet-fan-in.js';
 import { GiB, killMine, log, parseBytes, removeScratchSync, resultsDir, type BenchOptions, type Scenario, type ScenarioResult } from './harness.js';
 import { idleCost } from './idle-cost.js';
 import { journaldToAggregator } from './journald-to-aggregator.js';
