@@ -8,6 +8,7 @@ import { rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CLI, ROOT, tempDir, waitFor } from '../helpers/procs.js';
+import type { MachineShare } from './machine-share.js';
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
@@ -56,6 +57,8 @@ export interface ScenarioResult {
   notes: string[];
   /** scenario specific raw figures, kept in the JSON */
   raw: Record<string, unknown>;
+  /** load average and other processes' CPU while it ran; set by the runner (run.ts) */
+  machine?: MachineShare;
 }
 
 export interface Scenario {

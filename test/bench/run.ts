@@ -24,6 +24,8 @@ import { journaldToAggregator } from './journald-to-aggregator.js';
 import { liveTail } from './live-tail.js';
 import { jetstreamIngest } from './jetstream-ingest.js';
 import { manyProducers } from './many-producers.js';
+import { machineLine, noVerdictLine, watchMachine } from './machine-share.js';
+import { markdownReport, verdictOf } from './report-md.js';
 import { pipelineNginx } from './pipeline-nginx.js';
 
 const SCENARIOS: Scenario[] = [fileToAggregator, liveTail, manyProducers, fleetFanIn, idleCost, backlogDrain, journaldToAggregator, esSink, bulkIngest, alertsEval, pipelineNginx, jetstreamIngest];
@@ -65,11 +67,13 @@ function stampNow(): string {
 
 function table(r: ScenarioResult, title: string): string {
   const head = ['metric', 'value', 'unit', 'target', ''];
-  const rows = r.rows.map((x) => [x.metric, String(x.value), x.unit ?? '', x.target ?? '', x.ok === undefined ? '' : x.ok ? 'met' : 'MISSED']);
+  const rows = r.rows.map((x) => [x.metric, String(x.value), x.unit ?? '', x.target ?? '', verdictOf(r, x.ok)]);
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const fmt = (row: string[]) => row.map((c, i) => (i === 1 ? c.padStart(w[i]!) : c.padEnd(w[i]!))).join('  ').trimEnd();
   const lines = [`== ${r.scenario}: ${title}`, fmt(head), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(fmt)];
   for (const n of r.notes) lines.push(`note: ${n}`);
+  if (r.machine) lines.push(machineLine(r.machine));
+  if (r.machine && !r.machine.verdict) lines.push(noVerdictLine(r.machine));
   return lines.join('\n');
 }
 
@@ -83,12 +87,20 @@ async function main(): Promise<void> {
   log(`logship benchmarks: ${chosen.map((s) => s.name).join(', ')}; ${cpus().length} CPUs, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   const results: Array<ScenarioResult | { scenario: string; error: string }> = [];
   const out = join(o.resultsDir, `${stamp}.json`);
-  const save = () => writeFile(out, JSON.stringify({ stamp, env, options: { bytes, profile: o.profile }, results }, null, 2) + '\n');
+  const md = join(o.resultsDir, `${stamp}.md`);
+  const titles = new Map(chosen.map((s) => [s.name, s.title]));
+  const save = async () => {
+    await writeFile(out, JSON.stringify({ stamp, env, options: { bytes, profile: o.profile }, results }, null, 2) + '\n');
+    await writeFile(md, markdownReport(stamp, env, results, titles) + '\n');
+  };
   let failed = false;
   for (const s of chosen) {
     log(`--- ${s.name}: ${s.title}`);
+    // What other processes use of the machine while it runs decides whether it gets a verdict.
+    const watch = watchMachine();
     try {
       const r = await s.run(o);
+      r.machine = watch.stop();
       results.push(r);
       process.stdout.write(`\n${table(r, s.title)}\n\n`);
     } catch (err) {
@@ -101,10 +113,12 @@ async function main(): Promise<void> {
     }
     await save();
   }
-  const missed = results.flatMap((r) => ('rows' in r ? r.rows.filter((x) => x.ok === false).map((x) => `${r.scenario}: ${x.metric} ${x.value} ${x.unit ?? ''} (target ${x.target})`) : []));
+  const unjudged = results.flatMap((r) => ('rows' in r && r.machine && !r.machine.verdict ? [`${r.scenario}: ${noVerdictLine(r.machine)}`] : []));
+  const missed = results.flatMap((r) => ('rows' in r && !unjudged.some((u) => u.startsWith(`${r.scenario}:`)) ? r.rows.filter((x) => x.ok === false).map((x) => `${r.scenario}: ${x.metric} ${x.value} ${x.unit ?? ''} (target ${x.target})`) : []));
   process.stdout.write(`load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')} (other work on the machine makes figures noisy)\n`);
-  process.stdout.write(missed.length ? `targets missed:\n  ${missed.join('\n  ')}\n` : 'all targets met\n');
-  process.stdout.write(`results: ${out}\n`);
+  if (unjudged.length) process.stdout.write(`scenarios without a verdict (the machine was busy with other work):\n  ${unjudged.join('\n  ')}\n`);
+  process.stdout.write(missed.length ? `targets missed:\n  ${missed.join('\n  ')}\n` : unjudged.length ? 'no target missed among the scenarios with a verdict\n' : 'all targets met\n');
+  process.stdout.write(`results: ${out}\nmarkdown (for the README): ${md}\n`);
   if (failed) process.exitCode = 1;
 }
 
