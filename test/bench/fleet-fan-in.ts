@@ -24,7 +24,7 @@ import { BATCHES_CONTENT_TYPE, CODEC_ZSTD, encodeRequest } from '../../lib/proto
 import { makeStack, topicCount, waitFor } from '../helpers/procs.js';
 import { makeRng, nginxLine } from './gen-nginx.js';
 import { atLeast, atMost, envNumber, info, log, MiB, percentile, progress, scratch, sleep, spawnService, stopService, waitReady, GiB, type BenchOptions, type Scenario, type ScenarioResult } from './harness.js';
-import { ProcWatch } from './proc-stats.js';
+import { clkTck, ProcWatch } from './proc-stats.js';
 import { summarizeDir } from './top-profile.js';
 
 const TOPIC = 'fleet';
@@ -35,6 +35,17 @@ export const fleetFanIn: Scenario = {
   title: '10,000 agents connected at once, one small batch a second each',
   run,
 };
+
+/** User and system CPU seconds of a process (all threads), from /proc/<pid>/stat. */
+function userSys(pid: number): { user: number; sys: number } {
+  try {
+    const t = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = t.slice(t.lastIndexOf(')') + 2).split(' ');
+    return { user: Number(rest[11]) / clkTck(), sys: Number(rest[12]) / clkTck() };
+  } catch {
+    return { user: 0, sys: 0 };
+  }
+}
 
 /** The soft "Max open files" limit of a process, from /proc/<pid>/limits. */
 export function openFileLimit(pid: number | 'self' = 'self'): number | undefined {
@@ -186,6 +197,8 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
     }, 5_000);
     const loops = agents.map((a, i) => loop(a, i));
     let cpu0 = process.cpuUsage();
+    let us0 = { user: 0, sys: 0 };
+    let us1 = us0;
     let elapsed = 0;
     try {
       await waitFor(
@@ -201,11 +214,13 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
       await sleep(1_000);
       windowStart = performance.now();
       aw.mark();
+      us0 = userSys(agg.pid);
       eld.enable();
       cpu0 = process.cpuUsage();
       await sleep(seconds * 1000);
       windowEnd = performance.now();
       aw.sample();
+      us1 = userSys(agg.pid);
       eld.disable();
       elapsed = (windowEnd - windowStart) / 1000;
     } finally {
@@ -253,6 +268,7 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
         info('requests failed (HTTP or other)', httpErrors + requestErrors, '', 0),
         atMost('aggregator peak RSS', aw.peakRss / MiB, GiB / MiB, 'MiB'),
         info('aggregator CPU', (100 * aw.cpu) / elapsed, '% of a core'),
+        info('aggregator CPU per acked batch, user / system', `${((1e6 * (us1.user - us0.user)) / Math.max(1, windowAcks)).toFixed(0)} / ${((1e6 * (us1.sys - us0.sys)) / Math.max(1, windowAcks)).toFixed(0)}`, 'us'),
         info('stored exactly once', exactlyOnce ? 'yes' : 'NO'),
         info('client (this process) CPU', (100 * (clientCpu.user + clientCpu.system)) / 1e6 / elapsed, '% of a core'),
         info('client event-loop delay p99', eld.percentile(99) / 1e6, 'ms'),
