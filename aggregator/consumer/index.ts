@@ -15,7 +15,7 @@
  * process (sinks) or over HTTP (`logship read`).
  */
 import { LogshipError } from '../../lib/errors.js';
-import type { StoredRecord } from '../storage/record-decoder.js';
+import type { BatchDecoder, StoredRecord } from '../storage/record-decoder.js';
 import type { ConsumerTransport, FetchFrom, PartitionRange } from './transport.js';
 
 export type { ConsumerTransport } from './transport.js';
@@ -25,7 +25,10 @@ export type StartAt = 'beginning' | 'end' | { offset: number } | { since: string
 export interface Delivery {
   topic: string;
   partition: number;
+  /** empty when `decoded` is set */
   records: StoredRecord[];
+  /** what ConsumerOptions.decode made of the stored batches, instead of records (in-process transports only) */
+  decoded?: unknown;
 }
 
 export interface ConsumerOptions {
@@ -45,6 +48,13 @@ export interface ConsumerOptions {
    * stops before record n and the partition's loop ends.
    */
   deliver: (d: Delivery) => Promise<number | void>;
+  /**
+   * The sink's own decoding of stored batches (e.g. straight into request
+   * bodies on the payload workers): deliver() then gets `decoded` instead of
+   * records, and must take all of them (resolve with nothing). Transports
+   * that cannot (HTTP) deliver records as usual.
+   */
+  decode?: BatchDecoder;
   /** Retention deleted offsets `from..to-1` before they were read; the consumer goes on at `to`. */
   onGap?: (partition: number, from: number, to: number) => void;
   /** A failure about to be retried after `delayMs`. */
@@ -138,12 +148,13 @@ export class Consumer {
     let failures = 0;
     while (!signal.aborted) {
       try {
-        const r = await o.transport.fetch(o.topic, p.partition, from, { maxBytes: o.maxBytes ?? 1 << 20, waitMs: o.follow ? (o.waitMs ?? 10_000) : 0, signal });
+        const r = await o.transport.fetch(o.topic, p.partition, from, { maxBytes: o.maxBytes ?? 1 << 20, waitMs: o.follow ? (o.waitMs ?? 10_000) : 0, signal, decode: o.decode });
         if (signal.aborted) return;
         let upTo = r.next;
         let last = false;
-        if (r.records.length > 0) {
-          const taken = await o.deliver({ topic: o.topic, partition: p.partition, records: r.records });
+        const count = r.decoded ? r.decoded.count : r.records.length;
+        if (count > 0) {
+          const taken = await o.deliver(r.decoded ? { topic: o.topic, partition: p.partition, records: r.records, decoded: r.decoded.value } : { topic: o.topic, partition: p.partition, records: r.records });
           if (typeof taken === 'number' && taken < r.records.length) {
             upTo = r.records[taken]!.offset;
             last = true;
@@ -157,7 +168,7 @@ export class Consumer {
         failures = 0;
         if (last) return;
         // No records but progress: stored batches that could not be used were stepped over; read on.
-        if (!o.follow && ((r.records.length === 0 && !moved) || r.next >= end)) return;
+        if (!o.follow && ((count === 0 && !moved) || r.next >= end)) return;
       } catch (err) {
         if (signal.aborted) return;
         if (err instanceof LogshipError && err.code === 'LSH_ERR_OFFSET_OUT_OF_RANGE' && typeof from === 'number') {

@@ -3,7 +3,7 @@ import { LogshipError } from '../../lib/errors.js';
 import type { GroupStore } from '../topics/groups.js';
 import type { RecordDecoder } from '../storage/record-decoder.js';
 import type { Storage } from '../storage/types.js';
-import type { ConsumerTransport, FetchFrom, FetchResult, PartitionRange } from './transport.js';
+import type { ConsumerTransport, FetchFrom, FetchOptions, FetchResult, PartitionRange } from './transport.js';
 
 export class LocalTransport implements ConsumerTransport {
   #storage: Storage;
@@ -28,7 +28,7 @@ export class LocalTransport implements ConsumerTransport {
     await this.#groups.commit(group, new Map([[topic, new Map([[partition, offset]])]]));
   }
 
-  fetch(topic: string, partition: number, from: FetchFrom, opts: { maxBytes: number; waitMs: number; signal?: AbortSignal }): Promise<FetchResult> {
+  fetch(topic: string, partition: number, from: FetchFrom, opts: FetchOptions): Promise<FetchResult> {
     // Held open (never evicted) for the whole fetch, long-poll included.
     return this.#storage.withTopic(topic, false, async (t) => {
       const p = t?.partitions[partition];
@@ -41,7 +41,7 @@ export class LocalTransport implements ConsumerTransport {
         offset = await p.offsetForTimestamp(ts);
       }
       if (offset === p.nextOffset && opts.waitMs > 0) await p.waitForData(offset, opts.waitMs, opts.signal);
-      return { ...(await this.#decoder.read(p, offset, opts.maxBytes)), highWatermark: p.nextOffset };
+      return { ...(await this.#decoder.read(p, offset, opts.maxBytes, opts.decode)), highWatermark: p.nextOffset };
     });
   }
 }

@@ -4,7 +4,7 @@
  * `logship read`). Both answer the same questions; the loop in index.ts does
  * not know which one it runs on.
  */
-import type { StoredRecord } from '../storage/record-decoder.js';
+import type { BatchDecoder, StoredRecord } from '../storage/record-decoder.js';
 
 export interface PartitionRange {
   partition: number;
@@ -18,6 +18,16 @@ export interface FetchResult {
   next: number;
   /** the partition's next_offset as of the fetch (for lag) */
   highWatermark: number;
+  /** with FetchOptions.decode: what it made of the stored batches (records is then empty) and how many records that covers */
+  decoded?: { count: number; value: unknown };
+}
+
+export interface FetchOptions {
+  maxBytes: number;
+  waitMs: number;
+  signal?: AbortSignal;
+  /** A sink's own decoding of the stored batches (in-process transports; others return records). */
+  decode?: BatchDecoder;
 }
 
 /** Where a fetch starts: an offset, or the first batch at or after a time (ms since epoch or ISO 8601). */
@@ -34,5 +44,5 @@ export interface ConsumerTransport {
    * record when there is none yet. LSH_ERR_OFFSET_OUT_OF_RANGE when the offset
    * is no longer (or not yet) stored.
    */
-  fetch(topic: string, partition: number, from: FetchFrom, opts: { maxBytes: number; waitMs: number; signal?: AbortSignal }): Promise<FetchResult>;
+  fetch(topic: string, partition: number, from: FetchFrom, opts: FetchOptions): Promise<FetchResult>;
 }

@@ -81,6 +81,7 @@ export class SinkRunner {
             follow: true,
             startAt: 'beginning',
             deliver: (d) => sink.deliver(d),
+            decode: sink.decode?.bind(sink),
             maxBytes: def.fetchMaxBytes,
             onGap: (partition, from, to) => log.warn({ topic, partition, from, to: to - 1 }, 'sink fell behind retention: these offsets were deleted before it read them'),
             onRetry: (err, delayMs) => log.warn({ topic, err, retry_in_ms: delayMs }, 'sink delivery failed; retrying'),

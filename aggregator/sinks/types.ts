@@ -10,6 +10,7 @@ import type { OptionTable } from '../../lib/config/option-table.js';
 import type { PipelineSet } from '../pipelines/index.js';
 import type { Logger } from '../../lib/obs/logger.js';
 import type { Delivery } from '../consumer/index.js';
+import type { BatchDecoder } from '../storage/record-decoder.js';
 import type { AggregatorMetrics } from '../metrics.js';
 import type { PlainItem } from '../storage/types.js';
 
@@ -23,6 +24,8 @@ export interface Sink {
   start(): Promise<void>;
   /** Resolves once the records are delivered; rejecting retries them. */
   deliver(d: Delivery): Promise<void>;
+  /** Its own decoding of stored batches; deliver() then gets Delivery.decoded (see ConsumerOptions.decode). */
+  decode?: BatchDecoder;
   /** Graceful and idempotent. */
   close(): Promise<void>;
   health(): SinkHealth;

@@ -38,6 +38,34 @@ export interface SkippedBatch {
   reason: string;
 }
 
+/** What a BatchDecoder gets: one storage read's usable batches (unusable metadata already stepped over). */
+export interface StoredBatchesRead {
+  topic: string;
+  partition: number;
+  /** in offset order; payloads as stored (compressed) */
+  batches: StoredInput[];
+  /** per batch (same order): its decoded metadata and its time (ms) */
+  metas: StoredMeta[];
+  timestamps: number[];
+  /** first offset wanted; stop once about maxBytes of messages are covered (at least one record) */
+  from: number;
+  maxBytes: number;
+  maxRaw: number;
+  payloads: PayloadPool;
+  /** The usual decoding into records, for what the decoder cannot take itself. */
+  records(): Promise<{ records: StoredRecord[]; next: number }>;
+}
+
+/**
+ * A reader's own decoding of stored batches (a sink building request bodies
+ * on the payload workers): how many records it covered, where the next read
+ * starts, its batches whose payload disagrees with the header (skipped), and
+ * its value; or plain records when it declined.
+ */
+export type BatchDecoder = (
+  read: StoredBatchesRead,
+) => Promise<{ count: number; next: number; skipped: Array<{ baseOffset: number; lines: number; reason: string }>; value: unknown } | { records: StoredRecord[]; next: number }>;
+
 export interface RecordDecoderOptions {
   payloads: PayloadPool;
   /** Largest raw (inflated) size a batch may have: limits.max_decompressed_batch_bytes. */
@@ -62,17 +90,17 @@ export class RecordDecoder {
    * unusable batches (bounded), so no records with `next` at the partition's
    * end means the end of the log.
    */
-  async read(p: PartitionHandle, offset: number, maxBytes: number): Promise<{ records: StoredRecord[]; next: number }> {
-    let r = await this.readOnce(p, offset, maxBytes);
-    for (let i = 0; r.records.length === 0 && r.next > offset && r.next < p.nextOffset && i < SKIP_READS; i++) {
+  async read(p: PartitionHandle, offset: number, maxBytes: number, decode?: BatchDecoder): Promise<{ records: StoredRecord[]; next: number; decoded?: { count: number; value: unknown } }> {
+    let r = await this.readOnce(p, offset, maxBytes, decode);
+    for (let i = 0; r.records.length === 0 && !r.decoded?.count && r.next > offset && r.next < p.nextOffset && i < SKIP_READS; i++) {
       offset = r.next;
-      r = await this.readOnce(p, offset, maxBytes);
+      r = await this.readOnce(p, offset, maxBytes, decode);
     }
     return r;
   }
 
   /** One storage read, decoded; may answer no records but progress when it only met unusable batches. */
-  async readOnce(p: PartitionHandle, offset: number, maxBytes: number): Promise<{ records: StoredRecord[]; next: number }> {
+  async readOnce(p: PartitionHandle, offset: number, maxBytes: number, decode?: BatchDecoder): Promise<{ records: StoredRecord[]; next: number; decoded?: { count: number; value: unknown } }> {
     const batches = await p.read(offset, maxBytes);
     const metas = new Map<number, StoredMeta>();
     const inputs: StoredInput[] = [];
@@ -99,6 +127,27 @@ export class RecordDecoder {
     };
     if (inputs.length === 0) return { records: [], next: past(offset) };
     const timestamps = new Map(batches.map((b) => [b.baseOffset, b.timestamp]));
+    if (decode) {
+      const d = await decode({
+        topic: p.topic,
+        partition: p.partition,
+        batches: inputs,
+        metas: inputs.map((b) => metas.get(b.baseOffset)!),
+        timestamps: inputs.map((b) => timestamps.get(b.baseOffset)!),
+        from: offset,
+        maxBytes,
+        maxRaw: this.#o.maxRawBytes,
+        payloads: this.#o.payloads,
+        records: () => this.#decode(p, inputs, metas, timestamps, offset, maxBytes, past),
+      });
+      if ('records' in d) return d;
+      for (const s of d.skipped) this.#o.onSkipped({ topic: p.topic, partition: p.partition, baseOffset: s.baseOffset, lines: s.lines, reason: s.reason });
+      return { records: [], next: past(d.next), decoded: { count: d.count, value: d.value } };
+    }
+    return this.#decode(p, inputs, metas, timestamps, offset, maxBytes, past);
+  }
+
+  async #decode(p: PartitionHandle, inputs: StoredInput[], metas: Map<number, StoredMeta>, timestamps: Map<number, number>, offset: number, maxBytes: number, past: (n: number) => number): Promise<{ records: StoredRecord[]; next: number }> {
     const r = await this.#o.payloads.records({ batches: inputs, from: offset, maxBytes, maxRaw: this.#o.maxRawBytes });
     for (const s of r.skipped) this.#o.onSkipped({ topic: p.topic, partition: p.partition, baseOffset: s.baseOffset, lines: s.lines, reason: s.reason });
     const data = Buffer.from(r.data.buffer, r.data.byteOffset, r.data.byteLength);

@@ -44,7 +44,25 @@ export interface RecordsResult {
   next: number;
 }
 
-export type Job = CheckJob | RecordsJob;
+/**
+ * Other job kinds live in their own modules and register here (registerJob)
+ * when imported; payload-worker.ts imports them so workers know them too.
+ * Their results cross back by transfer: typed arrays that own their whole
+ * ArrayBuffer (allocUnsafeSlow, Float64Array.from) are moved, not copied.
+ */
+export interface ExtraJob {
+  op: string;
+  batches: Array<{ payload: Uint8Array }>;
+}
+const extraJobs = new Map<string, (job: ExtraJob) => object>();
+
+export function registerJob<J extends ExtraJob>(op: string, run: (job: J) => object): void {
+  // two modules with one name would silently run each other's jobs
+  if (op === 'check' || op === 'records' || (extraJobs.has(op) && extraJobs.get(op) !== run)) throw new Error(`payload job "${op}" is registered twice`);
+  extraJobs.set(op, run as (job: ExtraJob) => object);
+}
+
+export type Job = CheckJob | RecordsJob | ExtraJob;
 
 const buf = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
@@ -96,6 +114,10 @@ export function runRecords(job: RecordsJob): RecordsResult {
   return { data, meta: Float64Array.from(meta), skipped, next };
 }
 
-export function runJob(job: Job): CheckResult | RecordsResult {
-  return job.op === 'check' ? runCheck(job) : runRecords(job);
+export function runJob(job: Job): object {
+  if (job.op === 'check') return runCheck(job as CheckJob);
+  if (job.op === 'records') return runRecords(job as RecordsJob);
+  const run = extraJobs.get(job.op);
+  if (!run) throw new Error(`unknown payload job "${job.op}"`);
+  return run(job);
 }

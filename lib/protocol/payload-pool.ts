@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { LogshipError } from '../errors.js';
-import { runJob, type CheckJob, type CheckResult, type RecordsJob, type RecordsResult } from './payload-jobs.js';
+import { runJob, type CheckJob, type CheckResult, type ExtraJob, type Job, type RecordsJob, type RecordsResult } from './payload-jobs.js';
 
 /** The compiled worker: beside this module in dist/, or dist's copy when this module runs from source (tests). */
 function workerUrl(): URL | undefined {
@@ -128,8 +128,13 @@ export class PayloadPool {
     return this.#run({ op: 'records', ...job }, job.batches) as Promise<RecordsResult>;
   }
 
+  /** A job kind registered with registerJob (payload-jobs.ts); its payloads are copied to the worker. */
+  run<T>(job: ExtraJob): Promise<T> {
+    return this.#run(job, job.batches) as Promise<T>;
+  }
+
   /** `move`: the ArrayBuffer every payload views, given to the worker (and sent back) instead of copied. */
-  #run(job: CheckJob | RecordsJob, batches: Array<{ payload: Uint8Array }>, move?: ArrayBuffer): Promise<unknown> {
+  #run(job: Job, batches: Array<{ payload: Uint8Array }>, move?: ArrayBuffer): Promise<unknown> {
     if (this.#closed) return Promise.reject(new LogshipError('LSH_ERR_CLOSED', 'payload pool closed'));
     if (this.#inline) {
       try {

@@ -11,9 +11,10 @@
 
 export const BULK_PATH = '/_bulk?filter_path=errors,items.*.error,items.*.status';
 
-/** One document ready to send: its two NDJSON lines and their UTF-8 size. */
+/** One document ready to send: its two NDJSON lines (a string, or their UTF-8 bytes) and their UTF-8 size. */
 export interface BulkItem {
-  lines: string;
+  lines?: string;
+  buf?: Buffer;
   bytes: number;
 }
 
@@ -44,7 +45,7 @@ export function bulkBody(items: BulkItem[]): Buffer {
   for (const it of items) n += it.bytes;
   const buf = Buffer.allocUnsafe(n);
   let p = 0;
-  for (const it of items) p += buf.write(it.lines, p, 'utf8');
+  for (const it of items) p += it.buf ? it.buf.copy(buf, p) : buf.write(it.lines!, p, 'utf8');
   return buf;
 }
 

@@ -134,11 +134,11 @@ export function documentJson(r: StoredRecord, c: DocumentContext, extra?: Record
  * target): the same for every record of a stored batch, so built once per run
  * of such records. `head` ends just before log.offset's value (file records).
  */
-let memo: { host: string; source: string; topic: string; target: string; kind: number; head: string; tail: string } | undefined;
+let memo: { host: string; source: string; topic: string; target: string; version: string; kind: number; head: string; tail: string } | undefined;
 function parts(r: StoredRecord, c: DocumentContext, metric: boolean, file: boolean): { head: string; tail: string } {
   const kind = (metric ? 2 : file ? 1 : 0) + (c.target.stream ? 4 : 0);
   const m = memo;
-  if (m && m.host === r.host && m.source === r.source && m.topic === c.topic && m.target === c.target.name && m.kind === kind) return m;
+  if (m && m.host === r.host && m.source === r.source && m.topic === c.topic && m.target === c.target.name && m.version === c.version && m.kind === kind) return m;
   const host = quoted(r.host);
   let head = `,"host":{"name":${host}}`;
   let tail = '';
@@ -150,8 +150,13 @@ function parts(r: StoredRecord, c: DocumentContext, metric: boolean, file: boole
   tail += `,"event":{"dataset":${JSON.stringify(st ? st.dataset : c.topic)},"kind":"${metric ? 'metric' : 'event'}"}`;
   tail += `,"agent":{"type":"logship","version":${JSON.stringify(c.version)},"id":${host}}`;
   if (st) tail += `,"data_stream":{"type":${JSON.stringify(st.type)},"dataset":${JSON.stringify(st.dataset)},"namespace":${JSON.stringify(st.namespace)}}`;
-  memo = { host: r.host, source: r.source, topic: c.topic, target: c.target.name, kind, head, tail };
+  memo = { host: r.host, source: r.source, topic: c.topic, target: c.target.name, version: c.version, kind, head, tail };
   return memo;
+}
+
+/** parts() for payload jobs (bulk-job.ts), which have the batch's host and source but no record. */
+export function documentParts(host: string, source: string, c: DocumentContext, metric: boolean, file: boolean): { head: string; tail: string } {
+  return parts({ host, source } as StoredRecord, c, metric, file);
 }
 
 /** Hosts and paths repeat record after record: their JSON form is kept (bounded). */

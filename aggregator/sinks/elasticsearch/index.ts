@@ -24,7 +24,10 @@ import { LogshipError } from '../../../lib/errors.js';
 import type { Logger } from '../../../lib/obs/logger.js';
 import type { Delivery } from '../../consumer/index.js';
 import { createAggregatorMetrics, type AggregatorMetrics } from '../../metrics.js';
-import type { StoredRecord } from '../../storage/record-decoder.js';
+import type { BatchDecoder, StoredRecord } from '../../storage/record-decoder.js';
+import { FLAG_METRICS } from '../../../lib/protocol/codes.js';
+import { FLAG_JSON } from '../../../lib/protocol/json-records.js';
+import { CHUNK_FIELDS, ES_BULK_OP, META_FIELDS, type EsBulkBatchInfo, type EsBulkJob, type EsBulkResult } from './bulk-job.js';
 import type { Sink, SinkConfigBase, SinkContext, SinkHealth } from '../types.js';
 import { actionLine, BULK_PATH, bulkBody, chunk, classify, parseBulkResponse, retryAfterMs, type BulkItem, type ItemResult } from './bulk.js';
 import { EsClient } from './client.js';
@@ -45,9 +48,18 @@ const RETRY_AFTER_MAX_MS = 5 * 60_000;
 export const VERSION = readVersion();
 
 interface Item extends BulkItem {
-  record: StoredRecord;
+  /** the record (built on demand for documents made on the payload workers: only dead letters need it) */
+  record(): StoredRecord;
   index: string;
 }
+
+/** What decode() hands deliver(): request bodies built on a payload worker. */
+interface Decoded {
+  r: EsBulkResult;
+  info: EsBulkBatchInfo[];
+}
+
+type BulkOutcome = { kind: 'ok'; results: ItemResult[] | undefined } | { kind: 'failed'; status: number; retryAfterMs?: number } | { kind: 'too_large' };
 
 interface Ctx {
   topic: string;
@@ -133,9 +145,41 @@ export class ElasticsearchSink implements Sink {
     await this.#client.close();
   }
 
+  /**
+   * Plain line batches of a topic without pipeline: straight to request
+   * bodies on a payload worker (bulk-job.ts). Anything else: records.
+   */
+  decode: BatchDecoder = async (read) => {
+    if (this.#pipelineFor(read.topic) || read.metas.some((m) => m.flags & (FLAG_JSON | FLAG_METRICS))) return read.records();
+    const info = read.batches.map((_, i): EsBulkBatchInfo => {
+      const m = read.metas[i]!;
+      const iso = new Date(read.timestamps[i]!).toISOString();
+      const t = this.#namer.target(read.topic, iso);
+      return { host: m.host, source: m.source, iso, target: t.name, ...(t.stream ? { stream: t.stream } : {}) };
+    });
+    const job: EsBulkJob = {
+      op: ES_BULK_OP,
+      batches: read.batches,
+      info,
+      topic: read.topic,
+      partition: read.partition,
+      version: VERSION,
+      from: read.from,
+      maxBytes: read.maxBytes,
+      maxRaw: read.maxRaw,
+      maxDocs: this.#cfg.batch_max_docs,
+      maxBodyBytes: this.#cfg.batch_max_bytes,
+      gzip: this.#cfg.gzip,
+    };
+    const r = await read.payloads.run<EsBulkResult>(job);
+    const value: Decoded = { r, info };
+    return { count: r.count, next: r.next, skipped: r.skipped, value };
+  };
+
   async deliver(d: Delivery): Promise<void> {
     await this.#ready;
     const c: Ctx = { topic: d.topic, partition: d.partition };
+    if (d.decoded !== undefined) return this.#deliverDecoded(d.decoded as Decoded, c);
     const pipeline = this.#pipelineFor(d.topic);
     const items: Item[] = [];
     for (let i = 0; i < d.records.length; i++) {
@@ -150,19 +194,58 @@ export class ElasticsearchSink implements Sink {
       } else doc = documentJson(r, { topic: d.topic, target, version: VERSION });
       const lines = `${actionLine(target.name, documentId(d.topic, d.partition, r))}${doc}\n`;
       // byteLength also flattens the concatenated string, which makes the later write into the body fast.
-      items.push({ lines, bytes: Buffer.byteLength(lines), record: r, index: target.name });
+      items.push({ lines, bytes: Buffer.byteLength(lines), record: () => r, index: target.name });
     }
     const chunks = chunk(items, this.#cfg.batch_max_docs, this.#cfg.batch_max_bytes);
     await Promise.all(chunks.map((ch) => this.#sendUntilDone(ch, c)));
   }
 
-  /** Sends until each item is in the cluster or dead-lettered; rejects only when the sink is closed. */
-  async #sendUntilDone(items: Item[], c: Ctx): Promise<void> {
+  /**
+   * Requests a payload worker built: each is sent as it is; only when the
+   * answer is not a plain success do its documents become items (for the
+   * retry, split and dead-letter handling of #sendUntilDone).
+   */
+  async #deliverDecoded(dec: Decoded, c: Ctx): Promise<void> {
+    const { r, info } = dec;
+    const body = Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength);
+    const wire = this.#cfg.gzip ? Buffer.from(r.wire.buffer, r.wire.byteOffset, r.wire.byteLength) : body;
+    const m = r.meta;
+    const docStart = (d: number) => (d === 0 ? 0 : m[(d - 1) * META_FIELDS + 3]!);
+    const items = (first: number, end: number): Item[] => {
+      const out: Item[] = [];
+      for (let d = first; d < end; d++) {
+        const s = docStart(d);
+        const e = m[d * META_FIELDS + 3]!;
+        const inf = info[m[d * META_FIELDS + 4]!]!;
+        const buf = body.subarray(s, e);
+        const k = d * META_FIELDS;
+        out.push({ buf, bytes: e - s, index: inf.target, record: () => recordOf(buf, inf, m[k]!, m[k + 1]!, m[k + 2]!) });
+      }
+      return out;
+    };
+    const sends: Promise<void>[] = [];
+    for (let k = 0; k < r.chunks.length; k += CHUNK_FIELDS) {
+      const [first, end, a, z] = [r.chunks[k]!, r.chunks[k + 1]!, r.chunks[k + 2]!, r.chunks[k + 3]!];
+      sends.push(
+        (async () => {
+          this.#throwIfClosed();
+          const out = await this.#post(wire.subarray(a, z), end - first);
+          if (out.kind === 'ok' && !out.results) return this.#done('indexed', end - first);
+          await this.#sendUntilDone(items(first, end), c, out);
+        })(),
+      );
+    }
+    await Promise.all(sends);
+  }
+
+  /** Sends until each item is in the cluster or dead-lettered; rejects only when the sink is closed. `first`: the answer to a first attempt already made. */
+  async #sendUntilDone(items: Item[], c: Ctx, first?: BulkOutcome): Promise<void> {
     let pending = items;
     let attempt = 0;
     while (pending.length > 0) {
       this.#throwIfClosed();
-      const r = await this.#bulk(pending);
+      const r = first ?? (await this.#bulk(pending));
+      first = undefined;
       if (r.kind === 'too_large') {
         if (pending.length === 1) {
           await this.#reject(pending, [{ status: 413, type: 'request_entity_too_large', reason: 'the document alone is larger than the cluster accepts (http.max_content_length)' }], c);
@@ -212,11 +295,16 @@ export class ElasticsearchSink implements Sink {
     }
   }
 
-  /** One _bulk request: its outcome, never a throw (except on close). */
-  async #bulk(items: Item[]): Promise<{ kind: 'ok'; results: ItemResult[] | undefined } | { kind: 'failed'; status: number; retryAfterMs?: number } | { kind: 'too_large' }> {
-    const name = this.#cfg.name;
+  /** One _bulk request of these items: its outcome, never a throw (except on close). */
+  async #bulk(items: Item[]): Promise<BulkOutcome> {
     const raw = bulkBody(items);
     const body = this.#cfg.gzip ? await gzipAsync(raw, { level: 1 }) : raw;
+    return this.#post(body, items.length);
+  }
+
+  /** POST one body (gzipped when the sink gzips) of n documents. */
+  async #post(body: Buffer, n: number): Promise<BulkOutcome> {
+    const name = this.#cfg.name;
     const headers: Record<string, string> = { 'content-type': 'application/x-ndjson' };
     if (this.#cfg.gzip) headers['content-encoding'] = 'gzip';
     await this.#limiter.acquire();
@@ -245,7 +333,7 @@ export class ElasticsearchSink implements Sink {
       }
       let results: ItemResult[] | undefined;
       try {
-        results = parseBulkResponse(res.body, items.length);
+        results = parseBulkResponse(res.body, n);
       } catch (err) {
         return this.#requestFailed(url, res.status, `${url}: ${(err as Error).message}`);
       }
@@ -278,25 +366,26 @@ export class ElasticsearchSink implements Sink {
     const reason = `${first.type ?? `HTTP ${first.status}`}: ${first.reason ?? ''}`;
     this.#noteError(`rejected ${items.length} document(s) from ${c.topic}/${c.partition}: ${reason}`);
     if (dl === undefined) {
-      this.#log.error({ topic: c.topic, partition: c.partition, offsets: items.map((x) => x.record.offset).slice(0, 20), count: items.length, error: reason }, 'elasticsearch rejected documents for good and no dead_letter_topic is set: dropped');
+      this.#log.error({ topic: c.topic, partition: c.partition, offsets: items.slice(0, 20).map((x) => x.record().offset), count: items.length, error: reason }, 'elasticsearch rejected documents for good and no dead_letter_topic is set: dropped');
       this.#done('dropped', items.length);
       return;
     }
     const now = Date.now();
     const batch = items.map((it, i) => {
       const res = results[i]!;
+      const record = it.record();
       const line = `${JSON.stringify({
         sink: this.#cfg.name,
         topic: c.topic,
         partition: c.partition,
-        offset: it.record.offset,
+        offset: record.offset,
         index: it.index,
         status: res.status,
         error: { type: res.type ?? null, reason: res.reason ?? null },
-        record: it.record,
+        record,
       })}\n`;
       const payload = Buffer.from(line);
-      return { meta: { flags: 0, codec: 0, host: it.record.host, source: `sink:${this.#cfg.name}`, sourceOffset: 0, rawLength: payload.length }, payload, lines: 1, timestamp: now };
+      return { meta: { flags: 0, codec: 0, host: record.host, source: `sink:${this.#cfg.name}`, sourceOffset: 0, rawLength: payload.length }, payload, lines: 1, timestamp: now };
     });
     await this.#appendPlain!(dl, batch);
     this.#log.warn({ topic: c.topic, partition: c.partition, count: items.length, dead_letter_topic: dl, error: reason }, 'elasticsearch rejected documents for good: written to the dead-letter topic');
@@ -380,6 +469,15 @@ export class ElasticsearchSink implements Sink {
       signal.addEventListener('abort', done, { once: true });
     });
   }
+}
+
+/** The record behind a document a payload worker built (its source line holds the message); for dead letters. */
+function recordOf(lines: Buffer, inf: EsBulkBatchInfo, offset: number, sourceOffset: number, flags: number): StoredRecord {
+  const nl = lines.indexOf(10);
+  const doc = JSON.parse(lines.toString('utf8', nl + 1)) as { message: string };
+  const rec: StoredRecord = { offset, timestamp: inf.iso, host: inf.host, source: inf.source, source_offset: sourceOffset, message: doc.message };
+  if (flags) rec.flags = flags;
+  return rec;
 }
 
 export function createElasticsearchSink(config: SinkConfigBase, ctx: SinkContext): Sink {

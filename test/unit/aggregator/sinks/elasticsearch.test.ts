@@ -18,7 +18,17 @@ import { pino } from 'pino';
 import { ElasticsearchSink } from '../../../../aggregator/sinks/elasticsearch/index.js';
 import type { ElasticsearchSinkConfig } from '../../../../aggregator/sinks/elasticsearch/config.js';
 import { documentId, documentJson, formatDate, metricsObject, TargetNamer } from '../../../../aggregator/sinks/elasticsearch/document.js';
-import { chunk, parseBulkResponse } from '../../../../aggregator/sinks/elasticsearch/bulk.js';
+import { actionLine, chunk, parseBulkResponse } from '../../../../aggregator/sinks/elasticsearch/bulk.js';
+import { CHUNK_FIELDS, ES_BULK_OP, META_FIELDS, runEsBulk } from '../../../../aggregator/sinks/elasticsearch/bulk-job.js';
+import { RecordDecoder, type StoredBatchesRead } from '../../../../aggregator/storage/record-decoder.js';
+import { encodeStoredMeta, type StoredMeta } from '../../../../aggregator/storage/stored-meta.js';
+import type { PartitionHandle } from '../../../../aggregator/storage/types.js';
+import { PayloadPool } from '../../../../lib/protocol/payload-pool.js';
+import type { StoredInput } from '../../../../lib/protocol/payload-jobs.js';
+import { encodeFramed } from '../../../../lib/protocol/records.js';
+import { FLAG_FRAMED, FLAG_METRICS } from '../../../../lib/protocol/codes.js';
+import { FLAG_JSON } from '../../../../lib/protocol/json-records.js';
+import { compressSync } from '../../../../lib/codec/zstd-pool.js';
 import { clusterInfo } from '../../../../aggregator/sinks/elasticsearch/probe.js';
 import { AimdLimiter } from '../../../../aggregator/sinks/elasticsearch/concurrency.js';
 import type { StoredRecord } from '../../../../aggregator/storage/record-decoder.js';
@@ -485,5 +495,176 @@ describe('elasticsearch sink: TLS', () => {
     expect(() => new ElasticsearchSink(config('http://127.0.0.1:1', { api_key_file: '/nonexistent/es.key' }), { logger: pino({ level: 'silent' }) })).toThrow(
       /api_key_file: \/nonexistent\/es\.key: cannot read it: no such file/,
     );
+  });
+});
+
+/** Stored batches as a storage read gives them to a BatchDecoder, and the records the usual decoding makes of them. */
+function storedRead(over: { maxBytes?: number; from?: number } = {}) {
+  const lines = [
+    'plain ascii line',
+    'with "quotes" and \\backslash\\',
+    'tab\there and \u0001 control',
+    'unicode caf\u00e9 \u{1F600} \u2028',
+    '',
+    '{"looks":"like json"}',
+  ];
+  const bad = Buffer.concat([Buffer.from('bad utf8 '), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from(' end')]);
+  type B = StoredInput & { meta: StoredMeta; timestamp: number };
+  const batches: B[] = [];
+  let base = 0;
+  const add = (host: string, source: string, raw: Buffer, n: number, codec: number, flags = 0) => {
+    const payload = codec === 1 ? compressSync(raw) : raw;
+    batches.push({ payload, codec, flags, rawLength: raw.length, lines: n, baseOffset: base, sourceOffset: 1000 + base * 7, timestamp: Date.UTC(2026, 11, 1, 23, 59, 59, base), meta: { flags, codec, host, source, sourceOffset: 1000 + base * 7, producer: 'p', epoch: 1, seq: base, rawLength: raw.length } });
+    base += n;
+  };
+  const text = (ls: Array<string | Buffer>) => Buffer.concat(ls.map((l) => Buffer.concat([typeof l === 'string' ? Buffer.from(l) : l, Buffer.from('\n')])));
+  add('web1', '/var/log/app.log', text([...lines, bad]), lines.length + 1, 1);
+  add('web-\u00e9', '/var/log/other "q".log', text(lines.slice(0, 3)), 3, 0);
+  add('web2', 'journald:nginx.service', text([...lines, bad]), lines.length + 1, 1);
+  const framed = encodeFramed([
+    { message: Buffer.from('a long line, part one'), sourceBytes: 21, flags: 1 },
+    { message: Buffer.from('part two'), sourceBytes: 9, flags: 0 },
+    { message: Buffer.from('no newline at the end'), sourceBytes: 21, flags: 2 },
+  ]);
+  add('web1', '/var/log/app.log', framed, 3, 1, FLAG_FRAMED);
+  const metas = new Map(batches.map((b) => [b.baseOffset, b.meta]));
+  const timestamps = new Map(batches.map((b) => [b.baseOffset, b.timestamp]));
+  return { batches, metas, timestamps, from: over.from ?? 0, maxBytes: over.maxBytes ?? 1 << 20, total: base };
+}
+
+/** The records the usual path makes of those batches (RecordDecoder over a storage stub). */
+async function recordsOf(s: ReturnType<typeof storedRead>, pool: PayloadPool): Promise<{ records: StoredRecord[]; next: number }> {
+  const decoder = new RecordDecoder({ payloads: pool, maxRawBytes: 1 << 20, onSkipped: () => undefined });
+  const handle = { topic: 'app', partition: 3, nextOffset: s.total, read: async () => s.batches.map((b) => ({ baseOffset: b.baseOffset, count: b.lines, timestamp: b.timestamp, meta: encodeStoredMeta(b.meta), payload: Buffer.from(b.payload) })) } as unknown as PartitionHandle;
+  return decoder.readOnce(handle, s.from, s.maxBytes);
+}
+
+describe('elasticsearch sink: request bodies built on the payload workers', () => {
+  const pool = new PayloadPool(0);
+
+  for (const [label, pattern, ds] of [
+    ['data stream', 'logs-{topic}-default', true],
+    ['dated index', 'logship-{topic}-{yyyy.MM.dd}', false],
+  ] as const) {
+    it(`writes byte for byte the documents and ids of the record path (${label}): escapes, non-ASCII, bad UTF-8, framed, non-file sources, a start inside a batch, max_bytes`, async () => {
+      for (const over of [{}, { from: 5 }, { from: 2, maxBytes: 150 }]) {
+        const s = storedRead(over);
+        const namer = new TargetNamer(pattern, ds);
+        const want = await recordsOf(s, pool);
+        const info = s.batches.map((b) => {
+          const iso = new Date(b.timestamp).toISOString();
+          const t = namer.target('app', iso);
+          return { host: b.meta.host, source: b.meta.source, iso, target: t.name, ...(t.stream ? { stream: t.stream } : {}) };
+        });
+        for (const gzip of [false, true]) {
+          const r = runEsBulk({ op: ES_BULK_OP, batches: s.batches.map((b) => ({ ...b, payload: Buffer.from(b.payload) })), info, topic: 'app', partition: 3, version: '1.2.3', from: s.from, maxBytes: s.maxBytes, maxRaw: 1 << 20, maxDocs: 4, maxBodyBytes: 900, gzip });
+          expect(r.count).toBe(want.records.length);
+          expect(r.next).toBe(want.next);
+          const items = want.records.map((rec) => {
+            const target = namer.target('app', rec.timestamp);
+            const lines = `${actionLine(target.name, documentId('app', 3, rec))}${documentJson(rec, { topic: 'app', target, version: '1.2.3' })}\n`;
+            return { lines, bytes: Buffer.byteLength(lines) };
+          });
+          expect(Buffer.from(r.body).toString('utf8')).toBe(items.map((x) => x.lines).join(''));
+          // per document: offset, source offset and flags of its record
+          for (let d = 0; d < r.count; d++) {
+            const rec = want.records[d]!;
+            expect([r.meta[d * META_FIELDS], r.meta[d * META_FIELDS + 1], r.meta[d * META_FIELDS + 2]]).toEqual([rec.offset, rec.source_offset, rec.flags ?? 0]);
+          }
+          // requests cut as chunk() cuts them; gzipped bodies inflate to the same bytes
+          const cuts = chunk(items, 4, 900);
+          expect(r.chunks.length / CHUNK_FIELDS).toBe(cuts.length);
+          let doc = 0;
+          for (let k = 0; k < cuts.length; k++) {
+            const [first, end, a, z] = Array.from(r.chunks.subarray(k * CHUNK_FIELDS, (k + 1) * CHUNK_FIELDS));
+            expect([first, end]).toEqual([doc, doc + cuts[k]!.length]);
+            doc = end!;
+            const wire = gzip ? gunzipSync(Buffer.from(r.wire).subarray(a, z)) : Buffer.from(r.body).subarray(a, z);
+            expect(wire.toString('utf8')).toBe(cuts[k]!.map((x) => x.lines).join(''));
+          }
+        }
+      }
+    });
+  }
+
+  it('a batch whose payload disagrees with its header is skipped and reported; the rest are built', () => {
+    const s = storedRead();
+    s.batches[1]!.rawLength += 5;
+    const info = s.batches.map((b) => ({ host: b.meta.host, source: b.meta.source, iso: new Date(b.timestamp).toISOString(), target: 'logs-app-default' }));
+    const r = runEsBulk({ op: ES_BULK_OP, batches: s.batches, info, topic: 'app', partition: 0, version: '1', from: 0, maxBytes: 1 << 20, maxRaw: 1 << 20, maxDocs: 100, maxBodyBytes: 1 << 20, gzip: false });
+    expect(r.skipped).toEqual([{ baseOffset: 7, lines: 3, reason: expect.any(String) }]);
+    expect(r.count).toBe(s.total - 3);
+    expect(r.next).toBe(s.total);
+  });
+
+  it('delivers through the sink exactly as records do: 409 delivered, item 429/503 retried alone, a mapping conflict dead-lettered with its original record', async () => {
+    const dead: Array<{ topic: string; items: PlainItem[] }> = [];
+    const { es, sink, metrics } = await setup({ dead_letter_topic: 'es-dead', batch_max_docs: 3 }, dead);
+    es.script = (doc, attempt) => {
+      const n = Number(doc.source['log'] ? (doc.source['log'] as { offset: number }).offset : -1);
+      if (doc.source.message === 'part two') return { status: 400, type: 'mapper_parsing_exception', reason: 'failed to parse field [x]' };
+      if (n % 5 === 0 && attempt === 1) return { status: 429, type: 'es_rejected_execution_exception', reason: 'queue full' };
+      if (n % 3 === 0 && attempt < 3) return { status: 503, type: 'unavailable_shards_exception', reason: 'primary not active' };
+      return { status: 201 };
+    };
+    await sink.start();
+    const s = storedRead();
+    const want = await recordsOf(s, pool);
+    const read = (): StoredBatchesRead => ({
+      topic: 'app',
+      partition: 3,
+      batches: s.batches.map((b) => ({ ...b, payload: Buffer.from(b.payload) })),
+      metas: s.batches.map((b) => b.meta),
+      timestamps: s.batches.map((b) => b.timestamp),
+      from: 0,
+      maxBytes: 1 << 20,
+      maxRaw: 1 << 20,
+      payloads: pool,
+      records: () => recordsOf(s, pool),
+    });
+    const d = await sink.decode(read());
+    expect('value' in d && d.count).toBe(s.total);
+    await sink.deliver({ topic: 'app', partition: 3, records: [], decoded: (d as { value: unknown }).value });
+    expect(es.docs.size).toBe(s.total - 1);
+    // the same documents and ids the record path makes
+    const ids = want.records.map((r) => documentId('app', 3, r));
+    expect([...es.docs.keys()].sort()).toEqual(ids.filter((_, i) => want.records[i]!.message !== 'part two').sort());
+    // a redelivery (a crash before the commit) is all 409s and still resolves
+    await sink.deliver({ topic: 'app', partition: 3, records: [], decoded: ((await sink.decode(read())) as { value: unknown }).value });
+    expect(es.docs.size).toBe(s.total - 1);
+    expect(dead).toHaveLength(2);
+    const dl = JSON.parse(dead[0]!.items[0]!.payload.toString()) as Record<string, unknown>;
+    const orig = want.records.find((r) => r.message === 'part two')!;
+    expect(dl).toMatchObject({ sink: 'es', topic: 'app', partition: 3, offset: orig.offset, status: 400, error: { type: 'mapper_parsing_exception' } });
+    expect(dl.record).toEqual(orig);
+    const text = await metrics.registry.metrics();
+    expect(text).toContain(`logship_aggregator_sink_docs_total{sink="es",result="indexed"} ${s.total - 1}`);
+    expect(text).toContain(`logship_aggregator_sink_docs_total{sink="es",result="duplicate"} ${s.total - 1}`);
+    expect(text).toMatch(/logship_aggregator_sink_items_retried_total\{sink="es",status="429"\} \d+/);
+    expect(text).toMatch(/logship_aggregator_sink_items_retried_total\{sink="es",status="503"\} \d+/);
+    const bulk = es.requests.filter((r) => r.url.startsWith('/_bulk'));
+    expect(bulk.every((r) => r.headers['content-encoding'] === 'gzip' && r.docs <= 3)).toBe(true);
+  });
+
+  it('structured (JSON) and host-metric batches, and topics with a pipeline, take the record path', async () => {
+    const { sink } = await setup();
+    const s = storedRead();
+    const base: StoredBatchesRead = {
+      topic: 'app',
+      partition: 0,
+      batches: s.batches,
+      metas: s.batches.map((b) => b.meta),
+      timestamps: s.batches.map((b) => b.timestamp),
+      from: 0,
+      maxBytes: 1 << 20,
+      maxRaw: 1 << 20,
+      payloads: pool,
+      records: async () => ({ records: [], next: 42 }),
+    };
+    for (const flag of [FLAG_JSON, FLAG_METRICS]) {
+      const r = await sink.decode({ ...base, metas: base.metas.map((m, i) => (i === 2 ? { ...m, flags: m.flags | flag } : m)) });
+      expect(r).toEqual({ records: [], next: 42 });
+    }
+    expect('value' in (await sink.decode(base))).toBe(true);
   });
 });

@@ -1,0 +1,219 @@
+/**
+ * Payload job "es-sink-bulk": stored batches -> `_bulk` request bodies, on the
+ * payload workers (lib/protocol/payload-pool.ts), so the event loop only
+ * sends them. Per record it writes the two NDJSON lines documentJson and
+ * actionLine (document.ts, bulk.ts) would, byte for byte, straight from the
+ * inflated batch: no record object, no string per line. A message that is
+ * plain ASCII needing no JSON escape is copied as it is; any other goes
+ * through the string path (utf8 decoding replaces bad bytes, JSON.stringify
+ * escapes), so documents and `_id`s are exactly those of the record path.
+ * The `_id` key (document.ts) is hashed from a reused buffer, one call per
+ * document. Bodies are cut into requests (batch_max_docs / batch_max_bytes)
+ * here and gzipped here too when the sink gzips.
+ *
+ * Only plain line batches come here: structured (JSON) and host-metric
+ * batches, and topics with a pipeline, take the record path (index.ts).
+ */
+import { hash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import { registerJob } from '../../../lib/protocol/payload-jobs.js';
+import type { StoredInput } from '../../../lib/protocol/payload-jobs.js';
+import { inflateChecked } from '../../../lib/protocol/payload.js';
+import { iterateRecords } from '../../../lib/protocol/records.js';
+import { documentParts } from './document.js';
+
+export const ES_BULK_OP = 'es-sink-bulk';
+
+export interface EsBulkBatchInfo {
+  host: string;
+  source: string;
+  /** the batch time, ISO 8601 (every record's @timestamp) */
+  iso: string;
+  /** the target (index or data stream) name for this batch */
+  target: string;
+  stream?: { type: string; dataset: string; namespace: string };
+}
+
+export interface EsBulkJob {
+  op: typeof ES_BULK_OP;
+  batches: StoredInput[];
+  info: EsBulkBatchInfo[];
+  topic: string;
+  partition: number;
+  version: string;
+  from: number;
+  maxBytes: number;
+  maxRaw: number;
+  maxDocs: number;
+  maxBodyBytes: number;
+  gzip: boolean;
+}
+
+/** Per document in `meta`: offset, source offset, record flags, end of its lines in `body`, batch index. */
+export const META_FIELDS = 5;
+/** Per request in `chunks`: first document, end document, start and end of its body in `wire`. */
+export const CHUNK_FIELDS = 4;
+
+export interface EsBulkResult {
+  /** every document's two NDJSON lines, back to back */
+  body: Uint8Array;
+  meta: Float64Array;
+  chunks: Float64Array;
+  /** the request bodies as sent (gzipped when job.gzip; else empty and the body ranges are used) */
+  wire: Uint8Array;
+  skipped: Array<{ baseOffset: number; lines: number; reason: string }>;
+  next: number;
+  count: number;
+}
+
+const asBuf = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+
+/** A growable output buffer. */
+class Out {
+  buf = Buffer.allocUnsafeSlow(1 << 16);
+  p = 0;
+  need(n: number): void {
+    if (this.p + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.p + n) size *= 2;
+    const b = Buffer.allocUnsafeSlow(size);
+    this.buf.copy(b, 0, 0, this.p);
+    this.buf = b;
+  }
+  bytes(b: Buffer): void {
+    this.need(b.length);
+    this.p += b.copy(this.buf, this.p);
+  }
+  latin1(s: string): void {
+    this.need(s.length);
+    this.p += this.buf.write(s, this.p, 'latin1');
+  }
+  utf8(s: string): void {
+    this.need(s.length * 3);
+    this.p += this.buf.write(s, this.p, 'utf8');
+  }
+  /** Exactly sized, owning its ArrayBuffer (moved back to the main thread). */
+  take(): Buffer {
+    const b = Buffer.allocUnsafeSlow(this.p);
+    this.buf.copy(b, 0, 0, this.p);
+    return b;
+  }
+}
+
+/** True when the bytes are ASCII with nothing JSON must escape (no control characters, `"` or `\`). */
+function plainAscii(b: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = b[i]!;
+    if (c < 0x20 || c >= 0x80 || c === 0x22 || c === 0x5c) return false;
+  }
+  return true;
+}
+
+let keyBuf = Buffer.allocUnsafe(1 << 12);
+
+export function runEsBulk(job: EsBulkJob): EsBulkResult {
+  const out = new Out();
+  const meta: number[] = [];
+  const skipped: EsBulkResult['skipped'] = [];
+  let bytes = 0;
+  let count = 0;
+  let next = job.from;
+  const tpoPrefix = `tpo\0${job.topic}\0${job.partition}\0`;
+  outer: for (let bi = 0; bi < job.batches.length; bi++) {
+    const b = job.batches[bi]!;
+    const end = b.baseOffset + b.lines;
+    if (end <= next) continue;
+    const raw = inflateChecked(asBuf(b.payload), b, job.maxRaw);
+    if (typeof raw === 'string') {
+      skipped.push({ baseOffset: b.baseOffset, lines: b.lines, reason: raw });
+      next = end;
+      continue;
+    }
+    const inf = job.info[bi]!;
+    const file = inf.source.charCodeAt(0) === 47; /* '/' */
+    const parts = documentParts(inf.host, inf.source, { topic: job.topic, target: { name: inf.target, stream: inf.stream }, version: job.version }, false, file);
+    // per batch: the action line up to the id, the document up to the message, the fields after it
+    const actionHead = Buffer.from(`{"create":{"_index":${JSON.stringify(inf.target)},"_id":"`, 'utf8');
+    const docHead = Buffer.from(`"}}\n{"@timestamp":"${inf.iso}","message":`, 'utf8');
+    const head = Buffer.from(parts.head, 'utf8');
+    const tail = Buffer.from(`${parts.tail}}\n`, 'utf8');
+    const keyPrefix = Buffer.from(`${inf.host}\0${inf.source}\0`, 'utf8');
+    if (file && keyBuf.length < keyPrefix.length + 32) keyBuf = Buffer.allocUnsafe(keyPrefix.length * 2 + 64);
+    if (file) keyPrefix.copy(keyBuf, 0);
+    let o = b.baseOffset;
+    for (const r of iterateRecords(raw, b.flags, b.sourceOffset)) {
+      if (o >= next) {
+        if (count > 0 && bytes >= job.maxBytes) break outer;
+        const m = r.message;
+        const ascii = plainAscii(m, 0, m.length);
+        const text = ascii ? undefined : m.toString('utf8');
+        let id: string;
+        if (file) {
+          if (ascii) {
+            let p = keyPrefix.length;
+            const need = p + 24 + m.length;
+            if (keyBuf.length < need) {
+              const k = Buffer.allocUnsafe(need * 2);
+              keyPrefix.copy(k, 0);
+              keyBuf = k;
+            }
+            p += keyBuf.write(String(r.sourceOffset), p, 'latin1');
+            keyBuf[p++] = 0;
+            p += m.copy(keyBuf, p);
+            id = hash('sha1', keyBuf.subarray(0, p), 'base64url').slice(0, 20);
+          } else id = hash('sha1', `${inf.host}\0${inf.source}\0${r.sourceOffset}\0${text}`, 'base64url').slice(0, 20);
+        } else id = hash('sha1', `${tpoPrefix}${o}`, 'base64url').slice(0, 20);
+        out.bytes(actionHead);
+        out.latin1(id);
+        out.bytes(docHead);
+        if (ascii) {
+          out.need(m.length + 2);
+          out.buf[out.p++] = 0x22;
+          out.p += m.copy(out.buf, out.p);
+          out.buf[out.p++] = 0x22;
+        } else out.utf8(JSON.stringify(text));
+        out.bytes(head);
+        if (file) out.latin1(String(r.sourceOffset));
+        out.bytes(tail);
+        meta.push(o, r.sourceOffset, r.flags, out.p, bi);
+        count++;
+        bytes += m.length + 64;
+        next = o + 1;
+      }
+      o++;
+    }
+    next = Math.max(next, end);
+    if (bytes >= job.maxBytes) break;
+  }
+  const body = out.take();
+  // requests: at most maxDocs documents and about maxBodyBytes (a bigger single document goes alone)
+  const chunks: number[] = [];
+  const gz: Buffer[] = [];
+  let wireLen = 0;
+  let first = 0;
+  let start = 0;
+  const cut = (endDoc: number, endByte: number) => {
+    let a = start;
+    let z = endByte;
+    if (job.gzip) {
+      const g = gzipSync(body.subarray(start, endByte), { level: 1 });
+      gz.push(g);
+      a = wireLen;
+      z = wireLen += g.length;
+    }
+    chunks.push(first, endDoc, a, z);
+    first = endDoc;
+    start = endByte;
+  };
+  for (let d = 0; d < count; d++) {
+    const docEnd = meta[d * META_FIELDS + 3]!;
+    if (d > first && (d - first >= job.maxDocs || docEnd - start > job.maxBodyBytes)) cut(d, meta[(d - 1) * META_FIELDS + 3]!);
+  }
+  if (count > first) cut(count, body.length);
+  const wire = Buffer.allocUnsafeSlow(wireLen);
+  let p = 0;
+  for (const g of gz) p += g.copy(wire, p);
+  return { body, meta: Float64Array.from(meta), chunks: Float64Array.from(chunks), wire, skipped, next, count };
+}
+
+registerJob<EsBulkJob>(ES_BULK_OP, runEsBulk);
