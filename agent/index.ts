@@ -21,9 +21,10 @@ import { Pipeline } from './pipeline/pipeline.js';
 import { Forwarder } from './forward/forwarder.js';
 import { FileInput } from './inputs/file/index.js';
 import { StreamRegistry } from './inputs/file/streams.js';
-import { HostMetricsInput, renderPrometheus, type Scrape } from './inputs/host-metrics/index.js';
-import { JournaldInput, type JournaldStatus } from './inputs/journald/index.js';
-import { createJournaldMetrics, type JournaldMetrics } from './inputs/journald/metrics.js';
+// Types only: journald and host metrics are imported when a config has such an input (most do not).
+import type { HostMetricsInput, Scrape } from './inputs/host-metrics/index.js';
+import type { JournaldInput, JournaldStatus } from './inputs/journald/index.js';
+import type { JournaldMetrics } from './inputs/journald/metrics.js';
 import { startStatusServer } from './status/server.js';
 import { createAgentMetrics, type AgentMetrics } from './metrics.js';
 import { buildStatus, type AgentStatus } from './status/report.js';
@@ -68,6 +69,7 @@ export class Agent {
   hostInputs: HostMetricsInput[] = [];
   journaldInputs: JournaldInput[] = [];
   #journaldMetrics: JournaldMetrics | undefined;
+  #renderHostMetrics: typeof import('./inputs/host-metrics/index.js').renderPrometheus | undefined;
   #status: Server | undefined;
   #checkpointTimer: NodeJS.Timeout | undefined;
   #dirty = false;
@@ -153,8 +155,8 @@ export class Agent {
     });
     for (const input of cfg.inputs) {
       if (input.type === 'file') this.fileInputs.push(this.#fileInput(input));
-      else if (input.type === 'journald') this.journaldInputs.push(this.#journaldInput(input));
-      else this.hostInputs.push(this.#hostInput(input));
+      else if (input.type === 'journald') this.journaldInputs.push(await this.#journaldInput(input));
+      else this.hostInputs.push(await this.#hostInput(input));
     }
     // A start re-evaluates the whole state before reading: write the checkpoint and trim what the
     // last run had delivered. A kill -9 right after the last acknowledgement leaves a buffer that is
@@ -243,7 +245,8 @@ export class Agent {
     });
   }
 
-  #journaldInput(input: JournaldInputConfig): JournaldInput {
+  async #journaldInput(input: JournaldInputConfig): Promise<JournaldInput> {
+    const [{ JournaldInput }, { createJournaldMetrics }] = await Promise.all([import('./inputs/journald/index.js'), import('./inputs/journald/metrics.js')]);
     this.#journaldMetrics ??= createJournaldMetrics(this.metrics.registry);
     const m = this.metrics;
     return new JournaldInput(input, {
@@ -279,7 +282,9 @@ export class Agent {
     return this.journaldInputs.map((j) => j.status());
   }
 
-  #hostInput(input: HostMetricsInputConfig): HostMetricsInput {
+  async #hostInput(input: HostMetricsInputConfig): Promise<HostMetricsInput> {
+    const { HostMetricsInput, renderPrometheus } = await import('./inputs/host-metrics/index.js');
+    this.#renderHostMetrics = renderPrometheus;
     return new HostMetricsInput({
       name: input.name,
       topic: input.topic,
@@ -338,7 +343,7 @@ export class Agent {
     let text = await m.registry.metrics();
     for (const h of this.hostInputs) {
       const latest = h.latest();
-      if (latest) text += renderPrometheus(latest.metrics);
+      if (latest) text += this.#renderHostMetrics!(latest.metrics);
     }
     return { contentType: m.registry.contentType, text };
   }

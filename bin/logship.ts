@@ -3,30 +3,32 @@
  * The one CLI entry: parses argv and dispatches. Exit codes: 0 done,
  * 1 runtime failure, 2 bad usage or config.
  */
+// First, before the other modules load and grow the heap: `logship agent` keeps its young generation small.
+import '../agent/heap.js';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { ConfigError, ConfigIssue, LogshipError, UsageError } from '../lib/errors.js';
 import { readSecretFile, SecretFileError, tokenProblem, trimAsciiSpace } from '../lib/config/secrets.js';
 import { createLogger, isLogLevel, type Logger } from '../lib/obs/logger.js';
-import { checkConfig } from './config/check.js';
 import { loadAgentConfig, type AgentConfig } from '../agent/config.js';
-import { loadAggregatorConfig, type AggregatorConfig } from '../aggregator/config.js';
-import { loadTokens } from '../aggregator/server/auth.js';
-import { loadStartConfig, parseStartConfig, resolveDataDir } from './config/start.js';
+import type { AggregatorConfig } from '../aggregator/config.js';
 import { Agent } from '../agent/index.js';
-import { Aggregator } from '../aggregator/index.js';
-import { readCommand } from '../aggregator/client/read.js';
-import { pipelineTestCommand } from '../aggregator/pipelines/cli.js';
-import { topicsCommand } from '../aggregator/client/topics.js';
-import { alertsCommand } from '../aggregator/client/alerts.js';
-import { withAlertSecretsChecked } from '../aggregator/alerts/secrets.js';
-import { sinksCommand } from '../aggregator/client/sinks.js';
-import { statusCommand } from '../agent/status/cli.js';
 import { runService, type Service } from './service.js';
 import { looseSecretFiles } from './config/secret-files.js';
-import { ensureStartTokens, startTokenFiles } from './config/start-tokens.js';
 import { HELP, commandHelp } from './help.js';
 import { agentStatusLine, aggregatorStatusLine } from './status-line.js';
+
+// Each command imports what only it uses when it runs: `logship agent` on every host must not
+// load (and hold in memory) the aggregator, its sinks, storage backends and client commands.
+const aggregatorModules = async () => {
+  const [index, config, auth, secrets] = await Promise.all([
+    import('../aggregator/index.js'),
+    import('../aggregator/config.js'),
+    import('../aggregator/server/auth.js'),
+    import('../aggregator/alerts/secrets.js'),
+  ]);
+  return { Aggregator: index.Aggregator, loadAggregatorConfig: config.loadAggregatorConfig, loadTokens: auth.loadTokens, withAlertSecretsChecked: secrets.withAlertSecretsChecked };
+};
 
 type Opts = ParseArgsConfig['options'];
 const common: Opts = { help: { type: 'boolean', short: 'h' }, 'log-level': { type: 'string' }, 'log-format': { type: 'string' } };
@@ -111,7 +113,7 @@ function withAgentTokenChecked(c: AgentConfig): AgentConfig {
 }
 
 /** Throws the ConfigError loadTokens would throw at start (blank, short, unreadable token files). */
-function withTokensChecked(c: AggregatorConfig, path: string): AggregatorConfig {
+function withTokensChecked(c: AggregatorConfig, path: string, loadTokens: (t: AggregatorConfig['auth']['tokens'], path: string) => unknown): AggregatorConfig {
   loadTokens(c.auth.tokens, path);
   return c;
 }
@@ -134,6 +136,7 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'check': {
       const v = parse(cmd, args, { config: { type: 'string', short: 'c' }, kind: { type: 'string' } });
+      const { checkConfig } = await import('./config/check.js');
       const r = await checkConfig(required(v, 'config', cmd), process.env, { kind: v.kind as 'agent' | undefined });
       (r.exitCode === 0 ? process.stdout : process.stderr).write(r.output + '\n');
       if (r.warnings) process.stderr.write(r.warnings + '\n');
@@ -161,8 +164,9 @@ async function main(argv: string[]): Promise<number> {
       const v = parse(cmd, args, { config: { type: 'string', short: 'c' } });
       const path = required(v, 'config', cmd);
       const log = logger(v, 'logship-aggregator');
+      const { Aggregator, loadAggregatorConfig, loadTokens, withAlertSecretsChecked } = await aggregatorModules();
       // Token files are read as part of loading, so a SIGHUP with a bad one is refused and the running config stays.
-      return runService(log, () => loadAggregatorConfig(path).then((c) => withAlertSecretsChecked(withTokensChecked(c, path), path)), async (config) => {
+      return runService(log, () => loadAggregatorConfig(path).then((c) => withAlertSecretsChecked(withTokensChecked(c, path, loadTokens), path)), async (config) => {
         for (const w of looseSecretFiles({ aggregator: config })) log.warn(w);
         const a = new Aggregator({ config, logger: log });
         await a.start();
@@ -173,10 +177,13 @@ async function main(argv: string[]): Promise<number> {
       const v = parse(cmd, args, { config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string' } });
       const path = (v.config as string | undefined) ?? new URL('../../config/logship.yaml', import.meta.url).pathname;
       const log = logger(v, 'logship');
+      const { Aggregator, loadTokens, withAlertSecretsChecked } = await aggregatorModules();
+      const { loadStartConfig, resolveDataDir } = await import('./config/start.js');
+      const { ensureStartTokens, startTokenFiles } = await import('./config/start-tokens.js');
       const dataDir = resolveDataDir(process.env, { dataDir: v['data-dir'] as string | undefined });
       await ensureStartTokens(dataDir);
       const readToken = startTokenFiles(dataDir).read;
-      return runService(log, () => loadStartConfig(path, process.env, { dataDir }).then((c) => ({ ...c, aggregator: withAlertSecretsChecked(withTokensChecked(c.aggregator, path), path) })), async (cfg) => {
+      return runService(log, () => loadStartConfig(path, process.env, { dataDir }).then((c) => ({ ...c, aggregator: withAlertSecretsChecked(withTokensChecked(c.aggregator, path, loadTokens), path) })), async (cfg) => {
         for (const w of looseSecretFiles({ ...cfg, aggregatorAt: 'aggregator.', agentAt: 'agent.' })) log.warn(w);
         const agg = new Aggregator({ config: cfg.aggregator, logger: log.child({ component: 'aggregator' }) });
         const addr = await agg.start();
@@ -230,6 +237,7 @@ async function main(argv: string[]): Promise<number> {
       process.once('SIGINT', () => ac.abort());
       process.once('SIGTERM', () => ac.abort());
       process.stdout.on('error', () => ac.abort());
+      const { readCommand } = await import('../aggregator/client/read.js');
       return readCommand({
         url: (v.url as string | undefined) ?? 'http://127.0.0.1:9400',
         token: token(v),
@@ -249,12 +257,15 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'alerts': {
       const v = parse(cmd, args, client);
+      const { alertsCommand } = await import('../aggregator/client/alerts.js');
       return alertsCommand({ url: (v.url as string | undefined) ?? 'http://127.0.0.1:9400', token: token(v), format: format(v, ['text', 'json'], 'text'), write: out });
     }
     case 'pipeline': {
       const [sub, ...rest] = args;
       if (sub !== 'test') throw new UsageError(`logship pipeline: unknown subcommand "${sub ?? ''}"\n\n${commandHelp(cmd)}`);
       const v = parse(cmd, rest, { config: { type: 'string', short: 'c' }, pipeline: { type: 'string', short: 'p' }, format: { type: 'string' } });
+      const { pipelineTestCommand } = await import('../aggregator/pipelines/cli.js');
+      const { parseStartConfig } = await import('./config/start.js');
       return pipelineTestCommand({
         config: required(v, 'config', cmd),
         pipeline: required(v, 'pipeline', cmd),
@@ -267,14 +278,17 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'topics': {
       const v = parse(cmd, args, client);
+      const { topicsCommand } = await import('../aggregator/client/topics.js');
       return topicsCommand({ url: (v.url as string | undefined) ?? 'http://127.0.0.1:9400', token: token(v), format: format(v, ['text', 'json'], 'text'), write: out });
     }
     case 'sinks': {
       const v = parse(cmd, args, client);
+      const { sinksCommand } = await import('../aggregator/client/sinks.js');
       return sinksCommand({ url: (v.url as string | undefined) ?? 'http://127.0.0.1:9400', token: token(v), format: format(v, ['text', 'json'], 'text'), write: out });
     }
     case 'status': {
       const v = parse(cmd, args, { url: { type: 'string' }, format: { type: 'string' } });
+      const { statusCommand } = await import('../agent/status/cli.js');
       return statusCommand({ url: (v.url as string | undefined) ?? 'http://127.0.0.1:9401', format: format(v, ['text', 'json'], 'text'), write: out });
     }
     default:
