@@ -111,7 +111,7 @@ export async function runRsyslog(rsyslogd: string, dir: string, files: string[],
   }
 }
 
-function canConnect(port: number): Promise<boolean> {
+export function canConnect(port: number): Promise<boolean> {
   return new Promise((res) => {
     const s = connect(port, '127.0.0.1');
     s.once('connect', () => {
@@ -123,7 +123,7 @@ function canConnect(port: number): Promise<boolean> {
 }
 
 /** Counts the newlines of a growing file, reading only what is new. */
-function newlineCounter(path: string): { count: () => Promise<number>; close: () => Promise<void> } {
+export function newlineCounter(path: string): { count: () => Promise<number>; close: () => Promise<void> } {
   let fh: Awaited<ReturnType<typeof open>> | undefined;
   let pos = 0;
   let n = 0;

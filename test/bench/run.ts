@@ -18,6 +18,7 @@ import { bulkIngest } from './bulk-ingest.js';
 import { esSink } from './es-sink.js';
 import { fileToAggregator } from './file-to-aggregator.js';
 import { fleetFanIn } from './fleet-fan-in.js';
+import { fluentBitCompare } from './fluent-bit-compare.js';
 import { GiB, killMine, log, parseBytes, removeScratchSync, resultsDir, type BenchOptions, type Scenario, type ScenarioResult } from './harness.js';
 import { idleCost } from './idle-cost.js';
 import { journaldToAggregator } from './journald-to-aggregator.js';
@@ -28,7 +29,7 @@ import { machineLine, noVerdictLine, watchMachine } from './machine-share.js';
 import { markdownReport, verdictOf } from './report-md.js';
 import { pipelineNginx } from './pipeline-nginx.js';
 
-const SCENARIOS: Scenario[] = [fileToAggregator, liveTail, manyProducers, fleetFanIn, idleCost, backlogDrain, journaldToAggregator, esSink, bulkIngest, alertsEval, pipelineNginx, jetstreamIngest];
+const SCENARIOS: Scenario[] = [fileToAggregator, fluentBitCompare, liveTail, manyProducers, fleetFanIn, idleCost, backlogDrain, journaldToAggregator, esSink, bulkIngest, alertsEval, pipelineNginx, jetstreamIngest];
 
 function usage(): string {
   return [
@@ -36,7 +37,7 @@ function usage(): string {
     `scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`,
     'env: BENCH_BYTES, BENCH_PROFILE=1, BENCH_FILES, BENCH_TAIL_SECONDS, BENCH_TAIL_RATE, BENCH_TAIL_WAIT,',
     '     BENCH_PRODUCERS, BENCH_PRODUCER_SECONDS, BENCH_PRODUCER_LINES, BENCH_IDLE_FILES, BENCH_IDLE_SECONDS,',
-    '     BENCH_FLEET_AGENTS, BENCH_FLEET_SECONDS, BENCH_FLEET_RAMP_S, BENCH_FLEET_LINES,',
+    '     BENCH_FLEET_AGENTS, BENCH_FLEET_SECONDS, BENCH_FLEET_RAMP_S, BENCH_FLEET_LINES, FLUENT_BIT, BENCH_FB_REPS,',
     '     BENCH_FLEET_AGENTS, BENCH_FLEET_SECONDS, BENCH_FLEET_RAMP_S, BENCH_FLEET_LINES,',
     '     BENCH_RSYSLOG=0, BENCH_DIR, BENCH_TIMEOUT_S, BENCH_JOURNAL_ENTRIES, BENCH_ES_DOCS, BENCH_BULK_DOCS, BENCH_BULK_CLIENTS, BENCH_ALERT_LINES',
   ].join('\n');
