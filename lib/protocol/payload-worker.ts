@@ -4,6 +4,7 @@ import { parentPort } from 'node:worker_threads';
 import { runJob, type Job } from './payload-jobs.js';
 // job kinds registered by other modules
 import '../../aggregator/sinks/elasticsearch/bulk-job.js';
+import '../../aggregator/server/es-compat/bulk-job.js';
 
 parentPort!.on('message', (m: { id: number; job: Job; back?: boolean }) => {
   // A moved request body goes back with the answer: the aggregator stores its payloads next.

@@ -23,37 +23,21 @@ import type { TopicHandle } from '../../storage/types.js';
 import { partitionFor } from '../../topics/partitioner.js';
 import { topicNameProblem } from '../../../lib/config/names.js';
 import { readJsonBody } from './body.js';
-import { parseBulk, type BulkOp } from './ndjson.js';
 import { applyFilterPath, parseFilterPath } from './filter-path.js';
-import { hashBytes, timeOf, usableHost } from './documents.js';
-import { scanDocument } from './doc-scan.js';
-import { StoredLineWriter } from './stored-line.js';
-import { bulkKey, type HeldEntry } from './id-store.js';
-import { storeRecords, type DocRecord } from './store.js';
+import { hashBytes } from './documents.js';
+import { BULK_SOURCE, bulkKey, type Committed, type HeldEntry } from './id-store.js';
+import { appendDurable } from './store.js';
 import { checkJsonContentType } from './request-limits.js';
 import { sendEs } from './product.js';
 import type { JsonIngestState } from './state.js';
 import { FLAG_JSON } from '../../../lib/protocol/json-records.js';
+import type { PartitionHandle, PlainItem } from '../../storage/types.js';
+import { ACTIONS, B_END, B_HOST, B_INDEX, B_LINES, B_START, B_TIME, BATCH_FIELDS, BULK_JOB, OP_ACTION, OP_BATCH, OP_END, OP_ERROR, OP_FIELDS, OP_INDEX, OP_RANK, OP_START, type BulkItemError, type BulkJob, type BulkJobResult } from './bulk-job.js';
 
-interface ItemError {
-  status: number;
-  type: string;
-  reason: string;
-}
-
-interface Slot {
-  op: BulkOp;
-  topic?: string;
-  error?: ItemError;
-  /** stored record index in recs */
-  rec?: number;
-  result?: 'created' | 'updated' | 'noop' | 'conflict';
-  version?: number;
-  /** the in-request slot whose record this answer relies on (same _id earlier in the request) */
-  dependsOn?: number;
-}
+type ItemError = BulkItemError;
 
 const SHARDS = { total: 1, successful: 1, failed: 0 };
+const SHARDS_TEXT = '"_shards":{"total":1,"successful":1,"failed":0}';
 
 /** One document by the single-document APIs (rsyslog's default bulkmode="off", clients' index()/create()). */
 export interface SingleDoc {
@@ -72,6 +56,14 @@ export async function handleBulk(ctx: ServerContext, req: IncomingMessage, res: 
   }
 }
 
+// Answers per operation (R_*), besides an item error.
+const R_NONE = 0;
+const R_CREATED = 1;
+const R_UPDATED = 2;
+const R_NOOP = 3;
+const R_CONFLICT = 4;
+const RESULT_NAMES = ['', 'created', 'updated', 'noop', 'conflict'] as const;
+
 async function bulk(ctx: ServerContext, st: JsonIngestState, req: IncomingMessage, res: ServerResponse, raw: string, pathIndex: string | undefined, single?: SingleDoc): Promise<void> {
   const started = Date.now();
   checkJsonContentType(req);
@@ -84,136 +76,194 @@ async function bulk(ctx: ServerContext, st: JsonIngestState, req: IncomingMessag
     const filter = parseFilterPath(query?.get('filter_path') ?? null);
     let body = await readJsonBody(req, { maxBodyBytes: ctx.limits.maxBodyBytes, maxInflatedBytes: st.limits.max_inflated_body_bytes });
     if (single) body = singleBody(body, single, query?.get('op_type') === 'create');
-    const objects = filter !== undefined || single !== undefined;
-    const parsed = parseBulk(body, pathIndex, { maxLineBytes: st.limits.max_line_bytes, maxDocuments: st.limits.max_documents_per_request });
-    if (parsed.pipeline || query?.get('pipeline')) {
+    const maxBatchBytes = Math.min(8 << 20, ctx.limits.maxDecompressedBatchBytes);
+    // Finding the operations, checking and writing every document: a payload worker's work (bulk-job.ts).
+    const job: BulkJob = { op: BULK_JOB, batches: [{ payload: body }], pathIndex, client: req.socket.remoteAddress ?? 'unknown', now: started, maxLineBytes: st.limits.max_line_bytes, maxDocuments: st.limits.max_documents_per_request, maxBatchBytes };
+    const r = await ctx.payloads.run<BulkJobResult>(job);
+    if (r.error) throw new HttpError(r.error.status, r.error.type, r.error.reason);
+    if (r.pipeline || query?.get('pipeline')) {
       st.warnOnce('pipeline', '_bulk: an ingest pipeline was named (pipeline parameter or action metadata); logship stores documents as sent and ignores it (use aggregator pipelines on read)');
     }
+    const data = Buffer.from(r.data.buffer, r.data.byteOffset, r.data.byteLength);
+    const { ops, batches, indexes, hosts, ids, hashes } = r;
+    const n = ops.length / OP_FIELDS;
+    const nb = batches.length / BATCH_FIELDS;
 
-    const slots: Slot[] = parsed.ops.map((op) => ({ op }));
-    await resolveTopics(ctx, req, slots, held);
-
-    // Parse documents; collect the ids to hold.
-    const recs: DocRecord[] = [];
-    const docs: Array<{ host: string; timestamp: number } | undefined> = new Array(slots.length);
-    const client = req.socket.remoteAddress ?? 'unknown';
-    const keys = new Set<string>();
-    for (let i = 0; i < slots.length; i++) {
-      const s = slots[i]!;
-      if (s.error) continue;
-      const { op } = s;
-      if (op.action === 'update' || op.action === 'delete') {
-        s.error = { status: 400, type: 'illegal_argument_exception', reason: `${op.action} is not supported: logship stores a log, which is append-only (index or create a new document instead)` };
-        continue;
-      }
-      if (op.end - op.start > st.limits.max_line_bytes) {
-        s.error = { status: 413, type: 'document_too_large', reason: `the document is ${op.end - op.start} bytes, more than limits.max_line_bytes (${st.limits.max_line_bytes})` };
-        continue;
-      }
-      const d = scanDocument(body, op.start, op.end);
-      if (d.error !== undefined) {
-        s.error = { status: 400, type: 'document_parsing_exception', reason: `failed to parse the document of line [${op.line + 1}]: ${d.error}` };
-        continue;
-      }
-      docs[i] = { host: usableHost(d.host) ?? client, timestamp: timeOf(d.timestamp) ?? started };
-      if (op.id !== undefined) keys.add(bulkKey(s.topic!, op.id));
+    // Item errors: the worker's, then the index's (-1: none), numbered in `errors`.
+    const errors = r.errors.slice();
+    const verdicts = await resolveTopics(ctx, req, indexes, held);
+    const verdictNo = verdicts.map((v) => (v ? errors.push(v) - 1 : -1));
+    const missingNo = errors.push({ status: 400, type: 'action_request_validation_exception', reason: 'Validation Failed: 1: index is missing (name it in the action line or the path: /{index}/_bulk);' }) - 1;
+    const errOf = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const f = i * OP_FIELDS;
+      const ix = ops[f + OP_INDEX]!;
+      errOf[i] = ix < 0 ? missingNo : verdictNo[ix]! >= 0 ? verdictNo[ix]! : ops[f + OP_ERROR]!;
     }
 
-    unlock = await st.ids.lock([...keys]);
-    const lines = new StoredLineWriter();
-    const overlay = new Map<string, { entry: HeldEntry; slot: number }>();
-    const now = Date.now();
-    for (let i = 0; i < slots.length; i++) {
-      const s = slots[i]!;
-      const d = docs[i];
-      if (s.error || !d) continue;
-      const { op } = s;
-      const line = body.subarray(op.start, op.end);
-      const rec: DocRecord = { topic: s.topic!, partition: 0, line, host: d.host, timestamp: d.timestamp, source: '_bulk', ownTime: true };
-      if (op.id !== undefined) {
-        const key = bulkKey(s.topic!, op.id);
-        const hash = hashBytes(line);
+    // The idempotence window: only operations with an _id look at it.
+    const result = new Uint8Array(n);
+    const version = new Int32Array(n).fill(1);
+    const dependsOn = ids.length > 0 ? new Int32Array(n).fill(-1) : undefined;
+    const heldOf: Array<{ key: string; entry: HeldEntry } | undefined> = [];
+    /** batches with an operation that stores nothing (noop, conflict): rebuilt from what is stored */
+    let dropped: Set<number> | undefined;
+    if (ids.length > 0) {
+      // each key built once (they are looked up, locked and committed)
+      const keyOf: Array<string | undefined> = new Array(n);
+      const keys = new Set<string>();
+      for (let i = 0; i < n; i++) {
+        if (errOf[i]! >= 0 || ids[i] === null) continue;
+        const k = bulkKey(indexes[ops[i * OP_FIELDS + OP_INDEX]!]!, ids[i]!);
+        keyOf[i] = k;
+        keys.add(k);
+      }
+      unlock = await st.ids.lock([...keys]);
+      const overlay = new Map<string, { entry: HeldEntry; slot: number }>();
+      const now = Date.now();
+      for (let i = 0; i < n; i++) {
+        if (errOf[i]! >= 0) continue;
+        const id = ids[i];
+        if (id === null) {
+          result[i] = R_CREATED;
+          continue;
+        }
+        const f = i * OP_FIELDS;
+        const key = keyOf[i]!;
+        const hash = hashes[i]!;
         const mine = overlay.get(key);
         const cur = mine?.entry ?? st.ids.get(key);
-        if (mine) s.dependsOn = mine.slot;
-        if (cur && op.action === 'create') {
-          s.result = 'conflict';
-          s.version = cur.version;
+        if (mine) dependsOn![i] = mine.slot;
+        if (cur && (ACTIONS[ops[f + OP_ACTION]!] === 'create' || cur.hash === hash)) {
+          result[i] = ACTIONS[ops[f + OP_ACTION]!] === 'create' ? R_CONFLICT : R_NOOP;
+          version[i] = cur.version;
+          (dropped ??= new Set()).add(ops[f + OP_BATCH]!);
           continue;
         }
-        if (cur && cur.hash === hash) {
-          s.result = 'noop';
-          s.version = cur.version;
-          continue;
-        }
-        s.result = cur ? 'updated' : 'created';
-        s.version = (cur?.version ?? 0) + 1;
-        const entry: HeldEntry = { at: now, hash, version: s.version };
+        result[i] = cur ? R_UPDATED : R_CREATED;
+        version[i] = (cur?.version ?? 0) + 1;
+        const entry: HeldEntry = { at: now, hash, version: version[i]! };
         overlay.set(key, { entry, slot: i });
-        rec.held = { key, entry };
-      } else {
-        s.result = 'created';
-        s.version = 1;
+        heldOf[i] = { key, entry };
       }
-      rec.line = lines.write(body, op.start, op.end, d.timestamp, op.id);
-      const t = held.get(s.topic!)!;
-      rec.partition = partitionFor(rec.host, s.topic!, t.partitions.length);
-      s.rec = recs.length;
-      recs.push(rec);
+    } else {
+      for (let i = 0; i < n; i++) if (errOf[i]! < 0) result[i] = R_CREATED;
     }
 
-    const stored = await storeRecords(ctx, recs, held, { flags: FLAG_JSON, ids: st.ids, maxBatchBytes: Math.min(8 << 20, ctx.limits.maxDecompressedBatchBytes) });
+    // Batches to append, per partition; a batch with dropped documents is rebuilt from the rest.
+    const rank = dropped ? new Int32Array(n) : undefined;
+    const byBatch: number[][] | undefined = dropped ? Array.from({ length: nb }, () => []) : undefined;
+    if (byBatch) for (let i = 0; i < n; i++) if (ops[i * OP_FIELDS + OP_BATCH]! >= 0) byBatch[ops[i * OP_FIELDS + OP_BATCH]!]!.push(i);
+    const perPartition = new Map<PartitionHandle, { items: PlainItem[]; batchNos: number[]; held: Committed[] }>();
+    const partOf = new Map<number, number>();
+    const ppOf: Array<{ held: Committed[] } | undefined> = new Array(nb);
+    for (let b = 0; b < nb; b++) {
+      const g = b * BATCH_FIELDS;
+      const ix = batches[g + B_INDEX]!;
+      if (verdictNo[ix]! >= 0) continue;
+      const topic = indexes[ix]!;
+      const host = hosts[batches[g + B_HOST]!]!;
+      const t = held.get(topic)!;
+      const pk = ix * hosts.length + batches[g + B_HOST]!;
+      let pn = partOf.get(pk);
+      if (pn === undefined) partOf.set(pk, (pn = partitionFor(host, topic, t.partitions.length)));
+      const p = t.partitions[pn]!;
+      let payload = data.subarray(batches[g + B_START]!, batches[g + B_END]!);
+      let lines = batches[g + B_LINES]!;
+      let timestamp = batches[g + B_TIME]!;
+      if (dropped?.has(b)) {
+        const parts: Buffer[] = [];
+        lines = 0;
+        for (const i of byBatch![b]!) {
+          if (result[i] === R_NOOP || result[i] === R_CONFLICT) continue;
+          if (lines === 0) timestamp = batches[g + B_TIME]!;
+          parts.push(data.subarray(ops[i * OP_FIELDS + OP_START]!, ops[i * OP_FIELDS + OP_END]! + 1));
+          rank![i] = lines++;
+        }
+        if (lines === 0) continue;
+        payload = Buffer.concat(parts);
+      }
+      let pp = perPartition.get(p);
+      if (!pp) perPartition.set(p, (pp = { items: [], batchNos: [], held: [] }));
+      ppOf[b] = pp;
+      pp.items.push({ meta: { flags: FLAG_JSON, codec: 0, host, source: BULK_SOURCE, sourceOffset: 0, rawLength: payload.length }, payload, lines, timestamp });
+      pp.batchNos.push(b);
+    }
+    // Id entries go with the partition that stores their record (committed once it is durable).
+    for (let i = 0; i < heldOf.length; i++) {
+      const h = heldOf[i];
+      if (h) ppOf[ops[i * OP_FIELDS + OP_BATCH]!]?.held.push(h);
+    }
+
+    // Appended and durable: each batch's first offset, or the error that kept it out.
+    const batchOffset = new Float64Array(nb).fill(-1);
+    const batchError: Array<HttpError | undefined> = new Array(nb);
+    await Promise.all(
+      [...perPartition].map(async ([p, pp]) => {
+        const got = await appendDurable(ctx, p, pp.items, pp.held, st.ids, () => {}, (offsets) => {
+          for (let k = 0; k < pp.batchNos.length; k++) batchOffset[pp.batchNos[k]!] = offsets[k]!;
+        });
+        if (!Array.isArray(got)) for (const b of pp.batchNos) batchError[b] = got;
+      }),
+    );
     st.metrics.idEntries.set(st.ids.size);
 
-    const items: unknown[] = new Array(slots.length);
-    const quoted = new Map<string, string>();
-    let errors = false;
-    for (let i = 0; i < slots.length; i++) {
-      const s = slots[i]!;
-      let err = s.error;
-      const r = s.rec !== undefined ? stored[s.rec]! : undefined;
-      if (!err && r && 'error' in r) err = { status: r.error.status, type: r.error.status === 507 ? 'es_rejected_execution_exception' : r.error.type, reason: r.error.reason };
-      if (!err && s.dependsOn !== undefined) {
-        const dep = slots[s.dependsOn]!;
-        const dr = dep.rec !== undefined ? stored[dep.rec] : undefined;
-        if (dr && 'error' in dr) err = { status: 503, type: 'unavailable', reason: 'an earlier operation of this request with the same _id was not stored; retry' };
+    const items: unknown[] = new Array(n);
+    const quoted = indexes.map((x) => JSON.stringify(x));
+    const counts = [0, 0, 0, 0, 0, 0];
+    let anyError = false;
+    for (let i = 0; i < n; i++) {
+      const f = i * OP_FIELDS;
+      const action = ACTIONS[ops[f + OP_ACTION]!]!;
+      const ix = ops[f + OP_INDEX]!;
+      const b = ops[f + OP_BATCH]!;
+      let err: ItemError | undefined = errOf[i]! >= 0 ? errors[errOf[i]!] : undefined;
+      const id = ids.length > 0 ? (ids[i] ?? undefined) : undefined;
+      if (!err && (result[i] === R_CREATED || result[i] === R_UPDATED) && batchError[b]) {
+        const e = batchError[b]!;
+        err = { status: e.status, type: e.status === 507 ? 'es_rejected_execution_exception' : e.type, reason: e.reason };
       }
-      const index = s.topic ?? s.op.index ?? null;
+      if (!err && dependsOn && dependsOn[i]! >= 0) {
+        const d = dependsOn[i]!;
+        const db = ops[d * OP_FIELDS + OP_BATCH]!;
+        if ((result[d] === R_CREATED || result[d] === R_UPDATED) && batchError[db]) err = { status: 503, type: 'unavailable', reason: 'an earlier operation of this request with the same _id was not stored; retry' };
+      }
+      const index = ix < 0 ? null : indexes[ix]!;
       if (err) {
-        errors = true;
-        st.metrics.items.inc({ route: 'bulk', result: 'error' });
-        items[i] = { [s.op.action]: { _index: index, _id: s.op.id ?? null, status: err.status, error: { type: err.type, reason: err.reason, index_uuid: '_na_', index } } };
+        anyError = true;
+        counts[5]!++;
+        items[i] = { [action]: { _index: index, _id: id ?? null, status: err.status, error: { type: err.type, reason: err.reason, index_uuid: '_na_', index } } };
         continue;
       }
-      if (s.result === 'conflict') {
-        errors = true;
-        st.metrics.items.inc({ route: 'bulk', result: 'conflict' });
-        const reason = `[${s.op.id}]: version conflict, document already exists (current version [${s.version}])`;
-        items[i] = { [s.op.action]: { _index: index, _id: s.op.id, status: 409, error: { type: 'version_conflict_engine_exception', reason, index_uuid: '_na_', shard: '0', index } } };
+      const res = result[i]!;
+      counts[res]!++;
+      if (res === R_CONFLICT) {
+        anyError = true;
+        const reason = `[${id}]: version conflict, document already exists (current version [${version[i]}])`;
+        items[i] = { [action]: { _index: index, _id: id, status: 409, error: { type: 'version_conflict_engine_exception', reason, index_uuid: '_na_', shard: '0', index } } };
         continue;
       }
-      st.metrics.items.inc({ route: 'bulk', result: s.result! });
-      if (s.result === 'noop') {
-        items[i] = { [s.op.action]: { _index: index, _id: s.op.id, _version: s.version, result: 'noop', _shards: SHARDS, _primary_term: 1, status: 200 } };
+      if (res === R_NOOP) {
+        items[i] = { [action]: { _index: index, _id: id, _version: version[i], result: 'noop', _shards: SHARDS, _primary_term: 1, status: 200 } };
         continue;
       }
-      const rec = recs[s.rec!]!;
-      const offset = (r as { offset: number }).offset;
-      const id = s.op.id ?? `${rec.partition}-${offset}`;
-      const status = s.result === 'created' ? 201 : 200;
-      if (objects) {
-        items[i] = { [s.op.action]: { _index: index, _id: id, _version: s.version, result: s.result, _shards: SHARDS, _seq_no: offset, _primary_term: 1, status } };
+      const offset = batchOffset[b]! + (dropped?.has(b) ? rank![i]! : ops[f + OP_RANK]!);
+      const pn = partOf.get(ix * hosts.length + batches[b * BATCH_FIELDS + B_HOST]!)!;
+      const docId = id ?? `${pn}-${offset}`;
+      const status = res === R_CREATED ? 201 : 200;
+      const name = RESULT_NAMES[res]!;
+      if (filter !== undefined || single !== undefined) {
+        items[i] = { [action]: { _index: index, _id: docId, _version: version[i], result: name, _shards: SHARDS, _seq_no: offset, _primary_term: 1, status } };
       } else {
         // The common answer, written directly (the same bytes JSON.stringify gives for the object above).
-        let q = quoted.get(index!);
-        if (q === undefined) quoted.set(index!, (q = JSON.stringify(index)));
-        items[i] = `{"${s.op.action}":{"_index":${q},"_id":${s.op.id === undefined ? `"${id}"` : JSON.stringify(id)},"_version":${s.version},"result":"${s.result}","_shards":{"total":1,"successful":1,"failed":0},"_seq_no":${offset},"_primary_term":1,"status":${status}}}`;
+        items[i] = `{"${action}":{"_index":${quoted[ix]},"_id":${id === undefined ? `"${docId}"` : JSON.stringify(docId)},"_version":${version[i]},"result":"${name}",${SHARDS_TEXT},"_seq_no":${offset},"_primary_term":1,"status":${status}}}`;
       }
     }
+    for (let k = 1; k < counts.length; k++) if (counts[k]! > 0) st.metrics.items.inc({ route: 'bulk', result: k === 5 ? 'error' : RESULT_NAMES[k]! }, counts[k]!);
     if (single) return answerSingle(res, items[0] as Record<string, Record<string, unknown>>);
     const took = Date.now() - started;
-    if (filter) sendEs(res, 200, applyFilterPath({ took, errors, items }, filter));
-    else sendEs(res, 200, `{"took":${took},"errors":${errors},"items":[${items.map((x) => (typeof x === 'string' ? x : JSON.stringify(x))).join(',')}]}`);
+    if (filter) sendEs(res, 200, applyFilterPath({ took, errors: anyError, items }, filter));
+    else sendEs(res, 200, `{"took":${took},"errors":${anyError},"items":[${items.map((x) => (typeof x === 'string' ? x : JSON.stringify(x))).join(',')}]}`);
   } finally {
     unlock();
     for (const name of held.keys()) ctx.storage.release(name);
@@ -221,20 +271,11 @@ async function bulk(ctx: ServerContext, st: JsonIngestState, req: IncomingMessag
   }
 }
 
-/** Judges every index named (name rules, the token's topics, auto-creation) and opens the usable ones. */
-async function resolveTopics(ctx: ServerContext, req: IncomingMessage, slots: Slot[], held: Map<string, TopicHandle>): Promise<void> {
-  const verdict = new Map<string, ItemError | undefined>();
-  for (const s of slots) {
-    const name = s.op.index;
-    if (name === undefined) {
-      s.error = { status: 400, type: 'action_request_validation_exception', reason: 'Validation Failed: 1: index is missing (name it in the action line or the path: /{index}/_bulk);' };
-      continue;
-    }
-    if (!verdict.has(name)) verdict.set(name, await judge(ctx, req, name, held));
-    const e = verdict.get(name);
-    if (e) s.error = e;
-    else s.topic = name;
-  }
+/** Judges every index named (name rules, the token's topics, auto-creation) and opens the usable ones: per index, its item error or undefined. */
+async function resolveTopics(ctx: ServerContext, req: IncomingMessage, indexes: readonly string[], held: Map<string, TopicHandle>): Promise<Array<ItemError | undefined>> {
+  const out: Array<ItemError | undefined> = [];
+  for (const name of indexes) out.push(await judge(ctx, req, name, held));
+  return out;
 }
 
 async function judge(ctx: ServerContext, req: IncomingMessage, name: string, held: Map<string, TopicHandle>): Promise<ItemError | undefined> {

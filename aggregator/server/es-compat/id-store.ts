@@ -215,8 +215,14 @@ export class IdStore {
   async lock(keys: readonly string[]): Promise<() => void> {
     if (keys.length === 0) return () => {};
     for (;;) {
-      const busy = keys.map((k) => this.#locks.get(k)).filter((x): x is Promise<void> => x !== undefined);
-      if (busy.length === 0) break;
+      let busy: Set<Promise<void>> | undefined;
+      if (this.#locks.size > 0) {
+        for (const k of keys) {
+          const l = this.#locks.get(k);
+          if (l) (busy ??= new Set()).add(l);
+        }
+      }
+      if (!busy) break;
       await Promise.all(busy);
     }
     let release!: () => void;
@@ -369,8 +375,12 @@ export class IdStore {
   }
 }
 
+const HASH_TEXT = /^[A-Za-z0-9_-]*$/;
+
 /** A journal entry line; the same JSON as JSON.stringify({k, t, h, v, r?}), written without building the object. */
 function entryLine(key: string, e: HeldEntry): string {
   const r = e.answer !== undefined ? `,"r":${JSON.stringify(e.answer)}` : '';
-  return `{"k":${JSON.stringify(key)},"t":${e.at},"h":${JSON.stringify(e.hash)},"v":${e.version}${r}}\n`;
+  // hashes are base64url (hashBytes) or '': nothing to escape
+  const h = HASH_TEXT.test(e.hash) ? `"${e.hash}"` : JSON.stringify(e.hash);
+  return `{"k":${JSON.stringify(key)},"t":${e.at},"h":${h},"v":${e.version}${r}}\n`;
 }

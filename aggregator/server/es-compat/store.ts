@@ -11,7 +11,7 @@ import type { ServerContext } from '../context.js';
 import type { PartitionHandle, PlainItem, TopicHandle } from '../../storage/types.js';
 import { encodeFramed } from '../../../lib/protocol/records.js';
 import { FLAG_FRAMED } from '../../../lib/protocol/codes.js';
-import type { HeldEntry, IdStore } from './id-store.js';
+import type { Committed, HeldEntry, IdStore } from './id-store.js';
 
 export interface DocRecord {
   topic: string;
@@ -90,34 +90,50 @@ export async function storeRecords(ctx: ServerContext, recs: readonly DocRecord[
         firstOf.push(s);
         s = e;
       }
-      const withIds = o.ids !== undefined && idx.some((i) => recs[i]!.held !== undefined);
-      const token = withIds ? o.ids!.begin(p.topic, p.partition, p.nextOffset) : 0;
-      try {
-        const offsets = await p.appendPlain(items);
+      const held: Committed[] = [];
+      for (const i of idx) if (recs[i]!.held) held.push(recs[i]!.held!);
+      const offsets = await appendDurable(ctx, p, items, held, o.ids, () => o.beforeCommit?.(out), (offsets) => {
         for (let b = 0; b < items.length; b++) {
           const end = b + 1 < firstOf.length ? firstOf[b + 1]! : idx.length;
           for (let k = firstOf[b]!; k < end; k++) out[idx[k]!] = { offset: offsets[b]! + (k - firstOf[b]!) };
         }
-        ctx.metrics.appendedBatches.inc({ topic: p.topic }, items.length);
-        ctx.metrics.appendedRecords.inc({ topic: p.topic }, idx.length);
-        let bytes = 0;
-        for (const it of items) bytes += it.payload.length;
-        ctx.metrics.appendedBytes.inc({ topic: p.topic }, bytes);
-        o.beforeCommit?.(out);
-        if (withIds) {
-          const held = [];
-          for (const i of idx) if (recs[i]!.held) held.push(recs[i]!.held!);
-          o.ids!.commit(p.topic, p.partition, token, p.nextOffset, held);
-        }
-      } catch (err) {
-        if (withIds) o.ids!.commit(p.topic, p.partition, token, p.nextOffset, []);
-        const e = toHttpError(err);
-        ctx.logger.warn({ topic: p.topic, partition: p.partition, reason: e.reason }, 'storing JSON documents failed; they are answered as item errors');
-        for (const i of idx) out[i] = { error: e };
-      }
+      });
+      if (!Array.isArray(offsets)) for (const i of idx) out[i] = { error: offsets };
     }),
   );
   return out;
 }
 
 const NL = Buffer.from('\n');
+
+/**
+ * Appends one partition's batches and waits for the fsync that covers them;
+ * then `placed` gets their offsets, `beforeCommit` runs, and the id entries
+ * of `held` (records now durable) are committed to the idempotence window.
+ * A failure is logged and returned (the caller answers item errors).
+ */
+export async function appendDurable(ctx: ServerContext, p: PartitionHandle, items: PlainItem[], held: readonly Committed[], ids: IdStore | undefined, beforeCommit: () => void, placed: (offsets: number[]) => void): Promise<number[] | HttpError> {
+  const withIds = ids !== undefined && held.length > 0;
+  const token = withIds ? ids.begin(p.topic, p.partition, p.nextOffset) : 0;
+  try {
+    const offsets = await p.appendPlain(items);
+    placed(offsets);
+    let lines = 0;
+    let bytes = 0;
+    for (const it of items) {
+      lines += it.lines;
+      bytes += it.payload.length;
+    }
+    ctx.metrics.appendedBatches.inc({ topic: p.topic }, items.length);
+    ctx.metrics.appendedRecords.inc({ topic: p.topic }, lines);
+    ctx.metrics.appendedBytes.inc({ topic: p.topic }, bytes);
+    beforeCommit();
+    if (withIds) ids.commit(p.topic, p.partition, token, p.nextOffset, held);
+    return offsets;
+  } catch (err) {
+    if (withIds) ids.commit(p.topic, p.partition, token, p.nextOffset, []);
+    const e = toHttpError(err);
+    ctx.logger.warn({ topic: p.topic, partition: p.partition, reason: e.reason }, 'storing JSON documents failed; they are answered as item errors');
+    return e;
+  }
+}
