@@ -19,7 +19,7 @@ import { gzipSync } from 'node:zlib';
 import { registerJob } from '../../../lib/protocol/payload-jobs.js';
 import type { StoredInput } from '../../../lib/protocol/payload-jobs.js';
 import { inflateChecked } from '../../../lib/protocol/payload.js';
-import { iterateRecords } from '../../../lib/protocol/records.js';
+import { FLAG_FRAMED } from '../../../lib/protocol/codes.js';
 import { documentParts } from './document.js';
 
 export const ES_BULK_OP = 'es-sink-bulk';
@@ -111,6 +111,30 @@ function plainAscii(b: Buffer, start: number, end: number): boolean {
 
 let keyBuf = Buffer.allocUnsafe(1 << 12);
 
+/** Writes a non-negative integer's decimal digits at p; returns the end. */
+function writeUint(buf: Buffer, p: number, n: number): number {
+  let len = 1;
+  for (let t = n; t >= 10; t = Math.floor(t / 10)) len++;
+  for (let i = p + len - 1; i >= p; i--) {
+    buf[i] = 48 + (n % 10);
+    n = Math.floor(n / 10);
+  }
+  return p + len;
+}
+
+const B64URL = Buffer.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_', 'latin1');
+/** The first 15 bytes of a digest as 20 base64url characters (what document.ts's documentId keeps). */
+function base64url15(d: Buffer, buf: Buffer, p: number): number {
+  for (let i = 0; i < 15; i += 3) {
+    const v = (d[i]! << 16) | (d[i + 1]! << 8) | d[i + 2]!;
+    buf[p++] = B64URL[v >> 18]!;
+    buf[p++] = B64URL[(v >> 12) & 63]!;
+    buf[p++] = B64URL[(v >> 6) & 63]!;
+    buf[p++] = B64URL[v & 63]!;
+  }
+  return p;
+}
+
 export function runEsBulk(job: EsBulkJob): EsBulkResult {
   const out = new Out();
   const meta: number[] = [];
@@ -140,47 +164,77 @@ export function runEsBulk(job: EsBulkJob): EsBulkResult {
     const keyPrefix = Buffer.from(`${inf.host}\0${inf.source}\0`, 'utf8');
     if (file && keyBuf.length < keyPrefix.length + 32) keyBuf = Buffer.allocUnsafe(keyPrefix.length * 2 + 64);
     if (file) keyPrefix.copy(keyBuf, 0);
-    let o = b.baseOffset;
-    for (const r of iterateRecords(raw, b.flags, b.sourceOffset)) {
-      if (o >= next) {
-        if (count > 0 && bytes >= job.maxBytes) break outer;
-        const m = r.message;
-        const ascii = plainAscii(m, 0, m.length);
-        const text = ascii ? undefined : m.toString('utf8');
-        let id: string;
-        if (file) {
-          if (ascii) {
-            let p = keyPrefix.length;
-            const need = p + 24 + m.length;
-            if (keyBuf.length < need) {
-              const k = Buffer.allocUnsafe(need * 2);
-              keyPrefix.copy(k, 0);
-              keyBuf = k;
-            }
-            p += keyBuf.write(String(r.sourceOffset), p, 'latin1');
-            keyBuf[p++] = 0;
-            p += m.copy(keyBuf, p);
-            id = hash('sha1', keyBuf.subarray(0, p), 'base64url').slice(0, 20);
-          } else id = hash('sha1', `${inf.host}\0${inf.source}\0${r.sourceOffset}\0${text}`, 'base64url').slice(0, 20);
-        } else id = hash('sha1', `${tpoPrefix}${o}`, 'base64url').slice(0, 20);
-        out.bytes(actionHead);
-        out.latin1(id);
-        out.bytes(docHead);
+    /** One document from the message bytes src[s, e) of record o. */
+    const emit = (src: Buffer, s: number, e: number, srcOff: number, flags: number, o: number): void => {
+      const ascii = plainAscii(src, s, e);
+      const text = ascii ? undefined : src.toString('utf8', s, e);
+      let digest: Buffer;
+      if (file) {
         if (ascii) {
-          out.need(m.length + 2);
-          out.buf[out.p++] = 0x22;
-          out.p += m.copy(out.buf, out.p);
-          out.buf[out.p++] = 0x22;
-        } else out.utf8(JSON.stringify(text));
-        out.bytes(head);
-        if (file) out.latin1(String(r.sourceOffset));
-        out.bytes(tail);
-        meta.push(o, r.sourceOffset, r.flags, out.p, bi);
-        count++;
-        bytes += m.length + 64;
-        next = o + 1;
+          const need = keyPrefix.length + 24 + (e - s);
+          if (keyBuf.length < need) {
+            keyBuf = Buffer.allocUnsafe(need * 2);
+            keyPrefix.copy(keyBuf, 0);
+          }
+          let p = writeUint(keyBuf, keyPrefix.length, srcOff);
+          keyBuf[p++] = 0;
+          p += src.copy(keyBuf, p, s, e);
+          digest = hash('sha1', keyBuf.subarray(0, p), 'buffer');
+        } else digest = hash('sha1', `${inf.host}\0${inf.source}\0${srcOff}\0${text}`, 'buffer');
+      } else digest = hash('sha1', `${tpoPrefix}${o}`, 'buffer');
+      out.need(actionHead.length + 20 + docHead.length + (e - s) + 2 + head.length + 20 + tail.length);
+      const buf = out.buf;
+      let p = out.p;
+      buf.set(actionHead, p);
+      p = base64url15(digest, buf, p + actionHead.length);
+      buf.set(docHead, p);
+      p += docHead.length;
+      if (ascii) {
+        buf[p++] = 0x22;
+        p += src.copy(buf, p, s, e);
+        buf[p++] = 0x22;
+        out.p = p;
+      } else {
+        out.p = p;
+        out.utf8(JSON.stringify(text));
+        p = out.p;
       }
-      o++;
+      out.need(head.length + 20 + tail.length);
+      out.buf.set(head, p);
+      p += head.length;
+      if (file) p = writeUint(out.buf, p, srcOff);
+      out.buf.set(tail, p);
+      out.p = p + tail.length;
+      meta.push(o, srcOff, flags, out.p, bi);
+      count++;
+      bytes += e - s + 64;
+      next = o + 1;
+    };
+    let o = b.baseOffset;
+    let srcOff = b.sourceOffset;
+    if (b.flags & FLAG_FRAMED) {
+      // length u32, source bytes u32, flags u8, the message (lib/protocol/records.ts)
+      for (let p = 0; p + 9 <= raw.length; o++) {
+        const len = raw.readUInt32BE(p);
+        const srcBytes = raw.readUInt32BE(p + 4);
+        if (o >= next) {
+          if (count > 0 && bytes >= job.maxBytes) break outer;
+          emit(raw, p + 9, p + 9 + len, srcOff, raw[p + 8]!, o);
+        }
+        srcOff += srcBytes;
+        p += 9 + len;
+      }
+    } else {
+      for (let start = 0; start < raw.length; o++) {
+        let nl = raw.indexOf(10, start);
+        if (nl < 0) nl = raw.length;
+        if (o >= next) {
+          if (count > 0 && bytes >= job.maxBytes) break outer;
+          emit(raw, start, nl, srcOff, 0, o);
+        }
+        srcOff += nl + 1 - start;
+        start = nl + 1;
+      }
     }
     next = Math.max(next, end);
     if (bytes >= job.maxBytes) break;
