@@ -19,6 +19,7 @@
  * the aggregator have them).
  */
 import { setFlagsFromString } from 'node:v8';
+import { LiteralAutomaton } from './automaton.js';
 import { allRequiredRuns, requiredLiterals } from './literals.js';
 
 setFlagsFromString('--enable-experimental-regexp-engine');
@@ -100,57 +101,85 @@ function lineOf(starts: readonly number[], pos: number, from: number): number {
   return lo;
 }
 
+/** Required literals of one pattern, at most this many (bits of a 32-bit mask). */
+const MAX_RUNS = 30;
+
 /**
- * The log-match patterns of one topic, evaluated together. Patterns with
- * required literals (literals.ts) share one prefilter: one search per
- * message for all their literals at once (V8 runs an alternation of plain
- * strings quickly) marks, per pattern, the messages holding one of its
- * literals, and only those are tested with the pattern. The others scan the
- * joined text on their own (LinePattern.matching). Either way the answer is
- * exactly the messages each pattern matches on its own.
+ * The log-match patterns of one topic, evaluated together. Each pattern's
+ * required literals (literals.ts) go into one automaton (automaton.ts) for the
+ * whole set, run once over each message: a pattern without alternatives is a
+ * candidate when every one of its required runs occurs in the message, one
+ * with top-level alternatives when a literal of one of them occurs; only
+ * candidates are tested with the pattern itself. Patterns without usable
+ * literals (some alternative, or the whole pattern, has no run of MIN_LITERAL
+ * plain characters outside groups and classes, e.g. `(ERROR|FATAL)`,
+ * `[0-9]+ ms`, `a|bcd`) scan the joined text on their own
+ * (LinePattern.matching). Either way the answer is exactly the messages each
+ * pattern matches on its own.
  */
 export class PatternSet {
   readonly patterns: readonly LinePattern[];
   /** patterns without usable literals */
-  #plain: number[] = [];
-  #prefilter: RegExp | undefined;
-  /** literal -> indexes of the patterns it (or one of its prefixes) stands for */
-  #owners = new Map<string, number[]>();
-  /** per pattern: other strings a matching message must contain (checked before the pattern runs) */
-  #musts: string[][] = [];
+  readonly plain: readonly number[];
+  readonly ac: LiteralAutomaton | undefined;
+  /** keyword k stands for entries kwEnt[kwStart[k] .. kwStart[k + 1]): pattern << 5 | bit */
+  #kwStart: Int32Array;
+  #kwEnt: Int32Array;
+  /** per pattern: the bits a message must show to be a candidate */
+  #need: Int32Array;
+  #seen: Int32Array;
+  #stamp: Int32Array;
+  #gen = 0;
+  #cand: Int32Array;
 
   constructor(patterns: readonly LinePattern[]) {
     this.patterns = patterns;
-    const byLiteral = new Map<string, number[]>();
+    const plain: number[] = [];
+    const kwIds = new Map<string, number>();
+    const entries: number[][] = [];
+    this.#need = new Int32Array(patterns.length);
     patterns.forEach((p, i) => {
-      this.#musts[i] = allRequiredRuns(p.source);
-      const lits = requiredLiterals(p.source);
-      if (!lits) {
-        this.#plain.push(i);
+      // NUL separates messages in the scan: a literal holding one is not used
+      let lits = allRequiredRuns(p.source).filter((l) => !l.includes('\0')).slice(0, MAX_RUNS);
+      let all = true;
+      if (lits.length === 0) {
+        lits = requiredLiterals(p.source) ?? [];
+        if (lits.some((l) => l.includes('\0'))) lits = [];
+        all = false;
+      }
+      if (lits.length === 0) {
+        plain.push(i);
         return;
       }
-      for (const l of lits) byLiteral.set(l, [...(byLiteral.get(l) ?? []), i]);
+      lits.forEach((l, b) => {
+        let id = kwIds.get(l);
+        if (id === undefined) {
+          kwIds.set(l, (id = kwIds.size));
+          entries.push([]);
+        }
+        entries[id]!.push((i << 5) | (all ? b : 0));
+      });
+      this.#need[i] = all ? (1 << lits.length) - 1 : 1;
     });
-    if (byLiteral.size === 0) return;
-    // Longest first: at one position the alternation reports the longest literal; the shorter ones
-    // found there are its prefixes, so each literal also stands for the patterns of its prefixes.
-    const lits = [...byLiteral.keys()].sort((a, b) => b.length - a.length);
-    for (const l of lits) {
-      const owners = new Set<number>();
-      for (const [k, idx] of byLiteral) if (l.startsWith(k)) for (const i of idx) owners.add(i);
-      this.#owners.set(l, [...owners]);
-    }
-    this.#prefilter = new RegExp(lits.map((l) => l.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&')).join('|'), 'g');
-  }
-
-  #mayMatch(p: number, msg: string): boolean {
-    for (const m of this.#musts[p]!) if (!msg.includes(m)) return false;
-    return true;
+    this.plain = plain;
+    this.#kwStart = new Int32Array(entries.length + 1);
+    this.#kwEnt = new Int32Array(entries.reduce((n, e) => n + e.length, 0));
+    let at = 0;
+    entries.forEach((e, k) => {
+      this.#kwStart[k] = at;
+      this.#kwEnt.set(e, at);
+      at += e.length;
+    });
+    this.#kwStart[entries.length] = at;
+    if (kwIds.size > 0) this.ac = new LiteralAutomaton([...kwIds.keys()]);
+    this.#seen = new Int32Array(patterns.length);
+    this.#stamp = new Int32Array(patterns.length);
+    this.#cand = new Int32Array(patterns.length);
   }
 
   /** Whether some pattern needs the joined text (matchAll's `text` and `starts`). */
   get needsText(): boolean {
-    return this.#plain.length > 0;
+    return this.plain.length > 0;
   }
 
   /**
@@ -160,21 +189,57 @@ export class PatternSet {
    */
   matchAll(messages: readonly string[], text: string, starts: readonly number[]): number[][] {
     const hits: number[][] = this.patterns.map(() => []);
-    for (const i of this.#plain) this.patterns[i]!.matching(messages, text, starts, hits[i]);
-    const re = this.#prefilter;
-    if (!re) return hits;
-    const last = new Int32Array(this.patterns.length).fill(-1);
-    // message by message: no joined copy, and a literal never spans two messages
-    for (let line = 0; line < messages.length; line++) {
-      const msg = messages[line]!;
-      re.lastIndex = 0;
-      for (let m = re.exec(msg); m; m = re.exec(msg)) {
-        for (const p of this.#owners.get(m[0])!) {
-          if (last[p] === line) continue;
-          last[p] = line;
-          if (this.#mayMatch(p, msg) && this.patterns[p]!.test(msg)) hits[p]!.push(line);
+    for (const i of this.plain) this.patterns[i]!.matching(messages, text, starts, hits[i]);
+    const ac = this.ac;
+    if (!ac) return hits;
+    const { outStart, out } = ac;
+    const kwStart = this.#kwStart;
+    const kwEnt = this.#kwEnt;
+    const need = this.#need;
+    const seen = this.#seen;
+    const stamp = this.#stamp;
+    const cand = this.#cand;
+    const patterns = this.patterns;
+    if (this.#gen > 0x3fffffff - messages.length) {
+      stamp.fill(0);
+      this.#gen = 0;
+    }
+    const base = this.#gen + 1;
+    this.#gen += messages.length;
+    const n = ac.scanAll(messages);
+    // hits come in message order: a message's candidates are complete when the next message's hits start
+    let line = -1;
+    let nc = 0;
+    for (let k = 0; k <= n; k++) {
+      const l = k < n ? ac.hitLine(k) : -2;
+      if (l !== line) {
+        if (nc > 0) {
+          const msg = messages[line]!;
+          for (let c = 0; c < nc; c++) {
+            const p = cand[c]!;
+            if (seen[p] === need[p] && patterns[p]!.test(msg)) hits[p]!.push(line);
+          }
+          nc = 0;
         }
-        re.lastIndex = m.index + 1;
+        line = l;
+        if (k === n) break;
+      }
+      const gen = base + line;
+      const st = ac.hitState(k);
+      const o1 = outStart[st + 1]!;
+      for (let o = outStart[st]!; o < o1; o++) {
+        const kw = out[o]!;
+        const e1 = kwStart[kw + 1]!;
+        for (let e = kwStart[kw]!; e < e1; e++) {
+          const ent = kwEnt[e]!;
+          const p = ent >>> 5;
+          if (stamp[p] !== gen) {
+            stamp[p] = gen;
+            seen[p] = 0;
+            cand[nc++] = p;
+          }
+          seen[p]! |= 1 << (ent & 31);
+        }
       }
     }
     return hits;

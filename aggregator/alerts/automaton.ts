@@ -1,0 +1,260 @@
+/**
+ * One multi-string automaton (Aho-Corasick) for every required literal of a
+ * topic's log-match patterns, run over the UTF-8 bytes of a whole delivery
+ * at once. Built once per rule set; one table lookup per byte finds every
+ * occurrence of every literal, whatever their number.
+ *
+ * The table is a complete DFA (goto and failure links folded together) in
+ * one Int32Array, one row of 256 entries per state: an entry is the next
+ * state's byte offset in the table (state * 1024), negated when keywords end
+ * in that state, so the scan is one load per byte and a sign test. Each
+ * state lists, flattened, the keywords ending there (its own and those of
+ * its failure chain): a scan never walks failure links.
+ *
+ * The scan loop is a few WebAssembly instructions (below, assembled by hand:
+ * no toolchain needed) over the delivery's messages written one after the
+ * other with a NUL byte between them. A NUL is in no literal, so it takes the
+ * automaton back to its start state (a NUL inside a message does too, and no
+ * literal can span it); each hit's byte position tells its message.
+ */
+
+/** Where things live in the scanner's memory. */
+const NEXT_AT = 0; // the transition table
+const ROW = 256 * 4;
+const PAGE = 65536;
+
+/**
+ * (func (param $in i32) (param $len i32) (param $next i32) (param $out i32) (result i32)
+ *   locals $i $row $n: for each byte b, row = i32 at ($next + row + b * 4); when row < 0
+ *   append (i, row) at $out and continue from -row. Returns the number of hits.)
+ */
+function scannerModule(): Uint8Array<ArrayBuffer> {
+  const uleb = (n: number): number[] => {
+    const out: number[] = [];
+    do {
+      let b = n & 0x7f;
+      n >>>= 7;
+      if (n !== 0) b |= 0x80;
+      out.push(b);
+    } while (n !== 0);
+    return out;
+  };
+  const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
+  const str = (s: string) => [s.length, ...Buffer.from(s, 'latin1')];
+  const get = (i: number) => [0x20, i];
+  const set = (i: number) => [0x21, i];
+  const c32 = (v: number) => [0x41, ...sleb(v)];
+  const add = 0x6a;
+  const shl = 0x74;
+  const IN = 0, LEN = 1, NEXT = 2, OUT = 3, I = 4, ROWL = 5, N = 6;
+  const code = [
+    0x01, 0x03, 0x7f, // 3 locals of i32
+    0x02, 0x40, // block
+    0x03, 0x40, // loop
+    ...get(I), ...get(LEN), 0x4f, 0x0d, 0x01, // if i >= len: break
+    ...get(NEXT), ...get(ROWL), add, ...get(IN), ...get(I), add, 0x2d, 0x00, 0x00, ...c32(2), shl, add, 0x28, 0x02, 0x00, // next + row + in[i] * 4
+    0x22, ROWL, // row = that (tee)
+    ...c32(0), 0x48, 0x04, 0x40, // if row < 0
+    ...get(OUT), ...get(N), ...c32(3), shl, add, ...get(I), 0x36, 0x02, 0x00, // out[n].at = i
+    ...get(OUT), ...get(N), ...c32(3), shl, add, ...get(ROWL), 0x36, 0x02, 0x04, // out[n].row = row
+    ...get(N), ...c32(1), add, ...set(N), // n++
+    ...c32(0), ...get(ROWL), 0x6b, ...set(ROWL), // row = -row
+    0x0b, // end if
+    ...get(I), ...c32(1), add, ...set(I), // i++
+    0x0c, 0x00, // continue
+    0x0b, // end loop
+    0x0b, // end block
+    ...get(N), // return n
+    0x0b,
+  ];
+  const bytes = [
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, [0x01, 0x60, 0x04, 0x7f, 0x7f, 0x7f, 0x7f, 0x01, 0x7f]), // type: (i32 x4) -> i32
+    ...section(3, [0x01, 0x00]), // one function of type 0
+    ...section(5, [0x01, 0x00, 0x01]), // one memory, 1 page minimum
+    ...section(7, [0x02, ...str('mem'), 0x02, 0x00, ...str('scan'), 0x00, 0x00]),
+    ...section(10, [0x01, ...uleb(code.length), ...code]),
+  ];
+  return new Uint8Array(bytes);
+}
+
+function sleb(v: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const b = v & 0x7f;
+    v >>= 7;
+    if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) {
+      out.push(b);
+      return out;
+    }
+    out.push(b | 0x80);
+  }
+}
+
+let compiled: WebAssembly.Module | undefined;
+type ScanFn = (inPtr: number, len: number, next: number, out: number) => number;
+
+export class LiteralAutomaton {
+  /** state * 256 + byte -> the next state * 1024, negative when keywords end there */
+  readonly next: Int32Array;
+  /** keywords ending at state s: out[outStart[s] .. outStart[s + 1]) */
+  readonly outStart: Int32Array;
+  readonly out: Int32Array;
+  readonly states: number;
+  #mem: WebAssembly.Memory;
+  #scan: ScanFn;
+  #i32 = new Int32Array(0);
+  #buf = Buffer.alloc(0);
+  /** where the scanned bytes go, and where each message of the last scanAll starts in them */
+  #inAt: number;
+  #starts = new Int32Array(1024);
+  #outAt = 0;
+  #hitLines = new Int32Array(1024);
+
+  /** Keywords must not contain NUL (the message separator). */
+  constructor(keywords: readonly string[]) {
+    const kb = keywords.map((k) => {
+      if (k.includes('\0')) throw new Error('alert literal contains NUL');
+      if (k === '') throw new Error('empty alert literal');
+      return Buffer.from(k, 'utf8');
+    });
+    const cls = new Uint8Array(256);
+    let classes = 1;
+    for (const k of kb) for (const c of k) if (cls[c] === 0) cls[c] = classes++;
+    // trie
+    const gotoRows: Int32Array[] = [new Int32Array(classes).fill(-1)];
+    const own: number[][] = [[]];
+    kb.forEach((k, id) => {
+      let s = 0;
+      for (const byte of k) {
+        const c = cls[byte]!;
+        let n = gotoRows[s]![c]!;
+        if (n < 0) {
+          n = gotoRows.length;
+          gotoRows.push(new Int32Array(classes).fill(-1));
+          own.push([]);
+          gotoRows[s]![c] = n;
+        }
+        s = n;
+      }
+      own[s]!.push(id);
+    });
+    const states = gotoRows.length;
+    const next = new Int32Array(states * classes);
+    const fail = new Int32Array(states);
+    const outs: number[][] = own.map((o) => [...o]);
+    // breadth first: a state's failure target is complete before the state
+    const queue: number[] = [];
+    for (let c = 0; c < classes; c++) {
+      const n = gotoRows[0]![c]!;
+      next[c] = n > 0 ? n : 0;
+      if (n > 0) queue.push(n);
+    }
+    for (let q = 0; q < queue.length; q++) {
+      const s = queue[q]!;
+      const f = fail[s]!;
+      if (outs[f]!.length > 0) outs[s] = outs[s]!.concat(outs[f]!);
+      for (let c = 0; c < classes; c++) {
+        const n = gotoRows[s]![c]!;
+        if (n >= 0) {
+          fail[n] = next[f * classes + c]!;
+          next[s * classes + c] = n;
+          queue.push(n);
+        } else next[s * classes + c] = next[f * classes + c]!;
+      }
+    }
+    // one row of 256 per state, entries are byte offsets of rows (negative: keywords end there)
+    const table = new Int32Array(states * 256);
+    for (let st = 0; st < states; st++) {
+      for (let b = 0; b < 256; b++) {
+        const n = next[st * classes + cls[b]!]!;
+        table[st * 256 + b] = outs[n]!.length > 0 ? -n * ROW : n * ROW;
+      }
+    }
+    const outStart = new Int32Array(states + 1);
+    let total = 0;
+    for (let s = 0; s < states; s++) {
+      outStart[s] = total;
+      total += outs[s]!.length;
+    }
+    outStart[states] = total;
+    const out = new Int32Array(total);
+    for (let s = 0; s < states; s++) out.set(outs[s]!, outStart[s]!);
+    this.next = table;
+    this.outStart = outStart;
+    this.out = out;
+    this.states = states;
+
+    compiled ??= new WebAssembly.Module(scannerModule());
+    const inst = new WebAssembly.Instance(compiled, {});
+    this.#mem = inst.exports.mem as WebAssembly.Memory;
+    this.#scan = inst.exports.scan as ScanFn;
+    this.#inAt = NEXT_AT + table.byteLength;
+    this.#ensure(this.#inAt);
+    this.#i32.set(table, NEXT_AT >> 2);
+  }
+
+  #ensure(bytes: number): void {
+    const have = this.#mem.buffer.byteLength;
+    if (bytes > have) this.#mem.grow(Math.ceil((bytes - have) / PAGE));
+    if (this.#buf.buffer !== this.#mem.buffer) {
+      this.#buf = Buffer.from(this.#mem.buffer);
+      this.#i32 = new Int32Array(this.#mem.buffer);
+    }
+  }
+
+  /** Scans `messages`; returns the number of hits (in message order), read with hitLine/hitState. */
+  scanAll(messages: readonly string[]): number {
+    const inAt = this.#inAt;
+    let chars = 0;
+    for (let i = 0; i < messages.length; i++) chars += messages[i]!.length + 1;
+    this.#ensure(inAt + chars * 3);
+    if (this.#starts.length < messages.length + 1) this.#starts = new Int32Array(messages.length * 2 + 1);
+    const starts = this.#starts;
+    const buf = this.#buf;
+    let pos = inAt;
+    for (let i = 0; i < messages.length; i++) {
+      starts[i] = pos;
+      pos += buf.write(messages[i]!, pos);
+      buf[pos++] = 0;
+    }
+    starts[messages.length] = pos;
+    const len = pos - inAt;
+    // at most one hit (8 bytes) per byte
+    const outAt = (this.#outAt = (pos + 7) & ~7);
+    this.#ensure(outAt + len * 8 + 8);
+    const n = this.#scan(inAt, len, NEXT_AT, outAt);
+    // the message of each hit: positions ascend, and so do messages
+    if (this.#hitLines.length < n) this.#hitLines = new Int32Array(n * 2);
+    const lines = this.#hitLines;
+    const i32 = this.#i32;
+    const o = outAt >> 2;
+    let line = 0;
+    for (let k = 0; k < n; k++) {
+      const at = i32[o + k * 2]! + inAt;
+      while (starts[line + 1]! <= at) line++;
+      lines[k] = line;
+    }
+    return n;
+  }
+
+  /** The message of hit k of the last scanAll. */
+  hitLine(k: number): number {
+    return this.#hitLines[k]!;
+  }
+
+  /** The automaton state of hit k of the last scanAll (keywords: out[outStart[s] .. outStart[s + 1])). */
+  hitState(k: number): number {
+    return -this.#i32[(this.#outAt >> 2) + k * 2 + 1]! / ROW;
+  }
+  /** Every (message, keyword id) found, for tests and tools. */
+  find(messages: readonly string[]): Array<[number, number]> {
+    const found: Array<[number, number]> = [];
+    const n = this.scanAll(messages);
+    for (let k = 0; k < n; k++) {
+      const s = this.hitState(k);
+      for (let o = this.outStart[s]!; o < this.outStart[s + 1]!; o++) found.push([this.hitLine(k), this.out[o]!]);
+    }
+    return found;
+  }
+}

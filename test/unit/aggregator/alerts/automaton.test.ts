@@ -1,0 +1,54 @@
+/**
+ * The literal automaton (Aho-Corasick over the UTF-8 bytes of a whole
+ * delivery, scanned by a hand-assembled WebAssembly loop) reports exactly the
+ * (message, literal) pairs a plain substring search finds: overlapping
+ * literals, literals that are suffixes or prefixes of others, non-ASCII text,
+ * NUL bytes inside messages, empty messages, and deliveries larger than the
+ * scanner's memory so far.
+ */
+import { describe, expect, it } from 'vitest';
+import { LiteralAutomaton } from '../../../../aggregator/alerts/automaton.js';
+
+function expected(keywords: string[], messages: string[]): string[] {
+  const out: string[] = [];
+  messages.forEach((m, line) => {
+    keywords.forEach((k, id) => {
+      for (let at = m.indexOf(k); at >= 0; at = m.indexOf(k, at + 1)) out.push(`${line}:${id}`);
+    });
+  });
+  return out.sort();
+}
+
+function found(a: LiteralAutomaton, messages: string[]): string[] {
+  return a
+    .find(messages)
+    .map(([l, k]) => `${l}:${k}`)
+    .sort();
+}
+
+describe('literal automaton', () => {
+  it('finds every occurrence of every literal, per message', () => {
+    const kws = ['he', 'she', 'his', 'hers', 'ERROR', 'RRO', '" 5', 'é/ü', '日本'];
+    const a = new LiteralAutomaton(kws);
+    const msgs = ['ushers', 'ERRORERROR', 'x" 500 " 5', '', 'café/über 日本語', 'he\0she', 'h', 'e', 'sh\0e'];
+    expect(found(a, msgs)).toEqual(expected(kws, msgs));
+  });
+
+  it('agrees with substring search on random text, across growing deliveries', () => {
+    let seed = 7;
+    const rnd = (n: number) => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n;
+    const alphabet = ['a', 'b', 'c', 'ab', ' ', '"', 'é', '\0', '\n', 'ERR', '5'];
+    const word = (max: number) => Array.from({ length: 1 + rnd(max) }, () => alphabet[rnd(alphabet.length)]).join('').replace(/\0/g, '');
+    const kws = [...new Set(Array.from({ length: 40 }, () => word(4)))].filter((k) => k !== '');
+    const a = new LiteralAutomaton(kws);
+    for (const size of [1, 10, 2_000, 20_000]) {
+      const msgs = Array.from({ length: size }, () => Array.from({ length: rnd(12) }, () => alphabet[rnd(alphabet.length)]).join(''));
+      expect(found(a, msgs), `delivery of ${size}`).toEqual(expected(kws, msgs));
+    }
+  });
+
+  it('refuses a literal holding NUL (the message separator)', () => {
+    expect(() => new LiteralAutomaton(['a\0b'])).toThrow(/NUL/);
+    expect(() => new LiteralAutomaton([''])).toThrow(/empty/);
+  });
+});
