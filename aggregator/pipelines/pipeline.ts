@@ -15,6 +15,7 @@ import { setPath, type Doc } from './fields.js';
 import { presetStep } from './presets.js';
 import { compileIf, compileStep, DROP, OK, SKIP, StepError, type CompiledStep, type StepContext } from './steps.js';
 import type { PipelineConfig, StepConfig } from './types.js';
+import { ExtraFields, FastPlan } from './writer.js';
 
 export interface ParseResult {
   doc: Doc;
@@ -23,6 +24,20 @@ export interface ParseResult {
   /** sinks that route steps named; undefined: every sink of the topic */
   routes: string[] | undefined;
   /** labels of the steps that failed */
+  failed: string[];
+}
+
+/**
+ * A parsed record as JSON text (runJson). `json` is the document when the
+ * fast writer (writer.ts) made it; when the record took the object path,
+ * `json` is undefined and `doc` holds the document for the caller to
+ * serialize (with its extra fields) as it always has.
+ */
+export interface JsonParseResult {
+  json: string | undefined;
+  doc: Doc | undefined;
+  dropped: boolean;
+  routes: string[] | undefined;
   failed: string[];
 }
 
@@ -67,6 +82,7 @@ class RecordContext implements StepContext {
   }
 }
 const EMPTY: Record<string, string> = Object.freeze({}) as Record<string, string>;
+const NO_EXTRA = new ExtraFields([]);
 
 export class Pipeline {
   readonly name: string;
@@ -74,10 +90,14 @@ export class Pipeline {
   /** failures per step label, since compile */
   readonly failures = new Map<string, number>();
   #onFailure: FailureListener | undefined;
+  readonly #config: PipelineConfig;
+  /** fast plans per set of extra fields (null: none possible) */
+  readonly #plans = new WeakMap<ExtraFields, FastPlan | null>();
 
   constructor(name: string, config: PipelineConfig, onFailure?: FailureListener) {
     this.name = name;
     this.#onFailure = onFailure;
+    this.#config = config;
     this.steps = config.steps.map((s, i) => {
       try {
         return {
@@ -95,6 +115,31 @@ export class Pipeline {
 
   run(rec: StoredRecord): ParseResult {
     return this.runDoc(baseDocument(rec), new RecordContext(rec));
+  }
+
+  /**
+   * The record's document as JSON text, with `extra` fields (paths given
+   * once, values per record, set over what the steps found). The same
+   * document run() makes, written without an object tree when the pipeline
+   * has a fast plan; otherwise (and for a record the plan cannot finish)
+   * run()'s result with json undefined.
+   */
+  runJson(rec: StoredRecord, extra?: ExtraFields, extraValues?: ReadonlyArray<string | number>): JsonParseResult {
+    const plan = this.fastPlan(extra);
+    if (plan) {
+      const out = plan.run(rec, new RecordContext(rec), extraValues);
+      if (out.kind === 'json') return { json: out.json, doc: undefined, dropped: false, routes: out.routes, failed: [] };
+      if (out.kind === 'dropped') return { json: undefined, doc: undefined, dropped: true, routes: out.routes, failed: [] };
+    }
+    const r = this.run(rec);
+    return { json: undefined, doc: r.doc, dropped: r.dropped, routes: r.routes, failed: r.failed };
+  }
+
+  /** The compiled fast writer for these extra fields, or undefined when this pipeline needs the object path. */
+  fastPlan(extra: ExtraFields = NO_EXTRA): FastPlan | undefined {
+    let plan = this.#plans.get(extra);
+    if (plan === undefined) this.#plans.set(extra, (plan = FastPlan.compile(this.#config.steps, extra) ?? null));
+    return plan ?? undefined;
   }
 
   runDoc(doc: Doc, ctx: StepContext): ParseResult {
@@ -133,6 +178,8 @@ function markFailure(doc: Doc, message: string): void {
 export class PipelineSet {
   readonly pipelines = new Map<string, Pipeline>();
   readonly byTopic = new Map<string, Pipeline>();
+  /** topics without a pipeline: the base document */
+  readonly #none = new Pipeline('', { topics: [], steps: [] });
 
   constructor(configs: Readonly<Record<string, PipelineConfig>>, onFailure?: FailureListener) {
     for (const [name, c] of Object.entries(configs)) {
@@ -151,5 +198,10 @@ export class PipelineSet {
     const p = this.byTopic.get(topic);
     if (p) return p.run(rec);
     return { doc: baseDocument(rec), dropped: false, routes: undefined, failed: [] };
+  }
+
+  /** parse() as JSON text (Pipeline.runJson). */
+  parseJson(topic: string, rec: StoredRecord, extra?: ExtraFields, extraValues?: ReadonlyArray<string | number>): JsonParseResult {
+    return (this.byTopic.get(topic) ?? this.#none).runJson(rec, extra, extraValues);
   }
 }

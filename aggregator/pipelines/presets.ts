@@ -7,7 +7,7 @@
 
 import { asText, getPath, setPath, type Doc } from './fields.js';
 import { compilePattern } from './pattern.js';
-import { isoTime, parseTimestamp, parseZone, type TimestampFormat } from './timestamp.js';
+import { isoTime, parseTimestamp, parseZone, type TimestampFormat, type Zone } from './timestamp.js';
 import { parseKv } from './kv.js';
 import { parseStackTrace } from './stacktrace.js';
 import { applyCaptures, OK, SKIP, StepError, syslogFields, normalizeLevel, type StepContext, type StepFn, type StepOutcome } from './steps.js';
@@ -47,15 +47,26 @@ function ts(format: TimestampFormat, timezone: string): StepFn {
   };
 }
 
+/**
+ * Presets that are a pattern plus the log's own time and nothing else: the
+ * fast document writer (writer.ts) runs these from this table too, so both
+ * paths parse them alike.
+ */
+export const FAST_PRESETS: Partial<Record<PresetName, { block: string; time: { format: TimestampFormat; zone: Zone } }>> = {
+  nginx_access: { block: 'NGINX_ACCESS', time: { format: 'nginx', zone: parseZone('UTC')! } },
+  apache_access: { block: 'APACHE_ACCESS', time: { format: 'nginx', zone: parseZone('UTC')! } },
+};
+
 /** The function for `{type: pattern, preset: NAME}`. */
 export function presetStep(s: Extract<StepConfig, { type: 'pattern' }>, timezone = 'UTC'): StepFn {
   const name = s.preset as PresetName;
   const f = s.field;
   switch (name) {
     case 'nginx_access':
-      return patternPreset('NGINX_ACCESS', f, [ts('nginx', timezone)]);
-    case 'apache_access':
-      return patternPreset('APACHE_ACCESS', f, [ts('nginx', timezone)]);
+    case 'apache_access': {
+      const fp = FAST_PRESETS[name]!;
+      return patternPreset(fp.block, f, [ts(fp.time.format, timezone)]);
+    }
     case 'nginx_error':
       return patternPreset('NGINX_ERROR', f, [ts('nginx_error', timezone), nginxErrorExtras]);
     case 'apache_error':

@@ -28,6 +28,7 @@
  */
 import { hash } from 'node:crypto';
 import type { StoredRecord } from '../../storage/record-decoder.js';
+import { ExtraFields, type Pipeline } from '../../pipelines/index.js';
 
 /** Fields the record decoder owns; anything else on a record came from a structured (JSON) line. */
 const OWNED = new Set(['offset', 'timestamp', 'host', 'source', 'source_offset', 'message', 'metrics', 'flags']);
@@ -195,6 +196,7 @@ function extraFields(r: StoredRecord, extra: Record<string, unknown> | undefined
  * sink owns: event.dataset and event.kind, agent.*, data_stream.*.
  */
 export function pipelineDocumentJson(doc: Record<string, unknown>, r: StoredRecord, c: DocumentContext): string {
+  // (the object path; parsedDocument below writes the same document without objects when it can)
   const st = c.target.stream;
   const obj = (v: unknown): Record<string, unknown> => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
   doc.event = { ...obj(doc.event), dataset: st ? st.dataset : c.topic, kind: r.metrics !== undefined ? 'metric' : 'event' };
@@ -202,6 +204,34 @@ export function pipelineDocumentJson(doc: Record<string, unknown>, r: StoredReco
   if (st) doc.data_stream = { type: st.type, dataset: st.dataset, namespace: st.namespace };
   if (r.metrics !== undefined) doc.metrics = metricsObject(r.metrics);
   return JSON.stringify(doc);
+}
+
+/** The fields pipelineDocumentJson adds, for the pipeline's fast writer (data_stream belongs to this sink alone). */
+const SINK_FIELDS = new ExtraFields(['event.dataset', 'event.kind', 'agent.type', 'agent.version', 'agent.id'], ['data_stream']);
+const SINK_FIELDS_STREAM = new ExtraFields([...SINK_FIELDS.paths, 'data_stream.type', 'data_stream.dataset', 'data_stream.namespace'], ['data_stream']);
+
+export interface ParsedDocument {
+  /** the document's JSON text ('' when dropped) */
+  json: string;
+  /** a drop or sample step left the record out */
+  dropped: boolean;
+  /** sinks that route steps named; undefined: every sink */
+  routes: string[] | undefined;
+}
+
+/**
+ * The record through `pipeline` into this sink's document: the JSON of
+ * pipelineDocumentJson, written by the pipeline's fast writer
+ * (aggregator/pipelines/writer.ts) when it has a plan for the pipeline and
+ * the record, else by pipelineDocumentJson from the parsed object.
+ */
+export function parsedDocument(pipeline: Pipeline, r: StoredRecord, c: DocumentContext): ParsedDocument {
+  const st = c.target.stream;
+  const p = st
+    ? pipeline.runJson(r, SINK_FIELDS_STREAM, [st.dataset, 'event', 'logship', c.version, r.host, st.type, st.dataset, st.namespace])
+    : pipeline.runJson(r, SINK_FIELDS, [c.topic, 'event', 'logship', c.version, r.host]);
+  if (p.dropped) return { json: '', dropped: true, routes: p.routes };
+  return { json: p.json ?? pipelineDocumentJson(p.doc!, r, c), dropped: false, routes: p.routes };
 }
 
 /** node_exporter samples -> { name: value } or { name: { "k=v,k=v": value } }. */

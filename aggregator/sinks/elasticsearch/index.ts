@@ -33,7 +33,7 @@ import { actionLine, BULK_PATH, bulkBody, chunk, classify, parseBulkResponse, re
 import { EsClient } from './client.js';
 import { AimdLimiter } from './concurrency.js';
 import type { ElasticsearchSinkConfig } from './config.js';
-import { documentId, documentJson, pipelineDocumentJson, TargetNamer } from './document.js';
+import { documentId, documentJson, parsedDocument, TargetNamer } from './document.js';
 import type { Pipeline, PipelineSet } from '../../pipelines/index.js';
 import { clusterInfo, EsRequestError, templateBody, templateName, UnsupportedClusterError, type ClusterInfo } from './probe.js';
 
@@ -188,9 +188,9 @@ export class ElasticsearchSink implements Sink {
       let doc: string;
       if (pipeline) {
         // a record a drop/sample step leaves out, or routed to other sinks, is not sent (and stays stored)
-        const p = pipeline.run(r);
+        const p = parsedDocument(pipeline, r, { topic: d.topic, target, version: VERSION });
         if (p.dropped || (p.routes !== undefined && !p.routes.includes(this.#cfg.name))) continue;
-        doc = pipelineDocumentJson(p.doc, r, { topic: d.topic, target, version: VERSION });
+        doc = p.json;
       } else doc = documentJson(r, { topic: d.topic, target, version: VERSION });
       const lines = `${actionLine(target.name, documentId(d.topic, d.partition, r))}${doc}\n`;
       // byteLength also flattens the concatenated string, which makes the later write into the body fast.
