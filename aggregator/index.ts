@@ -20,6 +20,7 @@ import { PipelineSet } from './pipelines/index.js';
 import { GroupStore } from './topics/groups.js';
 import { loadTokens, TokenAuth } from './server/auth.js';
 import { createRouter } from './server/router.js';
+import { LISTEN_BACKLOG } from './server/http-util.js';
 import { AgentTable } from './server/agents.js';
 import { JsonIngestState } from './server/es-compat/state.js';
 import { createAggregatorMetrics, type AggregatorMetrics } from './metrics.js';
@@ -196,7 +197,7 @@ export class Aggregator {
     const { host, port } = splitListen(this.#cfg.listen);
     await new Promise<void>((resolve, reject) => {
       this.#server!.once('error', reject);
-      this.#server!.listen(port, host, () => resolve());
+      this.#server!.listen({ port, host, backlog: LISTEN_BACKLOG }, () => resolve());
     });
     await this.sinks.start();
     const bound = this.#server.address() as AddressInfo;

@@ -2,6 +2,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HTTP_STATUS, LogshipError, isDiskFull, type ErrorCode } from '../../lib/errors.js';
 
+/**
+ * Connections the kernel may hold completed but not yet accepted. Node's default (511) overflows
+ * when a fleet reconnects at once (an aggregator restart, a network blip): the kernel then drops
+ * handshakes and agents see stalls and resets. Linux caps it at net.core.somaxconn (4096 since 5.4).
+ */
+export const LISTEN_BACKLOG = 4096;
+
 /** The catalogue code an HTTP status belongs to. */
 function codeFor(status: number, type: string): ErrorCode {
   if (status === 400) return type === 'bad_batch' ? 'LSH_ERR_BAD_BATCH' : type === 'offset_out_of_range' ? 'LSH_ERR_OFFSET_OUT_OF_RANGE' : 'LSH_ERR_BAD_REQUEST';
