@@ -9,7 +9,7 @@
  * docs/pipelines.md is the user's reference (steps, pattern language,
  * presets and their ECS fields, conditions, migration from Logstash).
  */
-export { Pipeline, PipelineSet, PipelineCompileError, stepLabel, type ParseResult, type JsonParseResult, type FailureListener } from './pipeline.js';
+export { Pipeline, PipelineSet, PipelineCompileError, routedTo, stepLabel, type ParseResult, type JsonParseResult, type FailureListener } from './pipeline.js';
 export { ExtraFields, quote as jsonString } from './writer.js';
 export { baseDocument } from './document.js';
 export type { PipelineConfig, StepConfig } from './types.js';

@@ -57,6 +57,20 @@ export class PipelineCompileError extends Error {
   }
 }
 
+/**
+ * Whether a record reaches a consumer that delivers to `sinks`: a record no
+ * route step matched (routes undefined) reaches every sink; a routed one only
+ * the sinks its route steps named. Elasticsearch sinks ask with their own
+ * name; an alert rule would ask with its `sinks` (it counts the record when
+ * any of them is named). Either way the record is consumed: the consumer's
+ * cursor moves past a record it was not routed, so no lag is left behind.
+ */
+export function routedTo(routes: readonly string[] | undefined, sinks: readonly string[]): boolean {
+  if (routes === undefined) return true;
+  for (const s of sinks) if (routes.includes(s)) return true;
+  return false;
+}
+
 export function stepLabel(s: StepConfig, i: number): string {
   return s.name ?? `${i}-${s.type}`;
 }

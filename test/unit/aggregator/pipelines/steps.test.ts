@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Pipeline } from '../../../../aggregator/pipelines/index.js';
+import { Pipeline, routedTo } from '../../../../aggregator/pipelines/index.js';
 import { compileCondition } from '../../../../aggregator/pipelines/condition.js';
 import { parseTimestamp, parseZone } from '../../../../aggregator/pipelines/timestamp.js';
 import type { StoredRecord } from '../../../../aggregator/storage/record-decoder.js';
@@ -88,6 +88,11 @@ describe('steps', () => {
     const routed = new Pipeline('p', { topics: [], steps: [{ type: 'route', if: 'message matches "^ERROR"', sinks: ['pager'] }] });
     expect(routed.run(rec('ERROR x')).routes).toEqual(['pager']);
     expect(routed.run(rec('INFO x')).routes).toBeUndefined();
+    // who sees it: an unrouted record every sink, a routed one the named sinks (an alert rule: any of its sinks)
+    expect(routedTo(routed.run(rec('INFO x')).routes, ['es'])).toBe(true);
+    expect(routedTo(routed.run(rec('ERROR x')).routes, ['es'])).toBe(false);
+    expect(routedTo(routed.run(rec('ERROR x')).routes, ['am', 'pager'])).toBe(true);
+    expect(routedTo([], ['es'])).toBe(false);
   });
 
   it('conditions: comparisons, numbers in strings, contains, in, not, parentheses', () => {
