@@ -6,7 +6,11 @@
  * with one elasticsearch sink and the clock runs from its readiness until the
  * fake has counted N documents. Run once with gzip on (the default) and once
  * with it off, each with a fresh sink name so each reads the log from the
- * start. Reports docs/s and the aggregator's CPU seconds per million docs.
+ * start. Reports docs/s and the aggregator's CPU seconds per million docs,
+ * split into its main thread (the event loop: reading storage, posting jobs,
+ * HTTP) and its other threads (payload workers building and gzipping the
+ * request bodies, GC helpers), with how busy each was over the run: what
+ * bounds the rate (a thread near 100 %, or both cores taken).
  *
  *   BENCH_ES_DOCS=2000000 npm run bench -- es-sink
  *   BENCH_PROFILE=1 npm run bench -- es-sink     (a .cpuprofile per run in bench-results/)
@@ -20,7 +24,19 @@ import { silentLogger } from '../../lib/obs/logger.js';
 import { freePort, writeYaml } from '../helpers/procs.js';
 import { startFakeElasticsearch } from '../fakes/elasticsearch.js';
 import { atLeast, envNumber, info, log, progress, scratch, sleep, spawnService, stopService, type BenchOptions, type Scenario, type ScenarioResult } from './harness.js';
-import { cpuSeconds } from './proc-stats.js';
+import { readFileSync } from 'node:fs';
+import { clkTck, cpuSeconds } from './proc-stats.js';
+
+/** CPU seconds of one thread (the main thread: tid = pid). */
+function threadCpuSeconds(pid: number, tid: number): number {
+  try {
+    const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) / clkTck();
+  } catch {
+    return 0;
+  }
+}
 
 const TOPIC = 'web';
 const PER_BATCH = 1000;
@@ -61,6 +77,8 @@ async function fill(dataDir: string, docs: number): Promise<void> {
 interface RunResult {
   seconds: number;
   cpu: number;
+  /** of cpu: the main thread's */
+  mainCpu: number;
   bytesSent: number;
   docs: number;
   requests: number;
@@ -86,6 +104,7 @@ async function runOnce(dir: string, dataDir: string, docs: number, gzip: boolean
         await sleep(50);
       }
       const cpu0 = cpuSeconds(agg.pid) ?? 0;
+      const main0 = threadCpuSeconds(agg.pid, agg.pid);
       const t0 = performance.now();
       const pr = progress(() => `es-sink (gzip ${gzip ? 'on' : 'off'}): ${es.stats.countedDocs} / ${docs} documents`);
       try {
@@ -100,7 +119,8 @@ async function runOnce(dir: string, dataDir: string, docs: number, gzip: boolean
       }
       const seconds = (performance.now() - t0) / 1000;
       const cpu = (cpuSeconds(agg.pid) ?? 0) - cpu0;
-      return { seconds, cpu, bytesSent: es.stats.bulkBytes, docs: es.stats.countedDocs, requests: es.stats.bulkRequests };
+      const mainCpu = threadCpuSeconds(agg.pid, agg.pid) - main0;
+      return { seconds, cpu, mainCpu, bytesSent: es.stats.bulkBytes, docs: es.stats.countedDocs, requests: es.stats.bulkRequests };
     } finally {
       await stopService(agg);
     }
@@ -126,6 +146,10 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
       log(`${tag}: ${docs} docs in ${r.seconds.toFixed(2)} s = ${Math.round(rate)} docs/s; aggregator CPU ${r.cpu.toFixed(2)} s; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
       rows.push(gzip ? atLeast(`docs/s (${tag})`, rate, 150_000, 'docs/s', 0) : info(`docs/s (${tag})`, rate, 'docs/s', 0));
       rows.push(info(`aggregator CPU per million docs (${tag})`, (r.cpu / docs) * 1e6, 's', 2));
+      rows.push(info(`  main thread (${tag})`, (r.mainCpu / docs) * 1e6, 's', 2));
+      rows.push(info(`  other threads: payload workers, GC (${tag})`, ((r.cpu - r.mainCpu) / docs) * 1e6, 's', 2));
+      rows.push(info(`main thread busy (${tag})`, (r.mainCpu / r.seconds) * 100, '%', 0));
+      rows.push(info(`other threads busy, in cores (${tag})`, (r.cpu - r.mainCpu) / r.seconds, 'cores', 2));
       rows.push(info(`bytes sent per doc (${tag})`, r.bytesSent / r.docs, 'B', 1));
       rows.push(info(`bulk requests (${tag})`, r.requests, '', 0));
       raw[tag] = { ...r, loadavgAfter: loadavg() };

@@ -4,8 +4,8 @@
  * sends them. Per record it writes the two NDJSON lines documentJson and
  * actionLine (document.ts, bulk.ts) would, byte for byte, straight from the
  * inflated batch: no record object, no string per line. A message that is
- * plain ASCII needing no JSON escape is copied as it is; any other goes
- * through the string path (utf8 decoding replaces bad bytes, JSON.stringify
+ * ASCII without control characters is written with its `"` and `\` escaped
+ * in one pass over its bytes; any other goes through the string path (utf8 decoding replaces bad bytes, JSON.stringify
  * escapes), so documents and `_id`s are exactly those of the record path.
  * The `_id` key (document.ts) is hashed from a reused buffer, one call per
  * document. Bodies are cut into requests (batch_max_docs / batch_max_bytes)
@@ -70,8 +70,11 @@ const asBuf = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLengt
 
 /** A growable output buffer. */
 class Out {
-  buf = Buffer.allocUnsafeSlow(1 << 16);
+  buf: Buffer;
   p = 0;
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafeSlow(Math.max(1 << 16, size));
+  }
   need(n: number): void {
     if (this.p + n <= this.buf.length) return;
     let size = this.buf.length * 2;
@@ -100,12 +103,40 @@ class Out {
   }
 }
 
-/** True when the bytes are ASCII with nothing JSON must escape (no control characters, `"` or `\`). */
-function plainAscii(b: Buffer, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) {
-    const c = b[i]!;
-    if (c < 0x20 || c >= 0x80 || c === 0x22 || c === 0x5c) return false;
+/**
+ * Writes src[s, e) as a JSON string at out.p when it is ASCII without control
+ * characters (`"` and `\` escaped as JSON.stringify does); false (nothing
+ * written) for anything else, which takes the string path.
+ */
+function asciiJson(src: Buffer, s: number, e: number, out: Out): boolean {
+  out.need(2 * (e - s) + 2);
+  const buf = out.buf;
+  let p = out.p;
+  buf[p++] = 0x22;
+  for (let i = s; i < e; i++) {
+    const c = src[i]!;
+    if (c < 0x20 || c >= 0x80) return false;
+    if (c === 0x22 || c === 0x5c) buf[p++] = 0x5c;
+    buf[p++] = c;
   }
+  buf[p++] = 0x22;
+  out.p = p;
+  return true;
+}
+
+/** Copies src[s, e) to dst at p while it is ASCII: the end, or -1 at the first byte that is not. */
+function asciiCopy(src: Buffer, s: number, e: number, dst: Buffer, p: number): number {
+  for (let i = s; i < e; i++) {
+    const c = src[i]!;
+    if (c >= 0x80) return -1;
+    dst[p++] = c;
+  }
+  return p;
+}
+
+/** True when the bytes are ASCII (then they are the UTF-8 of the decoded string, as the _id key needs). */
+function isAscii(b: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (b[i]! >= 0x80) return false;
   return true;
 }
 
@@ -136,7 +167,15 @@ function base64url15(d: Buffer, buf: Buffer, p: number): number {
 }
 
 export function runEsBulk(job: EsBulkJob): EsBulkResult {
-  const out = new Out();
+  // sized for what the read covers (messages up to maxBytes plus about 400 bytes of fields per document), so it rarely grows
+  let raws = 0;
+  let lines = 0;
+  for (const b of job.batches) {
+    raws += b.rawLength;
+    lines += b.lines;
+  }
+  const share = Math.min(1, (job.maxBytes * 1.1) / Math.max(1, raws + lines * 64));
+  const out = new Out(Math.min(256 << 20, Math.ceil(share * (raws * 1.1 + lines * 400))));
   const meta: number[] = [];
   const skipped: EsBulkResult['skipped'] = [];
   let bytes = 0;
@@ -166,39 +205,35 @@ export function runEsBulk(job: EsBulkJob): EsBulkResult {
     if (file) keyPrefix.copy(keyBuf, 0);
     /** One document from the message bytes src[s, e) of record o. */
     const emit = (src: Buffer, s: number, e: number, srcOff: number, flags: number, o: number): void => {
-      const ascii = plainAscii(src, s, e);
-      const text = ascii ? undefined : src.toString('utf8', s, e);
+      let ascii: boolean;
+      let text: string | undefined;
       let digest: Buffer;
       if (file) {
-        if (ascii) {
-          const need = keyPrefix.length + 24 + (e - s);
-          if (keyBuf.length < need) {
-            keyBuf = Buffer.allocUnsafe(need * 2);
-            keyPrefix.copy(keyBuf, 0);
-          }
-          let p = writeUint(keyBuf, keyPrefix.length, srcOff);
-          keyBuf[p++] = 0;
-          p += src.copy(keyBuf, p, s, e);
-          digest = hash('sha1', keyBuf.subarray(0, p), 'buffer');
-        } else digest = hash('sha1', `${inf.host}\0${inf.source}\0${srcOff}\0${text}`, 'buffer');
-      } else digest = hash('sha1', `${tpoPrefix}${o}`, 'buffer');
-      out.need(actionHead.length + 20 + docHead.length + (e - s) + 2 + head.length + 20 + tail.length);
+        const need = keyPrefix.length + 24 + (e - s);
+        if (keyBuf.length < need) {
+          keyBuf = Buffer.allocUnsafe(need * 2);
+          keyPrefix.copy(keyBuf, 0);
+        }
+        // the key: host \0 source \0 source offset \0 message; the message's bytes copied while checking they are ASCII
+        const k = writeUint(keyBuf, keyPrefix.length, srcOff);
+        keyBuf[k] = 0;
+        const p = asciiCopy(src, s, e, keyBuf, k + 1);
+        ascii = p >= 0;
+        if (ascii) digest = hash('sha1', keyBuf.subarray(0, p), 'buffer');
+        else digest = hash('sha1', `${inf.host}\0${inf.source}\0${srcOff}\0${(text = src.toString('utf8', s, e))}`, 'buffer');
+      } else {
+        ascii = isAscii(src, s, e);
+        digest = hash('sha1', `${tpoPrefix}${o}`, 'buffer');
+      }
+      out.need(actionHead.length + 20 + docHead.length);
       const buf = out.buf;
       let p = out.p;
       buf.set(actionHead, p);
       p = base64url15(digest, buf, p + actionHead.length);
       buf.set(docHead, p);
-      p += docHead.length;
-      if (ascii) {
-        buf[p++] = 0x22;
-        p += src.copy(buf, p, s, e);
-        buf[p++] = 0x22;
-        out.p = p;
-      } else {
-        out.p = p;
-        out.utf8(JSON.stringify(text));
-        p = out.p;
-      }
+      out.p = p + docHead.length;
+      if (!ascii || !asciiJson(src, s, e, out)) out.utf8(JSON.stringify(text ?? src.toString('utf8', s, e)));
+      p = out.p;
       out.need(head.length + 20 + tail.length);
       out.buf.set(head, p);
       p += head.length;
