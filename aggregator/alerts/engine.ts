@@ -80,6 +80,8 @@ interface Compiled {
   pattern?: LinePattern;
   labels: Array<[string, Template]>;
   annotations: Array<[string, Template]>;
+  /** log-match rules: host -> group key, so a match builds no key string */
+  keys?: Map<string, string>;
 }
 
 export interface AlertsView {
@@ -132,6 +134,8 @@ export class AlertEngine {
   #allTopics: boolean;
   #lookback: number;
   #tsCache = { text: '', ms: 0 };
+  /** record times of the delivery being applied */
+  #times = new Float64Array(2048);
   #ticks = 0;
 
   constructor(o: AlertEngineOptions) {
@@ -162,6 +166,7 @@ export class AlertEngine {
       };
       if (rule.kind === 'match') {
         c.pattern = new LinePattern(rule.match);
+        c.keys = new Map();
         const list = this.#matchByTopic.get(rule.topic) ?? [];
         list.push(c);
         this.#matchByTopic.set(rule.topic, list);
@@ -307,8 +312,11 @@ export class AlertEngine {
     const absent = this.#absentRules.length > 0;
     const wall = absent ? this.#now() : 0;
     let newest = this.#newestRecord;
-    for (const r of records) {
-      const t = this.#time(r.timestamp);
+    if (this.#times.length < records.length) this.#times = new Float64Array(records.length * 2);
+    const times = this.#times;
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
+      const t = (times[i] = this.#time(r.timestamp));
       if (t > newest) newest = t;
       if (absent) {
         this.#arrived.set(r.host, wall);
@@ -348,9 +356,16 @@ export class AlertEngine {
     for (let k = 0; k < rules.length; k++) {
       const c = rules[k]!;
       const ev = c.eval as MatchEval;
+      const keys = c.keys!;
+      const times = this.#times;
       for (const i of all[k]!) {
         const r = records[i]!;
-        ev.match(this.#key(c.rule, { host: r.host }), r.host, this.#time(r.timestamp), {
+        let key = keys.get(r.host);
+        if (key === undefined) {
+          if (keys.size >= MAX_HOSTS) keys.clear();
+          keys.set(r.host, (key = this.#key(c.rule, { host: r.host })));
+        }
+        ev.match(key, r.host, times[i]!, {
           topic: d.topic,
           partition: d.partition,
           offset: r.offset,

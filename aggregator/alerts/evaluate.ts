@@ -91,7 +91,7 @@ export abstract class RuleEval<R extends AlertRule = AlertRule> {
 
 /** More than `threshold` matches within `window` (record time) in one group. */
 export class MatchEval extends RuleEval<MatchAlertRule> {
-  /** latest match times kept per group: enough to decide the condition exactly, and to show a count */
+  /** latest match times kept per group (at least; up to twice as many between trims): enough to decide the condition exactly, and to show a count (at most cap) */
   readonly cap = Math.max(this.rule.threshold + 1, 100);
 
   /** One matching record. */
@@ -104,12 +104,13 @@ export class MatchEval extends RuleEval<MatchAlertRule> {
     const newest = m[m.length - 1]!;
     const cut = sortedIndex(m, newest - this.rule.window + 1);
     if (cut > 0) m.splice(0, cut);
-    if (m.length > this.cap) m.splice(0, m.length - this.cap);
+    // trimmed to the newest `cap` once twice that many piled up: one splice per `cap` matches, not one per match
+    if (m.length > 2 * this.cap) m.splice(0, m.length - this.cap);
     g.evidence.push(ev);
     if (g.evidence.length > EVIDENCE_MAX) g.evidence.splice(0, g.evidence.length - EVIDENCE_MAX);
     g.lastSeen = Math.max(g.lastSeen ?? t, t);
     // matches within the window ending at this record's time
-    g.count = m.length - sortedIndex(m, t - this.rule.window + 1) - (m.length - sortedIndex(m, t + 1));
+    g.count = Math.min(this.cap, sortedIndex(m, t + 1) - sortedIndex(m, t - this.rule.window + 1));
     this.hooks.dirty();
     if (g.count > this.rule.threshold && g.status !== 'firing') this.tryFire(g, t, t);
   }
@@ -122,7 +123,7 @@ export class MatchEval extends RuleEval<MatchAlertRule> {
         m.splice(0, cut);
         this.hooks.dirty();
       }
-      g.count = m.length;
+      g.count = Math.min(this.cap, m.length);
       if (g.status === 'firing' && m.length <= this.rule.threshold) this.set(g, 'resolved', evalNow);
     }
   }

@@ -107,7 +107,7 @@ const MAX_RUNS = 30;
 /**
  * The log-match patterns of one topic, evaluated together. Each pattern's
  * required literals (literals.ts) go into one automaton (automaton.ts) for the
- * whole set, run once over each message: a pattern without alternatives is a
+ * whole set, run once over the delivery: a pattern without alternatives is a
  * candidate when every one of its required runs occurs in the message, one
  * with top-level alternatives when a literal of one of them occurs; only
  * candidates are tested with the pattern itself. Patterns without usable
