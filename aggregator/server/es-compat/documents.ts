@@ -9,6 +9,7 @@ import { hash } from 'node:crypto';
 import { MAX_TIMESTAMP } from '../../../lib/protocol/payload.js';
 
 const MAX_HOST = 255;
+const ISO_MS_Z = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 export function hostOf(doc: Record<string, unknown>): string | undefined {
   const h = doc.host;
@@ -26,6 +27,7 @@ export function usableHost(v: unknown): string | undefined {
 export function timeOf(v: unknown): number | undefined {
   let ms: number;
   if (typeof v === 'number') ms = Math.trunc(v);
+  else if (typeof v === 'string' && v.length === 24 && ISO_MS_Z.test(v)) ms = Date.parse(v); // the common form, as shippers write it
   else if (typeof v === 'string') {
     // Date.parse accepts far too much ("1", "May 5"): only date-times that start like ISO 8601.
     if (!/^\d{4}-\d\d-\d\d([T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?)?$/.test(v)) return undefined;
