@@ -1,11 +1,18 @@
 /**
  * Issue 11 acceptance: two elasticsearch sinks on one topic, one of them stalled (its
- * Elasticsearch takes _bulk requests and never answers): the other keeps its pace. Measured
- * in one run, on one stored backlog, interleaved: a sink alone, then a sink beside a stalled
- * one, three times each (new sink names, so each consumer group starts at the beginning). Rates are
- * taken at the (count-only) fake from the first document to the last, so start-up is not in
- * them. The machine is shared and loaded, so the assertion is a ratio with a margin; the
- * figures are printed.
+ * Elasticsearch takes _bulk requests and never answers): the other keeps its pace, measured
+ * docs/s within 20 % of alone. Measured in one run, on one stored backlog, interleaved: a sink
+ * alone, then a sink beside a stalled one, three times each (new sink names, so each consumer
+ * group starts at the beginning); the medians are compared. Rates are taken at the
+ * (count-only) fake from the first document to the last, so start-up is not in them.
+ *
+ * The pace is set by something deterministic, not by a share of a loaded CPU: the healthy
+ * fake answers every _bulk after a fixed latency (LATENCY_MS), and the sink sends requests of
+ * BATCH_DOCS documents with a fixed concurrency (min = max = CONCURRENCY), so alone it moves
+ * about CONCURRENCY * BATCH_DOCS / LATENCY_MS documents per ms. Building a request costs a few
+ * ms of CPU, far below the latency even on a busy machine, so a neighbour that took the
+ * event loop, the consumer or the connections away from it shows as a lower rate, while a
+ * busy CI runner does not. The CPU figures are printed for the record.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
@@ -14,10 +21,14 @@ import { cpuSeconds } from '../bench/proc-stats.js';
 import { sinkLag, sinkView } from '../helpers/es-sink.js';
 import { batchesBody, freePort, killAll, plainBatch, postBatches, spawnLogship, stop, tempDir, topicCount, waitFor, writeYaml, type Proc } from '../helpers/procs.js';
 
-const RECORDS = 100_000;
+const RECORDS = 40_000;
 const ROUNDS = 3;
 const IDLE_MS = 3_000;
 const PER_BATCH = 5_000;
+/** the healthy fakes' answer time, the sink's request size and its fixed concurrency: about 5,000 docs/s */
+const LATENCY_MS = 200;
+const BATCH_DOCS = 500;
+const CONCURRENCY = 2;
 
 describe('elasticsearch sink: a stalled neighbour', () => {
   let tmp: Awaited<ReturnType<typeof tempDir>>;
@@ -52,11 +63,21 @@ describe('elasticsearch sink: a stalled neighbour', () => {
   const fake = async (stall: boolean) => {
     const f = await startFakeElasticsearch({ flavor: '8', countOnly: true });
     f.faults.stall = stall;
+    if (!stall) f.faults.latencyMs = LATENCY_MS;
     fakes.push(f);
     return f;
   };
 
-  const sink = (name: string, f: FakeElasticsearch) => ({ name, type: 'elasticsearch', topics: ['app'], urls: [f.url], data_stream: 'logs-{topic}-default' });
+  const sink = (name: string, f: FakeElasticsearch) => ({
+    name,
+    type: 'elasticsearch',
+    topics: ['app'],
+    urls: [f.url],
+    data_stream: 'logs-{topic}-default',
+    batch_max_docs: BATCH_DOCS,
+    min_concurrency: CONCURRENCY,
+    max_concurrency: CONCURRENCY,
+  });
 
   const cpu: Record<'alone' | 'beside', number[]> = { alone: [], beside: [] };
   const idleCpu: number[] = [];
@@ -122,22 +143,21 @@ describe('elasticsearch sink: a stalled neighbour', () => {
       idleCpu.push((cpuSeconds(agg.child.pid!) ?? 0) - idle0);
       await stop(agg, 'SIGKILL');
     }
-    const best = (xs: number[]) => Math.max(...xs);
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    const ratio = best(beside) / best(alone);
+    const ratio = median(beside) / median(alone);
     const cpuRatio = median(cpu.beside) / median(cpu.alone);
     const fmt = (xs: number[], d = 0) => xs.map((x) => x.toFixed(d)).join(', ');
     console.log(
-      `[es-sink stalled neighbour] docs/s alone ${fmt(alone)}; beside a stalled sink ${fmt(beside)}; best-of-${ROUNDS} ratio ${ratio.toFixed(2)}. ` +
+      `[es-sink stalled neighbour] docs/s alone ${fmt(alone)}; beside a stalled sink ${fmt(beside)}; median ratio ${ratio.toFixed(3)} ` +
+        `(pace set by ${LATENCY_MS} ms answers x ${BATCH_DOCS} docs x ${CONCURRENCY} in flight). ` +
         `Aggregator CPU s per 100k docs alone ${fmt(cpu.alone, 2)}; beside ${fmt(cpu.beside, 2)}; median ratio ${cpuRatio.toFixed(2)}; ` +
         `CPU s in ${IDLE_MS / 1000} s idle beside the stalled sink ${fmt(idleCpu, 2)}`,
     );
-    // Within 20 % is the target. Wall-clock pace on this shared 2-core machine swings by 2x between
-    // identical phases (seen: 13k-38k docs/s alone at load 15-18, 24k-70k when run beside the 1M
-    // test), so the docs/s ratio gets a wide margin; a neighbour that blocked the healthy sink
-    // fails it outright. A stalled neighbour that kept working (a busy retry loop) fails the idle
-    // check: with nothing left to deliver, the aggregator must use under a tenth of a core.
-    expect(ratio).toBeGreaterThan(0.5);
+    // The issue's target: the healthy sink's docs/s within 20 % of its pace alone.
+    expect(ratio).toBeGreaterThanOrEqual(0.8);
+    expect(ratio).toBeLessThanOrEqual(1.2);
+    // A stalled neighbour that kept working (a busy retry loop) fails the idle check: with
+    // nothing left to deliver, the aggregator must use under a tenth of a core.
     expect(Math.max(...idleCpu)).toBeLessThan((IDLE_MS / 1000) * 0.1);
   });
 });
