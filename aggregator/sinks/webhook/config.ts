@@ -1,6 +1,7 @@
 /** The webhook sink's option table. */
 import { t, table } from '../../../lib/config/option-table.js';
 import { oneOf, sinkName } from '../config-common.js';
+import { checkSecretFileKey } from '../../alerts/secrets.js';
 
 export interface WebhookSinkConfig {
   type: 'webhook';
@@ -37,5 +38,8 @@ export const webhookOptions = table(
     },
     { key: 'timeout', type: t.duration({ min: 100 }), default: 10_000, doc: 'per request' },
   ],
-  oneOf('bearer_token', 'bearer_token_file', false),
+  (v, ctx) => {
+    oneOf('bearer_token', 'bearer_token_file', false)!(v, ctx);
+    checkSecretFileKey('bearer_token_file')(v, ctx);
+  },
 );

@@ -8,6 +8,7 @@ import { parseAggregatorConfig } from '../../../../aggregator/config.js';
 import { compileTemplate, render, templateProblem } from '../../../../aggregator/alerts/template.js';
 import { ConfigError } from '../../../../lib/errors.js';
 import { withAlertSecretsChecked } from '../../../../aggregator/alerts/secrets.js';
+import { checkConfig } from '../../../../bin/config/check.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,9 +77,18 @@ describe('alert rule config', () => {
     const readme = readFileSync(new URL('../../../../README.md', import.meta.url), 'utf8');
     const section = readme.slice(readme.indexOf('## Page with PagerDuty / route with Alertmanager'));
     const yaml = /```yaml\n([\s\S]*?)```/.exec(section)![1]!;
-    const c = parseAggregatorConfig(yaml, 'README.md', {});
-    expect(c.alerts.map((r) => [r.name, r.kind])).toEqual([['ErrorBurst', 'match'], ['HighCPU', 'metric'], ['HostSilent', 'absent']]);
-    expect(c.sinks.map((x) => x.type)).toEqual(['alertmanager', 'pagerduty', 'webhook']);
+    // the secret files it names are read while loading: made here, in a temp dir
+    const dir = mkdtempSync(join(tmpdir(), 'logship-alert-readme-'));
+    try {
+      writeFileSync(join(dir, 'pd.key'), '0123456789abcdef0123456789abcdef\n', { mode: 0o600 });
+      writeFileSync(join(dir, 'hook.token'), 'a-bearer-token\n', { mode: 0o600 });
+      expect(yaml).toContain('/etc/logship/pd.key');
+      const c = parseAggregatorConfig(yaml.replaceAll('/etc/logship/', `${dir}/`), 'README.md', {});
+      expect(c.alerts.map((r) => [r.name, r.kind])).toEqual([['ErrorBurst', 'match'], ['HighCPU', 'metric'], ['HostSilent', 'absent']]);
+      expect(c.sinks.map((x) => x.type)).toEqual(['alertmanager', 'pagerduty', 'webhook']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('alert sink secret files are checked while loading: missing or empty is a config error naming the key, never the content', () => {
@@ -101,6 +111,50 @@ describe('alert rule config', () => {
       expect(issues).toHaveLength(2);
       expect(issues[0]).toMatch(/^agg\.yaml:1:1: sinks\[0\]\.routing_key_file: .*missing/);
       expect(issues[1]).toMatch(/^agg\.yaml:1:1: sinks\[1\]\.bearer_token_file: .*empty/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('logship check reports a missing routing_key_file (warning) and an empty bearer_token_file (error) at the key, FILE:LINE:COL, never the content', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'logship-alert-check-'));
+    try {
+      const empty = join(dir, 'empty.token');
+      writeFileSync(empty, '\n', { mode: 0o600 });
+      const key = join(dir, 'missing.key');
+      const cfg = join(dir, 'agg.yaml');
+      writeFileSync(
+        cfg,
+        [
+          'sinks:',
+          '  - name: pd',
+          '    type: pagerduty',
+          `    routing_key_file: ${key}`, // 4
+          '  - name: hook',
+          '    type: webhook',
+          '    url: http://127.0.0.1:9/hook',
+          `    bearer_token_file: ${empty}`, // 8
+          'alerts:',
+          '  - {name: Silent, absent_for: 1m, sinks: [pd, hook]}',
+        ].join('\n'),
+      );
+      const at = (line: number) => `${cfg}:${line}:5: `;
+      const r = await checkConfig(cfg, {}, { kind: 'aggregator' });
+      expect(r.exitCode).toBe(2);
+      expect(r.output).toBe(`${at(8)}sinks[1].bearer_token_file: ${empty} is empty`);
+      // a start refuses the missing one too
+      expect(() => withAlertSecretsChecked({ sinks: [{ type: 'pagerduty', name: 'pd', routing_key_file: key }] }, cfg)).toThrow(ConfigError);
+      writeFileSync(empty, 'bearer-secret-value\n', { mode: 0o600 });
+      const warned = await checkConfig(cfg, {}, { kind: 'aggregator' });
+      expect(warned.exitCode).toBe(0);
+      expect(warned.warnings).toBe(`${at(4)}sinks[0].routing_key_file: warning: ${key}: cannot read it: no such file (a start fails until it is readable)`);
+      writeFileSync(key, 'pd-secret-value-0123456789abcdef\n', { mode: 0o600 });
+      const ok = await checkConfig(cfg, {}, { kind: 'aggregator' });
+      expect(ok.exitCode).toBe(0);
+      expect(ok.warnings).toBeUndefined();
+      for (const text of [r.output, warned.warnings, ok.output]) {
+        expect(text).not.toContain('secret-value');
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
