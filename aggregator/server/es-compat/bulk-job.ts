@@ -127,7 +127,7 @@ export function runBulkJob(job: BulkJob): BulkJobResult {
   // group of each stored document: (index, host) -> number; documents per group in request order
   const groupNo = new Map<number, Map<number, number>>();
   const groups: Array<{ index: number; host: number; docs: number[] }> = [];
-  let worst = 0;
+  let docBytes = 0;
 
   for (let i = 0; i < n; i++) {
     const op = parsed.ops[i]!;
@@ -172,13 +172,15 @@ export function runBulkJob(job: BulkJob): BulkJobResult {
         }
         groups[g]!.docs.push(i);
         if (op.id !== undefined) hashes[i] = hashBytes(body.subarray(op.start, op.end));
-        worst += storedLineWorst(op.end - op.start, op.id === undefined ? 0 : Buffer.byteLength(op.id)) + 1;
+        docBytes += op.end - op.start;
       }
     }
     if (err) ops[f + OP_ERROR] = errors.push(err) - 1;
   }
 
-  const out = scratchBuffer(worst);
+  // Sized for what documents usually take (escaping adds a little), grown when a document might not fit:
+  // a body of control bytes (six times its size escaped) costs memory only as it is written.
+  let out = scratchBuffer(Math.ceil(docBytes * 1.5) + 4096 * (groups.length + 1));
   const batches: number[] = [];
   let o = 0;
   let lastMs = NaN;
@@ -194,6 +196,12 @@ export function runBulkJob(job: BulkJob): BulkJobResult {
       if (ts !== lastMs) {
         lastMs = ts;
         iso = isoBuf.subarray(0, isoBuf.write(new Date(ts).toISOString(), 0, 'latin1'));
+      }
+      const need = o + storedLineWorst(op.end - op.start, op.id === undefined ? 0 : Buffer.byteLength(op.id)) + 1;
+      if (need > out.length) {
+        const bigger = Buffer.allocUnsafeSlow(Math.max(need, 2 * out.length));
+        out.copy(bigger, 0, 0, o);
+        out = bigger;
       }
       const at = o;
       o = encodeStoredLine(out, o, body, op.start, op.end, iso, op.id === undefined ? undefined : JSON.stringify(op.id));

@@ -89,6 +89,16 @@ describe('bulk payload job', () => {
     }
   });
 
+  it('stored lines far larger than their documents (tiny documents, blanks escaped six-fold) are written whole', () => {
+    const docs = [...Array.from({ length: 3000 }, () => '{}'), `{${'\t'.repeat(3000)}}`, `{"a":${'\r'.repeat(2000)}1}`];
+    const r = runBulkJob(job(docs.map((d, k) => `{"index":{"_index":"a","_id":"${k}"}}\n${d}\n`).join(''), { maxLineBytes: 1 << 20, maxDocuments: 10_000 }));
+    const data = Buffer.from(r.data.buffer, r.data.byteOffset, r.data.byteLength);
+    docs.forEach((d, i) => {
+      const stored = JSON.parse(data.toString('utf8', r.ops[i * OP_FIELDS + OP_START]!, r.ops[i * OP_FIELDS + OP_END]!));
+      expect([stored.message, stored.bulk_id]).toEqual([d, String(i)]);
+    });
+  });
+
   it('answers item errors per operation and refuses a malformed request as a whole', () => {
     const body = line('update', { _index: 'a', _id: '1' }, { doc: {} }) + line('delete', { _index: 'a', _id: '2' }) + line('index', { _index: 'a' }, '{"x":') + line('index', {}, { ok: 1 }) + line('index', { _index: 'a' }, { big: 'b'.repeat(5000) }) + line('index', { _index: 'a' }, { ok: 2 });
     const r = runBulkJob(job(body));
