@@ -110,6 +110,11 @@ export class FastPlan {
   readonly #extra: number[];
   readonly #root: Node;
   readonly #size: number;
+  /** leaf slots in document order (at most 31: a shape is a bit mask), or undefined for the tree writer */
+  readonly #order: number[] | undefined;
+  /** leaves whose values come with the record's context (host, file, the caller's extras): usually the same record after record */
+  readonly #context: Set<number>;
+  readonly #shapes = new Map<number, Shape>();
 
   /** Throws NoPlan when the pipeline cannot have one. */
   private constructor(steps: readonly StepConfig[], extra: ExtraFields) {
@@ -125,6 +130,7 @@ export class FastPlan {
       for (let i = 1; i < parts.length; i++) if (set.has(parts.slice(0, i).join('.'))) throw new NoPlan(`field ${parts.slice(0, i).join('.')} is also the parent of ${p}`);
     }
     this.#size = all.length;
+    this.#context = new Set([HOST, FILE, ...this.#extra]);
     this.#root = { key: '', open: '', comma: '', slot: -1, children: [], lastIn: undefined, lastOut: '', leaves: [], memo: [], memoOut: '' };
     for (const [p, slot] of this.#slots) {
       let node = this.#root;
@@ -141,6 +147,17 @@ export class FastPlan {
         node = ch;
       }
     }
+    const order = this.#leafOrder(this.#root, []);
+    this.#order = order.length <= 31 ? order : undefined;
+  }
+
+  /** Leaf slots in document order. */
+  #leafOrder(node: Node, out: number[]): number[] {
+    for (const c of node.children) {
+      if (c.slot >= 0) out.push(c.slot);
+      else this.#leafOrder(c, out);
+    }
+    return out;
   }
 
   /** The plan for these steps, or undefined when they need the object path. */
@@ -342,7 +359,78 @@ export class FastPlan {
       return FALLBACK;
     }
     if (extraValues) for (let i = 0; i < this.#extra.length; i++) vals[this.#extra[i]!] = extraValues[i];
-    return { kind: 'json', json: writeObject(this.#root, vals) || '{}', routes: ctx.routes ? [...ctx.routes] : undefined };
+    return { kind: 'json', json: this.#write(vals), routes: ctx.routes ? [...ctx.routes] : undefined };
+  }
+
+  /**
+   * The document's text. The fields present make a shape (a bit per leaf);
+   * each shape's text between the values is kept, with the context leaves
+   * (host, file, the caller's extras) written into it while they stay the
+   * same, so a record costs a concatenation per varying value.
+   */
+  #write(vals: Vals): string {
+    const order = this.#order;
+    if (order === undefined) return writeObject(this.#root, vals) || '{}';
+    let mask = 0;
+    for (let i = 0; i < order.length; i++) if (vals[order[i]!] !== undefined) mask |= 1 << i;
+    let sh = this.#shapes.get(mask);
+    if (sh !== undefined) {
+      const cs = sh.ctxSlots;
+      for (let i = 0; i < cs.length; i++) {
+        if (vals[cs[i]!] !== sh.ctxVals[i]) {
+          sh = undefined;
+          break;
+        }
+      }
+    }
+    if (sh === undefined) {
+      if (this.#shapes.size >= 256) this.#shapes.clear();
+      sh = this.#shape(vals);
+      this.#shapes.set(mask, sh);
+    }
+    const seps = sh.seps;
+    const slots = sh.slots;
+    const leaves = sh.leaves;
+    let out = seps[0]!;
+    for (let i = 0; i < slots.length; i++) out = out + leafText(leaves[i]!, vals[slots[i]!]!) + seps[i + 1]!;
+    return out;
+  }
+
+  /** The shape of this record's fields: the text between its varying values. */
+  #shape(vals: Vals): Shape {
+    const sh: Shape = { seps: [], slots: [], leaves: [], ctxSlots: [], ctxVals: [] };
+    let cur = '';
+    const walk = (node: Node): boolean => {
+      let first = true;
+      for (const c of node.children) {
+        if (c.slot >= 0) {
+          const x = vals[c.slot];
+          if (x === undefined) continue;
+          cur += first ? c.open : c.comma;
+          if (this.#context.has(c.slot)) {
+            cur += leafText(c, x);
+            sh.ctxSlots.push(c.slot);
+            sh.ctxVals.push(x);
+          } else {
+            sh.seps.push(cur);
+            cur = '';
+            sh.slots.push(c.slot);
+            sh.leaves.push(c);
+          }
+        } else {
+          if (!c.leaves.some((l) => vals[l] !== undefined)) continue;
+          cur += first ? c.open : c.comma;
+          walk(c);
+        }
+        first = false;
+      }
+      if (first) cur += '{';
+      cur += '}';
+      return !first;
+    };
+    walk(this.#root);
+    sh.seps.push(cur);
+    return sh;
   }
 
   /** The document as objects, for conditions. */
@@ -355,6 +443,25 @@ export class FastPlan {
     }
     return out;
   }
+}
+
+interface Shape {
+  /** text before each varying value, and after the last */
+  seps: string[];
+  slots: number[];
+  leaves: Node[];
+  /** context leaves written into seps, and the values they were written with */
+  ctxSlots: number[];
+  ctxVals: Val[];
+}
+
+/** A leaf value's JSON (the last one kept per leaf). */
+function leafText(c: Node, x: string | number): string {
+  if (x === c.lastIn) return c.lastOut;
+  const v = typeof x === 'string' ? quote(x) : Number.isFinite(x) ? String(x) : 'null';
+  c.lastIn = x;
+  c.lastOut = v;
+  return v;
 }
 
 const textOf = (v: Val): string | undefined => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : undefined);
