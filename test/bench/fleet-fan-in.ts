@@ -53,6 +53,39 @@ function userSys(pid: number): { user: number; sys: number } {
   }
 }
 
+/**
+ * Connections the kernel has completed but the aggregator has not accepted yet: the rx_queue of
+ * its LISTEN socket in /proc/net/tcp (state 0A). Node's libuv (>= 1.45) accepts one connection
+ * per event-loop iteration, so a loop busy with thousands of agents accepts newcomers slowly.
+ */
+export function acceptQueue(port: number): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync('/proc/net/tcp', 'utf8');
+  } catch {
+    return undefined;
+  }
+  const want = `:${port.toString(16).toUpperCase().padStart(4, '0')} `;
+  for (const line of text.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f[3] === '0A' && `${f[1]} `.endsWith(want)) return parseInt(f[4]!.split(':')[1]!, 16);
+  }
+  return undefined;
+}
+
+/** The kernel's count of connections dropped because a listen queue was full (whole machine, TcpExt ListenOverflows). */
+export function listenOverflows(): number | undefined {
+  try {
+    const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:'));
+    const keys = lines[0]!.split(/\s+/);
+    const vals = lines[1]!.split(/\s+/);
+    const v = Number(vals[keys.indexOf('ListenOverflows')]);
+    return Number.isFinite(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The soft "Max open files" limit of a process, from /proc/<pid>/limits. */
 export function openFileLimit(pid: number | 'self' = 'self'): number | undefined {
   try {
@@ -288,7 +321,12 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
 
     log(`fleet fan-in: ${n} agents connecting over ${rampS} s, then ${seconds} s measured; ${linesPer} lines a batch, one batch a second each`);
     const eld = monitorEventLoopDelay({ resolution: 10 });
-    const ticker = setInterval(() => aw.sample(), 1_000);
+    let peakAcceptQueue = 0;
+    const overflows0 = listenOverflows();
+    const ticker = setInterval(() => {
+      aw.sample();
+      peakAcceptQueue = Math.max(peakAcceptQueue, acceptQueue(stack.aggPort) ?? 0);
+    }, 1_000);
     const pr = progress(() => {
       const s = (performance.now() - t0) / 1000;
       const connected = agents.reduce((c, a) => c + (a.acked > 0 ? 1 : 0), 0);
@@ -331,6 +369,7 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
       stopping = true;
     }
     const clientCpu = process.cpuUsage(cpu0);
+    const overflows = overflows0 === undefined ? undefined : (listenOverflows() ?? overflows0) - overflows0;
     await waitFor(() => `${inFlight} requests still in flight`, () => inFlight === 0, 120_000, 50);
     const connects = agents.reduce((c, a) => c + a.conn.connects, 0);
     for (const a of agents) a.conn.close();
@@ -369,6 +408,8 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
         info('ack latency max', percentile(sorted, 100), 'ms'),
         atMost('connections refused or reset', refusedOrReset, 0, '', 0),
         info('requests failed (HTTP or other)', httpErrors + requestErrors, '', 0),
+        info('peak accept queue (connected, not yet accepted)', peakAcceptQueue, 'connections', 0),
+        info('listen queue overflows, whole machine', overflows ?? 'unknown', '', 0),
         atMost('aggregator peak RSS', aw.peakRss / MiB, GiB / MiB, 'MiB'),
         info('aggregator CPU', (100 * aw.cpu) / elapsed, '% of a core'),
         info('aggregator CPU per acked batch, user / system', `${((1e6 * (us1.user - us0.user)) / Math.max(1, windowAcks)).toFixed(0)} / ${((1e6 * (us1.sys - us0.sys)) / Math.max(1, windowAcks)).toFixed(0)}`, 'us'),
@@ -399,6 +440,8 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
         aggregatorPeakRss: aw.peakRss,
         aggregatorRssSamples: aw.rssSamples,
         clientEventLoopDelayP99Ms: eld.percentile(99) / 1e6,
+        peakAcceptQueue,
+        listenOverflows: overflows,
       },
     };
   } finally {
