@@ -33,7 +33,7 @@ import type { GroupStore } from '../topics/groups.js';
 import type { Storage } from '../storage/types.js';
 import type { StoredRecord } from '../storage/record-decoder.js';
 import type { AlertRule, MatchAlertRule, MetricAlertRule } from './config.js';
-import { AbsentEval, MatchEval, MetricEval, type EvalHooks, type RuleEval } from './evaluate.js';
+import { AbsentEval, MatchEval, MAX_GROUPS_PER_RULE, MetricEval, type EvalHooks, type RuleEval } from './evaluate.js';
 import { groupKey } from './identity.js';
 import { createAlertMetrics, type AlertMetrics } from './metrics.js';
 import type { DeliveryResult, Notifier, NotifierContext } from './notifier.js';
@@ -436,7 +436,7 @@ export class AlertEngine {
    */
   #forgetHosts(now: number): void {
     if (this.#hosts.size === 0) return;
-    const firing = (h: string) => this.#absentRules.some((c) => c.eval.groups.get(h)?.status === 'firing');
+    const firing = (h: string) => this.#absentRules.some((c) => c.eval.groups.get((c.eval as AbsentEval).key(h))?.status === 'firing');
     if (++this.#ticks % 60 === 0) {
       for (const [h, t] of this.#hosts) {
         if (now - Math.max(t, this.#arrived.get(h) ?? 0) > HOST_FORGET_MS && !firing(h)) {
@@ -594,7 +594,7 @@ export class AlertEngine {
         name: c.rule.name,
         kind: c.rule.kind,
         sinks: c.rule.sinks,
-        groups: [...c.eval.groups.values()].map((g) => ({
+        groups: [...c.eval.groups.values()].map((g): AlertsView['rules'][number]['groups'][number] => ({
           group: g.group,
           state: g.status,
           since: iso(g.since)!,
@@ -603,10 +603,26 @@ export class AlertEngine {
           ...(g.value !== undefined ? { value: g.value } : {}),
           count: g.count,
           notifications: Object.fromEntries(Object.entries(g.notified).map(([s, n]) => [s, { status: n.status, at: iso(n.at)!, ok: n.ok, ...(n.error ? { error: n.error } : {}) }])),
-        })),
+        })).concat(c.rule.kind === 'absent' ? this.#quietHosts(c) : []),
       })),
       sinks: [...this.#notifiers.values()].map((n) => ({ name: n.name, type: n.type, queued: n.queued() })),
     };
+  }
+
+  /**
+   * Absence rules: the hosts heard from that have no group yet, as inactive groups (since: their
+   * newest record), so operators see which hosts a rule watches before one goes silent. At most
+   * MAX_GROUPS_PER_RULE listed.
+   */
+  #quietHosts(c: Compiled): AlertsView['rules'][number]['groups'] {
+    const ev = c.eval as AbsentEval;
+    const out: AlertsView['rules'][number]['groups'] = [];
+    for (const [host, t] of this.#hosts) {
+      if (ev.groups.size + out.length >= MAX_GROUPS_PER_RULE) break;
+      if (ev.groups.has(ev.key(host))) continue;
+      out.push({ group: { host }, state: 'inactive', since: new Date(t).toISOString(), count: 0, notifications: {} });
+    }
+    return out;
   }
 
   /** Sets the per-state group gauge (called at scrape). */
@@ -615,6 +631,7 @@ export class AlertEngine {
     for (const c of this.#rules) {
       const counts: Record<AlertStatus, number> = { inactive: 0, pending: 0, firing: 0, resolved: 0 };
       for (const g of c.eval.groups.values()) counts[g.status]++;
+      if (c.rule.kind === 'absent') counts.inactive += this.#quietHosts(c).length;
       for (const [state, n] of Object.entries(counts)) this.#m.groups.set({ rule: c.rule.name, state }, n);
     }
   }

@@ -9,6 +9,7 @@
  * values are updated, but no incident opens (`stale()` is told, and counts it).
  */
 import type { AbsentAlertRule, AlertRule, MatchAlertRule, MetricAlertRule } from './config.js';
+import { groupKey } from './identity.js';
 import { EVIDENCE_MAX, type AlertStatus, type Evidence, type GroupState } from './types.js';
 
 export interface EvalHooks {
@@ -159,9 +160,21 @@ export class MetricEval extends RuleEval<MetricAlertRule> {
 
 /** A host seen before sends no record at all (any topic) for absent_for. */
 export class AbsentEval extends RuleEval<AbsentAlertRule> {
+  #keys = new Map<string, string>();
+
+  /** The group key of `host` (the same key the engine restores and notifies with). */
+  key(host: string): string {
+    let k = this.#keys.get(host);
+    if (k === undefined) {
+      if (this.#keys.size >= 100_000) this.#keys.clear();
+      this.#keys.set(host, (k = groupKey(this.rule.name, this.rule.group_by, { host })));
+    }
+    return k;
+  }
+
   /** A record from `host` at `t`. */
   seen(host: string, t: number): void {
-    const g = this.groups.get(host);
+    const g = this.groups.get(this.key(host));
     if (!g) return;
     g.lastSeen = Math.max(g.lastSeen ?? t, t);
     if (g.status === 'firing') {
@@ -175,7 +188,7 @@ export class AbsentEval extends RuleEval<AbsentAlertRule> {
     for (const [host, last] of hosts) {
       const silentFor = evalNow - Math.max(last, floor);
       if (silentFor < this.rule.absent_for) continue;
-      const g = this.group(host, { host }, evalNow);
+      const g = this.group(this.key(host), { host }, evalNow);
       if (!g || g.status === 'firing') continue;
       g.lastSeen = last;
       g.value = Math.round(silentFor / 1000);

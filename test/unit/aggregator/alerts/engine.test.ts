@@ -228,6 +228,12 @@ describe('alert engine', () => {
       }
     })();
     await appendLines(agg, 'app', 'web-01', ['INFO hello']);
+    // known hosts are listed (inactive) before any goes silent
+    const listed = await waitFor('both hosts listed', () => {
+      const groups = agg.alerts!.view().rules[0]!.groups;
+      return groups.some((g) => g.group.host === 'web-01') && groups.find((g) => g.group.host === 'web-02')?.state === 'inactive' ? groups : undefined;
+    }, 20_000);
+    expect(listed.find((g) => g.group.host === 'web-02')).toMatchObject({ state: 'inactive', count: 0, notifications: {} });
     const fired = await waitFor('web-01 silent', () => hook.got.find((g) => g.body.status === 'firing'), 20_000);
     expect(fired.body.alerts[0].labels).toEqual({ alertname: 'HostSilent', host: 'web-01', severity: 'warning' });
     expect(fired.body.alerts[0].annotations.summary).toBe('web-01 is silent');
@@ -236,5 +242,10 @@ describe('alert engine', () => {
     alive = false;
     await beat;
     expect(hook.got.filter((g) => g.body.status === 'firing').map((g) => g.body.alerts[0].labels.host)).toEqual(['web-01']);
+    // one group per host (the state's key is the dedup key): the sink's acceptance is recorded on it
+    const groups = agg.alerts!.view().rules[0]!.groups.filter((g) => g.group.host === 'web-01');
+    expect(groups).toHaveLength(1);
+    expect(groups[0]!.state).toBe('resolved');
+    expect(groups[0]!.notifications.hook).toMatchObject({ status: 'resolved', ok: true });
   });
 });
