@@ -115,8 +115,11 @@ function lit(word: string): void {
   p += word.length;
 }
 
+/** The keys compared are a few bytes: a loop beats Buffer.compare's call into C++. */
 function keyIs(s: number, e: number, k: Buffer): boolean {
-  return e - s === k.length && b.compare(k, 0, k.length, s, e) === 0;
+  if (e - s !== k.length) return false;
+  for (let i = 0; i < k.length; i++) if (b[s + i] !== k[i]) return false;
+  return true;
 }
 
 function text(s: number, e: number, esc: boolean): string {
