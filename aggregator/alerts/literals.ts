@@ -3,7 +3,9 @@
  * contains (one per top-level alternative), or undefined when the pattern
  * does not have such a set of useful length. Found by a conservative walk of
  * the pattern: only runs of plain characters outside groups, classes and
- * escapes count, and a quantified character ends a run. Used to prefilter
+ * escapes count, and a quantified character ends a run; an alternative
+ * without such a run may take the literals of a group every match of it
+ * passes through (not optional, not lookaround), as in `(ERROR|FATAL)`. Used to prefilter
  * (pattern-set.ts): a message none of whose literals occur cannot match.
  */
 
@@ -118,14 +120,43 @@ function runs(b: string): string[] {
   return all;
 }
 
-export function requiredLiterals(src: string): string[] | undefined {
+export function requiredLiterals(src: string, depth = 0): string[] | undefined {
   const out = new Set<string>();
   for (const b of branches(src)) {
     const lit = longestRun(b);
-    if (lit.length < MIN_LITERAL) return undefined;
-    out.add(lit);
+    if (lit.length >= MIN_LITERAL) {
+      out.add(lit);
+      continue;
+    }
+    // no run of its own: a group every match of this alternative passes through, whose own
+    // alternatives all have literals, e.g. (ERROR|FATAL) or ^\S+ (?:OOM|panic):
+    const inner = depth < 4 ? mandatoryGroupLiterals(b, depth) : undefined;
+    if (!inner) return undefined;
+    for (const l of inner) out.add(l);
   }
   return [...out];
+}
+
+/** Literals of the first top-level group of `b` that is neither optional nor lookaround and has literals in every alternative. */
+function mandatoryGroupLiterals(b: string, depth: number): string[] | undefined {
+  for (let i = 0; i < b.length; ) {
+    const c = b[i];
+    const end = skipUnit(b, i);
+    if (c === '(') {
+      const q = b[end];
+      const optional = q === '?' || q === '*' || (q === '{' && /^\{0*[,}]/.test(b.slice(end))) || (q === '{' && /^\{0+\d*,/.test(b.slice(end)));
+      let body = b.slice(i + 1, end - 1);
+      const look = /^\?(=|!|<=|<!)/.test(body);
+      if (body.startsWith('?:')) body = body.slice(2);
+      else if (/^\?<[A-Za-z_$][\w$]*>/.test(body)) body = body.slice(body.indexOf('>') + 1);
+      if (!optional && !look && !body.startsWith('?')) {
+        const lits = requiredLiterals(body, depth + 1);
+        if (lits) return lits;
+      }
+    }
+    i = end;
+  }
+  return undefined;
 }
 
 /**

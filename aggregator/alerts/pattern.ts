@@ -112,8 +112,9 @@ const MAX_RUNS = 30;
  * with top-level alternatives when a literal of one of them occurs; only
  * candidates are tested with the pattern itself. Patterns without usable
  * literals (some alternative, or the whole pattern, has no run of MIN_LITERAL
- * plain characters outside groups and classes, e.g. `(ERROR|FATAL)`,
- * `[0-9]+ ms`, `a|bcd`) scan the joined text on their own
+ * plain characters outside groups and classes, nor a mandatory group whose
+ * alternatives all have one, e.g. `[0-9]+ms`, `a|bcd`, `(ERROR|FATAL)?x`)
+ * scan the joined text on their own
  * (LinePattern.matching). Either way the answer is exactly the messages each
  * pattern matches on its own.
  */

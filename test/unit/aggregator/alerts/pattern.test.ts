@@ -68,6 +68,15 @@ describe('log-match patterns', () => {
     expect(requiredLiterals('ERROR|x')).toBeUndefined(); // one alternative has no literal of 3
     expect(requiredLiterals('[a-z]+\\d')).toBeUndefined();
     expect(requiredLiterals('a|(b|cde)')).toBeUndefined();
+    // a group every match passes through lends its alternatives' literals
+    expect(requiredLiterals('(ERROR|FATAL)')).toEqual(['ERROR', 'FATAL']);
+    expect(requiredLiterals('^\\S+ (?:OOM|panic):')).toEqual(['OOM', 'panic']);
+    expect(requiredLiterals('(?<lvl>ERROR|FATAL) x')).toEqual(['ERROR', 'FATAL']);
+    expect(requiredLiterals('((ERROR|FATAL)){2}')).toEqual(['ERROR', 'FATAL']);
+    expect(requiredLiterals('(ERROR|FATAL)?x')).toBeUndefined();
+    expect(requiredLiterals('(ERROR|FATAL)*')).toBeUndefined();
+    expect(requiredLiterals('(ERROR|FATAL){0,2}')).toBeUndefined();
+    expect(requiredLiterals('(a|bcd)')).toBeUndefined();
     expect(allRequiredRuns('"[A-Z]+ /api/v1/items/\\d+[^"]*" 404 ')).toEqual([' /api/v1/items/', '" 404 ']);
     expect(allRequiredRuns('ab?cde+fgh')).toEqual(['cde', 'fgh']);
     expect(allRequiredRuns('ERROR|FATAL')).toEqual([]);
@@ -78,7 +87,7 @@ describe('log-match patterns', () => {
     const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
     const words = ['ERROR', 'ERR', 'FATAL', 'disk', 'timeout', 'after', '500', '5', 'GET', '/api/v1', ' ', ' ', '\n', 'x'];
     const messages = Array.from({ length: 3000 }, () => Array.from({ length: Math.floor(rnd() * 8) }, () => words[Math.floor(rnd() * words.length)]).join(''));
-    const sources = ['ERROR|FATAL', 'ERR', 'ERROR', 'ERRORERROR', 'timeout ?after', '(GET|POST) /api', '^GET', 'disk$', '50+ ', '[A-Z]{5}', 'x+ERR', 'ERR(OR)?FATAL', 'FATAL|disk', 'GET.*500 .*disk', 'ERR[^F]*FATAL x', 'after5?00? x'];
+    const sources = ['ERROR|FATAL', 'ERR', 'ERROR', 'ERRORERROR', 'timeout ?after', '(GET|POST) /api', '^GET', 'disk$', '50+ ', '[A-Z]{5}', 'x+ERR', 'ERR(OR)?FATAL', 'FATAL|disk', 'GET.*500 .*disk', 'ERR[^F]*FATAL x', 'after5?00? x', '(ERROR|FATAL)', '^(?:GET|disk) ?x', '(ERR|FATAL)?x', '(?<w>timeout|disk)+5', '(ERR(OR|FATAL))'];
     const set = new PatternSet(sources.map((s) => new LinePattern(s)));
     const starts: number[] = [];
     let pos = 0;
