@@ -55,8 +55,9 @@ export const META_FIELDS = 5;
 export const CHUNK_FIELDS = 4;
 
 export interface EsBulkResult {
-  /** every document's two NDJSON lines, back to back */
+  /** every document's two NDJSON lines, back to back, in its first bodyLength bytes */
   body: Uint8Array;
+  bodyLength: number;
   meta: Float64Array;
   chunks: Float64Array;
   /** the request bodies as sent (gzipped when job.gzip; else empty and the body ranges are used) */
@@ -95,12 +96,7 @@ class Out {
     this.need(s.length * 3);
     this.p += this.buf.write(s, this.p, 'utf8');
   }
-  /** Exactly sized, owning its ArrayBuffer (moved back to the main thread). */
-  take(): Buffer {
-    const b = Buffer.allocUnsafeSlow(this.p);
-    this.buf.copy(b, 0, 0, this.p);
-    return b;
-  }
+
 }
 
 /**
@@ -274,7 +270,9 @@ export function runEsBulk(job: EsBulkJob): EsBulkResult {
     next = Math.max(next, end);
     if (bytes >= job.maxBytes) break;
   }
-  const body = out.take();
+  // the buffer itself is moved back (it owns its ArrayBuffer): no copy; its first bodyLength bytes count
+  const body = out.buf;
+  const bodyLength = out.p;
   // requests: at most maxDocs documents and about maxBodyBytes (a bigger single document goes alone)
   const chunks: number[] = [];
   const gz: Buffer[] = [];
@@ -298,11 +296,11 @@ export function runEsBulk(job: EsBulkJob): EsBulkResult {
     const docEnd = meta[d * META_FIELDS + 3]!;
     if (d > first && (d - first >= job.maxDocs || docEnd - start > job.maxBodyBytes)) cut(d, meta[(d - 1) * META_FIELDS + 3]!);
   }
-  if (count > first) cut(count, body.length);
+  if (count > first) cut(count, bodyLength);
   const wire = Buffer.allocUnsafeSlow(wireLen);
   let p = 0;
   for (const g of gz) p += g.copy(wire, p);
-  return { body, meta: Float64Array.from(meta), chunks: Float64Array.from(chunks), wire, skipped, next, count };
+  return { body, bodyLength, meta: Float64Array.from(meta), chunks: Float64Array.from(chunks), wire, skipped, next, count };
 }
 
 registerJob<EsBulkJob>(ES_BULK_OP, runEsBulk);

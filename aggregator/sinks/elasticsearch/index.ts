@@ -207,7 +207,7 @@ export class ElasticsearchSink implements Sink {
    */
   async #deliverDecoded(dec: Decoded, c: Ctx): Promise<void> {
     const { r, info } = dec;
-    const body = Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength);
+    const body = Buffer.from(r.body.buffer, r.body.byteOffset, r.bodyLength);
     const wire = this.#cfg.gzip ? Buffer.from(r.wire.buffer, r.wire.byteOffset, r.wire.byteLength) : body;
     const m = r.meta;
     const docStart = (d: number) => (d === 0 ? 0 : m[(d - 1) * META_FIELDS + 3]!);
