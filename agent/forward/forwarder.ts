@@ -38,6 +38,10 @@ export interface ForwarderOptions {
   lagBytes?: () => number;
 }
 
+const IDLE_WAIT_MS = 10_000;
+/** lag_bytes walks every tailer: computed at most this often, not per request (a busy agent with many files sends many). */
+const LAG_REFRESH_MS = 1_000;
+
 class SendError extends Error {
   constructor(
     readonly status: number,
@@ -60,6 +64,8 @@ export class Forwarder {
   lastSuccess = 0;
   lastAttempt = 0;
   reachable: boolean | undefined;
+  #lag = 0;
+  #lagAt = -Infinity;
 
   constructor(o: ForwarderOptions) {
     this.#o = o;
@@ -94,7 +100,8 @@ export class Forwarder {
       if (from >= buf.log.nextOffset) {
         const idle = new AbortController();
         this.#wake = () => idle.abort();
-        await buf.log.waitForData(from, 1_000, idle.signal);
+        // An append wakes it at once; the timeout is only a safety net, long so an idle agent sleeps.
+        await buf.log.waitForData(from, IDLE_WAIT_MS, idle.signal);
         this.#wake = undefined;
         continue;
       }
@@ -179,7 +186,7 @@ export class Forwarder {
         'content-type': BATCHES_CONTENT_TYPE,
         ...(this.#o.token ? { authorization: `Bearer ${this.#o.token}` } : {}),
         // What the aggregator's status page shows about this agent (GET /v1/agents).
-        'x-logship-agent-status': `buffer_bytes=${buf.sizeBytes};buffer_max_bytes=${buf.maxBytes};unacked_batches=${buf.unackedBatches}${this.#o.lagBytes ? `;lag_bytes=${Math.max(0, Math.round(this.#o.lagBytes()))}` : ''}`,
+        'x-logship-agent-status': `buffer_bytes=${buf.sizeBytes};buffer_max_bytes=${buf.maxBytes};unacked_batches=${buf.unackedBatches}${this.#o.lagBytes ? `;lag_bytes=${this.#lagBytes(this.#o.lagBytes)}` : ''}`,
       },
     });
     const text = await res.body.text();
@@ -192,6 +199,15 @@ export class Forwarder {
       }
       throw new SendError(res.statusCode, `HTTP ${res.statusCode}: ${reason}`);
     }
+  }
+
+  #lagBytes(compute: () => number): number {
+    const now = performance.now();
+    if (now - this.#lagAt >= LAG_REFRESH_MS) {
+      this.#lag = Math.max(0, Math.round(compute()));
+      this.#lagAt = now;
+    }
+    return this.#lag;
   }
 
   #failed(err: Error, status: number): void {

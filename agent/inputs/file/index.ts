@@ -97,8 +97,7 @@ export class FileInput {
       unlink: (p) => void stat(p).then(() => this.#check(p, false), () => this.#detach(p)),
       error: (err) => this.#deps.logger.warn({ err, input: this.cfg.name }, 'file watcher error; the reconcile scan keeps going'),
     });
-    this.#pollTimer = setInterval(() => this.#poll(), POLL_MS);
-    this.#pollTimer.unref();
+    this.#armPoll();
     this.#scheduleScan();
   }
 
@@ -117,24 +116,44 @@ export class FileInput {
     this.#scanTimer.unref();
   }
 
+  /**
+   * Polls every POLL_MS while something may need it; with every file idle (the usual state of a
+   * host's logs) the timer stops, so an idle agent's cost does not grow with its file count. A file
+   * event, a check (the reconcile scan's too) or capacity coming back starts it again.
+   */
+  #armPoll(): void {
+    if (this.#pollTimer || this.#closed) return;
+    this.#pollTimer = setInterval(() => this.#poll(), POLL_MS);
+    this.#pollTimer.unref();
+  }
+
   /** Wakes tailers that may have work (capacity back, partial lines, drains) without touching idle ones. */
   #poll(): void {
     const now = this.#deps.now();
-    this.#reads.poll(this.#tailers, now, (t) => this.#release(t));
+    let live = this.#reads.poll(this.#tailers, now, (t) => this.#release(t));
     for (const p of this.#files.settledDue(now)) void this.#check(p, false);
     for (const p of [...this.#budget.queued]) {
       if (!this.#makeRoom()) break;
       this.#budget.queued.delete(p);
       void this.#check(p, false);
     }
+    live ||= this.#budget.queued.size > 0 || this.#pending.size > 0;
+    // Short new files settling (an empty one waits for a change event instead).
+    if (!live) for (const w of this.#files.waiting.values()) if (!w.copy && w.size > 0) live = true;
+    if (!live) {
+      clearInterval(this.#pollTimer);
+      this.#pollTimer = undefined;
+    }
   }
 
   /** Kicks all tailers (after capacity returns). */
   wake(): void {
+    this.#armPoll();
     for (const t of this.#tailers) if (t.lag > 0 || t.hasPartial) this.#reads.now(t);
   }
 
   #poke(path: string): void {
+    this.#armPoll();
     const t = this.#byPath.get(path);
     if (t) this.#reads.soon(t);
     // Also when open: the path may now be a different file (rename + create between events).
@@ -142,6 +161,7 @@ export class FileInput {
   }
 
   #check(path: string, initial: boolean): Promise<void> {
+    this.#armPoll();
     const prev = this.#pending.get(path) ?? Promise.resolve();
     const next = prev.then(() => this.#checkNow(path, initial)).catch((err) => {
       const code = (err as NodeJS.ErrnoException).code;
@@ -288,6 +308,7 @@ export class FileInput {
   }
 
   #detach(path: string): void {
+    this.#armPoll(); // a detached tailer is drained, then released, by the poll
     this.#files.forget(path);
     this.#budget.queued.delete(path);
     const t = this.#byPath.get(path);

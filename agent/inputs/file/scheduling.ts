@@ -49,8 +49,11 @@ export class ReadScheduler {
    * One poll of the open tailers: releases drained rotated files (via `release`), reads those with
    * work, and looks at recently grown ones even without a change event: inotify events can be
    * coalesced or missed, and the reconcile scan is slow. Idle files are not touched.
+   * Returns whether any tailer may still need a poll (work, a drain, recent growth, a read pending
+   * or running); when none does, polling can stop until the next file event.
    */
-  poll(tailers: Iterable<Tailer>, now: number, release: (t: Tailer) => void): void {
+  poll(tailers: Iterable<Tailer>, now: number, release: (t: Tailer) => void): boolean {
+    let live = this.#soon.size > 0;
     for (const t of tailers) {
       if (t.detached && t.readOffset >= t.size && now - t.lastGrowth >= DRAIN_IDLE_MS && !t.hasPartial && !t.busy) {
         release(t);
@@ -58,7 +61,10 @@ export class ReadScheduler {
       }
       if (t.detached || t.hasPartial || t.lag > 0) this.now(t);
       else if (now - t.lastGrowth < ACTIVE_MS) this.soon(t);
+      else if (!t.busy) continue;
+      live = true;
     }
+    return live;
   }
 
   close(): void {
