@@ -18,6 +18,7 @@ import { ZstdPool } from '../lib/codec/zstd-pool.js';
 import { CODEC_ZSTD, FLAG_METRICS } from '../lib/protocol/batches.js';
 import { DiskBuffer } from './buffer/disk-buffer.js';
 import { Pipeline } from './pipeline/pipeline.js';
+import { ReadBuffers } from './pipeline/read-buffers.js';
 import { Forwarder } from './forward/forwarder.js';
 import { FileInput } from './inputs/file/index.js';
 import { StreamRegistry } from './inputs/file/streams.js';
@@ -61,6 +62,7 @@ export class Agent {
   #now: () => number;
   #fsync: boolean;
   #pool: ZstdPool | undefined;
+  #readBuffers: ReadBuffers | undefined;
   buffer!: DiskBuffer;
   registry!: StreamRegistry;
   pipeline!: Pipeline;
@@ -95,7 +97,10 @@ export class Agent {
     // Before anything in it is read: a directory of a newer layout or of the aggregator is refused.
     await checkDataDir(cfg.data_dir, 'agent');
     const producer = await this.#producerIdentity();
-    this.#pool = new ZstdPool(Math.min(2, availableParallelism()));
+    // Read buffers come back from the compression workers and are reused (see read-buffers.ts).
+    const reads = new ReadBuffers(cfg.batch.max_bytes);
+    this.#readBuffers = reads;
+    this.#pool = new ZstdPool(Math.min(2, availableParallelism()), { recycle: (ab) => reads.give(ab) });
     this.buffer = await DiskBuffer.open({
       dir: join(cfg.data_dir, 'buffer'),
       maxBytes: cfg.buffer.max_bytes,
@@ -211,6 +216,7 @@ export class Agent {
           : undefined,
         now: this.#now,
         hasCapacity: () => this.pipeline.hasCapacity(),
+        readBuffer: (n) => this.#readBuffers!.take(n),
         onSplitLines: (n) => m.splitLines.inc(n),
         submit: (b) => {
           m.linesRead.inc({ input: input.name }, b.lines);
@@ -359,8 +365,11 @@ export class Agent {
     const now = this.#now();
     this.#updateStuck(now);
     const h = this.health();
-    this.metrics.deliveryState.reset();
-    this.metrics.deliveryState.set({ state: h.state }, 1);
+    if (h.state !== this.#deliveryState) {
+      this.#deliveryState = h.state;
+      this.metrics.deliveryState.reset();
+      this.metrics.deliveryState.set({ state: h.state }, 1);
+    }
     if (h.ok) {
       if (this.#unhealthySince) this.#logger.info('healthy again: delivery is making progress');
       this.#unhealthySince = 0;
@@ -384,6 +393,7 @@ export class Agent {
     }
   }
 
+  #deliveryState: string | undefined;
   #stuckSince = 0;
   #stuckReason: string | undefined;
   #lastAppendCount = -1;

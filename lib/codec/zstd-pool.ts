@@ -1,6 +1,10 @@
 /**
  * A small pool of worker threads doing zstd (de)compression, one call per
- * whole batch. Jobs are spread round-robin; results come back as Promises.
+ * whole batch; results come back as Promises. Each worker is a whole V8
+ * isolate (~10 MiB resident), so workers start only when needed: the first
+ * at the first job, another only when every running one is busy, up to
+ * `size`; one beyond the first that has been idle for IDLE_STOP_MS stops. An
+ * agent that ships a few lines a second keeps one.
  */
 import { Worker } from 'node:worker_threads';
 import { Compressor, Decompressor } from 'zstd-napi';
@@ -11,29 +15,74 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
+interface PoolWorker {
+  w: Worker;
+  /** jobs sent and not yet answered */
+  busy: number;
+  idleTimer?: NodeJS.Timeout;
+}
+
+const IDLE_STOP_MS = 10_000;
+
 export class ZstdPool {
-  #workers: Worker[] = [];
+  #size: number;
+  #workers: PoolWorker[] = [];
   #pending = new Map<number, Pending>();
   #nextId = 1;
-  #rr = 0;
   #closed = false;
 
-  constructor(size = 1) {
-    const url = new URL('./zstd-worker.js', import.meta.url);
-    for (let i = 0; i < size; i++) {
-      // A small young generation: the worker only holds one batch at a time, and a big nursery is pure RSS.
-      const w = new Worker(url, { resourceLimits: { maxYoungGenerationSizeMb: 4 } });
-      w.unref();
-      w.on('message', (m: { id: number; data?: Uint8Array; error?: string }) => {
-        const p = this.#pending.get(m.id);
-        if (!p) return;
-        this.#pending.delete(m.id);
-        if (m.error !== undefined) p.reject(new LogshipError('LSH_ERR_CORRUPT', `zstd: ${m.error}`));
-        else p.resolve(Buffer.from(m.data!.buffer, m.data!.byteOffset, m.data!.byteLength));
-      });
-      w.on('error', (err) => this.#failAll(err));
-      this.#workers.push(w);
-    }
+  #recycle: ((ab: ArrayBuffer) => void) | undefined;
+
+  /** @param opts.recycle receives each input the worker is done with (moved back whole), for reuse */
+  constructor(size = 1, opts: { recycle?: (ab: ArrayBuffer) => void } = {}) {
+    this.#size = Math.max(1, size);
+    this.#recycle = opts.recycle;
+  }
+
+  /** worker threads running now (they start on demand, up to the pool's size) */
+  get threads(): number {
+    return this.#workers.length;
+  }
+
+  #spawn(): PoolWorker {
+    // A small young generation: the worker only holds one batch at a time, and a big nursery is pure RSS.
+    const w = new Worker(new URL('./zstd-worker.js', import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: 4 } });
+    w.unref();
+    const pw: PoolWorker = { w, busy: 0 };
+    w.on('message', (m: { id: number; data?: Uint8Array; input?: Uint8Array; error?: string }) => {
+      if (m.input && this.#recycle) this.#recycle(m.input.buffer as ArrayBuffer);
+      const p = this.#pending.get(m.id);
+      if (!p) return;
+      this.#pending.delete(m.id);
+      pw.busy--;
+      if (pw.busy === 0) this.#idle(pw);
+      if (m.error !== undefined) p.reject(new LogshipError('LSH_ERR_CORRUPT', `zstd: ${m.error}`));
+      else p.resolve(Buffer.from(m.data!.buffer, m.data!.byteOffset, m.data!.byteLength));
+    });
+    w.on('error', (err) => this.#failAll(err));
+    this.#workers.push(pw);
+    return pw;
+  }
+
+  /** No work left: the worker no longer keeps the process alive, and an extra one stops after a while. */
+  #idle(pw: PoolWorker): void {
+    pw.w.unref();
+    if (this.#workers[0] === pw || this.#closed) return;
+    clearTimeout(pw.idleTimer);
+    pw.idleTimer = setTimeout(() => {
+      if (pw.busy > 0 || this.#closed) return;
+      this.#workers = this.#workers.filter((x) => x !== pw);
+      void pw.w.terminate();
+    }, IDLE_STOP_MS);
+    pw.idleTimer.unref();
+  }
+
+  /** An idle worker, else a new one while below size, else the least busy. */
+  #pick(): PoolWorker {
+    let best: PoolWorker | undefined;
+    for (const pw of this.#workers) if (!best || pw.busy < best.busy) best = pw;
+    if (best && (best.busy === 0 || this.#workers.length >= this.#size)) return best;
+    return this.#spawn();
   }
 
   /**
@@ -51,34 +100,41 @@ export class ZstdPool {
   #submit(op: 'compress' | 'decompress', data: Buffer, level: number, transfer: boolean): Promise<Buffer> {
     if (this.#closed) return Promise.reject(new LogshipError('LSH_ERR_CLOSED', 'zstd pool closed'));
     const id = this.#nextId++;
-    const w = this.#workers[this.#rr++ % this.#workers.length]!;
+    const pw = this.#pick();
     return new Promise<Buffer>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      if (this.#pending.size === 1) w.ref();
+      // Referenced only while it has work, so an idle pool never keeps the process alive.
+      if (pw.busy++ === 0) {
+        clearTimeout(pw.idleTimer);
+        pw.w.ref();
+      }
       // Copy (the caller keeps its bytes, e.g. to retry), into memory that is not zero-filled first,
       // then move the copy to the worker without a second copy.
       if (transfer) {
-        w.postMessage({ id, op, level, data }, [data.buffer as ArrayBuffer]);
+        pw.w.postMessage({ id, op, level, data }, [data.buffer as ArrayBuffer]);
         return;
       }
       const copy = Buffer.allocUnsafeSlow(data.byteLength);
       data.copy(copy);
-      w.postMessage({ id, op, level, data: copy }, [copy.buffer]);
-    }).finally(() => {
-      if (this.#pending.size === 0) for (const x of this.#workers) x.unref();
+      pw.w.postMessage({ id, op, level, data: copy }, [copy.buffer]);
     });
   }
 
   #failAll(err: Error): void {
     for (const p of this.#pending.values()) p.reject(err);
     this.#pending.clear();
+    for (const pw of this.#workers) {
+      pw.busy = 0;
+      clearTimeout(pw.idleTimer);
+      pw.w.unref();
+    }
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#failAll(new LogshipError('LSH_ERR_CLOSED', 'zstd pool closed'));
-    await Promise.all(this.#workers.map((w) => w.terminate()));
+    await Promise.all(this.#workers.map((pw) => pw.w.terminate()));
   }
 }
 

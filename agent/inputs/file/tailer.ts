@@ -44,6 +44,8 @@ export interface TailerContext {
   /** false while the pipeline or buffer is full: stop reading, the file is the backlog */
   hasCapacity: () => boolean;
   submit: (b: ReadBatch) => void;
+  /** memory for a read of n bytes that the tailer owns entirely (default: a fresh allocation) */
+  readBuffer?: (n: number) => Buffer;
   /** The file was truncated (or rewritten under us): returns the new stream its content now is, read from 0. */
   onTruncated: (t: Tailer, from: number) => StreamState;
   setFingerprint: (s: StreamState, fpLen: number, fpCrc: number) => void;
@@ -153,7 +155,7 @@ export class Tailer {
       }
       const want = Math.min(ctx.maxBatchBytes, this.size - this.readOffset);
       // Not from the shared pool: the plain batch is a view of it and its memory moves to the zstd worker.
-      const buf = Buffer.allocUnsafeSlow(want);
+      const buf = ctx.readBuffer ? ctx.readBuffer(want) : Buffer.allocUnsafeSlow(want);
       const { bytesRead } = await readAsync(this.fd, buf, 0, want, this.readOffset);
       if (bytesRead === 0) break;
       const chunk = bytesRead === want ? buf : buf.subarray(0, bytesRead);

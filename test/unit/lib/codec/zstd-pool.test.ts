@@ -1,0 +1,60 @@
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ROOT, waitFor } from '../../../helpers/procs.js';
+
+// The worker threads run compiled code (dist/lib/codec/zstd-worker.js): test the compiled pool.
+const { decompressSync, ZstdPool } = (await import(pathToFileURL(join(ROOT, 'dist/lib/codec/zstd-pool.js')).href)) as typeof import('../../../../lib/codec/zstd-pool.js');
+type ZstdPool = import('../../../../lib/codec/zstd-pool.js').ZstdPool;
+
+describe('ZstdPool', () => {
+  let pool: ZstdPool | undefined;
+  afterEach(async () => {
+    await pool?.close();
+    pool = undefined;
+  });
+
+  it('starts no thread until the first job, and one for jobs one at a time', async () => {
+    pool = new ZstdPool(2);
+    expect(pool.threads).toBe(0);
+    for (let i = 0; i < 5; i++) {
+      const data = Buffer.from(`line ${i}\n`.repeat(1000));
+      expect(decompressSync(await pool.compress(data, 1))).toEqual(data);
+    }
+    expect(pool.threads).toBe(1);
+  });
+
+  it('starts another thread only while every running one is busy, up to its size', async () => {
+    pool = new ZstdPool(2);
+    const inputs = Array.from({ length: 8 }, (_, i) => Buffer.from(`batch ${i} `.repeat(50_000)));
+    const out = await Promise.all(inputs.map((d) => pool!.compress(d, 1)));
+    expect(pool.threads).toBe(2);
+    out.forEach((c, i) => expect(decompressSync(c).equals(inputs[i]!)).toBe(true));
+    // decompress goes through the same threads; a corrupt input is an error, not a dead pool
+    expect((await pool.decompress(out[0]!)).equals(inputs[0]!)).toBe(true);
+    await expect(pool.decompress(Buffer.from('not zstd'))).rejects.toThrow(/zstd/);
+    expect((await pool.decompress(out[1]!)).equals(inputs[1]!)).toBe(true);
+    // the extra thread stops once idle for a while; the first stays
+    await waitFor('the extra thread to stop', () => pool!.threads === 1, 30_000, 200);
+    expect(decompressSync(await pool.compress(inputs[2]!, 1)).equals(inputs[2]!)).toBe(true);
+    expect(pool.threads).toBe(1);
+  }, 90_000);
+
+  it('a transferred input moves to the worker and comes back for reuse; close rejects later jobs', async () => {
+    const back: ArrayBuffer[] = [];
+    pool = new ZstdPool(1, { recycle: (ab) => back.push(ab) });
+    const data = Buffer.allocUnsafeSlow(4096).fill(7);
+    const expected = Buffer.from(data);
+    const c = await pool.compress(data.subarray(0, 3000), 3, true);
+    expect(data.byteLength).toBe(0);
+    expect(decompressSync(c)).toEqual(expected.subarray(0, 3000));
+    expect(back.map((ab) => ab.byteLength)).toEqual([4096]);
+    expect(Buffer.from(back[0]!).subarray(0, 3000)).toEqual(expected.subarray(0, 3000));
+    // a copied input: the copy comes back, the caller's bytes stay the caller's
+    expect(decompressSync(await pool.compress(expected, 1))).toEqual(expected);
+    expect(expected.byteLength).toBe(4096);
+    expect(back.length).toBe(2);
+    await pool.close();
+    await expect(pool.compress(expected, 1)).rejects.toThrow(/closed/);
+  });
+});
