@@ -40,7 +40,7 @@ import type { DeliveryResult, Notifier, NotifierContext } from './notifier.js';
 import { LinePattern, PatternSet } from './pattern.js';
 import { AlertStateStore, type EngineSnapshot } from './state-store.js';
 import { compileTemplate, render, type Template } from './template.js';
-import type { AlertNotice, AlertStatus, GroupState } from './types.js';
+import { EVIDENCE_MAX, type AlertNotice, type AlertStatus, type GroupState } from './types.js';
 
 export const ALERTS_GROUP = 'alerts';
 /** Hosts remembered for absence rules at most. */
@@ -82,6 +82,8 @@ interface Compiled {
   annotations: Array<[string, Template]>;
   /** log-match rules: host -> group key, so a match builds no key string */
   keys?: Map<string, string>;
+  /** log-match rules: the evaluations counter of this rule */
+  evaluations?: { inc(n: number): void };
 }
 
 export interface AlertsView {
@@ -167,6 +169,7 @@ export class AlertEngine {
       if (rule.kind === 'match') {
         c.pattern = new LinePattern(rule.match);
         c.keys = new Map();
+        c.evaluations = this.#m.evaluations.labels({ rule: rule.name });
         const list = this.#matchByTopic.get(rule.topic) ?? [];
         list.push(c);
         this.#matchByTopic.set(rule.topic, list);
@@ -373,7 +376,7 @@ export class AlertEngine {
           source_offset: r.source_offset,
         });
       }
-      this.#m.evaluations.inc({ rule: c.rule.name }, records.length);
+      c.evaluations!.inc(records.length);
     }
   }
 
@@ -499,7 +502,8 @@ export class AlertEngine {
 
   #notice(c: Compiled, g: GroupState, status: 'firing' | 'resolved'): AlertNotice {
     const labels = g.labels ?? this.#labels(c, g, this.#vars(c, g).labels);
-    const ev = g.evidence[0];
+    const evidence = g.evidence.slice(-EVIDENCE_MAX);
+    const ev = evidence[0];
     const base = this.#o.baseUrl().replace(/\/$/, '');
     const generatorURL = ev
       ? `${base}/v1/topics/${encodeURIComponent(ev.topic)}/partitions/${ev.partition}/records?offset=${ev.offset}`
@@ -515,7 +519,7 @@ export class AlertEngine {
       host: g.group.host ?? '',
       count: g.count,
       ...(g.value !== undefined ? { value: g.value } : {}),
-      evidence: [...g.evidence],
+      evidence,
       generatorURL,
       createdAt: performance.now(),
     };

@@ -108,7 +108,8 @@ export class MatchEval extends RuleEval<MatchAlertRule> {
     // trimmed to the newest `cap` once twice that many piled up: one splice per `cap` matches, not one per match
     if (m.length > 2 * this.cap) m.splice(0, m.length - this.cap);
     g.evidence.push(ev);
-    if (g.evidence.length > EVIDENCE_MAX) g.evidence.splice(0, g.evidence.length - EVIDENCE_MAX);
+    // the last EVIDENCE_MAX count (readers take the tail); trimmed once per EVIDENCE_MAX matches
+    if (g.evidence.length > 2 * EVIDENCE_MAX) g.evidence.splice(0, g.evidence.length - EVIDENCE_MAX);
     g.lastSeen = Math.max(g.lastSeen ?? t, t);
     // matches within the window ending at this record's time
     g.count = Math.min(this.cap, sortedIndex(m, t + 1) - sortedIndex(m, t - this.rule.window + 1));
