@@ -20,7 +20,7 @@ import { registerJob } from '../../../lib/protocol/payload-jobs.js';
 import type { StoredInput } from '../../../lib/protocol/payload-jobs.js';
 import { inflateChecked } from '../../../lib/protocol/payload.js';
 import { FLAG_FRAMED } from '../../../lib/protocol/codes.js';
-import { documentParts } from './document.js';
+import { documentParts } from './document-parts.js';
 
 export const ES_BULK_OP = 'es-sink-bulk';
 
