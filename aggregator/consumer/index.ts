@@ -5,6 +5,9 @@
  *   committed offset (or the start position) -> clamp to first_offset ->
  *   fetch -> decode -> deliver -> commit -> repeat
  *
+ * (with a sink's own decode, the next fetch + decode is read ahead during
+ * deliver; deliveries and commits stay one at a time, in order)
+ *
  * The cursor is committed only after deliver() resolves, so a crash between
  * the two delivers again (at least once; sinks make it exactly once with
  * deterministic ids). When retention deleted what the cursor points at, the
@@ -16,7 +19,7 @@
  */
 import { LogshipError } from '../../lib/errors.js';
 import type { BatchDecoder, StoredRecord } from '../storage/record-decoder.js';
-import type { ConsumerTransport, FetchFrom, PartitionRange } from './transport.js';
+import type { ConsumerTransport, FetchFrom, FetchResult, PartitionRange } from './transport.js';
 
 export type { ConsumerTransport } from './transport.js';
 
@@ -146,13 +149,27 @@ export class Consumer {
     const pos = { cursor: typeof from === 'number' ? from : p.first_offset, end };
     this.#pos.set(p.partition, pos);
     let failures = 0;
+    const fetch = (at: FetchFrom): Promise<FetchResult> =>
+      o.transport.fetch(o.topic, p.partition, at, { maxBytes: o.maxBytes ?? 1 << 20, waitMs: o.follow ? (o.waitMs ?? 10_000) : 0, signal, decode: o.decode });
+    // With a sink's own decoding (request bodies built on the payload workers), the next
+    // fetch and decode run while this one is delivered, so the workers are not idle while
+    // the sink waits for its answer. Only reading goes ahead: deliveries and commits stay
+    // one at a time, in offset order; a read-ahead for any other offset is dropped.
+    let ahead: { at: number; result: Promise<FetchResult> } | undefined;
     while (!signal.aborted) {
       try {
-        const r = await o.transport.fetch(o.topic, p.partition, from, { maxBytes: o.maxBytes ?? 1 << 20, waitMs: o.follow ? (o.waitMs ?? 10_000) : 0, signal, decode: o.decode });
+        const a = ahead;
+        ahead = undefined;
+        const r = a !== undefined && a.at === from ? await a.result : await fetch(from);
         if (signal.aborted) return;
         let upTo = r.next;
         let last = false;
         const count = r.decoded ? r.decoded.count : r.records.length;
+        if (r.decoded !== undefined && count > 0 && (o.follow || r.next < end)) {
+          const result = fetch(r.next);
+          result.catch(() => undefined); // awaited (and its failure handled) only if used
+          ahead = { at: r.next, result };
+        }
         if (count > 0) {
           const taken = await o.deliver(r.decoded ? { topic: o.topic, partition: p.partition, records: r.records, decoded: r.decoded.value } : { topic: o.topic, partition: p.partition, records: r.records });
           if (typeof taken === 'number' && taken < r.records.length) {

@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalStorage } from '../../../../aggregator/storage/local.js';
-import { RecordDecoder } from '../../../../aggregator/storage/record-decoder.js';
+import { RecordDecoder, type StoredBatchesRead } from '../../../../aggregator/storage/record-decoder.js';
 import { GroupStore } from '../../../../aggregator/topics/groups.js';
 import { Consumer, type Delivery } from '../../../../aggregator/consumer/index.js';
 import { LocalTransport } from '../../../../aggregator/consumer/local-transport.js';
@@ -125,5 +125,40 @@ describe('Consumer (in-process)', () => {
     expect(got.at(-1)).toBe(20);
     expect(c.lag().get(0)).toBe(0);
     expect(groups.get('g').get('app')!.get(0)).toBe(21);
+  });
+
+  it("with a sink's own decode, reads the next batch ahead while one is delivered; delivery and commit stay in order, a failed delivery drops the read-ahead", async () => {
+    const { groups, transport, write } = await setup();
+    for (let i = 0; i < 6; i++) await write(0, `m${i}`);
+    const decodedFrom: number[] = [];
+    const decode = async (read: StoredBatchesRead) => {
+      decodedFrom.push(read.from);
+      const r = await read.records();
+      return { count: r.records.length, next: r.next, skipped: [], value: r.records.map((x) => `${x.offset}:${x.message}`) };
+    };
+    const delivered: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let calls = 0;
+    const deliver = async (d: Delivery) => {
+      calls++;
+      if (calls === 1) {
+        // While the first batch is out, the next one has been read and decoded, not committed.
+        const until = Date.now() + 5_000;
+        while (decodedFrom.length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+        expect(decodedFrom.slice(0, 2)).toEqual([0, 1]);
+        expect(groups.get('g').get('app')?.get(0) ?? 0).toBe(0);
+        await held;
+      }
+      if (calls === 3) throw new Error('sink answered 503'); // the batch at offset 2 is delivered again
+      delivered.push(...(d.decoded as string[]));
+    };
+    const run = new Consumer({ transport, topic: 'app', group: 'g', partitions: [0], follow: false, deliver, decode, maxBytes: 1, backoffMs: { min: 1, max: 5 } }).run();
+    release();
+    await run;
+    expect(delivered).toEqual(['0:m0', '1:m1', '2:m2', '3:m3', '4:m4', '5:m5']);
+    expect(groups.get('g').get('app')!.get(0)).toBe(6);
+    // offset 2 was read ahead once, then read again after the failure (the read-ahead of 3 was dropped)
+    expect(decodedFrom.filter((f) => f === 2).length).toBe(2);
   });
 });
