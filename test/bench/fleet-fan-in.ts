@@ -25,11 +25,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { connect, type Socket } from 'node:net';
-import { compressSync } from '../../lib/codec/zstd-pool.js';
 import { BATCHES_CONTENT_TYPE, CODEC_ZSTD, encodeRequest } from '../../lib/protocol/batches.js';
-import { makeStack, topicCount, waitFor } from '../helpers/procs.js';
-import { makeRng, nginxLine } from './gen-nginx.js';
-import { atLeast, atMost, envNumber, info, log, MiB, percentile, progress, scratch, sleep, spawnService, stopService, waitReady, GiB, type BenchOptions, type Scenario, type ScenarioResult } from './harness.js';
+import { topicCount, waitFor } from '../helpers/procs.js';
+import { nginxBatches } from './gen-nginx.js';
+import { benchStack } from './stack.js';
+import { atLeast, atMost, envNumber, info, log, MiB, percentile, progress, scratch, sleep, stopService, GiB, type BenchOptions, type Scenario, type ScenarioResult } from './harness.js';
 import { clkTck, ProcWatch } from './proc-stats.js';
 import { summarizeDir } from './top-profile.js';
 
@@ -196,16 +196,10 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
   const tmp = await scratch('fleet');
   const notes: string[] = [];
   try {
-    const rng = makeRng(17);
-    const payloads: Array<{ payload: Buffer; rawLength: number }> = [];
-    for (let i = 0; i < PAYLOADS; i++) {
-      const raw = Buffer.from(Array.from({ length: linesPer }, () => nginxLine(rng, 1_760_000_000 + i) + '\n').join(''));
-      payloads.push({ payload: compressSync(raw, 1), rawLength: raw.length });
-    }
-    const stack = await makeStack(tmp.dir, [{ type: 'file', topic: TOPIC, include: ['/nonexistent'] }]);
+    const payloads = nginxBatches(17, PAYLOADS, linesPer);
     const profileDir = o.profile ? join(o.resultsDir, 'profiles', o.stamp, 'fleet-fan-in-aggregator') : undefined;
-    const agg = spawnService('aggregator', ['aggregator', '--config', stack.aggConfig], profileDir ? { profileDir } : {});
-    await waitReady(`${stack.aggUrl}/readyz`, agg, true);
+    const stack = await benchStack(tmp.dir, [{ type: 'file', topic: TOPIC, include: ['/nonexistent'] }], {}, profileDir ? { aggregatorDir: profileDir } : undefined);
+    const agg = await stack.startAggregator();
     const aggFd = openFileLimit(agg.pid);
     if (aggFd !== undefined && aggFd < n + 500) throw new Error(`the aggregator's ulimit -n is ${aggFd}, below ${n + 500}`);
     const aw = new ProcWatch(agg.pid);

@@ -4,6 +4,7 @@
  * runs compare. Generation is not timed by any scenario.
  */
 import { open } from 'node:fs/promises';
+import { compressSync } from '../../lib/codec/zstd-pool.js';
 
 export type Rng = () => number;
 
@@ -156,4 +157,19 @@ export async function generateFiles(paths: string[], targetBytes: number, seed =
     }
   }
   return { bytes: total, lines };
+}
+
+/**
+ * `count` agent batches of `linesPer` generated lines each (seeded), zstd level 1,
+ * for benches that speak the agent protocol themselves: made before the clock starts,
+ * so the client costs as little as possible.
+ */
+export function nginxBatches(seed: number, count: number, linesPer: number): Array<{ payload: Buffer; rawLength: number }> {
+  const rng = makeRng(seed);
+  const out: Array<{ payload: Buffer; rawLength: number }> = [];
+  for (let i = 0; i < count; i++) {
+    const raw = Buffer.from(Array.from({ length: linesPer }, () => nginxLine(rng, 1_760_000_000 + i) + '\n').join(''));
+    out.push({ payload: compressSync(raw, 1), rawLength: raw.length });
+  }
+  return out;
 }

@@ -8,11 +8,11 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { Client } from 'undici';
-import { compressSync } from '../../lib/codec/zstd-pool.js';
 import { BATCHES_CONTENT_TYPE, CODEC_ZSTD, encodeRequest } from '../../lib/protocol/batches.js';
-import { makeStack, topicCount } from '../helpers/procs.js';
-import { makeRng, nginxLine } from './gen-nginx.js';
-import { atLeast, atMost, envNumber, info, log, MiB, percentile, progress, scratch, sleep, spawnService, stopService, waitReady, type BenchOptions, type Scenario, type ScenarioResult } from './harness.js';
+import { topicCount } from '../helpers/procs.js';
+import { nginxBatches } from './gen-nginx.js';
+import { benchStack } from './stack.js';
+import { atLeast, atMost, envNumber, info, log, MiB, percentile, progress, scratch, sleep, stopService, type BenchOptions, type Scenario, type ScenarioResult } from './harness.js';
 import { ProcWatch } from './proc-stats.js';
 import { summarizeDir } from './top-profile.js';
 
@@ -32,17 +32,10 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
   const linesPer = envNumber('BENCH_PRODUCER_LINES', 50);
   const notes: string[] = [];
   try {
-    // Payloads are made before the clock starts: the client should cost as little as possible.
-    const rng = makeRng(99);
-    const payloads: Array<{ payload: Buffer; rawLength: number }> = [];
-    for (let i = 0; i < PAYLOADS; i++) {
-      const raw = Buffer.from(Array.from({ length: linesPer }, () => nginxLine(rng, 1_760_000_000 + i) + '\n').join(''));
-      payloads.push({ payload: compressSync(raw, 1), rawLength: raw.length });
-    }
-    const stack = await makeStack(tmp.dir, [{ type: 'file', topic: TOPIC, include: ['/nonexistent'] }]);
+    const payloads = nginxBatches(99, PAYLOADS, linesPer);
     const profileDir = o.profile ? join(o.resultsDir, 'profiles', o.stamp, 'many-producers-aggregator') : undefined;
-    const agg = spawnService('aggregator', ['aggregator', '--config', stack.aggConfig], profileDir ? { profileDir } : {});
-    await waitReady(`${stack.aggUrl}/readyz`, agg, true);
+    const stack = await benchStack(tmp.dir, [{ type: 'file', topic: TOPIC, include: ['/nonexistent'] }], {}, profileDir ? { aggregatorDir: profileDir } : undefined);
+    const agg = await stack.startAggregator();
     const aw = new ProcWatch(agg.pid);
     const run = randomUUID().slice(0, 8);
 
