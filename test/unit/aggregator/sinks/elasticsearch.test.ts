@@ -539,6 +539,22 @@ async function recordsOf(s: ReturnType<typeof storedRead>, pool: PayloadPool): P
   return decoder.readOnce(handle, s.from, s.maxBytes);
 }
 
+/** Those batches as the storage read a sink's decode() gets; payloads copied, since a job may move them to a worker. */
+function batchesRead(s: ReturnType<typeof storedRead>, pool: PayloadPool, partition: number, records: StoredBatchesRead['records']): StoredBatchesRead {
+  return {
+    topic: 'app',
+    partition,
+    batches: s.batches.map((b) => ({ ...b, payload: Buffer.from(b.payload) })),
+    metas: s.batches.map((b) => b.meta),
+    timestamps: s.batches.map((b) => b.timestamp),
+    from: 0,
+    maxBytes: 1 << 20,
+    maxRaw: 1 << 20,
+    payloads: pool,
+    records,
+  };
+}
+
 describe('elasticsearch sink: request bodies built on the payload workers', () => {
   const pool = new PayloadPool(0);
 
@@ -610,18 +626,7 @@ describe('elasticsearch sink: request bodies built on the payload workers', () =
     await sink.start();
     const s = storedRead();
     const want = await recordsOf(s, pool);
-    const read = (): StoredBatchesRead => ({
-      topic: 'app',
-      partition: 3,
-      batches: s.batches.map((b) => ({ ...b, payload: Buffer.from(b.payload) })),
-      metas: s.batches.map((b) => b.meta),
-      timestamps: s.batches.map((b) => b.timestamp),
-      from: 0,
-      maxBytes: 1 << 20,
-      maxRaw: 1 << 20,
-      payloads: pool,
-      records: () => recordsOf(s, pool),
-    });
+    const read = () => batchesRead(s, pool, 3, () => recordsOf(s, pool));
     const d = await sink.decode(read());
     expect('value' in d && d.count).toBe(s.total);
     await sink.deliver({ topic: 'app', partition: 3, records: [], decoded: (d as { value: unknown }).value });
@@ -649,18 +654,7 @@ describe('elasticsearch sink: request bodies built on the payload workers', () =
   it('structured (JSON) and host-metric batches, and topics with a pipeline, take the record path', async () => {
     const { sink } = await setup();
     const s = storedRead();
-    const base: StoredBatchesRead = {
-      topic: 'app',
-      partition: 0,
-      batches: s.batches,
-      metas: s.batches.map((b) => b.meta),
-      timestamps: s.batches.map((b) => b.timestamp),
-      from: 0,
-      maxBytes: 1 << 20,
-      maxRaw: 1 << 20,
-      payloads: pool,
-      records: async () => ({ records: [], next: 42 }),
-    };
+    const base = batchesRead(s, pool, 0, async () => ({ records: [], next: 42 }));
     for (const flag of [FLAG_JSON, FLAG_METRICS]) {
       const r = await sink.decode({ ...base, metas: base.metas.map((m, i) => (i === 2 ? { ...m, flags: m.flags | flag } : m)) });
       expect(r).toEqual({ records: [], next: 42 });
