@@ -292,6 +292,29 @@ export const syslogFields: StepFn = (doc) => {
   return OK;
 };
 
+/**
+ * drop, sample and route act on the record's context, never on its fields, so both
+ * document paths (compileStep here, the fast writer in writer.ts) run the same step.
+ */
+export function contextStep(s: Extract<StepConfig, { type: 'drop' | 'sample' | 'route' }>): (_fields: unknown, ctx: StepContext) => StepOutcome {
+  switch (s.type) {
+    case 'drop':
+      return () => DROP;
+    case 'sample': {
+      const rate = s.rate;
+      return (_fields, ctx) => (sampleHash(ctx.identity) % rate === 0 ? OK : DROP);
+    }
+    case 'route': {
+      const sinks = s.sinks;
+      return (_fields, ctx) => {
+        ctx.routes ??= new Set();
+        for (const k of sinks) ctx.routes.add(k);
+        return OK;
+      };
+    }
+  }
+}
+
 /** Builds a step's function (without its condition). `presetSteps` expands a preset into its steps. */
 export function compileStep(s: StepConfig, presetSteps: (s: Extract<StepConfig, { type: 'pattern' }>) => StepFn): StepFn {
   switch (s.type) {
@@ -327,19 +350,9 @@ export function compileStep(s: StepConfig, presetSteps: (s: Extract<StepConfig, 
     case 'remove':
       return removeStep(s);
     case 'drop':
-      return () => DROP;
-    case 'sample': {
-      const rate = s.rate;
-      return (_doc, ctx) => (sampleHash(ctx.identity) % rate === 0 ? OK : DROP);
-    }
-    case 'route': {
-      const sinks = s.sinks;
-      return (_doc, ctx) => {
-        ctx.routes ??= new Set();
-        for (const k of sinks) ctx.routes.add(k);
-        return OK;
-      };
-    }
+    case 'sample':
+    case 'route':
+      return contextStep(s);
   }
 }
 

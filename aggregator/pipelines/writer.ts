@@ -30,7 +30,7 @@ import type { Condition } from './condition.js';
 import { fieldProblem, type Doc } from './fields.js';
 import { compilePattern, convertCapture, type CompiledPattern } from './pattern.js';
 import { FAST_PRESETS } from './presets.js';
-import { compileIf, DROP, OK, SKIP, sampleHash, type StepContext, type StepOutcome } from './steps.js';
+import { compileIf, contextStep, DROP, OK, SKIP, type StepContext, type StepOutcome } from './steps.js';
 import { isoTime, parseTimestamp, parseZone, TIMESTAMP_FORMATS, type TimestampFormat, type Zone } from './timestamp.js';
 import type { StepConfig } from './types.js';
 
@@ -280,19 +280,9 @@ export class FastPlan {
         };
       }
       case 'drop':
-        return () => DROP;
-      case 'sample': {
-        const rate = s.rate;
-        return (_vals, ctx) => (sampleHash(ctx.identity) % rate === 0 ? OK : DROP);
-      }
-      case 'route': {
-        const sinks = s.sinks;
-        return (_vals, ctx) => {
-          ctx.routes ??= new Set();
-          for (const k of sinks) ctx.routes.add(k);
-          return OK;
-        };
-      }
+      case 'sample':
+      case 'route':
+        return contextStep(s);
       default:
         throw new NoPlan(`step type ${s.type}`);
     }
