@@ -8,7 +8,7 @@ import { parseWithTable, readConfigFile, type ParseOptions } from '../lib/config
 import { t, table, type OptionSpec, type OptionTable, type OptionType } from '../lib/config/option-table.js';
 import { MIN_TOKEN_BYTES, tokenProblem, trimAsciiSpace } from '../lib/config/secrets.js';
 import { builtinSinks } from './sinks/registry.js';
-import { alertRuleType, type AlertRule } from './alerts/config.js';
+import { alertRuleType, checkAlertPipelines, type AlertRule } from './alerts/config.js';
 import { oneOf } from './sinks/config-common.js';
 import { jetstreamTable, type JetStreamStorageConfig } from './storage/jetstream/config.js';
 import { checkPipelines, pipelinesOption, type PipelineConfig } from './pipelines/config.js';
@@ -204,6 +204,7 @@ export const aggregatorOptions: OptionTable = table(
     checkNamesUnique(v.sinks, 'sink', (i) => `sinks[${i}]`, ctx);
     checkNamesUnique(v.alerts, 'alert', (i) => `alerts[${i}]`, ctx);
     checkPipelines(v, ctx);
+    checkAlertPipelines(v, ctx);
     const auth = v.auth as { tokens?: unknown } | undefined;
     checkNamesUnique(auth?.tokens, 'token', (i) => `auth.tokens[${i}]`, ctx);
 

@@ -202,7 +202,8 @@ export class Aggregator {
     await this.sinks.start();
     const bound = this.#server.address() as AddressInfo;
     this.#baseUrl = baseUrlFor(bound.address, bound.port, this.#cfg.tls !== undefined);
-    if (this.#cfg.alerts.length > 0) {
+    // with no rules, saved alert state may still hold incidents of removed rules to resolve
+    if (this.#cfg.alerts.length > 0 || AlertEngine.hasState(this.#cfg.data_dir)) {
       this.alerts = new AlertEngine({
         rules: this.#cfg.alerts,
         sinks: this.#cfg.sinks,
@@ -213,6 +214,7 @@ export class Aggregator {
         dataDir: this.#cfg.data_dir,
         logger: this.#logger,
         registry: this.metrics.registry,
+        pipelines: this.pipelines,
         baseUrl: () => this.#baseUrl,
       });
       await this.alerts.start();

@@ -5,6 +5,8 @@
  */
 import { t, table, type OptionSpec, type OptionType } from '../../lib/config/option-table.js';
 import { oneOf } from '../sinks/config-common.js';
+import { compileCondition, ConditionError } from '../pipelines/condition.js';
+import { fieldProblem } from '../pipelines/fields.js';
 import { templateProblem } from './template.js';
 import { patternProblem } from './pattern.js';
 
@@ -21,13 +23,22 @@ interface AlertCommon {
   /** records older than this (by record time) update state but never open an incident */
   max_age: number;
 }
-/** More than `threshold` matching lines from one group within a sliding `window`. */
+/**
+ * More than `threshold` matching lines from one group within a sliding `window`.
+ * A rule on parsed fields (`where`, a field path in group_by, `{{field.PATH}}`)
+ * runs a pipeline over the lines its `match` lets through (all lines without one).
+ */
 export interface MatchAlertRule extends AlertCommon {
   kind: 'match';
   topic: string;
+  /** '' (the default when `where` is given): every line */
   match: string;
   threshold: number;
   window: number;
+  /** a condition over the parsed document (aggregator/pipelines/condition.ts) */
+  where?: string;
+  /** the pipeline that parses the lines; default the topic's; "none": never parse */
+  pipeline?: string;
 }
 /** A host metric above or below a value for `for` ms. */
 export interface MetricAlertRule extends AlertCommon {
@@ -53,26 +64,53 @@ export type AlertRule = MatchAlertRule | MetricAlertRule | AbsentAlertRule;
 const LABEL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const RESERVED = new Set(['alertname']);
 
+/**
+ * The alert label a group_by entry becomes: a field path of a log-match rule
+ * (source.ip) is not a label name, so every character outside [A-Za-z0-9_]
+ * becomes "_" (source_ip); host and sample labels stay as they are.
+ */
+export function groupLabel(path: string): string {
+  return path.replace(/[^A-Za-z0-9_]/g, '_');
+}
+
+/** A condition problem with the offset inside the text, so `logship check` points at the character. */
+export function whereProblem(v: string): { message: string; offset: number } | undefined {
+  try {
+    compileCondition(v);
+    return undefined;
+  } catch (err) {
+    if (err instanceof ConditionError) return { message: err.message, offset: err.offset };
+    throw err;
+  }
+}
+
+/** Whether a log-match rule reads parsed fields (and so runs a pipeline): `where`, a field in group_by, `{{field.PATH}}`. */
+export function usesParsedFields(rule: Pick<MatchAlertRule, 'where' | 'group_by' | 'labels' | 'annotations'>): boolean {
+  if (rule.where !== undefined) return true;
+  if (rule.group_by.some((g) => g !== 'host')) return true;
+  return [...Object.values(rule.labels), ...Object.values(rule.annotations)].some((t) => /\{\{\s*field\./.test(t));
+}
+
 const common = (): OptionSpec[] => [
   { key: 'name', type: t.string(), required: true, doc: 'rule name: the alertname label', validate: (v: string) => (v.length > 200 ? 'rule names are at most 200 characters' : undefined) },
   {
     key: 'labels',
     type: { kind: 'map', keys: 'label', of: t.string({ allowEmpty: true }), placeholder: 'LABEL' },
     default: {},
-    doc: 'extra labels on the alert (alertname and host are always set); `{{host}}`, `{{labels.x}}` are replaced',
+    doc: 'extra labels on the alert (alertname and the group_by values are always set); `{{host}}`, `{{labels.x}}`, `{{field.PATH}}` (log-match rules) are replaced',
   },
   {
     key: 'annotations',
     type: { kind: 'map', keys: 'string', of: t.string({ allowEmpty: true }), placeholder: 'NAME' },
     default: {},
-    doc: 'annotations, e.g. summary; `{{host}}`, `{{count}}`, `{{value}}`, `{{labels.x}}` are replaced',
+    doc: 'annotations, e.g. summary; `{{host}}`, `{{count}}`, `{{value}}`, `{{labels.x}}`, `{{field.PATH}}` (log-match rules) are replaced',
   },
   { key: 'sinks', type: t.list(t.string(), { minItems: 1 }), required: true, doc: 'names of alertmanager, pagerduty or webhook sinks to notify' },
   {
     key: 'group_by',
     type: t.list(t.string(), { minItems: 1 }),
     default: ['host'],
-    doc: 'one alert per distinct value of these: host, or (metric rules) labels of the samples',
+    doc: 'one alert per distinct value of these: host; labels of the samples (metric rules); parsed fields such as source.ip (log-match rules, label source_ip)',
   },
   { key: 'max_age', type: t.duration({ min: SECOND }), default: 5 * MINUTE, doc: 'backlog guard: records older than this update state but never open an incident' },
 ];
@@ -80,20 +118,36 @@ const common = (): OptionSpec[] => [
 /** Templates, label names and group_by keys: reported at the key that is wrong. */
 function checkCommon(v: Record<string, unknown>, ctx: Parameters<NonNullable<ReturnType<typeof table>['check']>>[1]): void {
   const groupBy = Array.isArray(v.group_by) ? (v.group_by as string[]) : ['host'];
-  groupBy.forEach((g, i) => {
-    if (!LABEL_NAME.test(g)) ctx.error(`group_by[${i}]`, `"${g}" is not a label name ([A-Za-z_][A-Za-z0-9_]*)`);
-    else if (RESERVED.has(g)) ctx.error(`group_by[${i}]`, `"${g}" is set by logship; group by host or sample labels`);
-  });
-  if (v.kind !== 'metric' && groupBy.some((g) => g !== 'host')) {
-    ctx.error('group_by', 'log-match and absence rules group by host only (group_by: [host])');
+  if (v.kind === 'match') {
+    // host, or parsed fields (dotted paths); each becomes a label (groupLabel)
+    const seen = new Map<string, string>();
+    groupBy.forEach((g, i) => {
+      const problem = g === 'host' ? undefined : fieldProblem(g);
+      if (problem) return ctx.error(`group_by[${i}]`, `not a field path: ${problem}`);
+      const label = groupLabel(g);
+      if (RESERVED.has(label)) return ctx.error(`group_by[${i}]`, `"${g}" would be the label ${label}, which is set by logship`);
+      const other = seen.get(label);
+      if (other !== undefined) ctx.error(`group_by[${i}]`, `"${g}" and "${other}" would both be the label ${label}`);
+      seen.set(label, g);
+    });
+  } else {
+    groupBy.forEach((g, i) => {
+      if (!LABEL_NAME.test(g)) ctx.error(`group_by[${i}]`, `"${g}" is not a label name ([A-Za-z_][A-Za-z0-9_]*)`);
+      else if (RESERVED.has(g)) ctx.error(`group_by[${i}]`, `"${g}" is set by logship; group by host or sample labels`);
+    });
   }
+  if (v.kind === 'absent' && groupBy.some((g) => g !== 'host')) {
+    ctx.error('group_by', 'absence rules group by host only (group_by: [host])');
+  }
+  const groupLabels = new Set(groupBy.map(groupLabel));
   for (const key of ['labels', 'annotations'] as const) {
     const m = v[key] as Record<string, string> | undefined;
     if (!m) continue;
     for (const [k, text] of Object.entries(m)) {
       if (key === 'labels' && RESERVED.has(k)) ctx.error(`${key}.${k}`, `"${k}" is set by logship (the rule name)`);
       if (key === 'labels' && k === 'host') ctx.error(`${key}.${k}`, '"host" is set by logship (the group)');
-      const problem = templateProblem(text, groupBy);
+      else if (key === 'labels' && groupLabels.has(k)) ctx.error(`${key}.${k}`, `"${k}" is set by logship (the group_by value)`);
+      const problem = templateProblem(text, v.kind === 'match' ? { fieldProblem } : {});
       if (problem) ctx.error(`${key}.${k}`, problem);
     }
   }
@@ -111,11 +165,31 @@ export const alertRuleType: OptionType = {
         [
           ...common(),
           { key: 'topic', type: t.topic(), required: true, doc: 'topic whose lines are matched' },
-          { key: 'match', type: t.regex(), required: true, validate: patternProblem, doc: 'regular expression tested against each line (linear-time subset, see docs/alerting.md)' },
-          { key: 'threshold', type: t.int({ min: 0, max: 1_000_000 }), required: true, doc: 'fire when one host has more than this many matches within window' },
+          {
+            key: 'match',
+            type: t.regex(),
+            default: '',
+            validate: patternProblem,
+            doc: 'regular expression tested against each line (lib/regex-safety.ts policy, see docs/alerting.md); default: every line, then `where` is required',
+          },
+          { key: 'threshold', type: t.int({ min: 0, max: 1_000_000 }), required: true, doc: 'fire when one group has more than this many matches within window' },
           { key: 'window', type: t.duration({ min: SECOND }), required: true, doc: 'sliding window' },
+          {
+            key: 'where',
+            type: t.string(),
+            validate: whereProblem,
+            doc: 'condition over the parsed record (pipelines condition language, e.g. http.response.status_code >= 500); only lines that also match count',
+          },
+          {
+            key: 'pipeline',
+            type: t.string(),
+            doc: 'pipeline that parses the lines for where, group_by fields and {{field.PATH}} (default: the topic\'s own; "none": the unparsed record)',
+          },
         ],
-        (v, ctx) => checkCommon({ ...v, kind: 'match' }, ctx),
+        (v, ctx) => {
+          if (!ctx.has('match') && !ctx.has('where')) ctx.error('', 'give match, where, or both');
+          checkCommon({ ...v, kind: 'match' }, ctx);
+        },
       ),
     },
     {
@@ -155,3 +229,18 @@ export const alertRuleType: OptionType = {
     },
   ],
 };
+
+/**
+ * Cross-checks with the rest of the aggregator config: a rule's `pipeline`
+ * is configured. Called from aggregator/config.ts's root check.
+ */
+export function checkAlertPipelines(root: Record<string, unknown>, ctx: { error(path: string, message: string): void }): void {
+  if (!Array.isArray(root.alerts)) return;
+  const pipelines = (root.pipelines ?? {}) as Record<string, unknown>;
+  (root.alerts as Array<Record<string, unknown> | undefined>).forEach((rule, i) => {
+    const name = rule?.pipeline;
+    if (typeof name !== 'string' || name === 'none' || Object.hasOwn(pipelines, name)) return;
+    const known = Object.keys(pipelines);
+    ctx.error(`alerts[${i}].pipeline`, `no pipeline named "${name}" (configured: ${known.length ? known.join(', ') : 'none'}; "none" for the unparsed record)`);
+  });
+}

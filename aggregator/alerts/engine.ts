@@ -19,11 +19,28 @@
  * twice; Alertmanager gets every firing alert again at once, which is an
  * update of the same fingerprint).
  *
+ * Rules on parsed fields (`where`, a field path in group_by, `{{field.PATH}}`)
+ * run their pipeline (aggregator/pipelines: Pipeline.run) on the lines their
+ * `match` lets through, once per pipeline and record per delivery however many
+ * rules read it; the pipeline's `route` and `drop`/`sample` steps decide
+ * whether a rule counts the record (routedTo with the rule's sinks). Rules
+ * without parsed fields whose topic pipeline neither routes nor drops never
+ * run it: they stay on the literal-automaton path (pattern.ts).
+ *
+ * Config reload (SIGHUP restarts the aggregator in-process on the new
+ * config; a restart on an edited file is the same): the state file records a
+ * fingerprint of every rule. A group whose rule is gone or changed is not
+ * restored; if it was firing, it becomes a retired incident: resolved (and
+ * saved as such) before the resolve goes to every sink that was told it
+ * fired, kept in the state until each accepted it.
+ *
  * Evaluation time: records count at their record time; the clock tick
  * evaluates windows and absence at "now" when every consumer is caught up,
  * otherwise at the newest record time seen (a consumer catching up must not
  * resolve what the records it has not read yet would keep firing).
  */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../lib/obs/logger.js';
@@ -32,15 +49,20 @@ import type { FetchFrom, FetchResult, PartitionRange } from '../consumer/transpo
 import type { GroupStore } from '../topics/groups.js';
 import type { Storage } from '../storage/types.js';
 import type { StoredRecord } from '../storage/record-decoder.js';
-import type { AlertRule, MatchAlertRule, MetricAlertRule } from './config.js';
+import { baseDocument } from '../pipelines/document.js';
+import { compileCondition, type Condition } from '../pipelines/condition.js';
+import { asText, getPath, splitPath } from '../pipelines/fields.js';
+import { routedTo, type ParseResult, type Pipeline, type PipelineSet } from '../pipelines/index.js';
+import { groupLabel, usesParsedFields, type AlertRule, type MatchAlertRule, type MetricAlertRule } from './config.js';
 import { AbsentEval, MatchEval, MAX_GROUPS_PER_RULE, MetricEval, type EvalHooks, type RuleEval } from './evaluate.js';
 import { groupKey } from './identity.js';
 import { createAlertMetrics, type AlertMetrics } from './metrics.js';
 import type { DeliveryResult, Notifier, NotifierContext } from './notifier.js';
 import { LinePattern, PatternSet } from './pattern.js';
 import { AlertStateStore, type EngineSnapshot } from './state-store.js';
-import { compileTemplate, render, type Template } from './template.js';
-import { EVIDENCE_MAX, type AlertNotice, type AlertStatus, type GroupState } from './types.js';
+import { compileTemplate, render, templateFields, type Template } from './template.js';
+import { fieldProblem } from '../pipelines/fields.js';
+import { EVIDENCE_MAX, type AlertNotice, type AlertStatus, type GroupState, type RetiredIncident } from './types.js';
 
 export const ALERTS_GROUP = 'alerts';
 /** Hosts remembered for absence rules at most. */
@@ -64,6 +86,8 @@ export interface AlertEngineOptions {
   dataDir: string;
   logger: Logger;
   registry: Registry;
+  /** the configured pipelines (rules on parsed fields, route); none: every rule reads the unparsed record */
+  pipelines?: PipelineSet;
   /** the aggregator's base URL (for generatorURL links) */
   baseUrl: () => string;
   /** wall clock, ms; default Date.now */
@@ -84,6 +108,31 @@ interface Compiled {
   keys?: Map<string, string>;
   /** log-match rules: the evaluations counter of this rule */
   evaluations?: { inc(n: number): void };
+  /** log-match rules: index of its pattern in the topic's PatternSet (undefined: no `match`, every line) */
+  patternIndex?: number;
+  /** log-match rules that read the parsed record */
+  parsed?: ParsedRule;
+  /** fingerprint of the rule's config (a reload that changes it retires its incidents) */
+  fp: string;
+}
+
+/** How a log-match rule reads parsed records. */
+interface ParsedRule {
+  /** undefined: the unparsed record's base document (pipeline: none, or the topic has none) */
+  pipeline: Pipeline | undefined;
+  where: Condition | undefined;
+  /** group_by entries with their split paths (host: from the record) */
+  group: Array<[string, string[] | undefined]>;
+  /** `{{field.PATH}}` paths of the rule's templates */
+  fields: Array<[string, string[]]>;
+  routedAway: { inc(n?: number): void };
+}
+
+/** A pipeline step that decides whether a record reaches a sink (so a rule with those sinks). */
+const DECIDING_STEPS = new Set(['route', 'drop', 'sample']);
+
+export function ruleFingerprint(rule: AlertRule): string {
+  return createHash('sha256').update(JSON.stringify(rule)).digest('hex').slice(0, 16);
 }
 
 export interface AlertsView {
@@ -124,6 +173,8 @@ export class AlertEngine {
   /** host -> wall time the engine last read a record of it (absence: a host whose records arrive late is not silent) */
   #arrived = new Map<string, number>();
   #consumers = new Map<string, Consumer>();
+  /** incidents of removed or changed rules, by key, until every sink accepted their resolve */
+  #retired = new Map<string, RetiredIncident>();
   #runs: Promise<void>[] = [];
   #outbox: Array<{ notice: AlertNotice; sinks: string[] }> = [];
   #dirty = false;
@@ -160,16 +211,19 @@ export class AlertEngine {
     };
     for (const rule of o.rules) {
       const ev = rule.kind === 'match' ? new MatchEval(rule, hooks) : rule.kind === 'metric' ? new MetricEval(rule, hooks) : new AbsentEval(rule, hooks);
+      const topt = rule.kind === 'match' ? { fieldProblem } : {};
       const c: Compiled = {
         rule,
         eval: ev,
-        labels: Object.entries(rule.labels).map(([k, v]) => [k, compileTemplate(v)]),
-        annotations: Object.entries(rule.annotations).map(([k, v]) => [k, compileTemplate(v)]),
+        labels: Object.entries(rule.labels).map(([k, v]) => [k, compileTemplate(v, topt)]),
+        annotations: Object.entries(rule.annotations).map(([k, v]) => [k, compileTemplate(v, topt)]),
+        fp: ruleFingerprint(rule),
       };
       if (rule.kind === 'match') {
-        c.pattern = new LinePattern(rule.match);
+        if (rule.match !== '') c.pattern = new LinePattern(rule.match);
         c.keys = new Map();
         c.evaluations = this.#m.evaluations.labels({ rule: rule.name });
+        c.parsed = this.#parsedRule(rule, c);
         const list = this.#matchByTopic.get(rule.topic) ?? [];
         list.push(c);
         this.#matchByTopic.set(rule.topic, list);
@@ -178,7 +232,11 @@ export class AlertEngine {
       this.#rules.push(c);
       this.#byName.set(rule.name, c);
     }
-    for (const [topic, list] of this.#matchByTopic) this.#patternsByTopic.set(topic, new PatternSet(list.map((c) => c.pattern!)));
+    for (const [topic, list] of this.#matchByTopic) {
+      const withPattern = list.filter((c) => c.pattern !== undefined);
+      withPattern.forEach((c, i) => (c.patternIndex = i));
+      if (withPattern.length > 0) this.#patternsByTopic.set(topic, new PatternSet(withPattern.map((c) => c.pattern!)));
+    }
     this.#allTopics = this.#absentRules.length > 0 || this.#metricRules.some((c) => (c.rule as MetricAlertRule).topic === undefined);
     this.#lookback = Math.max(
       60_000,
@@ -186,8 +244,33 @@ export class AlertEngine {
     );
   }
 
+  /**
+   * The parsed-record plan of a log-match rule, or undefined when it reads no parsed field and its
+   * pipeline neither routes nor drops (then it never runs the pipeline).
+   */
+  #parsedRule(rule: MatchAlertRule, c: Compiled): ParsedRule | undefined {
+    const set = this.#o.pipelines;
+    const pipeline = rule.pipeline === 'none' ? undefined : rule.pipeline !== undefined ? set?.pipelines.get(rule.pipeline) : set?.forTopic(rule.topic);
+    if (rule.pipeline !== undefined && rule.pipeline !== 'none' && pipeline === undefined) throw new Error(`alert rule ${rule.name}: no pipeline named "${rule.pipeline}"`);
+    const deciding = pipeline?.steps.some((s) => DECIDING_STEPS.has(s.type)) ?? false;
+    if (!usesParsedFields(rule) && !deciding) return undefined;
+    const fields = [...new Set([...c.labels, ...c.annotations].flatMap(([, t]) => templateFields(t)))];
+    return {
+      pipeline,
+      where: rule.where !== undefined ? compileCondition(rule.where) : undefined,
+      group: rule.group_by.map((g) => [g, g === 'host' ? undefined : splitPath(g)]),
+      fields: fields.map((f) => [f, splitPath(f)]),
+      routedAway: this.#m.routedAway.labels({ rule: rule.name }),
+    };
+  }
+
   get rules(): readonly AlertRule[] {
     return this.#o.rules;
+  }
+
+  /** Whether data_dir holds alert state (then the engine runs even with no rules: it may have incidents to resolve). */
+  static hasState(dataDir: string): boolean {
+    return existsSync(new AlertStateStore(dataDir).file);
   }
 
   async start(): Promise<void> {
@@ -198,24 +281,91 @@ export class AlertEngine {
       onDropped: (sink) => this.#m.dropped.inc({ sink }),
       clock: () => performance.now(),
     };
-    const used = new Set(this.#o.rules.flatMap((r) => r.sinks));
-    for (const cfg of this.#o.sinks) {
-      if (!used.has(cfg.name)) continue;
-      const n = this.#o.createNotifier(cfg, ctx);
-      await n.start();
-      this.#notifiers.set(cfg.name, n);
-    }
     let snap: EngineSnapshot | undefined;
     try {
       snap = await this.#store.load();
     } catch (err) {
       this.#log.error({ err: (err as Error).message, file: this.#store.file }, 'alert state unreadable: starting without it');
     }
+    const retiring = snap ? this.#retire(snap) : [];
+    const used = new Set([...this.#o.rules.flatMap((r) => r.sinks), ...retiring.flatMap((e) => this.#pendingSinks(e))]);
+    for (const cfg of this.#o.sinks) {
+      if (!used.has(cfg.name)) continue;
+      const n = this.#o.createNotifier(cfg, ctx);
+      await n.start();
+      this.#notifiers.set(cfg.name, n);
+    }
+    for (const e of retiring) {
+      for (const sink of this.#pendingSinks(e)) {
+        if (this.#notifiers.has(sink)) continue;
+        this.#log.warn({ rule: e.group.rule, group: e.group.group, sink }, 'alert rule removed or changed while firing: sink is no longer configured, so it cannot be told the alert resolved');
+        delete e.group.notified[sink];
+      }
+      if (this.#pendingSinks(e).length === 0) continue;
+      this.#retired.set(e.key, e);
+      this.#outbox.push({ notice: this.#retiredNotice(e), sinks: this.#pendingSinks(e) });
+      this.#dirty = true;
+    }
     if (snap) this.#restore(snap);
     this.#startConsumers();
     this.#timer = setInterval(() => this.#tick(), this.#o.tickMs ?? 1_000);
     this.#timer.unref();
     this.#log.info({ rules: this.#o.rules.length, sinks: [...this.#notifiers.keys()], state: snap ? 'restored' : 'new' }, 'alert engine started');
+  }
+
+  /** Sinks told an incident fired that have not accepted its resolve. */
+  #pendingSinks(e: RetiredIncident): string[] {
+    return Object.entries(e.group.notified)
+      .filter(([, n]) => !(n.ok && n.status === 'resolved'))
+      .map(([s]) => s);
+  }
+
+  /**
+   * The incidents of the saved state whose rule is gone or changed (its fingerprint differs), as
+   * resolved; and those retired before that some sink has not accepted yet (a day at most).
+   */
+  #retire(snap: EngineSnapshot): RetiredIncident[] {
+    const now = this.#now();
+    const out: RetiredIncident[] = [];
+    for (const e of snap.retired ?? []) if (now - (e.group.resolvedAt ?? 0) < 86_400_000) out.push(e);
+    for (const g of snap.groups) {
+      const c = this.#byName.get(g.rule);
+      const savedFp = snap.rules?.[g.rule];
+      if (c && (savedFp === undefined || savedFp === c.fp)) continue;
+      if (g.status !== 'firing' && !(g.status === 'resolved' && Object.values(g.notified).some((n) => n.status === 'firing' || !n.ok))) continue;
+      const from = g.status;
+      if (g.status === 'firing') {
+        g.status = 'resolved';
+        g.since = now;
+        g.resolvedAt = now;
+        this.#m.transitions.inc({ rule: g.rule, to: 'resolved' });
+      }
+      // the key it fired with: the group's values were stored in its group_by order
+      const key = groupKey(g.rule, Object.keys(g.group), g.group);
+      this.#log.info({ rule: g.rule, group: g.group, from, why: c ? 'rule changed' : 'rule removed' }, `alert ${g.rule} resolved: its rule was ${c ? 'changed' : 'removed'} by the configuration`);
+      out.push({ key, group: g });
+    }
+    return out;
+  }
+
+  #retiredNotice(e: RetiredIncident): AlertNotice {
+    const g = e.group;
+    return {
+      rule: g.rule,
+      key: e.key,
+      status: 'resolved',
+      labels: g.labels ?? { alertname: g.rule, ...Object.fromEntries(Object.entries(g.group).map(([k, v]) => [groupLabel(k), v])) },
+      annotations: g.annotations ?? {},
+      startsAt: g.activeAt ?? g.since,
+      endsAt: g.resolvedAt ?? g.since,
+      host: g.group.host ?? '',
+      count: g.count,
+      ...(g.value !== undefined ? { value: g.value } : {}),
+      evidence: g.evidence.slice(-EVIDENCE_MAX),
+      generatorURL: `${this.#o.baseUrl().replace(/\/$/, '')}/v1/alerts`,
+      createdAt: performance.now(),
+      retired: true,
+    };
   }
 
   #restore(snap: EngineSnapshot): void {
@@ -225,7 +375,8 @@ export class AlertEngine {
     for (const [h, t] of Object.entries(snap.hosts)) this.#hosts.set(h, t);
     for (const g of snap.groups) {
       const c = this.#byName.get(g.rule);
-      if (!c) continue; // the rule is gone (config reload)
+      if (!c) continue; // the rule is gone (config reload): retired above
+      if (snap.rules?.[g.rule] !== undefined && snap.rules[g.rule] !== c.fp) continue; // changed: starts over (retired above)
       c.eval.groups.set(this.#key(c.rule, g.group), g);
       for (const sink of c.rule.sinks) {
         const n = this.#notifiers.get(sink);
@@ -343,41 +494,79 @@ export class AlertEngine {
   }
 
   #match(d: Delivery, records: StoredRecord[], rules: Compiled[]): void {
-    const set = this.#patternsByTopic.get(d.topic)!;
-    const messages = records.map((r) => r.message);
-    const starts: number[] = [];
-    let text = '';
-    if (set.needsText) {
-      let pos = 0;
-      for (let i = 0; i < messages.length; i++) {
-        starts.push(pos);
-        pos += messages[i]!.length + 1;
+    const set = this.#patternsByTopic.get(d.topic);
+    let all: number[][] = [];
+    if (set) {
+      const messages = records.map((r) => r.message);
+      const starts: number[] = [];
+      let text = '';
+      if (set.needsText) {
+        let pos = 0;
+        for (let i = 0; i < messages.length; i++) {
+          starts.push(pos);
+          pos += messages[i]!.length + 1;
+        }
+        text = messages.join('\n');
       }
-      text = messages.join('\n');
+      all = set.matchAll(messages, text, starts);
     }
-    const all = set.matchAll(messages, text, starts);
+    /** parse results per pipeline (null: base document) and record index, shared by the rules of this delivery */
+    let docs: Map<Pipeline | null, Array<ParseResult | undefined>> | undefined;
     for (let k = 0; k < rules.length; k++) {
       const c = rules[k]!;
-      const ev = c.eval as MatchEval;
-      const keys = c.keys!;
-      const times = this.#times;
-      for (const i of all[k]!) {
-        const r = records[i]!;
-        let key = keys.get(r.host);
-        if (key === undefined) {
-          if (keys.size >= MAX_HOSTS) keys.clear();
-          keys.set(r.host, (key = this.#key(c.rule, { host: r.host })));
-        }
-        ev.match(key, r.host, times[i]!, {
-          topic: d.topic,
-          partition: d.partition,
-          offset: r.offset,
-          source: r.source,
-          source_offset: r.source_offset,
-        });
+      if (c.parsed) {
+        this.#matchParsed(d, records, c, c.patternIndex === undefined ? undefined : all[c.patternIndex]!, (docs ??= new Map()));
+        c.evaluations!.inc(records.length);
+        continue;
       }
+      const lines = all[c.patternIndex!]!;
+      // runs of one host's lines counted together (evaluate.ts MatchEval.matchLines)
+      (c.eval as MatchEval).matchLines(lines, lines.length, records, this.#times, d.topic, d.partition);
       c.evaluations!.inc(records.length);
     }
+  }
+
+  /**
+   * A rule on parsed fields: the lines its pattern matched (hits; undefined: every line) are
+   * parsed by its pipeline (once per delivery and pipeline), then counted when the pipeline
+   * routes them to one of the rule's sinks (and did not drop them) and `where` holds, in the
+   * group of their group_by values.
+   */
+  #matchParsed(d: Delivery, records: StoredRecord[], c: Compiled, hits: number[] | undefined, docs: Map<Pipeline | null, Array<ParseResult | undefined>>): void {
+    const p = c.parsed!;
+    const ev = c.eval as MatchEval;
+    const rule = c.rule as MatchAlertRule;
+    const cacheKey = p.pipeline ?? null;
+    let cache = docs.get(cacheKey);
+    if (!cache) docs.set(cacheKey, (cache = new Array<ParseResult | undefined>(records.length)));
+    const times = this.#times;
+    const n = hits ? hits.length : records.length;
+    let away = 0;
+    for (let j = 0; j < n; j++) {
+      const i = hits ? hits[j]! : j;
+      const r = records[i]!;
+      let res = cache[i];
+      if (res === undefined) cache[i] = res = p.pipeline ? p.pipeline.run(r) : { doc: baseDocument(r), dropped: false, routes: undefined, failed: [] };
+      if (res.dropped || !routedTo(res.routes, rule.sinks)) {
+        away++;
+        continue;
+      }
+      const doc = res.doc;
+      if (p.where && !p.where(doc)) continue;
+      const values: Record<string, string> = {};
+      for (const [path, keys] of p.group) values[path] = keys === undefined ? r.host : (asText(getPath(doc, keys)) ?? '');
+      const key = this.#key(rule, values);
+      const t = times[i]!;
+      const g = ev.group(key, values, t);
+      if (!g) continue;
+      if (p.fields.length > 0) {
+        const f: Record<string, string> = {};
+        for (const [path, keys] of p.fields) f[path] = asText(getPath(doc, keys)) ?? '';
+        g.fields = f;
+      }
+      ev.match(key, r.host, t, { topic: d.topic, partition: d.partition, offset: r.offset, source: r.source, source_offset: r.source_offset });
+    }
+    if (away > 0) p.routedAway.inc(away);
   }
 
   #metrics(topic: string, r: StoredRecord, t: number): void {
@@ -479,9 +668,10 @@ export class AlertEngine {
 
   #vars(c: Compiled, g: GroupState) {
     const labels: Record<string, string> = { alertname: c.rule.name };
-    // Alertmanager drops empty label values; dropping them here keeps one identity (and fingerprint) everywhere
-    for (const [k, v] of Object.entries(g.group)) if (v !== '') labels[k] = v;
-    return { host: g.group.host ?? '', count: g.count, value: g.value, labels };
+    // Alertmanager drops empty label values; dropping them here keeps one identity (and fingerprint) everywhere.
+    // A field path (source.ip) becomes a label name (source_ip).
+    for (const [k, v] of Object.entries(g.group)) if (v !== '') labels[groupLabel(k)] = v;
+    return { host: g.group.host ?? '', count: g.count, value: g.value, labels, ...(g.fields ? { fields: g.fields } : {}) };
   }
 
   #labels(c: Compiled, g: GroupState, base: Record<string, string>): Record<string, string> {
@@ -532,6 +722,14 @@ export class AlertEngine {
     } else {
       this.#m.failed.inc({ sink });
       this.#log.warn({ sink, rule: r.notice.rule, key: r.notice.key, status: r.notice.status, err: r.error }, 'alert notification failed (retried with backoff unless the sink refused it for good)');
+    }
+    if (r.notice.retired) {
+      const e = this.#retired.get(r.notice.key);
+      if (!e) return;
+      e.group.notified[sink] = { status: r.notice.status, at: this.#now(), ok: r.ok, ...(r.error ? { error: r.error.slice(0, 500) } : {}) };
+      if (this.#pendingSinks(e).length === 0) this.#retired.delete(r.notice.key);
+      this.#dirty = true;
+      return;
     }
     const c = this.#byName.get(r.notice.rule);
     const g = c?.eval.groups.get(r.notice.key);
@@ -587,7 +785,10 @@ export class AlertEngine {
     for (const [h, t] of this.#hosts) hosts[h] = t;
     const groups: GroupState[] = [];
     for (const c of this.#rules) for (const g of c.eval.groups.values()) groups.push(structuredClone(g));
-    return { offsets, hosts, groups };
+    const rules = Object.create(null) as Record<string, string>;
+    for (const c of this.#rules) rules[c.rule.name] = c.fp;
+    const retired = [...this.#retired.values()].map((e) => structuredClone(e));
+    return { offsets, hosts, groups, rules, ...(retired.length > 0 ? { retired } : {}) };
   }
 
   /** What `GET /v1/alerts` answers. */

@@ -24,6 +24,12 @@ export function createAlertMetrics(registry: Registry) {
       buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300],
       registers: r,
     }),
+    routedAway: new Counter({
+      name: 'logship_aggregator_alert_records_routed_away_total',
+      help: 'Records a rule on parsed fields did not count because its pipeline routed them to none of the rule\'s sinks, or dropped them',
+      labelNames: ['rule'],
+      registers: r,
+    }),
     stateWriteFailures: new Counter({ name: 'logship_aggregator_alert_state_write_failures_total', help: 'Failed writes of the alert state file (retried; notifications wait)', registers: r }),
   };
 }

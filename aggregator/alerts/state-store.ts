@@ -6,7 +6,9 @@
  *   { "version": 1,
  *     "offsets": { TOPIC: { PARTITION: NEXT_OFFSET } },   // records below these are in the state
  *     "hosts":   { HOST: LAST_RECORD_TIME_MS },            // for absence rules
- *     "groups":  [ GroupState, ... ] }                     // aggregator/alerts/types.ts
+ *     "groups":  [ GroupState, ... ],                      // aggregator/alerts/types.ts
+ *     "rules":   { RULE: FINGERPRINT },                     // the rules the groups belong to, as configured
+ *     "retired": [ { "key": GROUP_KEY, "group": GroupState } ] }  // incidents of removed/changed rules, until resolved everywhere
  *
  * Invariant: the offsets and the groups are written together, from one
  * synchronous snapshot, so after a crash the engine resumes reading exactly
@@ -16,12 +18,15 @@
 import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import { readStateFile, writeStateFile, type Problems, type StateKind } from '../../lib/state/state-file.js';
-import { EVIDENCE_MAX, type AlertStatus, type Evidence, type GroupState, type SinkNote } from './types.js';
+import { EVIDENCE_MAX, type AlertStatus, type Evidence, type GroupState, type RetiredIncident, type SinkNote } from './types.js';
 
 export interface EngineSnapshot {
   offsets: Record<string, Record<string, number>>;
   hosts: Record<string, number>;
   groups: GroupState[];
+  /** rule name -> fingerprint of its config when saved (absent in files of older versions) */
+  rules?: Record<string, string>;
+  retired?: RetiredIncident[];
 }
 
 const STATUSES: readonly AlertStatus[] = ['inactive', 'pending', 'firing', 'resolved'];
@@ -83,6 +88,7 @@ function decodeGroup(v: unknown, path: string, at: Problems): GroupState {
   if (lastSeen !== undefined) g.lastSeen = lastSeen;
   if (o.labels !== undefined) g.labels = strMap(o.labels, `${path}.labels`, at);
   if (o.annotations !== undefined) g.annotations = strMap(o.annotations, `${path}.annotations`, at);
+  if (o.fields !== undefined) g.fields = strMap(o.fields, `${path}.fields`, at);
   return g;
 }
 
@@ -101,7 +107,15 @@ export const alertStateKind: StateKind<EngineSnapshot> = {
     const hosts: Record<string, number> = Object.create(null) as Record<string, number>;
     for (const [h, t] of Object.entries(at.obj(v.hosts ?? {}, 'hosts'))) hosts[h] = at.num(t, `hosts.${h}`);
     const groups = at.arr(v.groups ?? [], 'groups').map((g, i) => decodeGroup(g, `groups[${i}]`, at));
-    return { offsets, hosts, groups };
+    const snap: EngineSnapshot = { offsets, hosts, groups };
+    if (v.rules !== undefined) snap.rules = strMap(v.rules, 'rules', at);
+    if (v.retired !== undefined) {
+      snap.retired = at.arr(v.retired, 'retired').map((e, i) => {
+        const eo = at.obj(e, `retired[${i}]`);
+        return { key: at.str(eo.key, `retired[${i}].key`), group: decodeGroup(eo.group, `retired[${i}].group`, at) };
+      });
+    }
+    return snap;
   },
 };
 

@@ -45,6 +45,8 @@ export interface GroupState {
   /** labels and annotations as rendered when the incident opened (labels stay fixed until it resolves) */
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
+  /** log-match rules on parsed fields: the `{{field.PATH}}` values of the latest counted record, by PATH */
+  fields?: Record<string, string>;
   /** per sink name */
   notified: Record<string, SinkNote>;
 }
@@ -70,4 +72,17 @@ export interface AlertNotice {
   generatorURL: string;
   /** ms (monotonic clock of the engine) when the transition happened, for notification latency */
   createdAt: number;
+  /** the resolve of an incident whose rule a reload removed or changed (RetiredIncident) */
+  retired?: true;
+}
+
+/**
+ * An incident whose rule was removed or changed by a config reload (or a
+ * restart on a new config) while it was firing: resolved at every sink that
+ * was told it fired, kept in the state until each accepted the resolve.
+ */
+export interface RetiredIncident {
+  /** the group key it fired with (the PagerDuty dedup_key) */
+  key: string;
+  group: GroupState;
 }

@@ -47,8 +47,55 @@ describe('alert rule config', () => {
       expect.stringMatching(/^agg\.yaml:11:\d+: alerts\[0\]\.annotations\.detail: unclosed "\{\{"/),
       expect.stringMatching(/^agg\.yaml:13:\d+: alerts\[0\]\.labels\.alertname: "alertname" is set by logship/),
       expect.stringMatching(/^agg\.yaml:14:\d+: alerts\[1\]\.group_by\[1\]: "bad-name" is not a label name/),
-      expect.stringMatching(/^agg\.yaml:15:\d+: alerts\[2\]\.group_by: log-match and absence rules group by host only/),
+      expect.stringMatching(/^agg\.yaml:15:\d+: alerts\[2\]\.group_by: absence rules group by host only/),
     ]);
+  });
+
+  it('rules on parsed fields: pipeline, group_by field paths, where and {{field.PATH}} are checked where they are written', () => {
+    const text = [
+      'sinks: [{name: am, type: alertmanager, urls: ["http://a"]}]',
+      'pipelines:',
+      '  nginx: {topics: [web], steps: [{type: pattern, preset: nginx_access}]}',
+      'alerts:',
+      '  - name: A', // 5
+      '    topic: web',
+      '    pipeline: ngnix', // 7
+      '    where: "http.response.status_code >= 500 and and"', // 8
+      '    group_by: [source.ip, "a..b", source_ip]', // 9
+      '    threshold: 1',
+      '    window: 1m',
+      '    sinks: [am]',
+      '    annotations: {summary: "{{field.url..original}}"}', // 13
+      '    labels: {source_ip: x}', // 14
+      '  - {name: B, topic: web, threshold: 1, window: 1m, sinks: [am]}', // 15
+      '  - {name: C, metric: m, above: 1, annotations: {s: "{{field.x}}"}, sinks: [am]}', // 16
+    ].join('\n');
+    const got = issues(text);
+    expect(got).toEqual([
+      expect.stringMatching(/^agg\.yaml:7:\d+: alerts\[0\]\.pipeline: no pipeline named "ngnix" \(configured: nginx; "none"/),
+      // the column of the second "and" inside the quoted condition: 12 + 1 (quote) + 37
+      expect.stringMatching(/^agg\.yaml:8:50: alerts\[0\]\.where: expected a field, a value or "\("/),
+      expect.stringMatching(/^agg\.yaml:9:\d+: alerts\[0\]\.group_by\[1\]: not a field path: "a\.\.b" has an empty part/),
+      expect.stringMatching(/^agg\.yaml:9:\d+: alerts\[0\]\.group_by\[2\]: "source_ip" and "source\.ip" would both be the label source_ip/),
+      expect.stringMatching(/^agg\.yaml:13:\d+: alerts\[0\]\.annotations\.summary: \{\{field\.url\.\.original\}\}: "url\.\.original" has an empty part/),
+      expect.stringMatching(/^agg\.yaml:14:\d+: alerts\[0\]\.labels\.source_ip: "source_ip" is set by logship \(the group_by value\)/),
+      expect.stringMatching(/^agg\.yaml:15:\d+: alerts\[1\]: give match, where, or both/),
+      expect.stringMatching(/^agg\.yaml:16:\d+: alerts\[2\]\.annotations\.s: unknown template variable \{\{field\.x\}\}/),
+    ]);
+    const ok = parseAggregatorConfig(
+      [
+        'sinks: [{name: am, type: alertmanager, urls: ["http://a"]}]',
+        'pipelines:',
+        '  nginx: {topics: [web], steps: [{type: pattern, preset: nginx_access}]}',
+        'alerts:',
+        '  - {name: A, topic: web, where: "http.response.status_code >= 500", group_by: [source.ip], threshold: 10, window: 1m, sinks: [am], annotations: {s: "{{labels.source_ip}} {{field.url.original}}"}}',
+        '  - {name: B, topic: web, match: x, pipeline: none, threshold: 1, window: 1m, sinks: [am]}',
+      ].join('\n'),
+      'agg.yaml',
+      {},
+    );
+    expect(ok.alerts[0]).toMatchObject({ kind: 'match', match: '', where: 'http.response.status_code >= 500', group_by: ['source.ip'] });
+    expect(ok.alerts[1]).toMatchObject({ kind: 'match', match: 'x', pipeline: 'none' });
   });
 
   it('defaults: group_by [host], max_age 5m; metric rules take match_labels and aggregate', () => {
