@@ -30,6 +30,14 @@ export const MAX_GROUPS_PER_RULE = 10_000;
 /** A resolved or inactive group with nothing pending is forgotten after this long. */
 const FORGET_AFTER_MS = 60 * 60_000;
 
+/** What matchLines reads of a matched record. */
+export interface MatchedRecord {
+  host: string;
+  offset: number;
+  source: string;
+  source_offset: number;
+}
+
 export function newGroup(rule: string, group: Record<string, string>, now: number): GroupState {
   return { rule, group, status: 'inactive', since: now, count: 0, matches: [], evidence: [], notified: Object.create(null) as GroupState['notified'] };
 }
@@ -94,6 +102,10 @@ export abstract class RuleEval<R extends AlertRule = AlertRule> {
 export class MatchEval extends RuleEval<MatchAlertRule> {
   /** latest match times kept per group (at least; up to twice as many between trims): enough to decide the condition exactly, and to show a count (at most cap) */
   readonly cap = Math.max(this.rule.threshold + 1, 100);
+  /** matchLines: the latest lines of the current run (a ring of EVIDENCE_MAX) */
+  #run = new Int32Array(EVIDENCE_MAX);
+  /** host -> group key */
+  #keys = new Map<string, string>();
 
   /** One matching record. */
   match(key: string, host: string, t: number, ev: Evidence): void {
@@ -115,6 +127,89 @@ export class MatchEval extends RuleEval<MatchAlertRule> {
     g.count = Math.min(this.cap, sortedIndex(m, t + 1) - sortedIndex(m, t - this.rule.window + 1));
     this.hooks.dirty();
     if (g.count > this.rule.threshold && g.status !== 'firing') this.tryFire(g, t, t);
+  }
+
+  /**
+   * The matching lines of one delivery: the same state, transitions and hook calls as match() on
+   * each line in order (evidence aside: see below), without its per-line work. Lines of one
+   * group come in runs (a stored batch is one producer's), so the group is looked up once per
+   * run; a record time not older than the group's newest is appended without a search (the
+   * window's count is then the list's length); and a run builds the Evidence of its last
+   * EVIDENCE_MAX lines only (before a transition, the lines so far), which is what readers take.
+   * `lines`: indexes into `records` (ascending, the first `n`); `times`: record time per index.
+   */
+  matchLines(lines: ArrayLike<number>, n: number, records: ArrayLike<MatchedRecord>, times: ArrayLike<number>, topic: string, partition: number): void {
+    if (n === 0) return;
+    const window = this.rule.window;
+    const threshold = this.rule.threshold;
+    const cap = this.cap;
+    const run = this.#run;
+    let host: string | undefined;
+    let g: GroupState | undefined;
+    let runLen = 0;
+    for (let j = 0; j < n; j++) {
+      const i = lines[j]!;
+      const r = records[i]!;
+      const t = times[i]!;
+      if (r.host !== host || g === undefined) {
+        if (g !== undefined && runLen > 0) this.#evidence(g, records, runLen, topic, partition);
+        runLen = 0;
+        host = r.host;
+        // a group refused (beyond the limit) is asked for again per line: counted per line, as match() does
+        g = this.group(this.key(host), { host }, t);
+        if (g === undefined) continue;
+      }
+      const m = g.matches;
+      const len = m.length;
+      if (len === 0 || t >= m[len - 1]!) {
+        // in order: t is the newest; what the window drops is at the front, and every other time is within it
+        m.push(t);
+        if (m[0]! < t - window + 1) m.splice(0, sortedIndex(m, t - window + 1));
+        if (m.length > 2 * cap) m.splice(0, m.length - cap);
+        g.count = m.length < cap ? m.length : cap;
+      } else this.#late(g, t);
+      if (g.lastSeen === undefined || t > g.lastSeen) g.lastSeen = t;
+      run[runLen++ % EVIDENCE_MAX] = i;
+      if (g.count > threshold && g.status !== 'firing') {
+        this.#evidence(g, records, runLen, topic, partition);
+        runLen = 0;
+        this.hooks.dirty();
+        this.tryFire(g, t, t);
+      }
+    }
+    if (g !== undefined && runLen > 0) this.#evidence(g, records, runLen, topic, partition);
+    this.hooks.dirty();
+  }
+
+  /** The group key of a host (cached; the same key the engine restores and notifies with). */
+  key(host: string): string {
+    let k = this.#keys.get(host);
+    if (k === undefined) {
+      if (this.#keys.size >= 100_000) this.#keys.clear();
+      this.#keys.set(host, (k = groupKey(this.rule.name, this.rule.group_by, { host })));
+    }
+    return k;
+  }
+
+  /** Evidence of the last `runLen` lines of the run (at most EVIDENCE_MAX built). */
+  #evidence(g: GroupState, records: ArrayLike<MatchedRecord>, runLen: number, topic: string, partition: number): void {
+    const ev = g.evidence;
+    for (let q = runLen > EVIDENCE_MAX ? runLen - EVIDENCE_MAX : 0; q < runLen; q++) {
+      const r = records[this.#run[q % EVIDENCE_MAX]!]!;
+      ev.push({ topic, partition, offset: r.offset, source: r.source, source_offset: r.source_offset });
+    }
+    if (ev.length > 2 * EVIDENCE_MAX) ev.splice(0, ev.length - EVIDENCE_MAX);
+  }
+
+  /** A match older than the group's newest: match()'s general case. */
+  #late(g: GroupState, t: number): void {
+    const m = g.matches;
+    m.splice(sortedIndex(m, t), 0, t);
+    const newest = m[m.length - 1]!;
+    const cut = sortedIndex(m, newest - this.rule.window + 1);
+    if (cut > 0) m.splice(0, cut);
+    if (m.length > 2 * this.cap) m.splice(0, m.length - this.cap);
+    g.count = Math.min(this.cap, sortedIndex(m, t + 1) - sortedIndex(m, t - this.rule.window + 1));
   }
 
   tick(evalNow: number): void {
