@@ -257,9 +257,16 @@ export class Aggregator {
     const m = this.metrics;
     const log = this.#logger;
     let full = false;
+    // The histogram's child per topic, looked up by label once, not per append (bounded like the topics).
+    const appendTimes = new Map<string, { observe(v: number): void }>();
     return {
       appended: (p, seconds) => {
-        m.appendSeconds.observe({ topic: p.topic }, seconds);
+        let h = appendTimes.get(p.topic);
+        if (!h) {
+          if (appendTimes.size >= 10_000) appendTimes.clear();
+          appendTimes.set(p.topic, (h = m.appendSeconds.labels({ topic: p.topic })));
+        }
+        h.observe(seconds);
         if (full) {
           full = false;
           m.diskFull.set(0);

@@ -12,6 +12,17 @@ import type { ServerContext } from './context.js';
 import { matchRoute, routes as defaultRoutes, type Route } from './routes.js';
 
 export function createRouter(ctx: ServerContext, table: readonly Route[] = defaultRoutes) {
+  // The requests counter's child per route and status, looked up by label once (bounded: routes x statuses).
+  const counted = new Map<string, { inc(): void }>();
+  const count = (route: string, status: number): void => {
+    const key = `${route} ${status}`;
+    let c = counted.get(key);
+    if (!c) {
+      if (counted.size >= 1000) counted.clear();
+      counted.set(key, (c = ctx.metrics.requests.labels({ route, status: String(status) })));
+    }
+    c.inc();
+  };
   return async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const raw = req.url ?? '/';
     const qi = raw.indexOf('?');
@@ -45,7 +56,7 @@ export function createRouter(ctx: ServerContext, table: readonly Route[] = defau
       sendError(res, e);
     } finally {
       try {
-        ctx.metrics.requests.inc({ route: label, status: String(res.statusCode) });
+        count(label, res.statusCode);
       } catch (err) {
         ctx.logger.error({ err, path: path.slice(0, 200) }, 'counting a request failed');
       }
