@@ -24,9 +24,9 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { connect, type Socket } from 'node:net';
 import { BATCHES_CONTENT_TYPE, CODEC_ZSTD, encodeRequest } from '../../lib/protocol/batches.js';
 import { topicCount, waitFor } from '../helpers/procs.js';
+import { AgentConn } from './agent-conn.js';
 import { nginxBatches } from './gen-nginx.js';
 import { benchStack } from './stack.js';
 import { atLeast, atMost, envNumber, info, log, MiB, percentile, progress, scratch, sleep, stopService, GiB, type BenchOptions, type Scenario, type ScenarioResult } from './harness.js';
@@ -94,79 +94,6 @@ export function openFileLimit(pid: number | 'self' = 'self'): number | undefined
     return m[1] === 'unlimited' ? Infinity : Number(m[1]);
   } catch {
     return undefined;
-  }
-}
-
-/** One keep-alive HTTP/1.1 connection speaking POST /v1/batches, one request at a time. */
-class AgentConn {
-  #sock: Socket | undefined;
-  #buf: Buffer | undefined;
-  #waiting: { resolve: (r: { status: number; body: string }) => void; reject: (e: Error) => void } | undefined;
-  connects = 0;
-  constructor(
-    private readonly port: number,
-    private readonly events: { error: (what: 'connect' | 'reset', err: Error) => void; stopping: () => boolean },
-  ) {}
-
-  #open(): Socket {
-    const sock = connect({ port: this.port, host: '127.0.0.1', noDelay: true });
-    let connected = false;
-    sock.on('connect', () => {
-      connected = true;
-      this.connects++;
-    });
-    sock.on('data', (d: Buffer) => this.#data(d));
-    const fail = (err: Error) => {
-      if (this.#sock !== sock) return;
-      this.#sock = undefined;
-      this.#buf = undefined;
-      if (!this.events.stopping()) this.events.error(connected ? 'reset' : 'connect', err);
-      const w = this.#waiting;
-      this.#waiting = undefined;
-      w?.reject(err);
-    };
-    sock.on('error', fail);
-    sock.on('close', () => fail(new Error('connection closed by the aggregator')));
-    return sock;
-  }
-
-  request(head: string, body: Buffer): Promise<{ status: number; body: string }> {
-    if (this.#waiting) return Promise.reject(new Error('a request is already in flight'));
-    if (!this.#sock) this.#sock = this.#open();
-    const sock = this.#sock;
-    return new Promise((resolve, reject) => {
-      this.#waiting = { resolve, reject };
-      sock.cork();
-      sock.write(head);
-      sock.write(body);
-      sock.uncork();
-    });
-  }
-
-  #data(d: Buffer): void {
-    const buf = this.#buf ? Buffer.concat([this.#buf, d]) : d;
-    const end = buf.indexOf('\r\n\r\n');
-    if (end < 0) {
-      this.#buf = buf;
-      return;
-    }
-    const head = buf.toString('latin1', 0, end);
-    const m = /\r\ncontent-length:\s*(\d+)/i.exec(head);
-    const len = m ? Number(m[1]) : 0;
-    if (buf.length < end + 4 + len) {
-      this.#buf = buf;
-      return;
-    }
-    this.#buf = buf.length > end + 4 + len ? buf.subarray(end + 4 + len) : undefined;
-    const w = this.#waiting;
-    this.#waiting = undefined;
-    w?.resolve({ status: Number(head.slice(9, 12)), body: buf.toString('utf8', end + 4, end + 4 + len) });
-  }
-
-  close(): void {
-    const s = this.#sock;
-    this.#sock = undefined;
-    s?.destroy();
   }
 }
 

@@ -3,17 +3,50 @@
  * with its own producer id, host, source and HTTP connection, sending small
  * batches (50 nginx lines, zstd) one request at a time, as fast as acks come
  * back, for 20 s. Measures what the aggregator acknowledges: batches/s, MiB/s
- * (uncompressed) and ack latency.
+ * (uncompressed) and ack latency, and what a batch costs: aggregator CPU per
+ * batch (all threads, and its main thread alone: the event loop is one core,
+ * so 1 / its cost bounds the rate) and this process's CPU per batch.
+ *
+ * The producers speak through the lean client of agent-conn.ts (as
+ * fleet-fan-in does): through undici this process used ~130 us of CPU per
+ * request, so at 20,000 batches/s the load generator alone would need more
+ * than the machine's two cores. BENCH_PRODUCER_CLIENT=undici uses undici.
+ *
+ * Knobs: BENCH_PRODUCERS (200), BENCH_PRODUCER_SECONDS (20), BENCH_PRODUCER_LINES (50).
+ * A/B: BENCH_FANIN_AB=/path/to/other/dist/bin/logship.js [BENCH_FANIN_ROUNDS=3] runs this
+ * build and the other one after the other, interleaved, and prints both sides' medians.
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'undici';
 import { BATCHES_CONTENT_TYPE, CODEC_ZSTD, encodeRequest } from '../../lib/protocol/batches.js';
 import { topicCount } from '../helpers/procs.js';
+import { AgentConn } from './agent-conn.js';
 import { nginxBatches } from './gen-nginx.js';
 import { benchStack } from './stack.js';
-import { atLeast, atMost, envNumber, info, log, MiB, percentile, progress, scratch, sleep, stopService, type BenchOptions, type Scenario, type ScenarioResult } from './harness.js';
-import { ProcWatch } from './proc-stats.js';
+import {
+  atLeast,
+  atMost,
+  envNumber,
+  info,
+  log,
+  MiB,
+  percentile,
+  progress,
+  scratch,
+  sleep,
+  spawnTracked,
+  stopService,
+  waitReady,
+  type BenchOptions,
+  type Row,
+  type Scenario,
+  type ScenarioResult,
+} from './harness.js';
+import { clkTck, ProcWatch } from './proc-stats.js';
 import { summarizeDir } from './top-profile.js';
 
 const TOPIC = 'many';
@@ -25,97 +58,241 @@ export const manyProducers: Scenario = {
   run,
 };
 
-async function run(o: BenchOptions): Promise<ScenarioResult> {
-  const tmp = await scratch('many');
-  const producers = envNumber('BENCH_PRODUCERS', 200);
-  const seconds = envNumber('BENCH_PRODUCER_SECONDS', 20);
-  const linesPer = envNumber('BENCH_PRODUCER_LINES', 50);
-  const notes: string[] = [];
+/** CPU seconds of a process's main thread (its event loop), from /proc/<pid>/task/<pid>/stat. */
+function mainThreadCpu(pid: number): number {
   try {
-    const payloads = nginxBatches(99, PAYLOADS, linesPer);
-    const profileDir = o.profile ? join(o.resultsDir, 'profiles', o.stamp, 'many-producers-aggregator') : undefined;
-    const stack = await benchStack(tmp.dir, [{ type: 'file', topic: TOPIC, include: ['/nonexistent'] }], {}, profileDir ? { aggregatorDir: profileDir } : undefined);
-    const agg = await stack.startAggregator();
-    const aw = new ProcWatch(agg.pid);
-    const run = randomUUID().slice(0, 8);
+    const t = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+    const rest = t.slice(t.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) / clkTck();
+  } catch {
+    return NaN;
+  }
+}
 
-    let acked = 0;
-    let rawBytes = 0;
-    let errors = 0;
-    let lastError = '';
-    const lat: number[] = [];
-    let measuring = true;
-    const clients: Client[] = [];
+interface RunStats {
+  elapsed: number;
+  acked: number;
+  rawBytes: number;
+  errors: number;
+  lastError: string;
+  /** sorted ack latencies, ms */
+  lat: Float64Array;
+  aggCpu: number;
+  aggMainCpu: number;
+  clientCpu: number;
+  peakRss: number;
+  stored: number;
+}
 
-    const producer = async (i: number): Promise<void> => {
-      const client = new Client(stack.aggUrl, { pipelining: 1, keepAliveTimeout: 60_000 });
-      clients.push(client);
-      const id = `bench-${i}/${run}`;
-      const host = `bench-host-${i}`;
-      const source = `/var/log/nginx/access-${i}.log`;
-      let seq = 0;
-      let srcOffset = 0;
-      while (measuring) {
-        const p = payloads[(i + seq) % PAYLOADS]!;
-        const body = Buffer.concat(
-          encodeRequest({
-            producer: id,
-            epoch: 1,
-            host,
-            batches: [{ topic: TOPIC, source, seq, sourceOffset: srcOffset, lines: linesPer, timestamp: Date.now(), codec: CODEC_ZSTD, flags: 0, rawLength: p.rawLength, payload: p.payload }],
-          }),
-        );
-        const t = performance.now();
-        try {
-          const res = await client.request({ path: '/v1/batches', method: 'POST', body, headers: { 'content-type': BATCHES_CONTENT_TYPE } });
-          const text = await res.body.text();
-          if (res.statusCode !== 200) {
-            errors++;
-            lastError = `HTTP ${res.statusCode}: ${text.slice(0, 300)}`;
-            await sleep(50);
-            continue;
-          }
-        } catch (err) {
+interface RunConfig {
+  producers: number;
+  seconds: number;
+  linesPer: number;
+  client: 'lean' | 'undici';
+}
+
+type Send = (body: Buffer) => Promise<{ status: number; body: string }>;
+
+function leanSender(port: number, onError: (e: Error) => void, stopping: () => boolean): { send: Send; close: () => void } {
+  const conn = new AgentConn(port, { error: (_what, err) => onError(err), stopping });
+  const head = (n: number) => `POST /v1/batches HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\ncontent-type: ${BATCHES_CONTENT_TYPE}\r\ncontent-length: ${n}\r\n\r\n`;
+  return { send: (body) => conn.request(head(body.length), body), close: () => conn.close() };
+}
+
+function undiciSender(url: string): { send: Send; close: () => Promise<void> } {
+  const client = new Client(url, { pipelining: 1, keepAliveTimeout: 60_000 });
+  return {
+    send: async (body) => {
+      const res = await client.request({ path: '/v1/batches', method: 'POST', body, headers: { 'content-type': BATCHES_CONTENT_TYPE } });
+      return { status: res.statusCode, body: await res.body.text() };
+    },
+    close: () => client.close().catch(() => undefined),
+  };
+}
+
+/** One run against a fresh aggregator (this build, or `cli`), in its own directory under `dir`. */
+async function runOnce(dir: string, c: RunConfig, label: string, cli?: string, profileDir?: string): Promise<RunStats> {
+  const payloads = nginxBatches(99, PAYLOADS, c.linesPer);
+  await mkdir(dir, { recursive: true });
+  const stack = await benchStack(dir, [{ type: 'file', topic: TOPIC, include: ['/nonexistent'] }], {}, profileDir ? { aggregatorDir: profileDir } : undefined);
+  let agg;
+  if (cli) {
+    agg = spawnTracked(`aggregator (${label})`, process.execPath, [cli, 'aggregator', '--config', stack.aggConfig], { LOGSHIP_LOG_PRETTY: '0' });
+    await waitReady(`${stack.aggUrl}/readyz`, agg, true);
+  } else agg = await stack.startAggregator();
+  const aw = new ProcWatch(agg.pid);
+  const runId = randomUUID().slice(0, 8);
+
+  let acked = 0;
+  let rawBytes = 0;
+  let errors = 0;
+  let lastError = '';
+  const lat: number[] = [];
+  let measuring = true;
+  const closers: Array<() => unknown> = [];
+
+  const producer = async (i: number): Promise<void> => {
+    const s =
+      c.client === 'undici'
+        ? undiciSender(stack.aggUrl)
+        : leanSender(
+            stack.aggPort,
+            (e) => {
+              errors++;
+              lastError = e.message;
+            },
+            () => !measuring,
+          );
+    closers.push(s.close);
+    const id = `bench-${i}/${runId}`;
+    const host = `bench-host-${i}`;
+    const source = `/var/log/nginx/access-${i}.log`;
+    let seq = 0;
+    let srcOffset = 0;
+    while (measuring) {
+      const p = payloads[(i + seq) % PAYLOADS]!;
+      const body = Buffer.concat(
+        encodeRequest({
+          producer: id,
+          epoch: 1,
+          host,
+          batches: [{ topic: TOPIC, source, seq, sourceOffset: srcOffset, lines: c.linesPer, timestamp: Date.now(), codec: CODEC_ZSTD, flags: 0, rawLength: p.rawLength, payload: p.payload }],
+        }),
+      );
+      const t = performance.now();
+      try {
+        const res = await s.send(body);
+        if (res.status !== 200) {
           errors++;
-          lastError = (err as Error).message;
+          lastError = `HTTP ${res.status}: ${res.body.slice(0, 300)}`;
           await sleep(50);
           continue;
         }
+      } catch (err) {
         if (!measuring) break;
-        lat.push(performance.now() - t);
-        acked++;
-        rawBytes += p.rawLength;
-        seq++;
-        srcOffset += p.rawLength;
+        errors++;
+        lastError = (err as Error).message;
+        await sleep(50);
+        continue;
       }
-    };
+      if (!measuring) break;
+      lat.push(performance.now() - t);
+      acked++;
+      rawBytes += p.rawLength;
+      seq++;
+      srcOffset += p.rawLength;
+    }
+  };
 
-    log(`many producers: ${producers} producers, ${linesPer} lines a batch, ${seconds} s`);
-    const cpu0 = process.cpuUsage();
-    const t0 = performance.now();
-    aw.mark();
-    const pr = progress(() => {
-      const s = (performance.now() - t0) / 1000;
-      return `many-producers: ${s.toFixed(0)} / ${seconds} s, ${acked} batches acked (${Math.round(acked / s)}/s), ${errors} errors`;
-    });
-    const loops = Array.from({ length: producers }, (_, i) => producer(i));
-    const ticker = setInterval(() => aw.sample(), 1_000);
-    await sleep(seconds * 1000);
-    measuring = false;
-    aw.sample();
-    const elapsed = (performance.now() - t0) / 1000;
-    const ackedInWindow = acked;
-    const bytesInWindow = rawBytes;
-    clearInterval(ticker);
-    pr.stop();
-    const clientCpu = process.cpuUsage(cpu0);
-    await Promise.all(loops);
-    await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
-    const stored = await topicCount(stack.aggUrl, TOPIC);
-    // Requests still in flight when the window closed are stored but not counted above.
-    if (stored < ackedInWindow * linesPer) notes.push(`STORED ${stored} lines, fewer than the ${ackedInWindow * linesPer} acknowledged`);
-    if (errors) notes.push(`${errors} failed requests; last: ${lastError}`);
-    await stopService(agg);
+  log(`many producers (${label}): ${c.producers} producers (${c.client} client), ${c.linesPer} lines a batch, ${c.seconds} s; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  aw.mark();
+  const main0 = mainThreadCpu(agg.pid);
+  const pr = progress(() => {
+    const s = (performance.now() - t0) / 1000;
+    return `many-producers (${label}): ${s.toFixed(0)} / ${c.seconds} s, ${acked} batches acked (${Math.round(acked / s)}/s), ${errors} errors`;
+  });
+  const loops = Array.from({ length: c.producers }, (_, i) => producer(i));
+  const ticker = setInterval(() => aw.sample(), 1_000);
+  await sleep(c.seconds * 1000);
+  measuring = false;
+  aw.sample();
+  const aggMainCpu = mainThreadCpu(agg.pid) - main0;
+  const elapsed = (performance.now() - t0) / 1000;
+  const ackedInWindow = acked;
+  const bytesInWindow = rawBytes;
+  clearInterval(ticker);
+  pr.stop();
+  const clientCpu = process.cpuUsage(cpu0);
+  await Promise.all(loops);
+  await Promise.all(closers.map((f) => f()));
+  const stored = await topicCount(stack.aggUrl, TOPIC);
+  await stopService(agg);
+  return {
+    elapsed,
+    acked: ackedInWindow,
+    rawBytes: bytesInWindow,
+    errors,
+    lastError,
+    lat: Float64Array.from(lat).sort(),
+    aggCpu: aw.cpu,
+    aggMainCpu,
+    clientCpu: (clientCpu.user + clientCpu.system) / 1e6,
+    peakRss: aw.peakRss,
+    stored,
+  };
+}
+
+/** us of CPU per acknowledged batch */
+const perBatch = (cpuS: number, r: RunStats): number => (cpuS * 1e6) / Math.max(1, r.acked);
+
+function costRows(r: RunStats, suffix = ''): Row[] {
+  return [
+    info(`aggregator CPU per batch${suffix}`, perBatch(r.aggCpu, r), 'us', 0),
+    info(`  of which its main thread${suffix}`, perBatch(r.aggMainCpu, r), 'us', 0),
+    info(`  main-thread bound${suffix}`, r.acked / r.aggMainCpu, 'batches/s', 0),
+    info(`producers (this process) CPU per batch${suffix}`, perBatch(r.clientCpu, r), 'us', 0),
+  ];
+}
+
+function checkStored(r: RunStats, linesPer: number, notes: string[], label: string): void {
+  // Requests still in flight when the window closed are stored but not counted.
+  if (r.stored < r.acked * linesPer) notes.push(`${label}: STORED ${r.stored} lines, fewer than the ${r.acked * linesPer} acknowledged`);
+  if (r.errors) notes.push(`${label}: ${r.errors} failed requests; last: ${r.lastError}`);
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+async function runAB(dir: string, c: RunConfig, other: string, rounds: number): Promise<ScenarioResult> {
+  const notes: string[] = [];
+  const got: Record<'A' | 'B', RunStats[]> = { A: [], B: [] };
+  const raw: Record<string, unknown> = { ...c, other, rounds, loadavgBefore: loadavg() };
+  for (let round = 0; round < rounds; round++) {
+    // Alternate which side goes first, so a trend in the machine's load falls on both.
+    for (const side of round % 2 === 0 ? (['A', 'B'] as const) : (['B', 'A'] as const)) {
+      const r = await runOnce(join(dir, `${side}-${round}`), c, side === 'A' ? 'A: this build' : 'B: other build', side === 'B' ? other : undefined);
+      checkStored(r, c.linesPer, notes, `${side} round ${round}`);
+      got[side].push(r);
+      log(
+        `${side} round ${round}: ${Math.round(r.acked / r.elapsed)} batches/s, p99 ${percentile(r.lat, 99).toFixed(1)} ms, aggregator ${perBatch(r.aggCpu, r).toFixed(0)} us/batch (main thread ${perBatch(r.aggMainCpu, r).toFixed(0)}), producers ${perBatch(r.clientCpu, r).toFixed(0)} us/batch; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`,
+      );
+    }
+  }
+  const rows: Row[] = [];
+  for (const side of ['A', 'B'] as const) {
+    const rs = got[side];
+    const tag = side === 'A' ? ' (A: this build)' : ' (B: other)';
+    rows.push(info(`acked batches/s${tag}`, median(rs.map((r) => r.acked / r.elapsed)), 'batches/s', 0));
+    rows.push(info(`ack latency p99${tag}`, median(rs.map((r) => percentile(r.lat, 99))), 'ms'));
+    rows.push(info(`aggregator CPU per batch${tag}`, median(rs.map((r) => perBatch(r.aggCpu, r))), 'us', 0));
+    rows.push(info(`  of which its main thread${tag}`, median(rs.map((r) => perBatch(r.aggMainCpu, r))), 'us', 0));
+    rows.push(info(`producers CPU per batch${tag}`, median(rs.map((r) => perBatch(r.clientCpu, r))), 'us', 0));
+    raw[side] = rs.map((r) => ({ ...r, lat: undefined, p99: percentile(r.lat, 99) }));
+  }
+  raw.loadavgAfter = loadavg();
+  notes.push(`A/B against ${other}, ${rounds} rounds interleaved, medians; load average at the end ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  return { scenario: manyProducers.name, seconds: 0, rows, notes, raw };
+}
+
+async function run(o: BenchOptions): Promise<ScenarioResult> {
+  const tmp = await scratch('many');
+  const c: RunConfig = {
+    producers: envNumber('BENCH_PRODUCERS', 200),
+    seconds: envNumber('BENCH_PRODUCER_SECONDS', 20),
+    linesPer: envNumber('BENCH_PRODUCER_LINES', 50),
+    client: process.env.BENCH_PRODUCER_CLIENT === 'undici' ? 'undici' : 'lean',
+  };
+  const notes: string[] = [];
+  try {
+    const other = process.env.BENCH_FANIN_AB;
+    if (other) return await runAB(tmp.dir, c, other, Math.round(envNumber('BENCH_FANIN_ROUNDS', 3)));
+    const profileDir = o.profile ? join(o.resultsDir, 'profiles', o.stamp, 'many-producers-aggregator') : undefined;
+    const r = await runOnce(tmp.dir, c, 'this build', undefined, profileDir);
+    checkStored(r, c.linesPer, notes, 'many-producers');
     const raw: Record<string, unknown> = {};
     if (profileDir) {
       try {
@@ -125,26 +302,39 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
         notes.push(`no aggregator profile: ${(err as Error).message}`);
       }
     }
-
-    const sorted = Float64Array.from(lat).sort();
-    const p99 = percentile(sorted, 99);
+    const p99 = percentile(r.lat, 99);
     return {
       scenario: manyProducers.name,
-      seconds: elapsed,
+      seconds: r.elapsed,
       rows: [
-        info('producers x lines a batch', `${producers} x ${linesPer}`),
-        atLeast('acked batches/s', ackedInWindow / elapsed, 20_000, 'batches/s', 0),
-        info('lines/s', Math.round((ackedInWindow * linesPer) / elapsed), 'lines/s', 0),
-        info('throughput (uncompressed)', bytesInWindow / MiB / elapsed, 'MiB/s'),
-        info('ack latency p50', percentile(sorted, 50), 'ms'),
+        info('producers x lines a batch', `${c.producers} x ${c.linesPer} (${c.client} client)`),
+        atLeast('acked batches/s', r.acked / r.elapsed, 20_000, 'batches/s', 0),
+        info('lines/s', Math.round((r.acked * c.linesPer) / r.elapsed), 'lines/s', 0),
+        info('throughput (uncompressed)', r.rawBytes / MiB / r.elapsed, 'MiB/s'),
+        info('ack latency p50', percentile(r.lat, 50), 'ms'),
         atMost('ack latency p99', p99, 50, 'ms'),
-        info('ack latency max', percentile(sorted, 100), 'ms'),
-        info('aggregator CPU', (100 * aw.cpu) / elapsed, '% of a core'),
-        info('aggregator peak RSS', aw.peakRss / MiB, 'MiB'),
-        info('client (this process) CPU', (100 * (clientCpu.user + clientCpu.system)) / 1e6 / elapsed, '% of a core'),
+        info('ack latency max', percentile(r.lat, 100), 'ms'),
+        info('aggregator CPU', (100 * r.aggCpu) / r.elapsed, '% of a core'),
+        info('aggregator main thread CPU', (100 * r.aggMainCpu) / r.elapsed, '% of a core'),
+        info('aggregator peak RSS', r.peakRss / MiB, 'MiB'),
+        info('producers (this process) CPU', (100 * r.clientCpu) / r.elapsed, '% of a core'),
+        ...costRows(r),
       ],
       notes,
-      raw: { ...raw, producers, linesPer, seconds: elapsed, acked: ackedInWindow, rawBytes: bytesInWindow, errors, p50: percentile(sorted, 50), p99, max: percentile(sorted, 100), aggregatorCpu: aw.cpu },
+      raw: {
+        ...raw,
+        ...c,
+        seconds: r.elapsed,
+        acked: r.acked,
+        rawBytes: r.rawBytes,
+        errors: r.errors,
+        p50: percentile(r.lat, 50),
+        p99,
+        max: percentile(r.lat, 100),
+        aggregatorCpu: r.aggCpu,
+        aggregatorMainCpu: r.aggMainCpu,
+        clientCpu: r.clientCpu,
+      },
     };
   } finally {
     await tmp.cleanup();
