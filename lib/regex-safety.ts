@@ -1,7 +1,29 @@
 /**
- * A sound refusal of regular expressions that could backtrack badly in V8's
- * backtracking engine (irregexp). JavaScript has no linear-time regex
- * engine, and a pattern from a config file runs against every stored line,
+ * The one regex policy of logship: every regular expression a config gives
+ * (alert `match`, pipeline `regex` and `pattern` steps, `matches` in
+ * conditions) is checked here, at `logship check` and at start.
+ *
+ * Policy (docs/alerting.md "Patterns cannot stall the aggregator" and
+ * docs/pipelines.md "Regex safety" describe it for users):
+ *
+ *  (a) A pattern the static check below shows to run in linear time on V8's
+ *      backtracking engine is accepted for every use.
+ *  (b) Otherwise, a pattern used only to select lines (`use: 'select'`: alert
+ *     `match`, which runs only on the lines its literals let through and
+ *      needs only yes or no) is accepted when V8's own linear-time engine can
+ *      run it (no backreferences, no lookaround, no counted repetition too big
+ *      to unroll): importing this module turns on V8's switch to that engine
+ *      for any search that backtracks excessively, so such a search costs at
+ *      most O(pattern x line). Patterns that extract fields on every stored
+ *      line (`use: 'extract'`: pipelines) must pass (a): there the fallback's
+ *      backtracking budget before it switches would be paid on every line.
+ *  (c) Everything else is refused, with the reason.
+ *
+ * regexProblem() applies the policy; regexSafetyProblem() is (a) alone.
+ *
+ * The static check (a): a sound refusal of regular expressions that could
+ * backtrack badly in V8's backtracking engine (irregexp). A pattern from a
+ * config file runs against every stored line,
  * so a pattern is accepted only when the rules below show that matching one
  * line costs time linear in the line (for anchored patterns) and never
  * worse than one linear scan per start position the pattern could begin at.
@@ -31,6 +53,14 @@
  * above 128" otherwise, so \s, negated classes and non-ASCII literals are
  * treated as overlapping each other.
  */
+
+import { setFlagsFromString } from 'node:v8';
+
+// Before any pattern is compiled (config loading imports this module): a search that backtracks
+// too much moves to V8's linear-time engine (policy 2). Process-wide; patterns that pass rule 1
+// never reach the budget.
+setFlagsFromString('--enable-experimental-regexp-engine');
+setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
 
 /** Above this `max` a repetition counts as unbounded. */
 const SMALL_MAX = 64;
@@ -482,4 +512,29 @@ export function safeRegExp(source: string, flags = ''): RegExp {
   const problem = regexSafetyProblem(source, flags);
   if (problem) throw new UnsafeRegexError(problem);
   return new RegExp(source, flags);
+}
+
+/** How a configured pattern is used (the policy above): to select lines (yes or no), or to extract fields from every line. */
+export type RegexUse = 'select' | 'extract';
+
+/** Why V8's linear-time engine cannot run `source`, or undefined. Throws SyntaxError for an invalid pattern. */
+export function linearEngineProblem(source: string, flags = ''): string | undefined {
+  try {
+    new RegExp(source, flags.replace(/[^ims]/g, '') + 'l');
+  } catch (err) {
+    const m = (err as Error).message;
+    if (/linear time/i.test(m)) return 'V8\'s linear-time engine cannot run it (backreferences such as \\1, lookahead (?=...) / (?!...), lookbehind (?<=...) / (?<!...), or a counted repetition {n,m} too large to unroll)';
+    throw err;
+  }
+  return undefined;
+}
+
+/** The policy (file comment): why `source` is refused for `use`, or undefined when it is accepted. */
+export function regexProblem(source: string, use: RegexUse, flags = ''): string | undefined {
+  const staticProblem = regexSafetyProblem(source, flags);
+  if (staticProblem === undefined || staticProblem.startsWith('not a valid regular expression')) return staticProblem;
+  if (use === 'extract') return staticProblem;
+  const linear = linearEngineProblem(source, flags);
+  if (linear === undefined) return undefined;
+  return `${staticProblem}; and ${linear}`;
 }

@@ -4,39 +4,30 @@
  * A backtracking regex engine (V8's irregexp, like PCRE or Java's) can take
  * exponential time on lines such as "aaaa...b" for patterns like (a+)+$, and
  * polynomial time for many more; one such line would freeze the aggregator's
- * event loop. The decision (see docs/alerting.md): every pattern must be in the
- * subset V8's own linear-time engine (a Pike VM, V8 >= 8.8, in every Node
- * we support) can run, checked by compiling it with the `l` flag, which V8
- * refuses for backreferences, lookahead/lookbehind and large counted
- * repetitions. `logship check` reports the others as config errors. At run
- * time the pattern runs on the fast backtracking engine, and V8 switches a
- * search to the linear engine once it backtracks too much
- * (--enable-experimental-regexp-engine-on-excessive-backtracks), so the cost
- * of one search is bounded by O(pattern x line) whatever the input.
- *
- * The flags must be set before the patterns are compiled: importing this
- * module sets them (config loading imports it, so both `logship check` and
- * the aggregator have them).
+ * event loop. Which patterns are accepted is logship's one regex policy,
+ * lib/regex-safety.ts (docs/alerting.md): a `match` selects lines, so it is
+ * accepted when the static check shows it linear on the backtracking engine,
+ * or else when V8's own linear-time engine (a Pike VM) can run it; importing
+ * that module turns on V8's switch to the linear engine for a search that
+ * backtracks too much, so one search costs O(pattern x line) at most.
+ * `logship check` reports the others as config errors. Either way an accepted
+ * pattern has no lookaround, which the joined-text scan below relies on.
  */
-import { setFlagsFromString } from 'node:v8';
+import { regexProblem } from '../../lib/regex-safety.js';
 import { LiteralAutomaton } from './automaton.js';
 import { allRequiredRuns, requiredLiterals } from './literals.js';
 
-setFlagsFromString('--enable-experimental-regexp-engine');
-setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
-
-/** Why `src` is not accepted as a log-match pattern, or undefined. */
+/** Why `src` is not accepted as a log-match pattern (lib/regex-safety.ts policy, use "select"), or undefined. */
 export function patternProblem(src: string): string | undefined {
+  let problem: string | undefined;
   try {
-    new RegExp(src, 'l');
+    problem = regexProblem(src, 'select');
   } catch (err) {
-    const m = (err as Error).message;
-    if (/linear time/i.test(m)) {
-      return 'this pattern needs a backtracking engine (backreferences such as \\1, lookahead (?=...) / (?!...), lookbehind (?<=...) / (?<!...), or a counted repetition {n,m} too large to unroll) and one hostile line could stall the aggregator; rewrite it without them (see docs/alerting.md)';
-    }
-    return `invalid regular expression: ${m.replace(/^Invalid regular expression: /, '')}`;
+    problem = `not a valid regular expression: ${(err as Error).message}`;
   }
-  return undefined;
+  if (problem === undefined) return undefined;
+  if (problem.startsWith('not a valid regular expression')) return `invalid regular expression: ${problem.replace(/^not a valid regular expression: (Invalid regular expression: )?/, '')}`;
+  return `this pattern needs a backtracking engine (${problem}): one hostile line could stall the aggregator; rewrite it (see docs/alerting.md)`;
 }
 
 /**
