@@ -11,7 +11,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Agent as UndiciAgent, request } from 'undici';
+import { HttpPoster } from './http-post.js';
 import { readFileSync } from 'node:fs';
 import type { Logger } from '../../lib/obs/logger.js';
 import { BATCHES_CONTENT_TYPE, CODEC_ZSTD, encodeRequest, type WireBatch } from '../../lib/protocol/batches.js';
@@ -53,7 +53,7 @@ class SendError extends Error {
 
 export class Forwarder {
   #o: ForwarderOptions;
-  #dispatcher: UndiciAgent;
+  #http: HttpPoster;
   #urlIndex = 0;
   #running = false;
   #loop: Promise<void> | undefined;
@@ -69,16 +69,13 @@ export class Forwarder {
 
   constructor(o: ForwarderOptions) {
     this.#o = o;
-    this.#dispatcher = new UndiciAgent({
-      keepAliveTimeout: 30_000,
-      connections: 4,
-      headersTimeout: o.requestTimeout,
-      bodyTimeout: o.requestTimeout,
-      connect: o.tls
+    this.#http = new HttpPoster({
+      keepAliveMs: 30_000,
+      tls: o.tls
         ? {
-            ca: o.tls.ca_file ? readFileSync(o.tls.ca_file) : undefined,
-            cert: o.tls.cert_file ? readFileSync(o.tls.cert_file) : undefined,
-            key: o.tls.key_file ? readFileSync(o.tls.key_file) : undefined,
+            ...(o.tls.ca_file ? { ca: readFileSync(o.tls.ca_file) } : {}),
+            ...(o.tls.cert_file ? { cert: readFileSync(o.tls.cert_file) } : {}),
+            ...(o.tls.key_file ? { key: readFileSync(o.tls.key_file) } : {}),
           }
         : undefined,
     });
@@ -177,10 +174,8 @@ export class Forwarder {
     const url = new URL('/v1/batches', this.currentUrl);
     const buf = this.#o.buffer;
     this.lastAttempt = Date.now();
-    const res = await request(url, {
-      method: 'POST',
-      body,
-      dispatcher: this.#dispatcher,
+    const res = await this.#http.post(url, body, {
+      timeoutMs: this.#o.requestTimeout,
       signal: this.#abort.signal,
       headers: {
         'content-type': BATCHES_CONTENT_TYPE,
@@ -189,15 +184,15 @@ export class Forwarder {
         'x-logship-agent-status': `buffer_bytes=${buf.sizeBytes};buffer_max_bytes=${buf.maxBytes};unacked_batches=${buf.unackedBatches}${this.#o.lagBytes ? `;lag_bytes=${this.#lagBytes(this.#o.lagBytes)}` : ''}`,
       },
     });
-    const text = await res.body.text();
-    if (res.statusCode !== 200) {
+    const text = res.text;
+    if (res.status !== 200) {
       let reason = text.slice(0, 500);
       try {
         reason = (JSON.parse(text) as { error: { reason: string } }).error.reason;
       } catch {
         /* not JSON: keep the text */
       }
-      throw new SendError(res.statusCode, `HTTP ${res.statusCode}: ${reason}`);
+      throw new SendError(res.status, `HTTP ${res.status}: ${reason}`);
     }
   }
 
@@ -293,6 +288,6 @@ export class Forwarder {
     this.#wake?.();
     await this.#loop?.catch(() => undefined);
     clearTimeout(t);
-    await this.#dispatcher.close().catch(() => undefined);
+    this.#http.close();
   }
 }
