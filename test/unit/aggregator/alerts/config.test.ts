@@ -133,6 +133,11 @@ describe('alert rule config', () => {
       const c = parseAggregatorConfig(yaml.replaceAll('/etc/logship/', `${dir}/`), 'README.md', {});
       expect(c.alerts.map((r) => [r.name, r.kind])).toEqual([['ErrorBurst', 'match'], ['HighCPU', 'metric'], ['HostSilent', 'absent']]);
       expect(c.sinks.map((x) => x.type)).toEqual(['alertmanager', 'pagerduty', 'webhook']);
+      // the second example: a rule on parsed nginx fields, with a route
+      const parsed = [...section.matchAll(/```yaml\n([\s\S]*?)```/g)][1]![1]!;
+      const p = parseAggregatorConfig(parsed, 'README.md', {});
+      expect(p.alerts[0]).toMatchObject({ name: 'Client5xxBurst', kind: 'match', where: 'http.response.status_code >= 500', group_by: ['source.ip'] });
+      expect(Object.keys(p.pipelines)).toEqual(['nginx']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
