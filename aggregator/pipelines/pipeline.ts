@@ -16,6 +16,7 @@ import { presetStep } from './presets.js';
 import { compileIf, compileStep, DROP, OK, SKIP, StepError, type CompiledStep, type StepContext } from './steps.js';
 import type { PipelineConfig, StepConfig } from './types.js';
 import { ExtraFields, FastPlan } from './writer.js';
+import { BytePlan } from './bytes.js';
 
 export interface ParseResult {
   doc: Doc;
@@ -107,6 +108,7 @@ export class Pipeline {
   readonly #config: PipelineConfig;
   /** fast plans per set of extra fields (null: none possible) */
   readonly #plans = new WeakMap<ExtraFields, FastPlan | null>();
+  readonly #bytePlans = new WeakMap<ExtraFields, BytePlan | null>();
 
   constructor(name: string, config: PipelineConfig, onFailure?: FailureListener) {
     this.name = name;
@@ -147,6 +149,13 @@ export class Pipeline {
     }
     const r = this.run(rec);
     return { json: undefined, doc: r.doc, dropped: r.dropped, routes: r.routes, failed: r.failed };
+  }
+
+  /** The byte path (bytes.ts) for these extra fields, or undefined when this pipeline has none. */
+  bytePlan(extra: ExtraFields = NO_EXTRA): BytePlan | undefined {
+    let plan = this.#bytePlans.get(extra);
+    if (plan === undefined) this.#bytePlans.set(extra, (plan = BytePlan.compile(this.#config.steps, extra) ?? null));
+    return plan ?? undefined;
   }
 
   /** The compiled fast writer for these extra fields, or undefined when this pipeline needs the object path. */

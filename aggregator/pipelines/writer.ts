@@ -35,8 +35,8 @@ import { isoTime, parseTimestamp, parseZone, TIMESTAMP_FORMATS, type TimestampFo
 import type { StepConfig } from './types.js';
 
 /** A slot's value: the fast plan only ever holds scalars. */
-type Val = string | number | undefined;
-type Vals = Val[];
+export type Val = string | number | undefined;
+export type Vals = Val[];
 
 /**
  * Fields a caller adds after the pipeline (the ES sink's event.*, agent.*,
@@ -326,6 +326,72 @@ export class FastPlan {
     };
   }
 
+  /** A field's slot, or undefined when the plan has none for it (bytes.ts). */
+  slotOf(path: string): number | undefined {
+    return this.#slots.get(path);
+  }
+
+  /** Number of slots (a record's values array length). */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Slots of the caller's extra fields, in the ExtraFields' order. */
+  get extraSlots(): readonly number[] {
+    return this.#extra;
+  }
+
+  /** The first step's config is what bytes.ts compiled into its scanner; it runs the others through here. */
+  get stepCount(): number {
+    return this.#steps.length;
+  }
+
+  /** Runs steps[from..] over slot values (strings and numbers only): OK, DROP or anything else for "the object path". */
+  runSteps(vals: Vals, ctx: StepContext, from: number): StepOutcome | 'fallback' {
+    const steps = this.#steps;
+    try {
+      for (let i = from; i < steps.length; i++) {
+        const st = steps[i]!;
+        if (st.cond && !st.cond(this.#materialize(this.#root, vals) ?? {})) continue;
+        const r = st.run(vals, ctx);
+        if (r === OK || r === SKIP) continue;
+        if (r === DROP) return DROP;
+        return 'fallback';
+      }
+    } catch {
+      return 'fallback';
+    }
+    return OK;
+  }
+
+  /**
+   * The shape of a record whose present fields are those defined in `vals`
+   * (the text between the varying values, context leaves written in), or
+   * undefined when the document has too many leaves for shapes.
+   */
+  shapeOf(vals: Vals): Shape | undefined {
+    const order = this.#order;
+    if (order === undefined) return undefined;
+    let mask = 0;
+    for (let i = 0; i < order.length; i++) if (vals[order[i]!] !== undefined) mask |= 1 << i;
+    let sh = this.#shapes.get(mask);
+    if (sh !== undefined) {
+      const cs = sh.ctxSlots;
+      for (let i = 0; i < cs.length; i++) {
+        if (vals[cs[i]!] !== sh.ctxVals[i]) {
+          sh = undefined;
+          break;
+        }
+      }
+    }
+    if (sh === undefined) {
+      if (this.#shapes.size >= 256) this.#shapes.clear();
+      sh = this.#shape(vals);
+      this.#shapes.set(mask, sh);
+    }
+    return sh;
+  }
+
   /** Runs the steps over the record and writes its document, `extraValues` in the ExtraFields' order. */
   run(rec: StoredRecord, ctx: StepContext, extraValues?: readonly Val[]): FastOutcome {
     if (rec.metrics !== undefined) return FALLBACK;
@@ -359,25 +425,8 @@ export class FastPlan {
    * same, so a record costs a concatenation per varying value.
    */
   #write(vals: Vals): string {
-    const order = this.#order;
-    if (order === undefined) return writeObject(this.#root, vals) || '{}';
-    let mask = 0;
-    for (let i = 0; i < order.length; i++) if (vals[order[i]!] !== undefined) mask |= 1 << i;
-    let sh = this.#shapes.get(mask);
-    if (sh !== undefined) {
-      const cs = sh.ctxSlots;
-      for (let i = 0; i < cs.length; i++) {
-        if (vals[cs[i]!] !== sh.ctxVals[i]) {
-          sh = undefined;
-          break;
-        }
-      }
-    }
-    if (sh === undefined) {
-      if (this.#shapes.size >= 256) this.#shapes.clear();
-      sh = this.#shape(vals);
-      this.#shapes.set(mask, sh);
-    }
+    const sh = this.shapeOf(vals);
+    if (sh === undefined) return writeObject(this.#root, vals) || '{}';
     const seps = sh.seps;
     const slots = sh.slots;
     const leaves = sh.leaves;
@@ -435,7 +484,7 @@ export class FastPlan {
   }
 }
 
-interface Shape {
+export interface Shape {
   /** text before each varying value, and after the last */
   seps: string[];
   slots: number[];

@@ -170,6 +170,17 @@ export function pipelineDocumentJson(doc: Record<string, unknown>, r: StoredReco
 const SINK_FIELDS = new ExtraFields(['event.dataset', 'event.kind', 'agent.type', 'agent.version', 'agent.id'], ['data_stream']);
 const SINK_FIELDS_STREAM = new ExtraFields([...SINK_FIELDS.paths, 'data_stream.type', 'data_stream.dataset', 'data_stream.namespace'], ['data_stream']);
 
+/** The fields this sink adds to a parsed document (for Pipeline.runJson and Pipeline.bytePlan)... */
+export function sinkFields(c: DocumentContext): ExtraFields {
+  return c.target.stream ? SINK_FIELDS_STREAM : SINK_FIELDS;
+}
+
+/** ...and their values for a record of agent `host`. */
+export function sinkValues(c: DocumentContext, host: string): string[] {
+  const st = c.target.stream;
+  return st ? [st.dataset, 'event', 'logship', c.version, host, st.type, st.dataset, st.namespace] : [c.topic, 'event', 'logship', c.version, host];
+}
+
 export interface ParsedDocument {
   /** the document's JSON text ('' when dropped) */
   json: string;
@@ -186,10 +197,7 @@ export interface ParsedDocument {
  * the record, else by pipelineDocumentJson from the parsed object.
  */
 export function parsedDocument(pipeline: Pipeline, r: StoredRecord, c: DocumentContext): ParsedDocument {
-  const st = c.target.stream;
-  const p = st
-    ? pipeline.runJson(r, SINK_FIELDS_STREAM, [st.dataset, 'event', 'logship', c.version, r.host, st.type, st.dataset, st.namespace])
-    : pipeline.runJson(r, SINK_FIELDS, [c.topic, 'event', 'logship', c.version, r.host]);
+  const p = pipeline.runJson(r, sinkFields(c), sinkValues(c, r.host));
   if (p.dropped) return { json: '', dropped: true, routes: p.routes };
   return { json: p.json ?? pipelineDocumentJson(p.doc!, r, c), dropped: false, routes: p.routes };
 }
