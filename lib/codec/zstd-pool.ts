@@ -3,11 +3,17 @@
  * whole batch; results come back as Promises. Each worker is a whole V8
  * isolate (~10 MiB resident), so workers start only when needed: the first
  * at the first job, another only when every running one is busy, up to
- * `size`; one beyond the first that has been idle for IDLE_STOP_MS stops. An
- * agent that ships a few lines a second keeps one.
+ * `size`; one beyond the first that has been idle for IDLE_STOP_MS stops.
+ *
+ * With `inlineBelow`, a compression of at most that many bytes runs here on
+ * the calling thread instead (level 1 does 64 KiB in well under a
+ * millisecond, less than the round trip to a worker costs), and then the
+ * first worker too stops once idle for IDLE_STOP_MS: an agent that ships a few
+ * lines a second sends only small batches and runs no worker at all.
  */
 import { Worker } from 'node:worker_threads';
 import { Compressor, Decompressor } from 'zstd-napi';
+import binding from 'zstd-napi/binding.js';
 import { LogshipError } from '../errors.js';
 
 interface Pending {
@@ -32,11 +38,16 @@ export class ZstdPool {
   #closed = false;
 
   #recycle: ((ab: ArrayBuffer) => void) | undefined;
+  #inlineBelow: number;
 
-  /** @param opts.recycle receives each input the worker is done with (moved back whole), for reuse */
-  constructor(size = 1, opts: { recycle?: (ab: ArrayBuffer) => void } = {}) {
+  /**
+   * @param opts.recycle receives each input the worker is done with (moved back whole), for reuse
+   * @param opts.inlineBelow compress inputs of at most this many bytes on the calling thread (0: never)
+   */
+  constructor(size = 1, opts: { recycle?: (ab: ArrayBuffer) => void; inlineBelow?: number } = {}) {
     this.#size = Math.max(1, size);
     this.#recycle = opts.recycle;
+    this.#inlineBelow = opts.inlineBelow ?? 0;
   }
 
   /** worker threads running now (they start on demand, up to the pool's size) */
@@ -67,7 +78,7 @@ export class ZstdPool {
   /** No work left: the worker no longer keeps the process alive, and an extra one stops after a while. */
   #idle(pw: PoolWorker): void {
     pw.w.unref();
-    if (this.#workers[0] === pw || this.#closed) return;
+    if ((this.#workers[0] === pw && this.#inlineBelow === 0) || this.#closed) return;
     clearTimeout(pw.idleTimer);
     pw.idleTimer = setTimeout(() => {
       if (pw.busy > 0 || this.#closed) return;
@@ -90,6 +101,13 @@ export class ZstdPool {
    *   Buffer.allocUnsafeSlow): it is moved to the worker instead of copied, and is empty here afterwards.
    */
   compress(data: Buffer, level: number, transfer = false): Promise<Buffer> {
+    if (data.byteLength <= this.#inlineBelow && !this.#closed) {
+      try {
+        return Promise.resolve(compressSmall(data, level));
+      } catch (err) {
+        return Promise.reject(new LogshipError('LSH_ERR_CORRUPT', `zstd: ${(err as Error).message}`));
+      }
+    }
     return this.#submit('compress', data, level, transfer);
   }
 
@@ -136,6 +154,24 @@ export class ZstdPool {
     this.#failAll(new LogshipError('LSH_ERR_CLOSED', 'zstd pool closed'));
     await Promise.all(this.#workers.map((pw) => pw.w.terminate()));
   }
+}
+
+const smallContexts = new Map<number, InstanceType<typeof binding.CCtx>>();
+let smallScratch = Buffer.alloc(0);
+/** Compresses into one reused scratch buffer and returns an exact-size copy (nothing big left as garbage). */
+function compressSmall(data: Buffer, level: number): Buffer {
+  let cctx = smallContexts.get(level);
+  if (!cctx) {
+    cctx = new binding.CCtx();
+    cctx.setParameter(binding.CParameter.compressionLevel, level);
+    smallContexts.set(level, cctx);
+  }
+  const bound = binding.compressBound(data.byteLength);
+  if (smallScratch.byteLength < bound) smallScratch = Buffer.allocUnsafeSlow(bound);
+  const n = cctx.compress2(smallScratch, data);
+  const out = Buffer.allocUnsafeSlow(n); // its own memory, never a slice of node's shared pool
+  smallScratch.copy(out, 0, 0, n);
+  return out;
 }
 
 let syncDecompressor: Decompressor | undefined;

@@ -40,6 +40,23 @@ describe('ZstdPool', () => {
     expect(pool.threads).toBe(1);
   }, 90_000);
 
+  it('inlineBelow: small inputs are compressed on the calling thread (no worker), a bigger one starts one that stops once idle', async () => {
+    pool = new ZstdPool(1, { inlineBelow: 64 * 1024 });
+    const small = [Buffer.alloc(0), Buffer.from('one line\n'), Buffer.from('x'.repeat(64 * 1024))];
+    for (const d of small) for (const level of [1, 3]) expect(decompressSync(await pool.compress(d, level))).toEqual(d);
+    // each result owns its memory (not a slice of a shared slab another batch also uses)
+    const c = await pool.compress(Buffer.from('abc'.repeat(100)), 1);
+    expect(c.buffer.byteLength).toBe(c.byteLength);
+    expect(pool.threads).toBe(0);
+    const big = Buffer.from('y'.repeat(64 * 1024 + 1));
+    expect(decompressSync(await pool.compress(big, 1))).toEqual(big);
+    expect(pool.threads).toBe(1);
+    await waitFor('the idle thread to stop', () => pool!.threads === 0, 30_000, 200);
+    // and work after that starts one again
+    expect(decompressSync(await pool.compress(big, 1))).toEqual(big);
+    expect(pool.threads).toBe(1);
+  }, 90_000);
+
   it('a transferred input moves to the worker and comes back for reuse; close rejects later jobs', async () => {
     const back: ArrayBuffer[] = [];
     pool = new ZstdPool(1, { recycle: (ab) => back.push(ab) });
