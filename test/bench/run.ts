@@ -13,6 +13,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { alertsEval } from './alerts-eval.js';
+import { alertsParsed } from './alerts-parsed.js';
 import { backlogDrain } from './backlog-drain.js';
 import { bulkIngest } from './bulk-ingest.js';
 import { esSink } from './es-sink.js';
@@ -29,7 +30,7 @@ import { machineLine, noVerdictLine, watchMachine } from './machine-share.js';
 import { markdownReport, verdictOf } from './report-md.js';
 import { pipelineNginx } from './pipeline-nginx.js';
 
-const SCENARIOS: Scenario[] = [fileToAggregator, fluentBitCompare, liveTail, manyProducers, fleetFanIn, idleCost, backlogDrain, journaldToAggregator, esSink, bulkIngest, alertsEval, pipelineNginx, jetstreamIngest];
+const SCENARIOS: Scenario[] = [fileToAggregator, fluentBitCompare, liveTail, manyProducers, fleetFanIn, idleCost, backlogDrain, journaldToAggregator, esSink, bulkIngest, alertsEval, alertsParsed, pipelineNginx, jetstreamIngest];
 
 function usage(): string {
   return [
