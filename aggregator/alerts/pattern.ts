@@ -95,6 +95,24 @@ function lineOf(starts: readonly number[], pos: number, from: number): number {
 /** Required literals of one pattern, at most this many (bits of a 32-bit mask). */
 const MAX_RUNS = 30;
 
+/** Keyword tables of one automaton: keyword k stands for entries kwEnt[kwStart[k] .. kwStart[k + 1]): pattern << 5 | bit. */
+interface Scanner {
+  ac: LiteralAutomaton;
+  kwStart: Int32Array;
+  kwEnt: Int32Array;
+  /** per pattern: the bits a message must show to be a candidate */
+  need: Int32Array;
+  /** keyword id -> literal */
+  words: string[];
+}
+
+/** A required run found in more than this share of the lines filters little: left out of the scan when the pattern has a rarer one. */
+const FREQUENT = 0.5;
+/** Lines the full scan samples before deciding which runs to leave out. */
+const SAMPLE_LINES = 20_000;
+/** After the first decision, one delivery in this many is scanned with every run (to decide again). */
+const SAMPLE_EVERY = 32;
+
 /**
  * The log-match patterns of one topic, evaluated together. Each pattern's
  * required literals (literals.ts) go into one automaton (automaton.ts) for the
@@ -108,28 +126,42 @@ const MAX_RUNS = 30;
  * scan the joined text on their own
  * (LinePattern.matching). Either way the answer is exactly the messages each
  * pattern matches on its own.
+ *
+ * A run found in most lines (`" "` between two quoted nginx fields, the
+ * current hour `:00:`) costs a hit per line and filters almost nothing. The
+ * set samples how many lines hold each literal (the first SAMPLE_LINES lines,
+ * then one delivery in SAMPLE_EVERY, scanned with every literal) and scans
+ * the others with an automaton without the runs found in more than half the
+ * lines, for patterns that keep a rarer run. Leaving a required run out only
+ * makes more candidates, each tested with its pattern: the answer is the same.
  */
 export class PatternSet {
   readonly patterns: readonly LinePattern[];
   /** patterns without usable literals */
   readonly plain: readonly number[];
-  readonly ac: LiteralAutomaton | undefined;
-  /** keyword k stands for entries kwEnt[kwStart[k] .. kwStart[k + 1]): pattern << 5 | bit */
-  #kwStart: Int32Array;
-  #kwEnt: Int32Array;
-  /** per pattern: the bits a message must show to be a candidate */
-  #need: Int32Array;
+  /** per pattern: its literals; all: every one is required (else one of them is) */
+  #lits: string[][];
+  #all: boolean[];
+  #full: Scanner | undefined;
+  #scanner: Scanner | undefined;
+  /** runs left out of #scanner, "pattern:bit" (what the last decision chose) */
+  #left = '';
   #seen: Int32Array;
   #stamp: Int32Array;
   #gen = 0;
   #cand: Int32Array;
+  /** sampling: lines per keyword of the full automaton, lines sampled, deliveries since */
+  #kwLines = new Int32Array(0);
+  #kwLast = new Int32Array(0);
+  #sampled = 0;
+  #deliveries = 0;
+  #decided = false;
 
   constructor(patterns: readonly LinePattern[]) {
     this.patterns = patterns;
     const plain: number[] = [];
-    const kwIds = new Map<string, number>();
-    const entries: number[][] = [];
-    this.#need = new Int32Array(patterns.length);
+    this.#lits = [];
+    this.#all = [];
     patterns.forEach((p, i) => {
       // NUL separates messages in the scan: a literal holding one is not used
       let lits = allRequiredRuns(p.source).filter((l) => !l.includes('\0')).slice(0, MAX_RUNS);
@@ -139,34 +171,89 @@ export class PatternSet {
         if (lits.some((l) => l.includes('\0'))) lits = [];
         all = false;
       }
-      if (lits.length === 0) {
-        plain.push(i);
-        return;
-      }
+      if (lits.length === 0) plain.push(i);
+      this.#lits.push(lits);
+      this.#all.push(all);
+    });
+    this.plain = plain;
+    this.#full = this.#build(new Set());
+    this.#scanner = this.#full;
+    const words = this.#full?.words.length ?? 0;
+    this.#kwLines = new Int32Array(words);
+    this.#kwLast = new Int32Array(words).fill(-1);
+    this.#seen = new Int32Array(patterns.length);
+    this.#stamp = new Int32Array(patterns.length);
+    this.#cand = new Int32Array(patterns.length);
+  }
+
+  /** The automaton scanning now (undefined: no pattern has literals). */
+  get ac(): LiteralAutomaton | undefined {
+    return this.#scanner?.ac;
+  }
+
+  /** How many required runs the scan leaves out now (found in most lines, their patterns having a rarer one). */
+  get leftOut(): number {
+    return this.#left === '' ? 0 : this.#left.split(',').length;
+  }
+
+  /** The keyword tables for every literal but those in `leave` ("pattern:bit"). */
+  #build(leave: ReadonlySet<string>): Scanner | undefined {
+    const kwIds = new Map<string, number>();
+    const entries: number[][] = [];
+    const need = new Int32Array(this.patterns.length);
+    this.#lits.forEach((lits, i) => {
+      const all = this.#all[i]!;
       lits.forEach((l, b) => {
+        if (all && leave.has(`${i}:${b}`)) return;
         let id = kwIds.get(l);
         if (id === undefined) {
           kwIds.set(l, (id = kwIds.size));
           entries.push([]);
         }
         entries[id]!.push((i << 5) | (all ? b : 0));
+        need[i]! |= all ? 1 << b : 1;
       });
-      this.#need[i] = all ? (1 << lits.length) - 1 : 1;
     });
-    this.plain = plain;
-    this.#kwStart = new Int32Array(entries.length + 1);
-    this.#kwEnt = new Int32Array(entries.reduce((n, e) => n + e.length, 0));
+    if (kwIds.size === 0) return undefined;
+    const kwStart = new Int32Array(entries.length + 1);
+    const kwEnt = new Int32Array(entries.reduce((n, e) => n + e.length, 0));
     let at = 0;
     entries.forEach((e, k) => {
-      this.#kwStart[k] = at;
-      this.#kwEnt.set(e, at);
+      kwStart[k] = at;
+      kwEnt.set(e, at);
       at += e.length;
     });
-    this.#kwStart[entries.length] = at;
-    if (kwIds.size > 0) this.ac = new LiteralAutomaton([...kwIds.keys()]);
-    this.#seen = new Int32Array(patterns.length);
-    this.#stamp = new Int32Array(patterns.length);
-    this.#cand = new Int32Array(patterns.length);
+    kwStart[entries.length] = at;
+    const words = [...kwIds.keys()];
+    return { ac: new LiteralAutomaton(words), kwStart, kwEnt, need, words };
+  }
+
+  /** After a sample: which frequent runs to leave out; a new automaton when that changed. */
+  #decide(): void {
+    const full = this.#full!;
+    const share = new Map<string, number>();
+    full.words.forEach((w, k) => share.set(w, this.#kwLines[k]! / this.#sampled));
+    const leave = new Set<string>();
+    this.#lits.forEach((lits, i) => {
+      if (!this.#all[i] || lits.length < 2) return;
+      // the rarest run stays whatever its share
+      let rarest = 0;
+      lits.forEach((l, b) => {
+        if (share.get(l)! < share.get(lits[rarest]!)!) rarest = b;
+      });
+      lits.forEach((l, b) => {
+        if (b !== rarest && share.get(l)! > FREQUENT) leave.add(`${i}:${b}`);
+      });
+    });
+    const left = [...leave].join(',');
+    if (left !== this.#left) {
+      this.#left = left;
+      this.#scanner = leave.size === 0 ? full : this.#build(leave);
+    }
+    this.#kwLines.fill(0);
+    this.#kwLast.fill(-1);
+    this.#sampled = 0;
+    this.#decided = true;
   }
 
   /** Whether some pattern needs the joined text (matchAll's `text` and `starts`). */
@@ -182,15 +269,17 @@ export class PatternSet {
   matchAll(messages: readonly string[], text: string, starts: readonly number[]): number[][] {
     const hits: number[][] = this.patterns.map(() => []);
     for (const i of this.plain) this.patterns[i]!.matching(messages, text, starts, hits[i]);
-    const ac = this.ac;
-    if (!ac) return hits;
+    if (!this.#full) return hits;
+    // sampling: until SAMPLE_LINES lines are seen, every delivery at first, later one in SAMPLE_EVERY
+    const sample = !this.#decided || this.#deliveries++ % SAMPLE_EVERY === 0;
+    const sc = sample ? this.#full : this.#scanner!;
+    const { ac, kwStart, kwEnt, need } = sc;
     const { outStart, out } = ac;
-    const kwStart = this.#kwStart;
-    const kwEnt = this.#kwEnt;
-    const need = this.#need;
     const seen = this.#seen;
     const stamp = this.#stamp;
     const cand = this.#cand;
+    const kwLines = this.#kwLines;
+    const kwLast = this.#kwLast;
     const patterns = this.patterns;
     if (this.#gen > 0x3fffffff - messages.length) {
       stamp.fill(0);
@@ -221,6 +310,10 @@ export class PatternSet {
       const o1 = outStart[st + 1]!;
       for (let o = outStart[st]!; o < o1; o++) {
         const kw = out[o]!;
+        if (sample && kwLast[kw] !== line) {
+          kwLast[kw] = line;
+          kwLines[kw]!++;
+        }
         const e1 = kwStart[kw + 1]!;
         for (let e = kwStart[kw]!; e < e1; e++) {
           const ent = kwEnt[e]!;
@@ -233,6 +326,11 @@ export class PatternSet {
           seen[p]! |= 1 << (ent & 31);
         }
       }
+    }
+    if (sample) {
+      kwLast.fill(-1);
+      this.#sampled += messages.length;
+      if (this.#sampled >= SAMPLE_LINES) this.#decide();
     }
     return hits;
   }
