@@ -2,9 +2,10 @@
  * An aggregator + agent pair on 127.0.0.1 for the scenarios, built on the
  * test helpers' config writer (makeStack), started with the bench's own
  * spawner so that BENCH_PROFILE can put node under --cpu-prof.
+ * BENCH_AGGREGATOR_CLI runs another build's aggregator (A/B against it).
  */
 import { makeStack, type Stack } from '../helpers/procs.js';
-import { spawnService, waitReady, type Service } from './harness.js';
+import { spawnService, spawnTracked, waitReady, type Service } from './harness.js';
 
 export interface BenchStack extends Stack {
   startAggregator: () => Promise<Service>;
@@ -21,7 +22,11 @@ export async function benchStack(
   return {
     ...s,
     startAggregator: async () => {
-      const p = spawnService('aggregator', ['aggregator', '--config', s.aggConfig], profile?.aggregatorDir ? { profileDir: profile.aggregatorDir } : {});
+      // BENCH_AGGREGATOR_CLI=/path/to/other/dist/bin/logship.js: that build's aggregator instead (A/B by hand).
+      const other = process.env.BENCH_AGGREGATOR_CLI;
+      const p = other
+        ? spawnTracked('aggregator (BENCH_AGGREGATOR_CLI)', process.execPath, [other, 'aggregator', '--config', s.aggConfig], { LOGSHIP_LOG_PRETTY: '0' })
+        : spawnService('aggregator', ['aggregator', '--config', s.aggConfig], profile?.aggregatorDir ? { profileDir: profile.aggregatorDir } : {});
       await waitReady(`${s.aggUrl}/readyz`, p, true);
       return p;
     },
