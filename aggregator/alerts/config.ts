@@ -234,11 +234,15 @@ export const alertRuleType: OptionType = {
  * Cross-checks with the rest of the aggregator config: a rule's `pipeline`
  * is configured. Called from aggregator/config.ts's root check.
  */
-export function checkAlertPipelines(root: Record<string, unknown>, ctx: { error(path: string, message: string): void }): void {
+export function checkAlertPipelines(root: Record<string, unknown>, ctx: { error(path: string, message: string): void; warn(path: string, message: string): void }): void {
   if (!Array.isArray(root.alerts)) return;
-  const pipelines = (root.pipelines ?? {}) as Record<string, unknown>;
+  const pipelines = (root.pipelines ?? {}) as Record<string, { topics?: string[] } | undefined>;
+  const parsedTopics = new Set(Object.values(pipelines).flatMap((p) => p?.topics ?? []));
   (root.alerts as Array<Record<string, unknown> | undefined>).forEach((rule, i) => {
     const name = rule?.pipeline;
+    if (rule?.kind === 'match' && name === undefined && typeof rule.topic === 'string' && !parsedTopics.has(rule.topic) && usesParsedFields(rule as unknown as MatchAlertRule)) {
+      ctx.warn(`alerts[${i}].topic`, `topic "${rule.topic}" has no pipeline: where, group_by fields and {{field.PATH}} read the unparsed record (message, host.name, log.file.path, ...); name one with pipeline:, or attach one to the topic`);
+    }
     if (typeof name !== 'string' || name === 'none' || Object.hasOwn(pipelines, name)) return;
     const known = Object.keys(pipelines);
     ctx.error(`alerts[${i}].pipeline`, `no pipeline named "${name}" (configured: ${known.length ? known.join(', ') : 'none'}; "none" for the unparsed record)`);

@@ -6,11 +6,19 @@
  */
 import { createHash } from 'node:crypto';
 
-/** "logship/<rule>/<v1>/<v2>..." in group_by order; a SHA-256 form when longer than PagerDuty's 255. */
+/**
+ * "logship/<rule>/<v1>/<v2>..." in group_by order; a SHA-256 form when longer than PagerDuty's 255.
+ * "%" and "/" inside a value are written %25 and %2F, so values that hold slashes (a URL path, a
+ * file name) cannot make two groups one key; a host name has neither, so its key reads as before.
+ */
 export function groupKey(rule: string, groupBy: readonly string[], group: Record<string, string>): string {
-  const key = ['logship', rule, ...groupBy.map((g) => group[g] ?? '')].join('/');
+  const key = ['logship', rule, ...groupBy.map((g) => escapePart(group[g] ?? ''))].join('/');
   if (key.length <= 255) return key;
   return `logship/${createHash('sha256').update(key).digest('hex')}`;
+}
+
+function escapePart(v: string): string {
+  return v.includes('/') || v.includes('%') ? v.replaceAll('%', '%25').replaceAll('/', '%2F') : v;
 }
 
 const OFFSET = 0xcbf29ce484222325n;

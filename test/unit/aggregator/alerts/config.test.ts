@@ -9,6 +9,7 @@ import { compileTemplate, render, templateProblem } from '../../../../aggregator
 import { ConfigError } from '../../../../lib/errors.js';
 import { withAlertSecretsChecked } from '../../../../aggregator/alerts/secrets.js';
 import { checkConfig } from '../../../../bin/config/check.js';
+import { groupKey } from '../../../../aggregator/alerts/identity.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -96,6 +97,42 @@ describe('alert rule config', () => {
     );
     expect(ok.alerts[0]).toMatchObject({ kind: 'match', match: '', where: 'http.response.status_code >= 500', group_by: ['source.ip'] });
     expect(ok.alerts[1]).toMatchObject({ kind: 'match', match: 'x', pipeline: 'none' });
+  });
+
+  it('logship check warns when a rule reads parsed fields of a topic without a pipeline', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'logship-alert-parsed-check-'));
+    try {
+      const cfg = join(dir, 'agg.yaml');
+      writeFileSync(
+        cfg,
+        [
+          'sinks: [{name: am, type: alertmanager, urls: ["http://a"]}]',
+          'alerts:',
+          '  - name: A',
+          '    topic: web', // 4
+          '    where: "http.response.status_code >= 500"',
+          '    threshold: 1',
+          '    window: 1m',
+          '    sinks: [am]',
+          '  - {name: B, topic: web, match: x, threshold: 1, window: 1m, sinks: [am]}',
+        ].join('\n'),
+      );
+      const r = await checkConfig(cfg, {}, { kind: 'aggregator' });
+      expect(r.exitCode).toBe(0);
+      expect(r.warnings).toMatch(new RegExp(`${cfg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:4:\\d+: alerts\\[0\\]\\.topic: warning: topic "web" has no pipeline`));
+      expect(r.warnings).not.toMatch(/alerts\[1\]/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('group keys: a host reads as before; slashes in field values cannot make two groups one key', () => {
+    expect(groupKey('HostSilent', ['host'], { host: 'web-01' })).toBe('logship/HostSilent/web-01');
+    const a = groupKey('R', ['url.path', 'source.ip'], { 'url.path': '/a/b', 'source.ip': 'c' });
+    const b = groupKey('R', ['url.path', 'source.ip'], { 'url.path': '/a', 'source.ip': 'b/c' });
+    expect(a).toBe('logship/R/%2Fa%2Fb/c');
+    expect(a).not.toBe(b);
+    expect(groupKey('R', ['x'], { x: '100%/' })).toBe('logship/R/100%25%2F');
   });
 
   it('defaults: group_by [host], max_age 5m; metric rules take match_labels and aggregate', () => {
