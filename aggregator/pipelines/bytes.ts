@@ -197,6 +197,9 @@ export class BytePlan {
     if (seps === undefined) this.#seps.set(sh, (seps = sh.seps.map((x) => Buffer.from(x, 'utf8'))));
     const start = out.p;
     const slots = sh.slots;
+    const clean = dirty === 0;
+    // where the message's text starts in out (a clean line's captures are copied from there)
+    let msgAt = -1;
     for (let i = 0; ; i++) {
       const sep = seps[i]!;
       out.need(sep.length);
@@ -210,7 +213,8 @@ export class BytePlan {
         out.buf.set(tj, out.p);
         out.p += tj.length;
       } else if (slot === MSG) {
-        if (!jsonRange(src, s, e, out, true)) {
+        if (clean) msgAt = cleanMessage(src, s, e, out);
+        else if (!jsonRange(src, s, e, out, true)) {
           out.p = start;
           return BYTES_FALLBACK;
         }
@@ -223,7 +227,8 @@ export class BytePlan {
         if (kind === K_INT) {
           out.need(16);
           out.p = writeDigits(src, a, z, out.buf, out.p);
-        } else if (kind === K_UNESCAPE && has(src, a, z, 92)) writeString(out, unescapeLog(src.toString('utf8', a, z)));
+        } else if (clean) cleanCapture(src, a, z, s, msgAt, out);
+        else if (kind === K_UNESCAPE && has(src, a, z, 92)) writeString(out, unescapeLog(src.toString('utf8', a, z)));
         else jsonRange(src, a, z, out, false);
       }
     }
@@ -390,6 +395,51 @@ function jsonRange(src: Buffer, a: number, z: number, out: ByteOut, check: boole
   return true;
 }
 
+/**
+ * A clean line (see `dirty`) as a JSON string at out.p: one copy of its
+ * bytes, then each part before one of its own quotes moved into place with
+ * a `\` before the quote. Returns where the text starts in out.
+ */
+function cleanMessage(src: Buffer, s: number, e: number, out: ByteOut): number {
+  const n = quoteCount;
+  out.need(e - s + n + 2);
+  const buf = out.buf;
+  const base = out.p + 1;
+  buf[out.p] = 0x22;
+  const raw = base + n;
+  buf.set(src.subarray(s, e), raw);
+  let from = s;
+  for (let k = 0; k < n; k++) {
+    const q = quotes[k]!;
+    if (q > from) buf.copyWithin(base + (from - s) + k, raw + (from - s), raw + (q - s));
+    const at = base + (q - s) + k;
+    buf[at] = 0x5c;
+    buf[at + 1] = 0x22;
+    from = q + 1;
+  }
+  const end = base + (e - s) + n;
+  buf[end] = 0x22;
+  out.p = end + 1;
+  return base;
+}
+
+/** A capture src[a, z) of a clean line as a JSON string: its bytes, copied from the message's text already in out when long. */
+function cleanCapture(src: Buffer, a: number, z: number, s: number, msgAt: number, out: ByteOut): void {
+  out.need(z - a + 2);
+  const buf = out.buf;
+  let p = out.p;
+  buf[p++] = 0x22;
+  if (z - a >= 24 && msgAt >= 0) {
+    let shift = 0;
+    for (let k = 0; k < quoteCount; k++) if (quotes[k]! < a) shift++;
+    const from = msgAt + (a - s) + shift;
+    buf.copyWithin(p, from, from + (z - a));
+    p += z - a;
+  } else for (let i = a; i < z; i++) buf[p++] = src[i]!;
+  buf[p++] = 0x22;
+  out.p = p;
+}
+
 function has(b: Buffer, a: number, z: number, c: number): boolean {
   for (let i = a; i < z; i++) if (b[i] === c) return true;
   return false;
@@ -426,6 +476,30 @@ function writeDigits(src: Buffer, a: number, z: number, buf: Buffer, p: number):
 }
 
 // ---- the scanner ----
+
+/**
+ * Set by scanAccess for the line it matched: whether any byte of it may need
+ * escaping in JSON or decoding (a control byte, `\`, a byte >= 0x80, or a `"`
+ * other than the request's, referrer's and user agent's own quotes), and
+ * where those own quotes are. A clean line's JSON is its bytes with a `\`
+ * before each of those quotes; its captures need no escaping.
+ */
+let dirty = 0;
+const quotes = new Int32Array(6);
+let quoteCount = 0;
+const restQuotes = new Int32Array(4);
+let restQuoteCount = 0;
+
+/** \S+ from j: the end of the run; flags the line when the run holds a byte JSON escapes or a non-ASCII one. */
+function notSpaceRun(b: Buffer, j: number, e: number): number {
+  while (j < e) {
+    const c = b[j]!;
+    if (c === 32 || (c >= 9 && c <= 13)) break;
+    if (c < 0x20 || c >= 0x80 || c === 34 || c === 92) dirty = 1;
+    j++;
+  }
+  return j;
+}
 
 const isDigit = (c: number | undefined) => c !== undefined && c >= 48 && c <= 57;
 const isHex = (c: number) => (c >= 48 && c <= 57) || ((c | 0x20) >= 97 && (c | 0x20) <= 102);
@@ -488,9 +562,13 @@ function qsbody(b: Buffer, i: number, e: number): number {
     const c = b[i]!;
     if (c === 34) return i;
     if (c === 92) {
+      dirty = 1;
       if (i + 1 >= e) return -1;
       i += 2;
-    } else i++;
+    } else {
+      if (c < 0x20 || c >= 0x80) dirty = 1;
+      i++;
+    }
   }
   return -1;
 }
@@ -505,6 +583,7 @@ function qsbody(b: Buffer, i: number, e: number): number {
  */
 export function scanAccess(b: Buffer, s: number, e: number, apache: boolean, caps: Int32Array): boolean {
   caps.fill(-1);
+  dirty = 0;
   // client: IP (or, for Apache, HOSTNAME), then ' '
   let i = s;
   while (i < e && b[i] !== 32) i++;
@@ -518,11 +597,11 @@ export function scanAccess(b: Buffer, s: number, e: number, apache: boolean, cap
   } else return false;
   // ident: \S+ then ' '
   let j = ++i;
-  while (j < e && !isSpace(b[j]!)) j++;
+  j = notSpaceRun(b, j, e);
   if (j === i || j >= e || b[j] !== 32) return false;
   // user: (?:-|(\S+)) then ' ['
   i = ++j;
-  while (j < e && !isSpace(b[j]!)) j++;
+  j = notSpaceRun(b, j, e);
   if (j === i || j + 1 >= e || b[j] !== 32 || b[j + 1] !== 91) return false;
   if (!(j - i === 1 && b[i] === 45)) {
     caps[2 * C_USER] = i;
@@ -563,7 +642,12 @@ export function scanAccess(b: Buffer, s: number, e: number, apache: boolean, cap
     if (m < e && b[m] === 32) {
       const u0 = m + 1;
       let u = u0;
-      while (u < e && !isSpace(b[u]!) && b[u] !== 34) u++;
+      while (u < e) {
+        const c = b[u]!;
+        if (c === 34 || c === 32 || (c >= 9 && c <= 13)) break;
+        if (c < 0x20 || c >= 0x80 || c === 92) dirty = 1;
+        u++;
+      }
       if (u > u0) {
         let v0 = -1;
         let v1 = -1;
@@ -586,6 +670,7 @@ export function scanAccess(b: Buffer, s: number, e: number, apache: boolean, cap
           caps[2 * C_URL + 1] = u;
           caps[2 * C_VERSION] = v0;
           caps[2 * C_VERSION + 1] = v1;
+          ownQuotes(r0 - 1, q1);
           return true;
         }
       }
@@ -596,7 +681,15 @@ export function scanAccess(b: Buffer, s: number, e: number, apache: boolean, cap
   if (q2 < 0 || q2 === q1 || rest(b, q2, e, caps) !== YES) return false;
   caps[2 * C_REQUEST] = r0;
   caps[2 * C_REQUEST + 1] = q2;
+  ownQuotes(r0 - 1, q2);
   return true;
+}
+
+function ownQuotes(open: number, close: number): void {
+  quotes[0] = open;
+  quotes[1] = close;
+  for (let k = 0; k < restQuoteCount; k++) quotes[2 + k] = restQuotes[k]!;
+  quoteCount = 2 + restQuoteCount;
 }
 
 const NO = 0;
@@ -627,10 +720,12 @@ function rest(b: Buffer, q: number, e: number, caps: Int32Array): number {
   let r1 = -1;
   let a0 = -1;
   let a1 = -1;
+  restQuoteCount = 0;
   if (i !== e) {
     // the optional referrer and user agent, then the end
     if (b[i] !== 32 || b[i + 1] !== 34) return NO;
     let k = i + 2;
+    restQuotes[0] = i + 1;
     if (b[k] === 45 && b[k + 1] === 34) k++;
     else {
       const z = qsbody(b, k, e);
@@ -639,6 +734,8 @@ function rest(b: Buffer, q: number, e: number, caps: Int32Array): number {
       r1 = k = z;
     }
     if (b[k + 1] !== 32 || b[k + 2] !== 34) return NO;
+    restQuotes[1] = k;
+    restQuotes[2] = k + 2;
     k += 3;
     if (b[k] === 45 && b[k + 1] === 34) k++;
     else {
@@ -648,6 +745,8 @@ function rest(b: Buffer, q: number, e: number, caps: Int32Array): number {
       a1 = k = z;
     }
     if (k + 1 !== e) return NO;
+    restQuotes[3] = k;
+    restQuoteCount = 4;
   }
   caps[2 * C_STATUS] = st;
   caps[2 * C_STATUS + 1] = sz;
