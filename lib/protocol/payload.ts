@@ -10,13 +10,18 @@
  *  - framed layout: headers chain exactly to the end, `lines` records.
  * Never inflates more than rawLength + 1 bytes (zstd is given a buffer of that
  * size, whatever the frame header claims) and never more than the caller's
- * maxRaw. One native call per payload: measured faster than streaming.
+ * maxRaw. One native call per payload: measured faster than streaming. Plain
+ * zstd batches inflate into the SIMD line counter's memory (newlines.ts) and
+ * are counted there, 16 bytes at a time.
  * Everything here is synchronous and CPU-bound: callers run it on a worker
  * (payload-pool.ts), never on the event loop for untrusted sizes.
  */
 import binding from 'zstd-napi/binding.js';
 import { FLAG_JSON } from './json-records.js';
 import { CODEC_NONE, CODEC_ZSTD, FLAG_FRAMED, FLAG_METRICS } from './codes.js';
+import { countNewlines, scanBuffer } from './newlines.js';
+
+export { countNewlines } from './newlines.js';
 
 export const KNOWN_FLAGS = FLAG_FRAMED | FLAG_METRICS | FLAG_JSON;
 /** 8 MiB windows if a streaming call is ever made; one-shot calls use the output buffer as the window. */
@@ -73,7 +78,7 @@ export function payloadProblem(payload: Buffer, h: PayloadHeader, maxRaw: number
     if (payload.length !== h.rawLength) return `payload is ${payload.length} bytes, header says ${h.rawLength}`;
     return linesProblem(countNewlines(payload, payload.length), payload.length ? payload[payload.length - 1] : undefined, h.lines);
   }
-  // zstd, plain lines: inflate into a reused buffer (one native call: faster than streaming), then count.
+  // zstd, plain lines: inflate into a reused buffer (one native call: faster than streaming), then count there.
   const work = workBuffer(h.rawLength + 1);
   const r = inflateInto(payload, work, h.rawLength);
   if (typeof r === 'string') return r;
@@ -85,6 +90,8 @@ const KEEP_WORK = 8 << 20;
 let work: Buffer | undefined;
 function workBuffer(size: number): Buffer {
   if (size > KEEP_WORK) return Buffer.allocUnsafe(size);
+  const simd = scanBuffer(Math.max(size, 1 << 20));
+  if (simd) return simd;
   if (!work || work.length < size) work = Buffer.allocUnsafe(Math.max(size, 1 << 20));
   return work;
 }
@@ -147,12 +154,4 @@ export function framedProblem(raw: Buffer, lines: number): string | undefined {
     n++;
   }
   return n === lines ? undefined : `payload holds ${n} framed records, header says ${lines}`;
-}
-
-/** '\n' bytes in buf[0, n): one native search per line (memchr), no per-byte JS. */
-export function countNewlines(buf: Buffer, n: number): number {
-  const b = n === buf.length ? buf : buf.subarray(0, n);
-  let c = 0;
-  for (let p = b.indexOf(10); p >= 0; p = b.indexOf(10, p + 1)) c++;
-  return c;
 }
