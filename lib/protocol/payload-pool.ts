@@ -96,7 +96,8 @@ export class PayloadPool {
    * views it had are detached).
    */
   async check(job: Omit<CheckJob, 'op'>, body?: Buffer): Promise<CheckResult & { body?: ArrayBuffer }> {
-    const own = body && !this.#inline && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && job.batches.every((b) => b.payload.buffer === body.buffer) ? (body.buffer as ArrayBuffer) : undefined;
+    // Only a plain ArrayBuffer can be moved (a SharedArrayBuffer in a transfer list throws).
+    const own = body && !this.#inline && body.buffer instanceof ArrayBuffer && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && job.batches.every((b) => b.payload.buffer === body.buffer) ? (body.buffer as ArrayBuffer) : undefined;
     const n = Math.min(this.#slots.length, job.batches.length);
     if (n <= 1) return (await this.#run({ op: 'check', ...job }, job.batches, own)) as CheckResult;
     let total = 0;
