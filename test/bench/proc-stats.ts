@@ -4,7 +4,7 @@
  * resident set size from /proc/<pid>/status (VmHWM, VmRSS). Linux only.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 let clockTick: number | undefined;
 
@@ -99,4 +99,45 @@ export class ProcWatch {
   get rssSamples(): readonly number[] {
     return this.#rssSamples;
   }
+}
+
+/** CPU seconds used so far by each thread of pid (by thread id); empty once it is gone. */
+export function threadCpu(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(tid), (Number(rest[11]) + Number(rest[12])) / clkTck());
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return out;
+}
+
+/**
+ * Where a Node process's CPU went between two threadCpu snapshots: the main
+ * thread, the `workers` busiest other threads (a pool of worker threads that
+ * does most of the off-loop work, e.g. the aggregator's payload workers), and
+ * every other thread (libuv's pool: file writes and fsync; V8's: GC and JIT).
+ */
+export function threadSplit(pid: number, before: Map<number, number>, after: Map<number, number>, workers: number): { main: number; workers: number; other: number } {
+  let main = 0;
+  const others: number[] = [];
+  for (const [tid, cpu] of after) {
+    const d = cpu - (before.get(tid) ?? 0);
+    if (tid === pid) main = d;
+    else others.push(d);
+  }
+  others.sort((a, b) => b - a);
+  const top = others.slice(0, workers).reduce((a, b) => a + b, 0);
+  const rest = others.slice(workers).reduce((a, b) => a + b, 0);
+  return { main, workers: top, other: rest };
 }
