@@ -4,7 +4,9 @@
  * (message, literal) pairs a plain substring search finds: overlapping
  * literals, literals that are suffixes or prefixes of others, non-ASCII text,
  * NUL bytes inside messages, empty messages, and deliveries larger than the
- * scanner's memory so far.
+ * scanner's memory so far; with ASCII literals (messages written as
+ * latin1), every occurrence and extra hits only where a non-ASCII character's
+ * low byte spells a literal.
  */
 import { describe, expect, it } from 'vitest';
 import { LiteralAutomaton } from '../../../../aggregator/alerts/automaton.js';
@@ -45,6 +47,23 @@ describe('literal automaton', () => {
       const msgs = Array.from({ length: size }, () => Array.from({ length: rnd(12) }, () => alphabet[rnd(alphabet.length)]).join(''));
       expect(found(a, msgs), `delivery of ${size}`).toEqual(expected(kws, msgs));
     }
+  });
+
+  it('ASCII literals over non-ASCII text (written as latin1): every occurrence found, extra hits only where a character\'s low byte looks like a literal', () => {
+    const kws = ['ABC', '@x', 'ERR', '" 5'];
+    const a = new LiteralAutomaton(kws);
+    // U+0141 (low byte 0x41 "A"), U+0140 (0x40 "@"), U+0100 (0x00, the separator), U+0122 (0x22 '"'), é, 日本
+    const msgs = ['ABC', '\u0141BC', 'x\u0140x @x', 'ER\u0100R ERR', '\u0122 5 " 5', 'éABCé', '日本 ERR 日本', 'AB\u0100C'];
+    const got = found(a, msgs);
+    const want = expected(kws, msgs);
+    const extra = [...got];
+    for (const w of want) {
+      expect(extra, w).toContain(w);
+      extra.splice(extra.indexOf(w), 1);
+    }
+    // the extra ones: \u0141BC (ABC), \u0140x (@x), \u0122 5 (" 5); none where a separator byte cut a literal
+    expect(extra.sort()).toEqual(['1:0', '2:1', '4:3']);
+    expect(found(a, ['ABC', 'x @x', 'ERR " 5'])).toEqual(expected(kws, ['ABC', 'x @x', 'ERR " 5']));
   });
 
   it('refuses a literal holding NUL (the message separator)', () => {
