@@ -1,10 +1,10 @@
 /** The agent's own Prometheus metrics (one registry per agent instance). */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry } from './metrics-registry.js';
 
 export function createAgentMetrics() {
   const registry = new Registry();
-  // prom-client samples event-loop delay every 10 ms by default: 100 wake-ups a second on an idle agent. 500 ms is plenty.
-  collectDefaultMetrics({ register: registry, prefix: 'logship_agent_', eventLoopMonitoringPrecision: 500 });
+  // Process and V8 figures, computed when scraped: no timer of their own on an idle agent.
+  registry.collectDefaults('logship_agent_');
   const r = [registry];
   return {
     registry,

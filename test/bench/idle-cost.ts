@@ -4,6 +4,7 @@
  * settled, CPU % of one core and RSS over 30 s.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { topicCount, waitFor } from '../helpers/procs.js';
 import { makeRng, nginxLine } from './gen-nginx.js';
@@ -59,8 +60,9 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
     gw.sample();
     aw.sample();
     const elapsed = (performance.now() - t0) / 1000;
-    // Where the memory is, from the agent's own /metrics (prom-client's process and V8 figures).
+    // Where the memory is, from the agent's own /metrics (its process and V8 figures).
     const mem = await agentMemory(stack.statusPort).catch(() => undefined);
+    const split = rssSplit(agent.pid);
     const rss = gw.rssSamples;
     const maxRss = Math.max(...rss);
     const cpuPct = (100 * gw.cpu) / elapsed;
@@ -92,13 +94,25 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
               info('agent RSS not in the main heap (threads, code, node itself)', (mem.rss - mem.heapTotal - mem.external) / MiB, 'MiB'),
             ]
           : []),
+        ...(split ? [info('agent RSS anonymous / file-backed (node\'s own code pages)', `${(split.anon / MiB).toFixed(1)} / ${(split.file / MiB).toFixed(1)}`, 'MiB')] : []),
         info('aggregator CPU', (100 * aw.cpu) / elapsed, '% of a core', 2),
       ],
       notes,
-      raw: { ...raw, memory: mem, files, seconds: elapsed, agentCpu: gw.cpu, rssSamples: rss, agentPeakRss: gw.peakRss, aggregatorCpu: aw.cpu },
+      raw: { ...raw, memory: mem, rssSplit: split, files, seconds: elapsed, agentCpu: gw.cpu, rssSamples: rss, agentPeakRss: gw.peakRss, aggregatorCpu: aw.cpu },
     };
   } finally {
     await tmp.cleanup();
+  }
+}
+
+/** Resident memory by kind (bytes): anonymous (heaps, buffers, threads) and file-backed (mostly node's own binary). */
+function rssSplit(pid: number): { anon: number; file: number } | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN) * 1024;
+    return { anon: kib('RssAnon'), file: kib('RssFile') };
+  } catch {
+    return undefined;
   }
 }
 

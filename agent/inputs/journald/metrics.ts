@@ -1,5 +1,5 @@
 /** The journald inputs' Prometheus metrics, on the agent's registry (labelled by input). */
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from '../../metrics-registry.js';
 
 export function createJournaldMetrics(registry: Registry) {
   const r = [registry];

@@ -8,7 +8,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Registry } from 'prom-client';
+import { Registry } from '../../../../../agent/metrics-registry.js';
 import { JournaldInput, type JournaldBatch } from '../../../../../agent/inputs/journald/index.js';
 import { createJournaldMetrics } from '../../../../../agent/inputs/journald/metrics.js';
 import { StreamRegistry } from '../../../../../agent/inputs/file/streams.js';
