@@ -222,13 +222,13 @@ export class LiteralAutomaton {
       // can only add hits (a candidate more, tested with its pattern), never hide one. Cheaper to write.
       for (let i = 0; i < messages.length; i++) {
         starts[i] = pos;
-        pos += buf.latin1Write(messages[i]!, pos);
+        pos += buf.write(messages[i]!, pos, 'latin1');
         buf[pos++] = 0;
       }
     } else {
       for (let i = 0; i < messages.length; i++) {
         starts[i] = pos;
-        pos += buf.utf8Write(messages[i]!, pos);
+        pos += buf.write(messages[i]!, pos);
         buf[pos++] = 0;
       }
     }
