@@ -151,6 +151,22 @@ export class Pipeline {
     return { json: undefined, doc: r.doc, dropped: r.dropped, routes: r.routes, failed: r.failed };
   }
 
+  /** The config it was compiled from (plain data: the ES sink sends it to its payload workers). */
+  get config(): PipelineConfig {
+    return this.#config;
+  }
+
+  /**
+   * Failures of this pipeline's steps counted by a copy of it elsewhere (the
+   * ES sink's payload workers parse with their own): added here and reported
+   * to the listener as if they had happened here.
+   */
+  addFailures(step: string, n: number): void {
+    if (n <= 0) return;
+    this.failures.set(step, (this.failures.get(step) ?? 0) + n);
+    for (let i = 0; i < n; i++) this.#onFailure?.(this.name, step);
+  }
+
   /** The byte path (bytes.ts) for these extra fields, or undefined when this pipeline has none. */
   bytePlan(extra: ExtraFields = NO_EXTRA): BytePlan | undefined {
     let plan = this.#bytePlans.get(extra);

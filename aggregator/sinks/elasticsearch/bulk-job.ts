@@ -11,8 +11,19 @@
  * document. Bodies are cut into requests (batch_max_docs / batch_max_bytes)
  * here and gzipped here too when the sink gzips.
  *
- * Only plain line batches come here: structured (JSON) and host-metric
- * batches, and topics with a pipeline, take the record path (index.ts).
+ * Topics with a pipeline that has a byte plan (aggregator/pipelines/bytes.ts:
+ * the access presets and fast-plan steps after them) come here too: each
+ * line's document is written from its bytes by the plan, the document of a
+ * line the plan does not take by the pipeline's string or object path
+ * (parsedDocument, as the record path does), so the bodies are byte for
+ * byte the record path's. Dropped records and records routed to other sinks
+ * are left out (and covered: the cursor moves past them). Step failures are
+ * counted by the worker's copy of the pipeline and returned (`failures`) for
+ * the sink to add to the pipeline's own counts; the raw messages come back
+ * too (`messages`), for dead-lettering a parsed document.
+ *
+ * Structured (JSON) and host-metric batches, and topics whose pipeline has no
+ * byte plan, take the record path (index.ts).
  */
 import { hash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
@@ -21,6 +32,11 @@ import type { StoredInput } from '../../../lib/protocol/payload-jobs.js';
 import { inflateChecked } from '../../../lib/protocol/payload.js';
 import { FLAG_FRAMED } from '../../../lib/protocol/codes.js';
 import { documentParts } from './document-parts.js';
+import { parsedDocument, sinkFields, sinkValues, type DocumentContext } from './document.js';
+import { Pipeline } from '../../pipelines/pipeline.js';
+import { BYTES_DROPPED, BYTES_OK, type BytePlan } from '../../pipelines/bytes.js';
+import type { StepConfig } from '../../pipelines/types.js';
+import type { StoredRecord } from '../../storage/record-decoder.js';
 
 export const ES_BULK_OP = 'es-sink-bulk';
 
@@ -47,6 +63,8 @@ export interface EsBulkJob {
   maxDocs: number;
   maxBodyBytes: number;
   gzip: boolean;
+  /** the topic's pipeline (its steps; it must have a byte plan) and this sink's name (for route steps) */
+  pipeline?: { name: string; steps: StepConfig[]; sink: string };
 }
 
 /** Per document in `meta`: offset, source offset, record flags, end of its lines in `body`, batch index. */
@@ -65,6 +83,25 @@ export interface EsBulkResult {
   skipped: Array<{ baseOffset: number; lines: number; reason: string }>;
   next: number;
   count: number;
+  /** pipeline jobs: each document's raw message back to back, and where each ends */
+  messages?: Uint8Array;
+  messageEnds?: Float64Array;
+  /** pipeline jobs: step failures while parsing, [step label, count] */
+  failures?: Array<[string, number]>;
+}
+
+/** The workers' copies of pipelines, by their steps' JSON; failures counted into `jobFailures` of the job running. */
+const pipelines = new Map<string, Pipeline>();
+let jobFailures = new Map<string, number>();
+function workerPipeline(name: string, steps: StepConfig[]): Pipeline {
+  const key = `${name}\0${JSON.stringify(steps)}`;
+  let p = pipelines.get(key);
+  if (!p) {
+    if (pipelines.size >= 32) pipelines.clear();
+    p = new Pipeline(name, { topics: [], steps }, (_pl, step) => jobFailures.set(step, (jobFailures.get(step) ?? 0) + 1));
+    pipelines.set(key, p);
+  }
+  return p;
 }
 
 const asBuf = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
@@ -178,6 +215,11 @@ export function runEsBulk(job: EsBulkJob): EsBulkResult {
   let count = 0;
   let next = job.from;
   const tpoPrefix = `tpo\0${job.topic}\0${job.partition}\0`;
+  const pl = job.pipeline ? workerPipeline(job.pipeline.name, job.pipeline.steps) : undefined;
+  const sinkName = job.pipeline?.sink ?? '';
+  jobFailures = new Map();
+  const msgs = pl ? new Out(Math.min(64 << 20, raws + 1024)) : undefined;
+  const msgEnds: number[] = [];
   outer: for (let bi = 0; bi < job.batches.length; bi++) {
     const b = job.batches[bi]!;
     const end = b.baseOffset + b.lines;
@@ -197,6 +239,14 @@ export function runEsBulk(job: EsBulkJob): EsBulkResult {
     const head = Buffer.from(parts.head, 'utf8');
     const tail = Buffer.from(`${parts.tail}}\n`, 'utf8');
     const keyPrefix = Buffer.from(`${inf.host}\0${inf.source}\0`, 'utf8');
+    // pipeline topics: the document context of this batch and its byte plan
+    const dc: DocumentContext = { topic: job.topic, target: { name: inf.target, ...(inf.stream ? { stream: inf.stream } : {}) }, version: job.version };
+    let plan: BytePlan | undefined;
+    if (pl) {
+      plan = pl.bytePlan(sinkFields(dc));
+      plan?.context(inf.host, inf.source, inf.iso, sinkValues(dc, inf.host));
+    }
+    const actionEnd = Buffer.from('"}}\n', 'latin1');
     if (file && keyBuf.length < keyPrefix.length + 32) keyBuf = Buffer.allocUnsafe(keyPrefix.length * 2 + 64);
     if (file) keyPrefix.copy(keyBuf, 0);
     /** One document from the message bytes src[s, e) of record o. */
@@ -221,6 +271,18 @@ export function runEsBulk(job: EsBulkJob): EsBulkResult {
         ascii = isAscii(src, s, e);
         digest = hash('sha1', `${tpoPrefix}${o}`, 'buffer');
       }
+      if (pl) {
+        bytes += e - s + 64;
+        next = o + 1;
+        if (emitParsed(src, s, e, srcOff, flags, o, digest, text)) {
+          meta.push(o, srcOff, flags, out.p, bi);
+          msgs!.need(e - s);
+          msgs!.p += src.copy(msgs!.buf, msgs!.p, s, e);
+          msgEnds.push(msgs!.p);
+          count++;
+        }
+        return;
+      }
       out.need(actionHead.length + 20 + docHead.length);
       const buf = out.buf;
       let p = out.p;
@@ -240,6 +302,45 @@ export function runEsBulk(job: EsBulkJob): EsBulkResult {
       count++;
       bytes += e - s + 64;
       next = o + 1;
+    };
+    /**
+     * A pipeline topic's record: the action line, then its parsed document
+     * (byte plan, else parsedDocument of the decoded record). False (nothing
+     * written) when a step dropped it or routed it to other sinks.
+     */
+    const emitParsed = (src: Buffer, s: number, e: number, srcOff: number, flags: number, o: number, digest: Buffer, text: string | undefined): boolean => {
+      const start = out.p;
+      out.need(actionHead.length + 20 + actionEnd.length);
+      out.buf.set(actionHead, out.p);
+      out.p = base64url15(digest, out.buf, out.p + actionHead.length);
+      out.buf.set(actionEnd, out.p);
+      out.p += actionEnd.length;
+      const r = plan ? plan.write(src, s, e, srcOff, out) : -1;
+      let routes: string[] | undefined;
+      if (r === BYTES_OK || r === BYTES_DROPPED) {
+        routes = plan!.routes;
+        if (r === BYTES_DROPPED) {
+          out.p = start;
+          return false;
+        }
+      } else {
+        const rec: StoredRecord = { offset: o, timestamp: inf.iso, host: inf.host, source: inf.source, source_offset: srcOff, message: text ?? src.toString('utf8', s, e) };
+        if (flags) rec.flags = flags;
+        const d = parsedDocument(pl!, rec, dc);
+        if (d.dropped) {
+          out.p = start;
+          return false;
+        }
+        routes = d.routes;
+        out.utf8(d.json);
+      }
+      if (routes !== undefined && !routes.includes(sinkName)) {
+        out.p = start;
+        return false;
+      }
+      out.need(1);
+      out.buf[out.p++] = 10;
+      return true;
     };
     let o = b.baseOffset;
     let srcOff = b.sourceOffset;
@@ -300,7 +401,13 @@ export function runEsBulk(job: EsBulkJob): EsBulkResult {
   const wire = Buffer.allocUnsafeSlow(wireLen);
   let p = 0;
   for (const g of gz) p += g.copy(wire, p);
-  return { body, bodyLength, meta: Float64Array.from(meta), chunks: Float64Array.from(chunks), wire, skipped, next, count };
+  const result: EsBulkResult = { body, bodyLength, meta: Float64Array.from(meta), chunks: Float64Array.from(chunks), wire, skipped, next, count };
+  if (msgs) {
+    result.messages = msgs.buf;
+    result.messageEnds = Float64Array.from(msgEnds);
+    result.failures = [...jobFailures];
+  }
+  return result;
 }
 
 registerJob<EsBulkJob>(ES_BULK_OP, runEsBulk);

@@ -33,7 +33,7 @@ import { actionLine, BULK_PATH, bulkBody, chunk, classify, parseBulkResponse, re
 import { EsClient } from './client.js';
 import { AimdLimiter } from './concurrency.js';
 import type { ElasticsearchSinkConfig } from './config.js';
-import { documentId, documentJson, parsedDocument, TargetNamer } from './document.js';
+import { documentId, documentJson, parsedDocument, sinkFields, TargetNamer } from './document.js';
 import type { Pipeline, PipelineSet } from '../../pipelines/index.js';
 import { clusterInfo, EsRequestError, templateBody, templateName, UnsupportedClusterError, type ClusterInfo } from './probe.js';
 
@@ -57,6 +57,8 @@ interface Item extends BulkItem {
 interface Decoded {
   r: EsBulkResult;
   info: EsBulkBatchInfo[];
+  /** the topic's pipeline, when the worker parsed the records with its copy */
+  pipeline?: Pipeline | undefined;
 }
 
 type BulkOutcome = { kind: 'ok'; results: ItemResult[] | undefined } | { kind: 'failed'; status: number; retryAfterMs?: number } | { kind: 'too_large' };
@@ -146,11 +148,14 @@ export class ElasticsearchSink implements Sink {
   }
 
   /**
-   * Plain line batches of a topic without pipeline: straight to request
-   * bodies on a payload worker (bulk-job.ts). Anything else: records.
+   * Plain line batches of a topic without pipeline, or whose pipeline has a
+   * byte plan (aggregator/pipelines/bytes.ts): straight to request bodies on
+   * a payload worker (bulk-job.ts). Anything else: records.
    */
   decode: BatchDecoder = async (read) => {
-    if (this.#pipelineFor(read.topic) || read.metas.some((m) => m.flags & (FLAG_JSON | FLAG_METRICS))) return read.records();
+    if (read.metas.some((m) => m.flags & (FLAG_JSON | FLAG_METRICS))) return read.records();
+    const pipeline = this.#pipelineFor(read.topic);
+    if (pipeline && !pipeline.bytePlan(sinkFields({ topic: read.topic, target: this.#namer.target(read.topic, new Date(read.timestamps[0] ?? 0).toISOString()), version: VERSION }))) return read.records();
     const info = read.batches.map((_, i): EsBulkBatchInfo => {
       const m = read.metas[i]!;
       const iso = new Date(read.timestamps[i]!).toISOString();
@@ -170,13 +175,16 @@ export class ElasticsearchSink implements Sink {
       maxDocs: this.#cfg.batch_max_docs,
       maxBodyBytes: this.#cfg.batch_max_bytes,
       gzip: this.#cfg.gzip,
+      ...(pipeline ? { pipeline: { name: pipeline.name, steps: pipeline.config.steps, sink: this.#cfg.name } } : {}),
     };
     const r = await read.payloads.run<EsBulkResult>(job);
-    const value: Decoded = { r, info };
+    const value: Decoded = { r, info, pipeline };
     return { count: r.count, next: r.next, skipped: r.skipped, value };
   };
 
   async deliver(d: Delivery): Promise<void> {
+    // step failures a worker's copy of the pipeline counted: the pipeline's own counts and metric, once per delivery as on the record path
+    if (d.decoded !== undefined) for (const [step, n] of (d.decoded as Decoded).r.failures ?? []) (d.decoded as Decoded).pipeline?.addFailures(step, n);
     await this.#ready;
     const c: Ctx = { topic: d.topic, partition: d.partition };
     if (d.decoded !== undefined) return this.#deliverDecoded(d.decoded as Decoded, c);
@@ -207,6 +215,7 @@ export class ElasticsearchSink implements Sink {
    */
   async #deliverDecoded(dec: Decoded, c: Ctx): Promise<void> {
     const { r, info } = dec;
+    const msgs = r.messages ? Buffer.from(r.messages.buffer, r.messages.byteOffset, r.messages.byteLength) : undefined;
     const body = Buffer.from(r.body.buffer, r.body.byteOffset, r.bodyLength);
     const wire = this.#cfg.gzip ? Buffer.from(r.wire.buffer, r.wire.byteOffset, r.wire.byteLength) : body;
     const m = r.meta;
@@ -219,7 +228,8 @@ export class ElasticsearchSink implements Sink {
         const inf = info[m[d * META_FIELDS + 4]!]!;
         const buf = body.subarray(s, e);
         const k = d * META_FIELDS;
-        out.push({ buf, bytes: e - s, index: inf.target, record: () => recordOf(buf, inf, m[k]!, m[k + 1]!, m[k + 2]!) });
+        const message = msgs ? () => msgs.toString('utf8', d === 0 ? 0 : r.messageEnds![d - 1]!, r.messageEnds![d]!) : undefined;
+        out.push({ buf, bytes: e - s, index: inf.target, record: () => recordOf(buf, inf, m[k]!, m[k + 1]!, m[k + 2]!, message?.()) });
       }
       return out;
     };
@@ -472,10 +482,10 @@ export class ElasticsearchSink implements Sink {
 }
 
 /** The record behind a document a payload worker built (its source line holds the message); for dead letters. */
-function recordOf(lines: Buffer, inf: EsBulkBatchInfo, offset: number, sourceOffset: number, flags: number): StoredRecord {
-  const nl = lines.indexOf(10);
-  const doc = JSON.parse(lines.toString('utf8', nl + 1)) as { message: string };
-  const rec: StoredRecord = { offset, timestamp: inf.iso, host: inf.host, source: inf.source, source_offset: sourceOffset, message: doc.message };
+function recordOf(lines: Buffer, inf: EsBulkBatchInfo, offset: number, sourceOffset: number, flags: number, message?: string): StoredRecord {
+  // a parsed document's message may be changed or gone: the worker sent the raw one
+  const text = message ?? (JSON.parse(lines.toString('utf8', lines.indexOf(10) + 1)) as { message: string }).message;
+  const rec: StoredRecord = { offset, timestamp: inf.iso, host: inf.host, source: inf.source, source_offset: sourceOffset, message: text };
   if (flags) rec.flags = flags;
   return rec;
 }
