@@ -22,6 +22,7 @@ import { parsedDocument, pipelineDocumentJson, type DocumentContext } from '../.
 import { compilePattern } from '../../aggregator/pipelines/pattern.js';
 import { BYTES_OK, ByteBuffer, scanAccess } from '../../aggregator/pipelines/bytes.js';
 import { sinkFields, sinkValues } from '../../aggregator/sinks/elasticsearch/document.js';
+import { ES_BULK_OP, runEsBulk, type EsBulkJob } from '../../aggregator/sinks/elasticsearch/bulk-job.js';
 import { parseTimestamp, parseZone } from '../../aggregator/pipelines/timestamp.js';
 import type { StoredRecord } from '../../aggregator/storage/record-decoder.js';
 
@@ -135,6 +136,12 @@ export const pipelineNginx: Scenario = {
       (r) => Buffer.byteLength(parsedDocument(p, r, c).json),
       (r) => Buffer.byteLength(pipelineDocumentJson(p.run(r).doc, r, c)),
     ]);
+    // the ES sink's payload-worker job over the same batches (stored uncompressed, no gzip): with the pipeline, and the plain-line documents of a topic without one
+    const inputs = batches.map((b, i) => ({ payload: b, codec: 0, flags: 0, rawLength: b.length, lines: PER, baseOffset: i * PER, sourceOffset: 0 }));
+    const esInfo = batches.map(() => ({ host, source, iso: '2026-12-01T12:00:00.000Z', target: c.target.name, stream: c.target.stream! }));
+    const esJob = (pipeline: boolean): EsBulkJob => ({ op: ES_BULK_OP, batches: inputs, info: esInfo, topic: 'nginx', partition: 0, version: '1.0.0', from: 0, maxBytes: 1 << 30, maxRaw: 1 << 30, maxDocs: 1000, maxBodyBytes: 1 << 30, gzip: false, ...(pipeline ? { pipeline: { name: 'nginx', steps: p.config.steps, sink: 'es' } } : {}) });
+    const jobs = [esJob(true), esJob(false)];
+    const [esPipeline, esPlain] = perLineAB(jobs.map((_, i) => i), rounds, [(i) => i === 0 && runEsBulk(jobs[0]!).count, (i) => i === 1 && runEsBulk(jobs[1]!).count]).map((x) => (x * 2) / n);
     // byte path parts: line split alone, scanner alone
     const split = perLine(batches, rounds, (b) => {
       let k = 0;
@@ -187,6 +194,8 @@ export const pipelineNginx: Scenario = {
         info('byte path cost: line split (indexOf newline)', split, 'ns/line', 0),
         info('byte path cost: scanner (match + captures as offsets)', Math.max(0, scan - split), 'ns/line', 0),
         info('byte path cost: document bytes (time cache, shapes, values copied with escape check, digits)', Math.max(0, bytesPath - scan), 'ns/line', 0),
+        info('ES sink worker job with this pipeline (ids, action lines, meta; no gzip)', 1e9 / esPipeline, 'lines/s', 0),
+        info('ES sink worker job, same lines without a pipeline (plain documents), same run', 1e9 / esPlain, 'lines/s', 0),
         info('string writer on decoded records (no decode), same window', 1e9 / full, 'lines/s', 0),
         info('fast writer used for this pipeline', fastPlan ? 'yes' : 'NO (object path)'),
         info('object path (run + JSON.stringify), same window as the string writer', 1e9 / objectPath, 'lines/s', 0),
@@ -206,7 +215,7 @@ export const pipelineNginx: Scenario = {
         info('load average (1 min) before / after', `${load0.toFixed(2)} / ${load1.toFixed(2)}`),
       ],
       notes: [`${n} generated combined-format lines in stored batches of ${PER} (inflated; decompression is the same for every path and not counted); CPU time of this one thread, best of ${rounds} rounds per part`],
-      raw: { lines: n, rounds, fastPlan, bytePlan: bytePlan !== undefined, mismatches, fallbacks, nsPerLine: { bytesPath, stringPath, split, scan, full, objectPath, run, base, regex, ts, json, msgEscape, valueEscape, flatten }, failures, load: [load0, load1] },
+      raw: { lines: n, rounds, fastPlan, bytePlan: bytePlan !== undefined, mismatches, fallbacks, nsPerLine: { bytesPath, stringPath, split, scan, esPipeline, esPlain, full, objectPath, run, base, regex, ts, json, msgEscape, valueEscape, flatten }, failures, load: [load0, load1] },
     };
   },
 };
