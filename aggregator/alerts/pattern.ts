@@ -104,6 +104,10 @@ interface Scanner {
   need: Int32Array;
   /** keyword id -> literal */
   words: string[];
+  /** per automaton state, what its hit means, merged over the keywords ending there: pattern stPat[e] sees bits stMask[e], e in stStart[s] .. stStart[s + 1] */
+  stStart: Int32Array;
+  stPat: Int32Array;
+  stMask: Int32Array;
 }
 
 /** A required run found in more than this share of the lines filters little: left out of the scan when the pattern has a rarer one. */
@@ -225,7 +229,24 @@ export class PatternSet {
     });
     kwStart[entries.length] = at;
     const words = [...kwIds.keys()];
-    return { ac: new LiteralAutomaton(words), kwStart, kwEnt, need, words };
+    const ac = new LiteralAutomaton(words);
+    const stStart = new Int32Array(ac.states + 1);
+    const pats: number[] = [];
+    const masks: number[] = [];
+    for (let st = 0; st < ac.states; st++) {
+      stStart[st] = pats.length;
+      const merged = new Map<number, number>();
+      for (let o = ac.outStart[st]!; o < ac.outStart[st + 1]!; o++) {
+        const kw = ac.out[o]!;
+        for (let e = kwStart[kw]!; e < kwStart[kw + 1]!; e++) merged.set(kwEnt[e]! >>> 5, (merged.get(kwEnt[e]! >>> 5) ?? 0) | (1 << (kwEnt[e]! & 31)));
+      }
+      for (const [pat, mask] of merged) {
+        pats.push(pat);
+        masks.push(mask);
+      }
+    }
+    stStart[ac.states] = pats.length;
+    return { ac, kwStart, kwEnt, need, words, stStart, stPat: Int32Array.from(pats), stMask: Int32Array.from(masks) };
   }
 
   /** After a sample: which frequent runs to leave out; a new automaton when that changed. */
@@ -273,7 +294,7 @@ export class PatternSet {
     // sampling: until SAMPLE_LINES lines are seen, every delivery at first, later one in SAMPLE_EVERY
     const sample = !this.#decided || this.#deliveries++ % SAMPLE_EVERY === 0;
     const sc = sample ? this.#full : this.#scanner!;
-    const { ac, kwStart, kwEnt, need } = sc;
+    const { ac, kwStart, kwEnt, need, stStart, stPat, stMask } = sc;
     const { outStart, out } = ac;
     const seen = this.#seen;
     const stamp = this.#stamp;
@@ -307,10 +328,24 @@ export class PatternSet {
       }
       const gen = base + line;
       const st = ac.hitState(k);
+      if (!sample) {
+        const e1 = stStart[st + 1]!;
+        for (let e = stStart[st]!; e < e1; e++) {
+          const p = stPat[e]!;
+          if (stamp[p] !== gen) {
+            stamp[p] = gen;
+            seen[p] = 0;
+            cand[nc++] = p;
+          }
+          seen[p]! |= stMask[e]!;
+        }
+        continue;
+      }
+      // sampling: per keyword, to count the lines holding it
       const o1 = outStart[st + 1]!;
       for (let o = outStart[st]!; o < o1; o++) {
         const kw = out[o]!;
-        if (sample && kwLast[kw] !== line) {
+        if (kwLast[kw] !== line) {
           kwLast[kw] = line;
           kwLines[kw]!++;
         }
