@@ -15,18 +15,26 @@
  * no toolchain needed) over the delivery's messages written one after the
  * other with a NUL byte between them. A NUL is in no literal, so it takes the
  * automaton back to its start state (a NUL inside a message does too, and no
- * literal can span it); each hit's byte position tells its message.
+ * literal can span it); each hit's byte position tells its message. Each
+ * byte's table load depends on the previous one's, so one stream waits on
+ * memory at every byte: the delivery is cut at a message boundary near its
+ * middle and the two halves are stepped in the same loop, their loads
+ * overlapping (0.75 -> 0.51 us per nginx line for scanAll, 100 rules).
  */
 
-/** Where things live in the scanner's memory. */
-const NEXT_AT = 0; // the transition table
+/** Where things live in the scanner's memory: a scan leaves the end of stream B's hits at byte 8; the table follows. */
+const B_END_AT = 8;
+const NEXT_AT = 16; // the transition table
 const ROW = 256 * 4;
 const PAGE = 65536;
 
 /**
- * (func (param $in i32) (param $len i32) (param $next i32) (param $out i32) (result i32)
- *   locals $i $row $n: for each byte b, row = i32 at ($next + row + b * 4); when row < 0
- *   append (i, row) at $out and continue from -row. Returns the number of hits.)
+ * (func (param $a $aEnd $b $bEnd $next $outA $outB i32) (result i32)
+ *   two streams of bytes, [a, aEnd) and [b, bEnd), stepped in the same loop: their table loads
+ *   do not wait on each other, so the processor overlaps them. Per byte c of a stream, with its
+ *   row (locals $rowA/$rowB, from 0): row = i32 at ($next + row + c * 4); when row < 0, append
+ *   (the byte's address, row) at the stream's out pointer and continue from -row. Returns $outA's
+ *   end; $outB's end is stored at B_END_AT.)
  */
 function scannerModule(): Uint8Array<ArrayBuffer> {
   const uleb = (n: number): number[] => {
@@ -46,30 +54,33 @@ function scannerModule(): Uint8Array<ArrayBuffer> {
   const c32 = (v: number) => [0x41, ...sleb(v)];
   const add = 0x6a;
   const shl = 0x74;
-  const IN = 0, LEN = 1, NEXT = 2, OUT = 3, I = 4, ROWL = 5, N = 6;
-  const code = [
-    0x01, 0x03, 0x7f, // 3 locals of i32
-    0x02, 0x40, // block
-    0x03, 0x40, // loop
-    ...get(I), ...get(LEN), 0x4f, 0x0d, 0x01, // if i >= len: break
-    ...get(NEXT), ...get(ROWL), add, ...get(IN), ...get(I), add, 0x2d, 0x00, 0x00, ...c32(2), shl, add, 0x28, 0x02, 0x00, // next + row + in[i] * 4
-    0x22, ROWL, // row = that (tee)
+  const A = 0, A_END = 1, B = 2, B_END = 3, NEXT = 4, OUT_A = 5, OUT_B = 6, ROW_A = 7, ROW_B = 8;
+  // one byte of one stream
+  const step = (p: number, row: number, out: number) => [
+    ...get(NEXT), ...get(row), add, ...get(p), 0x2d, 0x00, 0x00, ...c32(2), shl, add, 0x28, 0x02, 0x00, // next + row + mem[p] * 4
+    0x22, row, // row = that (tee)
     ...c32(0), 0x48, 0x04, 0x40, // if row < 0
-    ...get(OUT), ...get(N), ...c32(3), shl, add, ...get(I), 0x36, 0x02, 0x00, // out[n].at = i
-    ...get(OUT), ...get(N), ...c32(3), shl, add, ...get(ROWL), 0x36, 0x02, 0x04, // out[n].row = row
-    ...get(N), ...c32(1), add, ...set(N), // n++
-    ...c32(0), ...get(ROWL), 0x6b, ...set(ROWL), // row = -row
+    ...get(out), ...get(p), 0x36, 0x02, 0x00, // out[0] = p
+    ...get(out), ...get(row), 0x36, 0x02, 0x04, // out[1] = row
+    ...get(out), ...c32(8), add, ...set(out), // out += 8
+    ...c32(0), ...get(row), 0x6b, ...set(row), // row = -row
     0x0b, // end if
-    ...get(I), ...c32(1), add, ...set(I), // i++
-    0x0c, 0x00, // continue
-    0x0b, // end loop
-    0x0b, // end block
-    ...get(N), // return n
+    ...get(p), ...c32(1), add, ...set(p), // p++
+  ];
+  const done = (p: number, end: number) => [...get(p), ...get(end), 0x4f, 0x0d, 0x01]; // if p >= end: break
+  const loop = (body: number[]) => [0x02, 0x40, 0x03, 0x40, ...body, 0x0c, 0x00, 0x0b, 0x0b]; // block loop body continue end end
+  const code = [
+    0x01, 0x02, 0x7f, // 2 locals of i32
+    ...loop([...done(A, A_END), ...done(B, B_END), ...step(A, ROW_A, OUT_A), ...step(B, ROW_B, OUT_B)]),
+    ...loop([...done(A, A_END), ...step(A, ROW_A, OUT_A)]),
+    ...loop([...done(B, B_END), ...step(B, ROW_B, OUT_B)]),
+    ...c32(0), ...get(OUT_B), 0x36, 0x02, ...uleb(B_END_AT), // mem[B_END_AT] = outB
+    ...get(OUT_A), // return outA
     0x0b,
   ];
   const bytes = [
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [0x01, 0x60, 0x04, 0x7f, 0x7f, 0x7f, 0x7f, 0x01, 0x7f]), // type: (i32 x4) -> i32
+    ...section(1, [0x01, 0x60, 0x07, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x01, 0x7f]), // type: (i32 x7) -> i32
     ...section(3, [0x01, 0x00]), // one function of type 0
     ...section(5, [0x01, 0x00, 0x01]), // one memory, 1 page minimum
     ...section(7, [0x02, ...str('mem'), 0x02, 0x00, ...str('scan'), 0x00, 0x00]),
@@ -92,7 +103,7 @@ function sleb(v: number): number[] {
 }
 
 let compiled: WebAssembly.Module | undefined;
-type ScanFn = (inPtr: number, len: number, next: number, out: number) => number;
+type ScanFn = (a: number, aEnd: number, b: number, bEnd: number, next: number, outA: number, outB: number) => number;
 
 export class LiteralAutomaton {
   /** state * 256 + byte -> the next state * 1024, negative when keywords end there */
@@ -234,18 +245,32 @@ export class LiteralAutomaton {
     }
     starts[messages.length] = pos;
     const len = pos - inAt;
-    // at most one hit (8 bytes) per byte
+    // two streams: the messages before the one starting past the middle, and the rest (a stream
+    // starts after a NUL, where the automaton is in its start state anyway)
+    let split = 0;
+    for (let lo = 0, hi = messages.length; lo < hi; ) {
+      const mid = (lo + hi) >>> 1;
+      if (starts[mid]! - inAt < len / 2) lo = split = mid + 1;
+      else hi = mid;
+    }
+    const bAt = starts[Math.min(split, messages.length)]!;
+    // at most one hit (8 bytes) per byte, per stream
     const outAt = (this.#outAt = (pos + 7) & ~7);
-    this.#ensure(outAt + len * 8 + 8);
-    const n = this.#scan(inAt, len, NEXT_AT, outAt);
+    const outB = outAt + (bAt - inAt) * 8 + 8;
+    this.#ensure(outB + (pos - bAt) * 8 + 8);
+    const i32 = this.#i32;
+    const nA = (this.#scan(inAt, bAt, bAt, pos, NEXT_AT, outAt, outB) - outAt) >> 3;
+    const nB = (i32[B_END_AT >> 2]! - outB) >> 3;
+    // B's hits right after A's: one list, positions ascending
+    if (nB > 0) i32.copyWithin((outAt >> 2) + nA * 2, outB >> 2, (outB >> 2) + nB * 2);
+    const n = nA + nB;
     // the message of each hit: positions ascend, and so do messages
     if (this.#hitLines.length < n) this.#hitLines = new Int32Array(n * 2);
     const lines = this.#hitLines;
-    const i32 = this.#i32;
     const o = outAt >> 2;
     let line = 0;
     for (let k = 0; k < n; k++) {
-      const at = i32[o + k * 2]! + inAt;
+      const at = i32[o + k * 2]!;
       while (starts[line + 1]! <= at) line++;
       lines[k] = line;
     }
