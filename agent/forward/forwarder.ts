@@ -170,7 +170,8 @@ export class Forwarder {
       rawLength: b.meta.rawLength,
       payload: b.payload,
     }));
-    const body = Buffer.concat(encodeRequest({ producer: this.#o.producer, epoch: this.#o.epoch, host: this.#o.host, batches: wire }));
+    // Sent as its parts (the buffered payloads themselves), not joined into a request-sized copy.
+    const body = encodeRequest({ producer: this.#o.producer, epoch: this.#o.epoch, host: this.#o.host, batches: wire });
     const url = new URL('/v1/batches', this.currentUrl);
     const buf = this.#o.buffer;
     this.lastAttempt = Date.now();
