@@ -91,6 +91,15 @@ const EXPECTED: Record<string, string> = {
     'source.ip:string source.domain:string user.name:string _pattern.time:string http.request.method:string url.original:unescape http.version:string _pattern.request:unescape http.response.status_code:int http.response.body.bytes:int http.request.referrer:unescape user_agent.original:unescape',
 };
 
+/** A shape of the preset-only path: its text pieces, and between them a capture index or one of OP_*. */
+interface Prog {
+  seps: Buffer[];
+  ops: Int32Array;
+}
+const OP_TS = -1;
+const OP_MSG = -2;
+const OP_OFFSET = -3;
+
 // Base document slots (writer.ts lays them out first, in this order).
 const TS = 0;
 const MSG = 1;
@@ -112,6 +121,8 @@ export class BytePlan {
   readonly #vals: Vals;
   readonly #caps = new Int32Array(2 * NCAP);
   readonly #seps = new WeakMap<Shape, Buffer[]>();
+  /** shapes of the preset-only path by capture-presence mask, for the current context */
+  readonly #progs = new Map<number, Prog>();
   #host = '';
   #source = '';
   #readIso = '';
@@ -155,6 +166,10 @@ export class BytePlan {
    * reference of later steps) and the caller's extra values.
    */
   context(host: string, source: string, readIso: string, extraValues: readonly Val[] = []): void {
+    // the shapes hold host, source and the extra values in their text
+    let same = host === this.#host && source === this.#source && extraValues.length === this.#extraVals.length;
+    for (let i = 0; same && i < extraValues.length; i++) same = extraValues[i] === this.#extraVals[i];
+    if (!same) this.#progs.clear();
     this.#host = host;
     this.#source = source;
     if (readIso !== this.#readIso) this.#readTime = undefined;
@@ -179,24 +194,21 @@ export class BytePlan {
     const ta = caps[2 * C_TIME]!;
     const tz = caps[2 * C_TIME + 1]!;
     if (!this.#time(src, ta, tz)) return BYTES_FALLBACK;
-    const vals = this.#vals;
-    const written = this.#written;
-    for (let i = 0; i < written.length; i++) vals[written[i]!] = undefined;
-    vals[OFFSET] = sourceOffset;
-    if (this.#more) return this.#writeMore(src, s, e, sourceOffset, out);
-    // present fields: placeholders for the shape (the values are written from the bytes)
-    vals[TS] = '';
-    vals[MSG] = '';
-    const capSlot = this.#capSlot;
-    for (let c = 0; c < C_TIME; c++) {
-      const slot = capSlot[c]!;
-      if (slot >= 0 && caps[2 * c]! >= 0) vals[slot] = '';
+    if (this.#more) {
+      const vals = this.#vals;
+      const written = this.#written;
+      for (let i = 0; i < written.length; i++) vals[written[i]!] = undefined;
+      vals[OFFSET] = sourceOffset;
+      return this.#writeMore(src, s, e, sourceOffset, out);
     }
-    const sh = this.#plan.shapeOf(vals)!;
-    let seps = this.#seps.get(sh);
-    if (seps === undefined) this.#seps.set(sh, (seps = sh.seps.map((x) => Buffer.from(x, 'utf8'))));
+    // the document's shape follows from which captures are present
+    const capSlot = this.#capSlot;
+    let mask = 0;
+    for (let c = 0; c < C_TIME; c++) if (capSlot[c]! >= 0 && caps[2 * c]! >= 0) mask |= 1 << c;
+    const prog = this.#progs.get(mask) ?? this.#prog(mask);
+    const seps = prog.seps;
+    const ops = prog.ops;
     const start = out.p;
-    const slots = sh.slots;
     const clean = dirty === 0;
     // where the message's text starts in out (a clean line's captures are copied from there)
     let msgAt = -1;
@@ -205,22 +217,22 @@ export class BytePlan {
       out.need(sep.length);
       out.buf.set(sep, out.p);
       out.p += sep.length;
-      if (i === slots.length) break;
-      const slot = slots[i]!;
-      if (slot === TS) {
+      if (i === ops.length) break;
+      const op = ops[i]!;
+      if (op === OP_TS) {
         const tj = this.#tJson;
         out.need(tj.length);
         out.buf.set(tj, out.p);
         out.p += tj.length;
-      } else if (slot === MSG) {
+      } else if (op === OP_MSG) {
         if (clean) msgAt = cleanMessage(src, s, e, out);
         else if (!jsonRange(src, s, e, out, true)) {
           out.p = start;
           return BYTES_FALLBACK;
         }
-      } else if (slot === OFFSET) writeNumber(out, sourceOffset);
+      } else if (op === OP_OFFSET) writeNumber(out, sourceOffset);
       else {
-        const c = this.#capOf[slot]!;
+        const c = op;
         const a = caps[2 * c]!;
         const z = caps[2 * c + 1]!;
         const kind = CAP_KIND[c]!;
@@ -234,6 +246,26 @@ export class BytePlan {
     }
     // ints of more than 15 digits were refused by the scanner; a message that is not valid UTF-8 went back above
     return BYTES_OK;
+  }
+
+  /** The shape of documents whose present captures are `mask` (a bit per capture), as text pieces and what goes between them. */
+  #prog(mask: number): Prog {
+    const vals = this.#vals;
+    const capSlot = this.#capSlot;
+    for (const w of this.#written) vals[w] = undefined;
+    // placeholders: the shape only asks which fields are present (the context's are in vals already)
+    vals[TS] = '';
+    vals[MSG] = '';
+    vals[OFFSET] = 0;
+    for (let c = 0; c < C_TIME; c++) if (mask & (1 << c)) vals[capSlot[c]!] = '';
+    const sh = this.#plan.shapeOf(vals)!;
+    const prog: Prog = {
+      seps: sh.seps.map((x) => Buffer.from(x, 'utf8')),
+      ops: Int32Array.from(sh.slots, (slot) => (slot === TS ? OP_TS : slot === MSG ? OP_MSG : slot === OFFSET ? OP_OFFSET : this.#capOf[slot]!)),
+    };
+    if (this.#progs.size >= 1024) this.#progs.clear();
+    this.#progs.set(mask, prog);
+    return prog;
   }
 
   /** Steps after the preset: decoded values through the fast plan's steps, then the document from them. */
