@@ -26,6 +26,7 @@
 const B_END_AT = 8;
 const NEXT_AT = 16; // the transition table
 const ROW = 256 * 4;
+const ROW_SHIFT = 10; // ROW = 1 << ROW_SHIFT
 const PAGE = 65536;
 
 /**
@@ -121,6 +122,7 @@ export class LiteralAutomaton {
   #starts = new Int32Array(1024);
   #outAt = 0;
   #hitLines = new Int32Array(1024);
+  #hitStates = new Int32Array(1024);
   /** every keyword is ASCII: messages are written as latin1 (see scanAll) */
   #ascii: boolean;
 
@@ -265,14 +267,19 @@ export class LiteralAutomaton {
     if (nB > 0) i32.copyWithin((outAt >> 2) + nA * 2, outB >> 2, (outB >> 2) + nB * 2);
     const n = nA + nB;
     // the message of each hit: positions ascend, and so do messages
-    if (this.#hitLines.length < n) this.#hitLines = new Int32Array(n * 2);
+    if (this.#hitLines.length < n) {
+      this.#hitLines = new Int32Array(n * 2);
+      this.#hitStates = new Int32Array(n * 2);
+    }
     const lines = this.#hitLines;
+    const states = this.#hitStates;
     const o = outAt >> 2;
     let line = 0;
     for (let k = 0; k < n; k++) {
       const at = i32[o + k * 2]!;
       while (starts[line + 1]! <= at) line++;
       lines[k] = line;
+      states[k] = -i32[o + k * 2 + 1]! >> ROW_SHIFT;
     }
     return n;
   }
@@ -284,7 +291,16 @@ export class LiteralAutomaton {
 
   /** The automaton state of hit k of the last scanAll (keywords: out[outStart[s] .. outStart[s + 1])). */
   hitState(k: number): number {
-    return -this.#i32[(this.#outAt >> 2) + k * 2 + 1]! / ROW;
+    return this.#hitStates[k]!;
+  }
+
+  /** The last scanAll's hits: message and automaton state of hit k at [k] (the first scanAll() of them; valid until the next scanAll). */
+  get hitLines(): Int32Array {
+    return this.#hitLines;
+  }
+
+  get hitStates(): Int32Array {
+    return this.#hitStates;
   }
   /** Every (message, keyword id) found, for tests and tools. */
   find(messages: readonly string[]): Array<[number, number]> {

@@ -95,19 +95,25 @@ function lineOf(starts: readonly number[], pos: number, from: number): number {
 /** Required literals of one pattern, at most this many (bits of a 32-bit mask). */
 const MAX_RUNS = 30;
 
-/** Keyword tables of one automaton: keyword k stands for entries kwEnt[kwStart[k] .. kwStart[k + 1]): pattern << 5 | bit. */
+/**
+ * Keyword tables of one automaton. A pattern is anchored on one of its
+ * literals (the rarest seen so far; any-of patterns on each of theirs): only
+ * an anchor's hit makes it a candidate of the line; the other literals it
+ * requires are then looked up in the line's keyword stamps. A hit of a
+ * literal many patterns require but none is anchored on costs one stamp.
+ */
 interface Scanner {
   ac: LiteralAutomaton;
-  kwStart: Int32Array;
-  kwEnt: Int32Array;
-  /** per pattern: the bits a message must show to be a candidate */
-  need: Int32Array;
   /** keyword id -> literal */
   words: string[];
-  /** per automaton state, what its hit means, merged over the keywords ending there: pattern stPat[e] sees bits stMask[e], e in stStart[s] .. stStart[s + 1] */
-  stStart: Int32Array;
-  stPat: Int32Array;
-  stMask: Int32Array;
+  /** patterns anchored on keyword k: kwAnchor[kwAnchorStart[k] .. kwAnchorStart[k + 1]) */
+  kwAnchorStart: Int32Array;
+  kwAnchor: Int32Array;
+  /** keywords pattern p requires besides its anchor: req[reqStart[p] .. reqStart[p + 1]) */
+  reqStart: Int32Array;
+  req: Int32Array;
+  /** the anchors chosen, "pattern:literal", to tell whether a new choice differs */
+  anchors: string;
 }
 
 /** A required run found in more than this share of the lines filters little: left out of the scan when the pattern has a rarer one. */
@@ -150,13 +156,15 @@ export class PatternSet {
   #scanner: Scanner | undefined;
   /** runs left out of #scanner, "pattern:bit" (what the last decision chose) */
   #left = '';
-  #seen: Int32Array;
   #stamp: Int32Array;
+  /** per keyword of the scanner in use: the line (base + index) it last occurred in */
+  #kwStamp = new Int32Array(0);
+  /** literal -> share of sampled lines holding it (anchors: the rarest) */
+  #share = new Map<string, number>();
   #gen = 0;
   #cand: Int32Array;
   /** sampling: lines per keyword of the full automaton, lines sampled, deliveries since */
   #kwLines = new Int32Array(0);
-  #kwLast = new Int32Array(0);
   #sampled = 0;
   #deliveries = 0;
   #decided = false;
@@ -184,8 +192,6 @@ export class PatternSet {
     this.#scanner = this.#full;
     const words = this.#full?.words.length ?? 0;
     this.#kwLines = new Int32Array(words);
-    this.#kwLast = new Int32Array(words).fill(-1);
-    this.#seen = new Int32Array(patterns.length);
     this.#stamp = new Int32Array(patterns.length);
     this.#cand = new Int32Array(patterns.length);
   }
@@ -203,76 +209,73 @@ export class PatternSet {
   /** The keyword tables for every literal but those in `leave` ("pattern:bit"). */
   #build(leave: ReadonlySet<string>): Scanner | undefined {
     const kwIds = new Map<string, number>();
-    const entries: number[][] = [];
-    const need = new Int32Array(this.patterns.length);
+    const id = (l: string) => {
+      let k = kwIds.get(l);
+      if (k === undefined) kwIds.set(l, (k = kwIds.size));
+      return k;
+    };
+    const anchored: number[][] = [];
+    const reqs: number[][] = [];
+    const anchors: string[] = [];
+    const share = (l: string) => this.#share.get(l) ?? 1 / (1 + l.length); // before sampling: the longest
     this.#lits.forEach((lits, i) => {
-      const all = this.#all[i]!;
-      lits.forEach((l, b) => {
-        if (all && leave.has(`${i}:${b}`)) return;
-        let id = kwIds.get(l);
-        if (id === undefined) {
-          kwIds.set(l, (id = kwIds.size));
-          entries.push([]);
-        }
-        entries[id]!.push((i << 5) | (all ? b : 0));
-        need[i]! |= all ? 1 << b : 1;
-      });
+      reqs.push([]);
+      if (lits.length === 0) return;
+      if (!this.#all[i]) {
+        // any one literal: each is an anchor, nothing else required
+        for (const l of lits) (anchored[id(l)] ??= []).push(i);
+        return;
+      }
+      const kept = lits.filter((_, b) => !leave.has(`${i}:${b}`));
+      let anchor = kept[0]!;
+      for (const l of kept) if (share(l) < share(anchor)) anchor = l;
+      anchors.push(`${i}:${anchor}`);
+      (anchored[id(anchor)] ??= []).push(i);
+      for (const l of kept) if (l !== anchor) reqs[i]!.push(id(l));
     });
     if (kwIds.size === 0) return undefined;
-    const kwStart = new Int32Array(entries.length + 1);
-    const kwEnt = new Int32Array(entries.reduce((n, e) => n + e.length, 0));
-    let at = 0;
-    entries.forEach((e, k) => {
-      kwStart[k] = at;
-      kwEnt.set(e, at);
-      at += e.length;
-    });
-    kwStart[entries.length] = at;
     const words = [...kwIds.keys()];
-    const ac = new LiteralAutomaton(words);
-    const stStart = new Int32Array(ac.states + 1);
-    const pats: number[] = [];
-    const masks: number[] = [];
-    for (let st = 0; st < ac.states; st++) {
-      stStart[st] = pats.length;
-      const merged = new Map<number, number>();
-      for (let o = ac.outStart[st]!; o < ac.outStart[st + 1]!; o++) {
-        const kw = ac.out[o]!;
-        for (let e = kwStart[kw]!; e < kwStart[kw + 1]!; e++) merged.set(kwEnt[e]! >>> 5, (merged.get(kwEnt[e]! >>> 5) ?? 0) | (1 << (kwEnt[e]! & 31)));
-      }
-      for (const [pat, mask] of merged) {
-        pats.push(pat);
-        masks.push(mask);
-      }
+    const kwAnchorStart = new Int32Array(words.length + 1);
+    const kwAnchor: number[] = [];
+    for (let k = 0; k < words.length; k++) {
+      kwAnchorStart[k] = kwAnchor.length;
+      for (const p of anchored[k] ?? []) kwAnchor.push(p);
     }
-    stStart[ac.states] = pats.length;
-    return { ac, kwStart, kwEnt, need, words, stStart, stPat: Int32Array.from(pats), stMask: Int32Array.from(masks) };
+    kwAnchorStart[words.length] = kwAnchor.length;
+    const reqStart = new Int32Array(this.patterns.length + 1);
+    const req: number[] = [];
+    reqs.forEach((r, p) => {
+      reqStart[p] = req.length;
+      req.push(...r);
+    });
+    reqStart[this.patterns.length] = req.length;
+    return { ac: new LiteralAutomaton(words), words, kwAnchorStart, kwAnchor: Int32Array.from(kwAnchor), reqStart, req: Int32Array.from(req), anchors: anchors.join(',') };
   }
 
-  /** After a sample: which frequent runs to leave out; a new automaton when that changed. */
+  /** After a sample: which frequent runs to leave out, and the anchors; a new automaton when either changed. */
   #decide(): void {
     const full = this.#full!;
-    const share = new Map<string, number>();
-    full.words.forEach((w, k) => share.set(w, this.#kwLines[k]! / this.#sampled));
+    full.words.forEach((w, k) => this.#share.set(w, this.#kwLines[k]! / this.#sampled));
+    const share = (l: string) => this.#share.get(l)!;
     const leave = new Set<string>();
     this.#lits.forEach((lits, i) => {
       if (!this.#all[i] || lits.length < 2) return;
       // the rarest run stays whatever its share
       let rarest = 0;
       lits.forEach((l, b) => {
-        if (share.get(l)! < share.get(lits[rarest]!)!) rarest = b;
+        if (share(l) < share(lits[rarest]!)) rarest = b;
       });
       lits.forEach((l, b) => {
-        if (b !== rarest && share.get(l)! > FREQUENT) leave.add(`${i}:${b}`);
+        if (b !== rarest && share(l) > FREQUENT) leave.add(`${i}:${b}`);
       });
     });
     const left = [...leave].join(',');
-    if (left !== this.#left) {
+    const next = this.#build(leave)!;
+    if (left !== this.#left || next.anchors !== this.#scanner!.anchors) {
       this.#left = left;
-      this.#scanner = leave.size === 0 ? full : this.#build(leave);
+      this.#scanner = next;
     }
     this.#kwLines.fill(0);
-    this.#kwLast.fill(-1);
     this.#sampled = 0;
     this.#decided = true;
   }
@@ -294,32 +297,37 @@ export class PatternSet {
     // sampling: until SAMPLE_LINES lines are seen, every delivery at first, later one in SAMPLE_EVERY
     const sample = !this.#decided || this.#deliveries++ % SAMPLE_EVERY === 0;
     const sc = sample ? this.#full : this.#scanner!;
-    const { ac, kwStart, kwEnt, need, stStart, stPat, stMask } = sc;
+    const { ac, kwAnchorStart, kwAnchor, reqStart, req } = sc;
     const { outStart, out } = ac;
-    const seen = this.#seen;
+    if (this.#kwStamp.length < sc.words.length) this.#kwStamp = new Int32Array(Math.max(sc.words.length, this.#full.words.length));
+    const kwStamp = this.#kwStamp;
     const stamp = this.#stamp;
     const cand = this.#cand;
     const kwLines = this.#kwLines;
-    const kwLast = this.#kwLast;
     const patterns = this.patterns;
     if (this.#gen > 0x3fffffff - messages.length) {
       stamp.fill(0);
+      kwStamp.fill(0);
       this.#gen = 0;
     }
     const base = this.#gen + 1;
     this.#gen += messages.length;
     const n = ac.scanAll(messages);
+    const hitLines = ac.hitLines;
+    const hitStates = ac.hitStates;
     // hits come in message order: a message's candidates are complete when the next message's hits start
     let line = -1;
     let nc = 0;
     for (let k = 0; k <= n; k++) {
-      const l = k < n ? ac.hitLine(k) : -2;
+      const l = k < n ? hitLines[k]! : -2;
       if (l !== line) {
         if (nc > 0) {
           const msg = messages[line]!;
-          for (let c = 0; c < nc; c++) {
+          const gen = base + line;
+          next: for (let c = 0; c < nc; c++) {
             const p = cand[c]!;
-            if (seen[p] === need[p] && patterns[p]!.test(msg)) hits[p]!.push(line);
+            for (let r = reqStart[p]!, r1 = reqStart[p + 1]!; r < r1; r++) if (kwStamp[req[r]!] !== gen) continue next;
+            if (patterns[p]!.test(msg)) hits[p]!.push(line);
           }
           nc = 0;
         }
@@ -327,43 +335,22 @@ export class PatternSet {
         if (k === n) break;
       }
       const gen = base + line;
-      const st = ac.hitState(k);
-      if (!sample) {
-        const e1 = stStart[st + 1]!;
-        for (let e = stStart[st]!; e < e1; e++) {
-          const p = stPat[e]!;
-          if (stamp[p] !== gen) {
-            stamp[p] = gen;
-            seen[p] = 0;
-            cand[nc++] = p;
-          }
-          seen[p]! |= stMask[e]!;
-        }
-        continue;
-      }
-      // sampling: per keyword, to count the lines holding it
-      const o1 = outStart[st + 1]!;
-      for (let o = outStart[st]!; o < o1; o++) {
+      const st = hitStates[k]!;
+      for (let o = outStart[st]!, o1 = outStart[st + 1]!; o < o1; o++) {
         const kw = out[o]!;
-        if (kwLast[kw] !== line) {
-          kwLast[kw] = line;
-          kwLines[kw]!++;
-        }
-        const e1 = kwStart[kw + 1]!;
-        for (let e = kwStart[kw]!; e < e1; e++) {
-          const ent = kwEnt[e]!;
-          const p = ent >>> 5;
+        if (kwStamp[kw] === gen) continue; // this keyword's patterns are already listed for this line
+        kwStamp[kw] = gen;
+        if (sample) kwLines[kw]!++;
+        for (let a = kwAnchorStart[kw]!, a1 = kwAnchorStart[kw + 1]!; a < a1; a++) {
+          const p = kwAnchor[a]!;
           if (stamp[p] !== gen) {
             stamp[p] = gen;
-            seen[p] = 0;
             cand[nc++] = p;
           }
-          seen[p]! |= 1 << (ent & 31);
         }
       }
     }
     if (sample) {
-      kwLast.fill(-1);
       this.#sampled += messages.length;
       if (this.#sampled >= SAMPLE_LINES) this.#decide();
     }
