@@ -8,49 +8,20 @@
  * -> firing -> resolved; GET /v1/alerts shows it all.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { Aggregator } from '../../../../aggregator/index.js';
 import { parseAggregatorConfig } from '../../../../aggregator/config.js';
 import { FLAG_METRICS } from '../../../../lib/protocol/batches.js';
 import { silentLogger } from '../../../../lib/obs/logger.js';
 import { tempDir, waitFor } from '../../../helpers/procs.js';
+import { appendLines, receiver } from './harness.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-interface Received {
-  path: string;
-  body: any;
-  at: number;
-}
-
-async function receiver(): Promise<{ url: string; got: Received[]; server: Server }> {
-  const got: Received[] = [];
-  const server = createServer((req: IncomingMessage, res) => {
-    let body = '';
-    req.on('data', (d) => (body += d));
-    req.on('end', () => {
-      got.push({ path: req.url ?? '', body: JSON.parse(body || 'null'), at: Date.now() });
-      res.writeHead(200).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, got, server };
-}
-
-async function appendLines(agg: Aggregator, topic: string, host: string, lines: string[], timestamp = Date.now()): Promise<void> {
-  await agg.storage.withTopic(topic, true, async (t) => {
-    const payload = Buffer.from(lines.map((l) => `${l}\n`).join(''));
-    await t!.partitions[0]!.appendPlain([{ meta: { flags: 0, codec: 0, host, source: '/var/log/app.log', sourceOffset: 0, rawLength: payload.length }, payload, lines: lines.length, timestamp }]);
-  });
-}
 
 async function appendMetrics(agg: Aggregator, host: string, samples: Array<{ name: string; labels: Record<string, string>; value: number }>, timestamp = Date.now()): Promise<void> {
   await agg.storage.withTopic('metrics', true, async (t) => {
@@ -85,8 +56,8 @@ describe('alert engine', () => {
   it('a log-match rule fires once past its threshold, is resent with a lease, resolves when the window empties; webhook gets version-4 payloads', async () => {
     const tmp = await tempDir('logship-alerts-');
     cleanups.push(tmp.cleanup);
-    const am = await receiver();
-    const hook = await receiver();
+    const am = await receiver(cleanups);
+    const hook = await receiver(cleanups);
     const { agg } = await start(config(tmp.dir, am.url, hook.url, errorBurst));
     cleanups.push(() => agg.close());
 
@@ -137,8 +108,8 @@ describe('alert engine', () => {
   it('after a restart while firing: no second page, and the resolve still arrives; records are not counted twice', async () => {
     const tmp = await tempDir('logship-alerts-');
     cleanups.push(tmp.cleanup);
-    const am = await receiver();
-    const hook = await receiver();
+    const am = await receiver(cleanups);
+    const hook = await receiver(cleanups);
     const rules = `  - {name: ErrorBurst, topic: app, match: "ERROR", threshold: 3, window: 4s, sinks: [am, hook]}`;
     let { agg } = await start(config(tmp.dir, am.url, hook.url, rules));
     await appendLines(agg, 'app', 'web-01', ['ERROR 1', 'ERROR 2', 'ERROR 3', 'ERROR 4']);
@@ -163,8 +134,8 @@ describe('alert engine', () => {
   it('stale records (older than max_age) open no incident, and are counted', async () => {
     const tmp = await tempDir('logship-alerts-');
     cleanups.push(tmp.cleanup);
-    const am = await receiver();
-    const hook = await receiver();
+    const am = await receiver(cleanups);
+    const hook = await receiver(cleanups);
     const rules = `  - {name: ErrorBurst, topic: app, match: "ERROR", threshold: 2, window: 1m, max_age: 5m, sinks: [hook]}`;
     const { agg, url } = await start(config(tmp.dir, am.url, hook.url, rules));
     cleanups.push(() => agg.close());
@@ -189,8 +160,8 @@ describe('alert engine', () => {
   it('a metric rule with for: pending, firing after for, resolved (record time)', async () => {
     const tmp = await tempDir('logship-alerts-');
     cleanups.push(tmp.cleanup);
-    const am = await receiver();
-    const hook = await receiver();
+    const am = await receiver(cleanups);
+    const hook = await receiver(cleanups);
     const rules = `  - {name: HighCPU, metric: node_cpu_utilization, above: 0.9, for: 20s, sinks: [hook], annotations: {summary: "cpu {{value}} on {{host}}"}}`;
     const { agg } = await start(config(tmp.dir, am.url, hook.url, rules));
     cleanups.push(() => agg.close());
@@ -214,8 +185,8 @@ describe('alert engine', () => {
   it('absence: a host seen before that sends nothing for absent_for fires once, and resolves when it sends again', async () => {
     const tmp = await tempDir('logship-alerts-');
     cleanups.push(tmp.cleanup);
-    const am = await receiver();
-    const hook = await receiver();
+    const am = await receiver(cleanups);
+    const hook = await receiver(cleanups);
     const rules = `  - {name: HostSilent, absent_for: 2s, labels: {severity: warning}, annotations: {summary: "{{host}} is silent"}, sinks: [hook]}`;
     const { agg } = await start(config(tmp.dir, am.url, hook.url, rules));
     cleanups.push(() => agg.close());

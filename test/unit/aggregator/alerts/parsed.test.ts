@@ -16,48 +16,20 @@
  *    same dedup_key), saved as such: a third run sends nothing more.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { join } from 'node:path';
 import { readFile, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { Aggregator } from '../../../../aggregator/index.js';
 import { parseAggregatorConfig } from '../../../../aggregator/config.js';
 import { silentLogger } from '../../../../lib/obs/logger.js';
 import { FakePagerDuty } from '../../../fakes/pagerduty.js';
 import { tempDir, waitFor } from '../../../helpers/procs.js';
+import { appendLines as appendShared, receiver } from './harness.js';
 
 const cleanups: Array<() => Promise<void>> = [];
+const appendLines = (agg: Aggregator, topic: string, host: string, lines: string[], timestamp = Date.now()): Promise<void> => appendShared(agg, topic, host, lines, timestamp, '/var/log/nginx/access.log');
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-interface Received {
-  path: string;
-  body: any;
-  at: number;
-}
-
-async function receiver(): Promise<{ url: string; got: Received[]; server: Server }> {
-  const got: Received[] = [];
-  const server = createServer((req: IncomingMessage, res) => {
-    let body = '';
-    req.on('data', (d) => (body += d));
-    req.on('end', () => {
-      got.push({ path: req.url ?? '', body: JSON.parse(body || 'null'), at: Date.now() });
-      res.writeHead(200).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, got, server };
-}
-
-async function appendLines(agg: Aggregator, topic: string, host: string, lines: string[], timestamp = Date.now()): Promise<void> {
-  await agg.storage.withTopic(topic, true, async (t) => {
-    const payload = Buffer.from(lines.map((l) => `${l}\n`).join(''));
-    await t!.partitions[0]!.appendPlain([{ meta: { flags: 0, codec: 0, host, source: '/var/log/nginx/access.log', sourceOffset: 0, rawLength: payload.length }, payload, lines: lines.length, timestamp }]);
-  });
-}
 
 async function start(text: string): Promise<Aggregator> {
   const agg = new Aggregator({ config: parseAggregatorConfig(text, 'agg.yaml', {}), logger: silentLogger(), fsync: false });
@@ -79,7 +51,7 @@ describe('alert rules on parsed fields', () => {
   it('where over nginx fields, grouped by source.ip, with the field in labels and templates; plain rules never run the pipeline', async () => {
     const tmp = await tempDir('logship-alerts-parsed-');
     cleanups.push(tmp.cleanup);
-    const hook = await receiver();
+    const hook = await receiver(cleanups);
     const agg = await start(`listen: 127.0.0.1:0
 data_dir: ${join(tmp.dir, 'data')}
 topics:
@@ -140,8 +112,8 @@ alerts:
   it('a record routed away from a rule\'s sinks is not counted by it; the rule notifying the sink it was routed to counts it', async () => {
     const tmp = await tempDir('logship-alerts-route-');
     cleanups.push(tmp.cleanup);
-    const hook = await receiver();
-    const other = await receiver();
+    const hook = await receiver(cleanups);
+    const other = await receiver(cleanups);
     const agg = await start(`listen: 127.0.0.1:0
 data_dir: ${join(tmp.dir, 'data')}
 topics:
@@ -193,8 +165,8 @@ ${rules}
     it(`${change}: resolved at Alertmanager, the webhook and PagerDuty (same dedup_key), and saved so`, async () => {
       const tmp = await tempDir('logship-alerts-retire-');
       cleanups.push(tmp.cleanup);
-      const am = await receiver();
-      const hook = await receiver();
+      const am = await receiver(cleanups);
+      const hook = await receiver(cleanups);
       const pd = await FakePagerDuty.start();
       cleanups.push(() => pd.close());
       const keyFile = join(tmp.dir, 'pd.key');
