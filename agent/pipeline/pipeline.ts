@@ -132,7 +132,8 @@ export class Pipeline {
         if (n === 0) {
           // Compression failed (only if the worker died): compress on this thread instead.
           const e = this.#queue[0]!;
-          if (e.item.owned) {
+          // A shared read slot is read by the worker in place: its bytes are still here.
+          if (e.item.owned && !(e.item.raw.buffer instanceof SharedArrayBuffer)) {
             // The bytes went to the worker with the job. They are in no buffer yet, so a restart reads them again.
             this.#logger.fatal({ err: e.failed }, 'compression worker failed holding a batch; exiting so the lines are read again from their files at restart');
             process.exit(70);
