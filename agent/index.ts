@@ -97,7 +97,7 @@ export class Agent {
     await checkDataDir(cfg.data_dir, 'agent');
     const producer = await this.#producerIdentity();
     // Read buffers come back from the compression workers and are reused (see read-buffers.ts).
-    const reads = new ReadBuffers(cfg.batch.max_bytes, 4, (slot) => this.#pool?.forget(slot));
+    const reads = new ReadBuffers(cfg.batch.max_bytes);
     this.#readBuffers = reads;
     // One compression thread: zstd level 1 compresses several hundred MB/s on one core, more than the
     // rest of the path delivers, and a second isolate costs ~10 MiB resident (and ~10 more of batches
@@ -221,7 +221,6 @@ export class Agent {
         now: this.#now,
         hasCapacity: () => this.pipeline.hasCapacity(),
         readBuffer: (n) => this.#readBuffers!.take(n),
-        returnBuffer: (mem) => this.#readBuffers!.give(mem),
         onSplitLines: (n) => m.splitLines.inc(n),
         submit: (b) => {
           m.linesRead.inc({ input: input.name }, b.lines);

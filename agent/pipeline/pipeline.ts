@@ -132,8 +132,7 @@ export class Pipeline {
         if (n === 0) {
           // Compression failed (only if the worker died): compress on this thread instead.
           const e = this.#queue[0]!;
-          // A shared read slot is read by the worker in place: its bytes are still here.
-          if (e.item.owned && !(e.item.raw.buffer instanceof SharedArrayBuffer)) {
+          if (e.item.owned) {
             // The bytes went to the worker with the job. They are in no buffer yet, so a restart reads them again.
             this.#logger.fatal({ err: e.failed }, 'compression worker failed holding a batch; exiting so the lines are read again from their files at restart');
             process.exit(70);

@@ -1,52 +1,35 @@
 /**
  * Memory for file reads, reused. A full-size read (batch.max_bytes) goes into
- * a slot: a SharedArrayBuffer that the compression worker reads in place, so
- * a batch's bytes are neither copied nor moved between threads, and when the
- * worker is done the same slot takes the next read.
- *
- * Why shared memory and not an ArrayBuffer moved to the worker and back: V8
- * counts every new ArrayBuffer object (one moved in from another thread too)
- * against the old generation's limit until the next full collection, so a
- * buffer moved back and forth per batch made the agent run a major garbage
- * collection every few tens of MiB shipped, ~10 % of its CPU at full speed.
- * The slots are created once and stay the same objects.
- *
- * At most `keep` free slots wait; a slot returned beyond that is forgotten
- * (`onForget` tells the compression pool, whose worker holds it too).
- * Small reads (below half the size) are plain allocations.
+ * an ArrayBuffer that travels to a compression worker and comes back with the
+ * compressed batch; here it waits for the next read instead of becoming
+ * garbage. At full speed that spares a fresh mapping of batch.max_bytes (and
+ * its page faults) per batch, and memory that only a garbage collection would
+ * return. At most `keep` buffers wait; small reads are plain allocations.
  */
 export class ReadBuffers {
   readonly size: number;
   #keep: number;
-  #free: SharedArrayBuffer[] = [];
-  /** slots handed out and not yet returned: a slot is returned once, never twice */
-  #out = new WeakSet<SharedArrayBuffer>();
-  #onForget: ((slot: SharedArrayBuffer) => void) | undefined;
+  #free: ArrayBuffer[] = [];
 
-  constructor(size: number, keep = 4, onForget?: (slot: SharedArrayBuffer) => void) {
+  constructor(size: number, keep = 4) {
     this.size = size;
     this.#keep = keep;
-    this.#onForget = onForget;
   }
 
-  /** A Buffer of `n` bytes that the caller owns entirely until it gives it back (or, for a plain allocation, moves it). */
+  /** A Buffer of `n` bytes that the caller owns entirely (it may be moved to a worker). */
   take(n: number): Buffer {
-    // Below half the size a whole slot would be mostly waste (and a small file's read should stay small).
+    // Below half the size a whole buffer would be mostly waste (and a small file's read should stay small).
     if (n > this.size || n < this.size / 2) return Buffer.allocUnsafeSlow(n);
-    const slot = this.#free.pop() ?? new SharedArrayBuffer(this.size);
-    this.#out.add(slot);
-    return Buffer.from(slot, 0, n);
+    const ab = this.#free.pop();
+    return ab ? Buffer.from(ab, 0, n) : Buffer.from(Buffer.allocUnsafeSlow(this.size).buffer, 0, n);
   }
 
-  /** Gives back a slot nobody uses any more (its batch is compressed, or the read was not shipped). Anything else is ignored. */
-  give(mem: ArrayBufferLike): void {
-    if (!(mem instanceof SharedArrayBuffer) || !this.#out.has(mem)) return;
-    this.#out.delete(mem);
-    if (this.#free.length < this.#keep) this.#free.push(mem);
-    else this.#onForget?.(mem);
+  /** Gives back memory nobody uses any more (a read buffer returned by the worker). */
+  give(ab: ArrayBuffer): void {
+    if (ab.byteLength === this.size && this.#free.length < this.#keep) this.#free.push(ab);
   }
 
-  /** slots waiting for reuse */
+  /** buffers waiting for reuse */
   get waiting(): number {
     return this.#free.length;
   }

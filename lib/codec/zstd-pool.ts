@@ -19,8 +19,6 @@ import { LogshipError } from '../errors.js';
 interface Pending {
   resolve: (b: Buffer) => void;
   reject: (e: Error) => void;
-  /** the shared slot the job reads, handed back to `recycle` with the answer */
-  slot?: SharedArrayBuffer;
 }
 
 interface PoolWorker {
@@ -28,8 +26,6 @@ interface PoolWorker {
   /** jobs sent and not yet answered */
   busy: number;
   idleTimer?: NodeJS.Timeout;
-  /** numbers of the shared slots this worker has been sent (each is sent once) */
-  slots: Set<number>;
 }
 
 const IDLE_STOP_MS = 10_000;
@@ -41,16 +37,14 @@ export class ZstdPool {
   #nextId = 1;
   #closed = false;
 
-  #recycle: ((mem: ArrayBuffer | SharedArrayBuffer) => void) | undefined;
+  #recycle: ((ab: ArrayBuffer) => void) | undefined;
   #inlineBelow: number;
-  #slotIds = new WeakMap<SharedArrayBuffer, number>();
-  #nextSlot = 1;
 
   /**
-   * @param opts.recycle receives each input the worker is done with (moved back whole, or the shared slot it read), for reuse
+   * @param opts.recycle receives each input the worker is done with (moved back whole), for reuse
    * @param opts.inlineBelow compress inputs of at most this many bytes on the calling thread (0: never)
    */
-  constructor(size = 1, opts: { recycle?: (mem: ArrayBuffer | SharedArrayBuffer) => void; inlineBelow?: number } = {}) {
+  constructor(size = 1, opts: { recycle?: (ab: ArrayBuffer) => void; inlineBelow?: number } = {}) {
     this.#size = Math.max(1, size);
     this.#recycle = opts.recycle;
     this.#inlineBelow = opts.inlineBelow ?? 0;
@@ -65,13 +59,12 @@ export class ZstdPool {
     // A small young generation: the worker only holds one batch at a time, and a big nursery is pure RSS.
     const w = new Worker(new URL('./zstd-worker.js', import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: 4 } });
     w.unref();
-    const pw: PoolWorker = { w, busy: 0, slots: new Set() };
+    const pw: PoolWorker = { w, busy: 0 };
     w.on('message', (m: { id: number; data?: Uint8Array; input?: Uint8Array; error?: string }) => {
       if (m.input && this.#recycle) this.#recycle(m.input.buffer as ArrayBuffer);
       const p = this.#pending.get(m.id);
       if (!p) return;
       this.#pending.delete(m.id);
-      if (p.slot && this.#recycle) this.#recycle(p.slot);
       pw.busy--;
       if (pw.busy === 0) this.#idle(pw);
       if (m.error !== undefined) p.reject(new LogshipError('LSH_ERR_CORRUPT', `zstd: ${m.error}`));
@@ -104,10 +97,8 @@ export class ZstdPool {
   }
 
   /**
-   * @param transfer the caller gives up `data`'s memory until the answer: an ArrayBuffer nobody else
-   *   uses (e.g. from Buffer.allocUnsafeSlow) is moved to the worker instead of copied, and is empty
-   *   here afterwards; a SharedArrayBuffer (a read slot) is read by the worker in place, and must not
-   *   change until the answer, when it goes to `recycle`.
+   * @param transfer the caller gives up `data`'s memory (an ArrayBuffer nobody else uses, e.g. from
+   *   Buffer.allocUnsafeSlow): it is moved to the worker instead of copied, and is empty here afterwards.
    */
   compress(data: Buffer, level: number, transfer = false): Promise<Buffer> {
     if (data.byteLength <= this.#inlineBelow && !this.#closed) {
@@ -115,39 +106,9 @@ export class ZstdPool {
         return Promise.resolve(compressSmall(data, level));
       } catch (err) {
         return Promise.reject(new LogshipError('LSH_ERR_CORRUPT', `zstd: ${(err as Error).message}`));
-      } finally {
-        if (transfer && data.buffer instanceof SharedArrayBuffer) this.#recycle?.(data.buffer);
       }
     }
-    if (transfer && data.buffer instanceof SharedArrayBuffer) return this.#submitShared(data, data.buffer, level);
     return this.#submit('compress', data, level, transfer);
-  }
-
-  /** The worker no longer needs to know `slot` (the caller stopped reusing it): it drops its reference. */
-  forget(slot: SharedArrayBuffer): void {
-    const n = this.#slotIds.get(slot);
-    if (n === undefined) return;
-    this.#slotIds.delete(slot);
-    for (const pw of this.#workers) if (pw.slots.delete(n)) pw.w.postMessage({ op: 'forget', slot: n });
-  }
-
-  #submitShared(data: Buffer, slot: SharedArrayBuffer, level: number): Promise<Buffer> {
-    if (this.#closed) return Promise.reject(new LogshipError('LSH_ERR_CLOSED', 'zstd pool closed'));
-    const id = this.#nextId++;
-    const pw = this.#pick();
-    let n = this.#slotIds.get(slot);
-    if (n === undefined) this.#slotIds.set(slot, (n = this.#nextSlot++));
-    return new Promise<Buffer>((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject, slot });
-      if (pw.busy++ === 0) {
-        clearTimeout(pw.idleTimer);
-        pw.w.ref();
-      }
-      // The slot itself travels once per worker; later jobs name it by number.
-      const first = !pw.slots.has(n);
-      if (first) pw.slots.add(n);
-      pw.w.postMessage({ id, op: 'compress', level, slot: n, ...(first ? { sab: slot } : {}), offset: data.byteOffset, length: data.byteLength });
-    });
   }
 
   decompress(data: Buffer): Promise<Buffer> {

@@ -5,8 +5,6 @@
 // speed). So nothing big is left behind: compression writes into one reused scratch buffer and
 // copies the result out to an exact-size buffer that moves to the caller, and an input that was
 // moved here moves back with the answer (the caller may reuse it; its garbage is collected there).
-// An input in a shared slot (the agent's read buffers) is read in place: the slot arrives once and
-// is kept by its number until the pool says to forget it, so no new buffer object appears per job.
 import { parentPort } from 'node:worker_threads';
 import { Decompressor } from 'zstd-napi';
 import binding from 'zstd-napi/binding.js';
@@ -17,19 +15,6 @@ interface Job {
   level: number;
   data: Uint8Array;
 }
-
-/** A job on a shared slot: the bytes at [offset, offset + length) of slot `slot` (sent with its first job). */
-interface SharedJob {
-  id: number;
-  op: 'compress';
-  level: number;
-  slot: number;
-  sab?: SharedArrayBuffer;
-  offset: number;
-  length: number;
-}
-
-const slots = new Map<number, SharedArrayBuffer>();
 
 const contexts = new Map<number, InstanceType<typeof binding.CCtx>>();
 const decompressor = new Decompressor();
@@ -50,24 +35,7 @@ function compress(input: Buffer, level: number): Buffer {
   return out;
 }
 
-function onShared(job: SharedJob): void {
-  try {
-    if (job.sab) slots.set(job.slot, job.sab);
-    const sab = slots.get(job.slot);
-    if (!sab) throw new Error(`unknown shared slot ${job.slot}`);
-    const out = compress(Buffer.from(sab, job.offset, job.length), job.level);
-    parentPort!.postMessage({ id: job.id, data: out }, [out.buffer as ArrayBuffer]);
-  } catch (err) {
-    parentPort!.postMessage({ id: job.id, error: (err as Error).message });
-  }
-}
-
-parentPort!.on('message', (job: Job | SharedJob | { op: 'forget'; slot: number }) => {
-  if (job.op === 'forget') {
-    slots.delete(job.slot);
-    return;
-  }
-  if ('slot' in job) return onShared(job);
+parentPort!.on('message', (job: Job) => {
   const inputAb = job.data.buffer as ArrayBuffer;
   // The pool always moves the input's whole ArrayBuffer here (its own copy, or one the caller gave up): move it back.
   const back = [inputAb];

@@ -46,8 +46,6 @@ export interface TailerContext {
   submit: (b: ReadBatch) => void;
   /** memory for a read of n bytes that the tailer owns entirely (default: a fresh allocation) */
   readBuffer?: (n: number) => Buffer;
-  /** takes back memory from readBuffer that no batch holds (nothing was shipped from it, or a copy was) */
-  returnBuffer?: (mem: ArrayBufferLike) => void;
   /** The file was truncated (or rewritten under us): returns the new stream its content now is, read from 0. */
   onTruncated: (t: Tailer, from: number) => StreamState;
   setFingerprint: (s: StreamState, fpLen: number, fpCrc: number) => void;
@@ -159,10 +157,7 @@ export class Tailer {
       // Not from the shared pool: the plain batch is a view of it and its memory moves to the zstd worker.
       const buf = ctx.readBuffer ? ctx.readBuffer(want) : Buffer.allocUnsafeSlow(want);
       const { bytesRead } = await readAsync(this.fd, buf, 0, want, this.readOffset);
-      if (bytesRead === 0) {
-        ctx.returnBuffer?.(buf.buffer);
-        break;
-      }
+      if (bytesRead === 0) break;
       const chunk = bytesRead === want ? buf : buf.subarray(0, bytesRead);
       const atEnd = this.readOffset + bytesRead >= this.size;
       const ml = ctx.multiline;
@@ -174,13 +169,11 @@ export class Tailer {
       const cut = ml ? cutMultiline(chunk, ml, ctx.maxLineBytes, atEnd, flush) : cutBatch(chunk, ctx.maxLineBytes, atEnd, flush);
       if (!cut) {
         if (this.#partialSince === 0) this.#partialSince = now;
-        ctx.returnBuffer?.(buf.buffer);
         break;
       }
       this.#partialSince = 0;
       if (cut.splitLines) ctx.onSplitLines(cut.splitLines);
       const raw = cut.consumed === chunk.length && cut.raw === chunk ? chunk : cut.raw;
-      const owned = raw.buffer === buf.buffer;
       ctx.submit({
         stream: this.stream,
         source: this.path,
@@ -189,15 +182,13 @@ export class Tailer {
         lines: cut.lines,
         flags: cut.flags,
         raw,
-        owned,
+        owned: raw.buffer === buf.buffer,
         timestamp: now,
         dev: this.dev,
         ino: this.ino,
         fpLen: this.stream.fpLen,
         fpCrc: this.stream.fpCrc,
       });
-      // A framed batch is a copy: the read memory is free again at once.
-      if (!owned) ctx.returnBuffer?.(buf.buffer);
       this.readOffset += cut.consumed;
       this.stream.read = this.readOffset;
     }
