@@ -266,8 +266,11 @@ async function runAB(dir: string, c: RunConfig, other: string, rounds: number): 
   for (const side of ['A', 'B'] as const) {
     const rs = got[side];
     const tag = side === 'A' ? ' (A: this build)' : ' (B: other)';
-    rows.push(info(`acked batches/s${tag}`, median(rs.map((r) => r.acked / r.elapsed)), 'batches/s', 0));
-    rows.push(info(`ack latency p99${tag}`, median(rs.map((r) => percentile(r.lat, 99))), 'ms'));
+    // this build's rows carry the targets (the verdict is this build's); the other build's are figures only
+    const rate = median(rs.map((r) => r.acked / r.elapsed));
+    const p99 = median(rs.map((r) => percentile(r.lat, 99)));
+    rows.push(side === 'A' ? atLeast(`acked batches/s${tag}`, rate, 20_000, 'batches/s', 0) : info(`acked batches/s${tag}`, rate, 'batches/s', 0));
+    rows.push(side === 'A' ? atMost(`ack latency p99${tag}`, p99, 50, 'ms') : info(`ack latency p99${tag}`, p99, 'ms'));
     rows.push(info(`aggregator CPU per batch${tag}`, median(rs.map((r) => perBatch(r.aggCpu, r))), 'us', 0));
     rows.push(info(`  of which its main thread${tag}`, median(rs.map((r) => perBatch(r.aggMainCpu, r))), 'us', 0));
     rows.push(info(`producers CPU per batch${tag}`, median(rs.map((r) => perBatch(r.clientCpu, r))), 'us', 0));
