@@ -743,6 +743,10 @@ export class AlertEngine {
     this.#wantSave = true;
     this.#saving ??= (async () => {
       try {
+        // A transition asks for a save in the middle of apply(), which is synchronous: wait for it
+        // to return, so the snapshot never holds a delivery's counts half applied beside the
+        // offsets from before it (a crash then would count that part again on restart).
+        await undefined;
         while (this.#wantSave) {
           this.#wantSave = false;
           await this.#saveNow();
