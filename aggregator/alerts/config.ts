@@ -5,7 +5,7 @@
  */
 import { t, table, type OptionSpec, type OptionType } from '../../lib/config/option-table.js';
 import { oneOf } from '../sinks/config-common.js';
-import { compileCondition, ConditionError } from '../pipelines/condition.js';
+import { conditionProblem } from '../pipelines/config.js';
 import { fieldProblem } from '../pipelines/fields.js';
 import { templateProblem } from './template.js';
 import { patternProblem } from './pattern.js';
@@ -73,16 +73,8 @@ export function groupLabel(path: string): string {
   return path.replace(/[^A-Za-z0-9_]/g, '_');
 }
 
-/** A condition problem with the offset inside the text, so `logship check` points at the character. */
-export function whereProblem(v: string): { message: string; offset: number } | undefined {
-  try {
-    compileCondition(v);
-    return undefined;
-  } catch (err) {
-    if (err instanceof ConditionError) return { message: err.message, offset: err.offset };
-    throw err;
-  }
-}
+/** A condition problem with the offset inside the text, so `logship check` points at the character (the pipelines' own check). */
+export const whereProblem = conditionProblem;
 
 /** Whether a log-match rule reads parsed fields (and so runs a pipeline): `where`, a field in group_by, `{{field.PATH}}`. */
 export function usesParsedFields(rule: Pick<MatchAlertRule, 'where' | 'group_by' | 'labels' | 'annotations'>): boolean {

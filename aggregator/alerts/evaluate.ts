@@ -44,11 +44,23 @@ export function newGroup(rule: string, group: Record<string, string>, now: numbe
 
 export abstract class RuleEval<R extends AlertRule = AlertRule> {
   readonly groups = new Map<string, GroupState>();
+  /** host -> group key */
+  #keys = new Map<string, string>();
 
   constructor(
     readonly rule: R,
     protected hooks: EvalHooks,
   ) {}
+
+  /** The group key of a host (cached; the same key the engine restores and notifies with). */
+  key(host: string): string {
+    let k = this.#keys.get(host);
+    if (k === undefined) {
+      if (this.#keys.size >= 100_000) this.#keys.clear();
+      this.#keys.set(host, (k = groupKey(this.rule.name, this.rule.group_by, { host })));
+    }
+    return k;
+  }
 
   /** The group for `values`, created when new (undefined beyond the limit). */
   group(key: string, values: Record<string, string>, at: number): GroupState | undefined {
@@ -104,8 +116,6 @@ export class MatchEval extends RuleEval<MatchAlertRule> {
   readonly cap = Math.max(this.rule.threshold + 1, 100);
   /** matchLines: the latest lines of the current run (a ring of EVIDENCE_MAX) */
   #run = new Int32Array(EVIDENCE_MAX);
-  /** host -> group key */
-  #keys = new Map<string, string>();
 
   /** One matching record. */
   match(key: string, host: string, t: number, ev: Evidence): void {
@@ -181,15 +191,6 @@ export class MatchEval extends RuleEval<MatchAlertRule> {
     this.hooks.dirty();
   }
 
-  /** The group key of a host (cached; the same key the engine restores and notifies with). */
-  key(host: string): string {
-    let k = this.#keys.get(host);
-    if (k === undefined) {
-      if (this.#keys.size >= 100_000) this.#keys.clear();
-      this.#keys.set(host, (k = groupKey(this.rule.name, this.rule.group_by, { host })));
-    }
-    return k;
-  }
 
   /** Evidence of the last `runLen` lines of the run (at most EVIDENCE_MAX built). */
   #evidence(g: GroupState, records: ArrayLike<MatchedRecord>, runLen: number, topic: string, partition: number): void {
@@ -256,17 +257,7 @@ export class MetricEval extends RuleEval<MetricAlertRule> {
 
 /** A host seen before sends no record at all (any topic) for absent_for. */
 export class AbsentEval extends RuleEval<AbsentAlertRule> {
-  #keys = new Map<string, string>();
 
-  /** The group key of `host` (the same key the engine restores and notifies with). */
-  key(host: string): string {
-    let k = this.#keys.get(host);
-    if (k === undefined) {
-      if (this.#keys.size >= 100_000) this.#keys.clear();
-      this.#keys.set(host, (k = groupKey(this.rule.name, this.rule.group_by, { host })));
-    }
-    return k;
-  }
 
   /** A record from `host` at `t`. */
   seen(host: string, t: number): void {

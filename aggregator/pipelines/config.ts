@@ -18,7 +18,8 @@ export interface ValueProblem {
   offset: number;
 }
 
-const conditionProblem = (v: string): ValueProblem | undefined => {
+/** A condition's problem with the offset inside its text, so `logship check` points at the character (also alert rules' `where`). */
+export const conditionProblem = (v: string): ValueProblem | undefined => {
   try {
     compileCondition(v);
     return undefined;
