@@ -31,11 +31,12 @@ import { isoTime, parseTimestamp } from './timestamp.js';
 import type { StepConfig } from './types.js';
 import { FastPlan, quote, ExtraFields, type Shape, type Val, type Vals } from './writer.js';
 
-/** A growable output buffer (the ES sink's bulk job has one of the same form). */
+/** A growable output buffer (the ES sink's bulk job writes through a ByteBuffer too). */
 export interface ByteOut {
   buf: Buffer;
   p: number;
   need(n: number): void;
+  bytes(b: Uint8Array): void;
 }
 
 export class ByteBuffer implements ByteOut {
@@ -51,6 +52,12 @@ export class ByteBuffer implements ByteOut {
     const b = Buffer.allocUnsafe(size);
     this.buf.copy(b, 0, 0, this.p);
     this.buf = b;
+  }
+  /** Appends b at p. */
+  bytes(b: Uint8Array): void {
+    this.need(b.length);
+    this.buf.set(b, this.p);
+    this.p += b.length;
   }
 }
 
@@ -214,16 +221,12 @@ export class BytePlan {
     let msgAt = -1;
     for (let i = 0; ; i++) {
       const sep = seps[i]!;
-      out.need(sep.length);
-      out.buf.set(sep, out.p);
-      out.p += sep.length;
+      out.bytes(sep);
       if (i === ops.length) break;
       const op = ops[i]!;
       if (op === OP_TS) {
         const tj = this.#tJson;
-        out.need(tj.length);
-        out.buf.set(tj, out.p);
-        out.p += tj.length;
+        out.bytes(tj);
       } else if (op === OP_MSG) {
         if (clean) msgAt = cleanMessage(src, s, e, out);
         else if (!jsonRange(src, s, e, out, true)) {
@@ -315,9 +318,7 @@ export class BytePlan {
     const slots = sh.slots;
     for (let i = 0; ; i++) {
       const sep = seps[i]!;
-      out.need(sep.length);
-      out.buf.set(sep, out.p);
-      out.p += sep.length;
+      out.bytes(sep);
       if (i === slots.length) break;
       const v = vals[slots[i]!]!;
       if (typeof v === 'number') writeNumber(out, v);

@@ -34,7 +34,7 @@ import { FLAG_FRAMED } from '../../../lib/protocol/codes.js';
 import { documentParts } from './document-parts.js';
 import { parsedDocument, sinkFields, sinkValues, type DocumentContext } from './document.js';
 import { Pipeline } from '../../pipelines/pipeline.js';
-import { BYTES_DROPPED, BYTES_OK, type BytePlan } from '../../pipelines/bytes.js';
+import { BYTES_DROPPED, BYTES_OK, ByteBuffer, type BytePlan } from '../../pipelines/bytes.js';
 import type { StepConfig } from '../../pipelines/types.js';
 import type { StoredRecord } from '../../storage/record-decoder.js';
 
@@ -106,24 +106,10 @@ function workerPipeline(name: string, steps: StepConfig[]): Pipeline {
 
 const asBuf = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
-/** A growable output buffer. */
-class Out {
-  buf: Buffer;
-  p = 0;
+/** A growable output buffer (at least 64 KiB: never from Node's small-buffer pool) with string writes. */
+class Out extends ByteBuffer {
   constructor(size: number) {
-    this.buf = Buffer.allocUnsafeSlow(Math.max(1 << 16, size));
-  }
-  need(n: number): void {
-    if (this.p + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.p + n) size *= 2;
-    const b = Buffer.allocUnsafeSlow(size);
-    this.buf.copy(b, 0, 0, this.p);
-    this.buf = b;
-  }
-  bytes(b: Buffer): void {
-    this.need(b.length);
-    this.p += b.copy(this.buf, this.p);
+    super(Math.max(1 << 16, size));
   }
   latin1(s: string): void {
     this.need(s.length);
@@ -133,7 +119,6 @@ class Out {
     this.need(s.length * 3);
     this.p += this.buf.write(s, this.p, 'utf8');
   }
-
 }
 
 /**
