@@ -6,7 +6,8 @@
  *   /usr/lib/logship/            compiled JS (dist/, without the tests), package.json,
  *                                production node_modules (native addons built or fetched
  *                                for this machine's architecture by npm ci)
- *   /usr/bin/logship             wrapper: exec node /usr/lib/logship/dist/bin/logship.js
+ *   /usr/bin/logship             wrapper: exec node /usr/lib/logship/dist/bin/logship.js (agent: with
+ *                                its node flags, agent/heap-flags.ts; deploy/deb/wrapper.mjs)
  *   /lib/systemd/system/         logship-agent.service, logship-aggregator.service
  *   /usr/lib/sysusers.d/, /usr/lib/tmpfiles.d/   the logship user and directories
  *   /etc/logship/                agent.yaml, aggregator.yaml (conffiles, from config/*.example.yaml)
@@ -22,7 +23,8 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { packagedUnit, wrapperScript } from './wrapper.mjs';
 import { tmpdir } from 'node:os';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -69,12 +71,13 @@ try {
   step('wrapper, units, sysusers, tmpfiles, configs, docs');
   const bin = join(stage, 'usr/bin');
   mkdirSync(bin, { recursive: true });
-  writeFileSync(join(bin, 'logship'), '#!/bin/sh\nexec /usr/bin/node /usr/lib/logship/dist/bin/logship.js "$@"\n');
+  const { AGENT_NODE_FLAGS } = await import(pathToFileURL(join(ROOT, 'dist/agent/heap-flags.js')).href);
+  writeFileSync(join(bin, 'logship'), wrapperScript(AGENT_NODE_FLAGS));
   chmodSync(join(bin, 'logship'), 0o755);
   const units = join(stage, 'lib/systemd/system');
   mkdirSync(units, { recursive: true });
   for (const u of ['logship-agent.service', 'logship-aggregator.service']) {
-    writeFileSync(join(units, u), readFileSync(join(ROOT, 'deploy', u), 'utf8').replaceAll('file:///usr/lib/node_modules/logship/README.md', 'file:///usr/share/doc/logship/README.md'));
+    writeFileSync(join(units, u), packagedUnit(readFileSync(join(ROOT, 'deploy', u), 'utf8')));
   }
   mkdirSync(join(stage, 'usr/lib/sysusers.d'), { recursive: true });
   cpSync(join(ROOT, 'deploy/logship.sysusers.conf'), join(stage, 'usr/lib/sysusers.d/logship.conf'));

@@ -9,6 +9,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CLI, ROOT, tempDir, waitFor } from '../helpers/procs.js';
 import type { MachineShare } from './machine-share.js';
+import { AGENT_NODE_FLAGS } from '../../agent/heap-flags.js';
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
@@ -117,11 +118,20 @@ export interface Service {
 const mine = new Set<ChildProcess>();
 
 /**
- * Starts `node [nodeFlags] dist/bin/logship.js <args>`. With profileDir, node
- * runs with --cpu-prof and writes its .cpuprofile there on a clean exit.
+ * The node flags a bench's `logship agent` runs with: the shipped ones (agent/heap-flags.ts, as the
+ * systemd unit and the .deb wrapper pass them), or BENCH_AGENT_NODE_FLAGS (space-separated; '' for none) to A/B them.
+ */
+export function agentNodeFlags(): string[] {
+  const v = process.env.BENCH_AGENT_NODE_FLAGS;
+  return v === undefined ? [...AGENT_NODE_FLAGS] : v.split(/\s+/).filter(Boolean);
+}
+
+/**
+ * Starts `node [nodeFlags] dist/bin/logship.js <args>`; `logship agent` with agentNodeFlags(). With
+ * profileDir, node runs with --cpu-prof and writes its .cpuprofile there on a clean exit.
  */
 export function spawnService(name: string, args: string[], opts: { profileDir?: string; env?: NodeJS.ProcessEnv } = {}): Service {
-  const nodeFlags = opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] : [];
+  const nodeFlags = [...(args[0] === 'agent' ? agentNodeFlags() : []), ...(opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] : [])];
   return spawnTracked(name, process.execPath, [...nodeFlags, CLI, ...args], { LOGSHIP_LOG_PRETTY: '0', ...opts.env });
 }
 

@@ -1,0 +1,22 @@
+/**
+ * The .deb's /usr/bin/logship: runs the installed program with the system's
+ * node. `logship agent` gets the agent's node flags (agent/heap-flags.ts), the
+ * same the systemd unit's ExecStart passes, so an agent started by hand
+ * measures like the service; every other command runs with V8's defaults.
+ * The flags are plain words (checked), so the script quotes nothing.
+ */
+export function wrapperScript(agentFlags, entry = '/usr/lib/logship/dist/bin/logship.js') {
+  for (const f of agentFlags) if (!/^--[a-z0-9-]+(=[0-9]+)?$/.test(f)) throw new Error(`agent node flag not shell-safe: ${f}`);
+  return [
+    '#!/bin/sh',
+    '# logship agent runs with the node flags of its systemd unit (small young generation, no memory reducer).',
+    `if [ "$1" = agent ]; then exec /usr/bin/node ${agentFlags.join(' ')} ${entry} "$@"; fi`,
+    `exec /usr/bin/node ${entry} "$@"`,
+    '',
+  ].join('\n');
+}
+
+/** A unit of deploy/ as the .deb installs it: docs and program under the package's own paths. */
+export function packagedUnit(text) {
+  return text.replaceAll('file:///usr/lib/node_modules/logship/README.md', 'file:///usr/share/doc/logship/README.md').replaceAll('/usr/lib/node_modules/logship/', '/usr/lib/logship/');
+}

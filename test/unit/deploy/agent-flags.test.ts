@@ -1,0 +1,87 @@
+/**
+ * The agent's node flags (agent/heap-flags.ts) are what every shipped way of
+ * starting it passes: the systemd unit's ExecStart (as in deploy/ and as the
+ * .deb installs it), the .deb's /usr/bin/logship wrapper, and the benches'
+ * agent, so a bench measures what users run. And node takes them.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { AGENT_NODE_FLAGS } from '../../../agent/heap-flags.js';
+import { agentNodeFlags } from '../../bench/harness.js';
+import { tempDir } from '../../helpers/procs.js';
+// @ts-expect-error plain .mjs without types (the .deb build script's own module)
+import { packagedUnit, wrapperScript } from '../../../deploy/deb/wrapper.mjs';
+
+const DEPLOY = fileURLToPath(new URL('../../../deploy/', import.meta.url));
+
+function execStart(unit: string): string[] {
+  const lines = unit.split('\n').filter((l) => l.startsWith('ExecStart='));
+  expect(lines).toHaveLength(1);
+  return lines[0]!.slice('ExecStart='.length).split(/\s+/);
+}
+
+describe('the agent node flags', () => {
+  it('are the flags the systemd unit starts node with, in deploy/ and as packaged', async () => {
+    expect(AGENT_NODE_FLAGS.length).toBeGreaterThan(0);
+    const unit = await readFile(join(DEPLOY, 'logship-agent.service'), 'utf8');
+    const n = AGENT_NODE_FLAGS.length;
+    for (const [text, entry] of [
+      [unit, '/usr/lib/node_modules/logship/dist/bin/logship.js'],
+      [packagedUnit(unit) as string, '/usr/lib/logship/dist/bin/logship.js'],
+    ] as const) {
+      const argv = execStart(text);
+      expect(argv[0]).toBe('/usr/bin/node');
+      expect(argv.slice(1, 1 + n)).toEqual([...AGENT_NODE_FLAGS]);
+      expect(argv.slice(1 + n)).toEqual([entry, 'agent', '--config', '/etc/logship/agent.yaml']);
+    }
+    // the aggregator keeps V8's defaults
+    expect(await readFile(join(DEPLOY, 'logship-aggregator.service'), 'utf8')).not.toMatch(/semi-space|memory-reducer/);
+  });
+
+  it('are what the .deb wrapper gives `logship agent`, and only it', async () => {
+    const t = await tempDir();
+    try {
+      // The wrapper as packaged, pointed at a stand-in program that prints how node started it.
+      const entry = join(t.dir, 'entry.mjs');
+      await writeFile(entry, 'process.stdout.write(JSON.stringify({ execArgv: process.execArgv, argv: process.argv.slice(2) }));\n');
+      const wrapper = join(t.dir, 'logship');
+      const text = wrapperScript(AGENT_NODE_FLAGS, entry) as string;
+      expect(wrapperScript(AGENT_NODE_FLAGS)).toContain('/usr/lib/logship/dist/bin/logship.js');
+      await writeFile(wrapper, text);
+      await chmod(wrapper, 0o755);
+      const run = (...args: string[]) => JSON.parse(execFileSync(wrapper, args, { encoding: 'utf8', timeout: 30_000 }));
+      expect(run('agent', '--config', 'a b.yaml')).toEqual({ execArgv: [...AGENT_NODE_FLAGS], argv: ['agent', '--config', 'a b.yaml'] });
+      expect(run('aggregator', '--config', 'x.yaml')).toEqual({ execArgv: [], argv: ['aggregator', '--config', 'x.yaml'] });
+      expect(run('check', '--config', 'agent')).toEqual({ execArgv: [], argv: ['check', '--config', 'agent'] });
+      expect(() => wrapperScript(['--x=1; rm -rf /'])).toThrow(/not shell-safe/);
+    } finally {
+      await t.cleanup();
+    }
+  }, 60_000);
+
+  it('are the flags the benches start the agent with', () => {
+    const saved = process.env.BENCH_AGENT_NODE_FLAGS;
+    delete process.env.BENCH_AGENT_NODE_FLAGS;
+    try {
+      expect(agentNodeFlags()).toEqual([...AGENT_NODE_FLAGS]);
+    } finally {
+      if (saved !== undefined) process.env.BENCH_AGENT_NODE_FLAGS = saved;
+    }
+  });
+
+  it('node accepts them on its command line and keeps the young generation small', () => {
+    const code = `
+      const { getHeapSpaceStatistics } = await import('node:v8');
+      const keep = [];
+      for (let i = 0; i < 3e6; i++) { const o = { i, a: [i] }; if (i % 3 === 0) keep.push(o); if (keep.length > 200000) keep.length = 0; }
+      process.stdout.write(String(getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size));`;
+    const r = spawnSync(process.execPath, [...AGENT_NODE_FLAGS, '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, NODE_OPTIONS: '' } });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    // 1 MiB semi-spaces: new space stays at most ~3 MiB (V8's default grows it to 16 or more)
+    expect(Number(r.stdout)).toBeLessThanOrEqual(3 << 20);
+  }, 60_000);
+});
