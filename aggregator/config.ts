@@ -71,6 +71,8 @@ export interface AggregatorConfig {
   alerts: AlertRule[];
   /** named parsing pipelines (schema on read), by name */
   pipelines: Record<string, PipelineConfig>;
+  /** POST /v1/batches in separate processes (aggregator/ingest/); absent: the default for the host */
+  ingest?: { processes?: number };
 }
 
 const topicKeys = (withDefaults: boolean): OptionSpec[] => {
@@ -189,6 +191,21 @@ export const aggregatorOptions: OptionTable = table(
         ]),
       ),
       doc: 'request and resource limits (docs/security.md)',
+    },
+    {
+      key: 'ingest',
+      type: t.object(
+        table([
+          {
+            key: 'processes',
+            type: t.int({ min: 0, max: 64 }),
+            defaultDoc: '1 on a one-core host, else min(cores, 4)',
+            doc: 'processes that accept connections and decode and check POST /v1/batches, each with its own event loop; this process stays the one writer (storage, fsync, other routes). 0 or 1: all in this process',
+          },
+        ]),
+      ),
+      optional: true,
+      doc: 'ingest processes (docs/aggregator.md, "Ingest processes")',
     },
     { key: 'retention_check_interval', type: t.duration({ min: 100 }), default: 30 * SECOND, doc: 'how often retention runs' },
     {

@@ -37,6 +37,8 @@ import { LocalTransport } from './consumer/local-transport.js';
 import { AlertEngine, baseUrlFor, builtinNotifiers } from './alerts/index.js';
 import { checkDataDir } from '../lib/state/data-dir.js';
 import { mkdir } from 'node:fs/promises';
+import { IngestHub } from './ingest/hub.js';
+import type { ServerContext } from './server/context.js';
 
 export interface AggregatorOptions {
   config: AggregatorConfig;
@@ -60,6 +62,8 @@ export class Aggregator {
   #retentionRun: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
   #jsonIngest: JsonIngestState | undefined;
+  /** ingest processes, when ingest.processes > 1 (aggregator/ingest/) */
+  #hub: IngestHub | undefined;
   readonly storage: Storage;
   /** the same object as storage, for what only local storage has (the descriptor budget) */
   #local: LocalStorage | undefined;
@@ -147,7 +151,7 @@ export class Aggregator {
     await this.groups.open();
     this.#jsonIngest = new JsonIngestState({ limits: this.#cfg.limits, dataDir: this.#cfg.data_dir, registry: this.metrics.registry, logger: this.#logger });
     await this.#jsonIngest.open(this.storage);
-    const router = createRouter({
+    const ctx: ServerContext = {
       storage: this.storage,
       decoder: this.decoder,
       pipelines: this.pipelines,
@@ -173,7 +177,8 @@ export class Aggregator {
       beforeScrape: () => this.refreshGauges(),
       sinks: () => this.sinks.reports(),
       agents: new AgentTable({ registry: this.metrics.registry }),
-    });
+    };
+    const router = createRouter(ctx);
     // Last line of defence: whatever a request does, it must not take the process down.
     const handler = (req: Parameters<typeof router>[0], res: Parameters<typeof router>[1]) =>
       void router(req, res).catch((err: unknown) => {
@@ -182,7 +187,13 @@ export class Aggregator {
         else res.destroy();
       });
     const tls = this.#cfg.tls;
-    this.#server = tls
+    const processes = IngestHub.processesFor(this.#cfg, this.#logger);
+    if (processes > 1) {
+      // POST /v1/batches in ingest processes on the listen port; this process stores and answers the rest, relayed.
+      const hub = (this.#hub = new IngestHub({ config: this.#cfg, logger: this.#logger, ctx, processes, handler, closing: () => this.#closing !== undefined }));
+      ctx.renderMetrics = () => hub.metricsText();
+      this.#server = await hub.start();
+    } else this.#server = tls
       ? createTlsServer(
           {
             cert: readFileSync(tls.cert_file),
@@ -192,15 +203,17 @@ export class Aggregator {
           handler,
         )
       : createServer(handler);
-    this.#server.keepAliveTimeout = 65_000;
-    this.#server.requestTimeout = 120_000;
-    const { host, port } = splitListen(this.#cfg.listen);
-    await new Promise<void>((resolve, reject) => {
-      this.#server!.once('error', reject);
-      this.#server!.listen({ port, host, backlog: LISTEN_BACKLOG }, () => resolve());
-    });
+    if (!this.#hub) {
+      this.#server.keepAliveTimeout = 65_000;
+      this.#server.requestTimeout = 120_000;
+      const { host, port } = splitListen(this.#cfg.listen);
+      await new Promise<void>((resolve, reject) => {
+        this.#server!.once('error', reject);
+        this.#server!.listen({ port, host, backlog: LISTEN_BACKLOG }, () => resolve());
+      });
+    }
     await this.sinks.start();
-    const bound = this.#server.address() as AddressInfo;
+    const bound = this.#hub?.address ?? (this.#server.address() as AddressInfo);
     this.#baseUrl = baseUrlFor(bound.address, bound.port, this.#cfg.tls !== undefined);
     // with no rules, saved alert state may still hold incidents of removed rules to resolve
     if (this.#cfg.alerts.length > 0 || AlertEngine.hasState(this.#cfg.data_dir)) {
@@ -221,7 +234,7 @@ export class Aggregator {
     }
     this.#ready = true;
     this.#scheduleRetention();
-    const addr = this.#server.address() as AddressInfo;
+    const addr = this.#hub?.address ?? (this.#server.address() as AddressInfo);
     this.#logger.info({ address: `${addr.address}:${addr.port}`, data_dir: this.#cfg.data_dir, topics: this.storage.list().length }, 'aggregator listening');
     return addr;
   }
@@ -353,6 +366,8 @@ export class Aggregator {
     this.#closing ??= (async () => {
       this.#ready = false;
       clearTimeout(this.#retentionTimer);
+      // Ingest processes first: their requests in flight are stored (the logs are still open) and answered.
+      await this.#hub?.close();
       if (this.#server) {
         const s = this.#server;
         await new Promise<void>((resolve) => {

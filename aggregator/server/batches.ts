@@ -15,7 +15,29 @@ import type { ServerContext } from './context.js';
 import { AGENT_STATUS_HEADER } from './agents.js';
 import type { AggregatorMetrics } from '../metrics.js';
 
+/** What the HTTP side of POST /v1/batches needs: the writer process's context, or an ingest process's. */
+export type BatchesFront = Pick<ServerContext, 'auth' | 'metrics' | 'logger' | 'limits'> & {
+  /** absent in an ingest process: every payload is checked on its own event loop */
+  payloads?: ServerContext['payloads'];
+};
+
 export async function handleBatches(ctx: ServerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const { wire, started } = await receiveBatches(ctx, req, (fresh, where) => ctx.topicPolicy.checkCreate(fresh.filter((t) => !ctx.storage.has(t)), ctx.storage.count(), where));
+  const acks = await storeBatches(ctx, wire, req.headers[AGENT_STATUS_HEADER], false);
+  ctx.metrics.ingestLatency.observe((performance.now() - started) / 1000);
+  sendAcks(res, acks, ctx.metrics);
+}
+
+/**
+ * The HTTP half: media type, bounded body, decode (headers, CRC), the token's topic allow-list,
+ * `judge` (topic creation policy, where storage is at hand), then every payload's check. Throws
+ * the same errors, in the same order, whichever process runs it.
+ */
+export async function receiveBatches(
+  ctx: BatchesFront,
+  req: IncomingMessage,
+  judge?: (topics: string[], where: (name: string) => string) => void,
+): Promise<{ wire: WireRequest; started: number }> {
   const header = req.headers['content-type'];
   const ct = header === BATCHES_CONTENT_TYPE ? header : mediaType(header);
   if (ct !== BATCHES_CONTENT_TYPE) {
@@ -32,30 +54,48 @@ export async function handleBatches(ctx: ServerContext, req: IncomingMessage, re
   }
 
   // Every topic is judged before any is created: a refused request leaves nothing behind.
-  const fresh: string[] = [];
+  const topics: string[] = [];
   const firstUse = new Map<string, number>();
   wire.batches.forEach((b, i) => {
     if (firstUse.has(b.topic)) return;
     ctx.auth.requireTopic(req, b.topic); // the token's topics allow-list (403), before anything is created
     firstUse.set(b.topic, i);
-    if (!ctx.storage.has(b.topic)) fresh.push(b.topic);
+    topics.push(b.topic);
   });
-  ctx.topicPolicy.checkCreate(fresh, ctx.storage.count(), (name) => `batch ${firstUse.get(name)}`);
+  judge?.(topics, (name) => `batch ${firstUse.get(name)}`);
 
-  // Small requests are checked right here, without a promise; bigger ones on a payload worker.
-  const inline = checkInline(ctx, wire);
-  const check = inline ?? (await checkOnWorker(ctx, wire, body));
+  // Small requests are checked right here, without a promise; bigger ones on a payload worker (if any).
+  const inline = checkInline(ctx, wire, ctx.payloads === undefined);
+  const check = inline ?? (await checkOnWorker(ctx.payloads!, ctx.limits.maxDecompressedBatchBytes, wire, body));
   if (check.index >= 0) {
     ctx.metrics.refusedBatches.inc({ check: 'payload' });
     const b = wire.batches[check.index]!;
     ctx.logger.warn({ host: wire.host, producer: wire.producer, batch: check.index, topic: b.topic, source: b.source, reason: check.reason }, 'refused a request: a batch disagrees with its header (400); nothing of it was stored');
     throw new HttpError(400, 'bad_batch', `batch ${check.index}: ${check.reason}; nothing of this request was stored`);
   }
+  return { wire, started };
+}
 
+/**
+ * The storage half, in the writer process: topic creation policy (when `judge`: the request came
+ * from an ingest process), append with dedup, the per-topic counters and the agents table.
+ * Resolves once every batch is durable (or a duplicate); the acks in request order.
+ */
+export async function storeBatches(ctx: ServerContext, wire: WireRequest, agentStatus: string | string[] | undefined, judge: boolean): Promise<Ack[]> {
+  if (judge) {
+    const fresh: string[] = [];
+    const firstUse = new Map<string, number>();
+    wire.batches.forEach((b, i) => {
+      if (firstUse.has(b.topic)) return;
+      firstUse.set(b.topic, i);
+      if (!ctx.storage.has(b.topic)) fresh.push(b.topic);
+    });
+    ctx.topicPolicy.checkCreate(fresh, ctx.storage.count(), (name) => `batch ${firstUse.get(name)}`);
+  }
   // Every topic of the request stays open (not evicted) until the request is answered.
   const held = new Map<string, TopicHandle>();
   try {
-    await ingest(ctx, wire, held, res, started);
+    const acks = await ingest(ctx, wire, held);
     if (ctx.agents) {
       let raw = 0;
       let lines = 0;
@@ -63,8 +103,9 @@ export async function handleBatches(ctx: ServerContext, req: IncomingMessage, re
         raw += b.rawLength;
         lines += b.lines;
       }
-      ctx.agents.record(wire.host, wire.producer, raw, lines, req.headers[AGENT_STATUS_HEADER]);
+      ctx.agents.record(wire.host, wire.producer, raw, lines, agentStatus);
     }
+    return acks;
   } finally {
     for (const name of held.keys()) ctx.storage.release(name);
   }
@@ -87,10 +128,12 @@ const PASSED = { index: -1 } as const;
  * Checks every batch's payload against its header on the event loop when the request is small
  * enough (the first that disagrees, or index -1); undefined: too big, check it on a worker.
  */
-function checkInline(ctx: ServerContext, wire: WireRequest): { index: number; reason?: string } | undefined {
-  let raw = 0;
-  for (const b of wire.batches) raw += b.rawLength;
-  if (raw > INLINE_CHECK_RAW_BYTES) return undefined;
+function checkInline(ctx: BatchesFront, wire: WireRequest, always: boolean): { index: number; reason?: string } | undefined {
+  if (!always) {
+    let raw = 0;
+    for (const b of wire.batches) raw += b.rawLength;
+    if (raw > INLINE_CHECK_RAW_BYTES) return undefined;
+  }
   for (let i = 0; i < wire.batches.length; i++) {
     const reason = payloadProblem(wire.batches[i]!.payload, wire.batches[i]!, ctx.limits.maxDecompressedBatchBytes);
     if (reason) return { index: i, reason };
@@ -99,13 +142,13 @@ function checkInline(ctx: ServerContext, wire: WireRequest): { index: number; re
 }
 
 /** The same check as checkInline on a payload worker. */
-async function checkOnWorker(ctx: ServerContext, wire: WireRequest, body: Buffer): Promise<{ index: number; reason?: string }> {
+async function checkOnWorker(payloads: ServerContext['payloads'], maxRaw: number, wire: WireRequest, body: Buffer): Promise<{ index: number; reason?: string }> {
   // The body is moved to a payload worker and back (no copy): take the payloads from what comes back.
   const at = wire.batches.map((b) => [b.payload.byteOffset, b.payload.byteLength] as const);
-  const check = await ctx.payloads.check(
+  const check = await payloads.check(
     {
       batches: wire.batches.map((b) => ({ payload: b.payload, codec: b.codec, flags: b.flags, rawLength: b.rawLength, lines: b.lines })),
-      maxRaw: ctx.limits.maxDecompressedBatchBytes,
+      maxRaw,
     },
     body,
   );
@@ -113,9 +156,9 @@ async function checkOnWorker(ctx: ServerContext, wire: WireRequest, body: Buffer
   return check;
 }
 
-type Ack = IngestResult & { seq: number; topic: string; partition: number };
+export type Ack = IngestResult & { seq: number; topic: string; partition: number };
 
-async function ingest(ctx: ServerContext, wire: WireRequest, held: Map<string, TopicHandle>, res: ServerResponse, started: number): Promise<void> {
+async function ingest(ctx: ServerContext, wire: WireRequest, held: Map<string, TopicHandle>): Promise<Ack[]> {
   // Group per partition, keeping request order inside each group.
   const groups = new Map<PartitionHandle, { items: IngestItem[]; idx: number[] }>();
   const where: Array<{ topic: string; partition: number }> = [];
@@ -180,8 +223,7 @@ async function ingest(ctx: ServerContext, wire: WireRequest, held: Map<string, T
     }
     throw err;
   }
-  ctx.metrics.ingestLatency.observe((performance.now() - started) / 1000);
-  sendAcks(res, acks, ctx.metrics);
+  return acks;
 }
 
 /** The counters of one topic, looked up by label once instead of per batch (bounded like the topics). */
@@ -219,7 +261,7 @@ function topicCounters(m: AggregatorMetrics, topic: string): TopicCounters {
  * 200 with `{"acks":[{"seq","topic","partition","offset","duplicate"}, ...]}`, written without
  * JSON.stringify of objects (the same bytes as before: field order and number format unchanged).
  */
-function sendAcks(res: ServerResponse, acks: Ack[], m: AggregatorMetrics): void {
+export function sendAcks(res: ServerResponse, acks: ReadonlyArray<Pick<Ack, 'seq' | 'topic' | 'partition' | 'offset' | 'duplicate'>>, m: AggregatorMetrics): void {
   let data = '{"acks":[';
   for (let i = 0; i < acks.length; i++) {
     const a = acks[i]!;

@@ -32,6 +32,8 @@ export interface ServerContext {
   jsonIngest?: JsonIngestState;
   /** record sinks: state, lag, figures (GET /v1/sinks) */
   sinks?: () => SinkReport[];
+  /** The /metrics text when more than this process counts (ingest processes: their counters summed in); default the registry's. */
+  renderMetrics?: () => Promise<string>;
   /** Refreshes state-derived gauges (offsets, consumer lag) just before /metrics is rendered. */
   beforeScrape?: () => void;
   /** the configured parsing pipelines, for GET .../records?parse=1 (aggregator/pipelines/) */

@@ -68,7 +68,7 @@ export const routes: readonly Route[] = [
     label: 'metrics',
     handle: async (ctx, { res }) => {
       ctx.beforeScrape?.();
-      const text = await ctx.metrics.registry.metrics();
+      const text = ctx.renderMetrics ? await ctx.renderMetrics() : await ctx.metrics.registry.metrics();
       res.writeHead(200, { 'content-type': ctx.metrics.registry.contentType });
       res.end(text);
     },

@@ -1,0 +1,236 @@
+/**
+ * An ingest process (hub.ts forks it as a cluster worker): it accepts on the
+ * shared listening socket, answers POST /v1/batches after the writer has
+ * stored the request, and relays every other request to the writer.
+ * It never answers success on its own: when the writer goes away (IPC channel
+ * or store socket closed) it exits at once.
+ */
+import { connect, type Socket } from 'node:net';
+import { Agent, createServer, request, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import { readFileSync } from 'node:fs';
+import { parseListen } from '../../lib/config/index.js';
+import { createLogger, type Logger } from '../../lib/obs/logger.js';
+import { createAggregatorMetrics } from '../metrics.js';
+import { loadTokens, TokenAuth } from '../server/auth.js';
+import { createRouter } from '../server/router.js';
+import { HttpError, LISTEN_BACKLOG, sendError } from '../server/http-util.js';
+import { receiveBatches, sendAcks, type BatchesFront } from '../server/batches.js';
+import { AGENT_STATUS_HEADER } from '../server/agents.js';
+import type { ServerContext } from '../server/context.js';
+import type { Route } from '../server/routes.js';
+import type { WireRequest } from '../../lib/protocol/batches.js';
+import { FrameReader, KIND_ACKS, KIND_ERROR, decodeAcks, decodeError, encodeStore, type AckFields } from './frames.js';
+import type { ToWorker, FromWorker } from './messages.js';
+
+if (!process.send) {
+  process.stderr.write('logship: aggregator/ingest/worker-main.js is started by the aggregator (ingest.processes), not by hand\n');
+  process.exit(2);
+}
+
+// The writer is gone: never answer anything again.
+process.on('disconnect', () => process.exit(1));
+
+process.once('message', (m: ToWorker) => {
+  if (m?.t !== 'config') return;
+  void run(m).catch((err: unknown) => {
+    process.stderr.write(`logship ingest process failed to start: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(1);
+  });
+});
+process.send({ t: 'hello' } satisfies FromWorker);
+
+async function run(hello: Extract<ToWorker, { t: 'config' }>): Promise<void> {
+  const cfg = hello.config;
+  const logger: Logger = createLogger({ level: hello.level, name: 'logship-aggregator' }).child({ component: 'ingest', ingest_process: hello.index });
+  const metrics = createAggregatorMetrics();
+  const { tokens } = loadTokens(cfg.auth.tokens);
+  const store = await StoreLink.open(hello.dataPath, logger);
+  let stopping = false;
+
+  const front: BatchesFront = {
+    auth: new TokenAuth(tokens),
+    metrics,
+    logger,
+    limits: {
+      maxBodyBytes: cfg.limits.max_body_bytes,
+      maxDecompressedBatchBytes: cfg.limits.max_decompressed_batch_bytes,
+      maxDecompressedRequestBytes: cfg.limits.max_decompressed_request_bytes,
+    },
+  };
+  const batchesRoute: Route = {
+    methods: ['POST'],
+    path: '/v1/batches',
+    label: 'batches',
+    auth: { schemes: 'bearer', scope: 'ingest' },
+    handle: async (_ctx, { req, res }) => {
+      const { wire, started } = await receiveBatches(front, req);
+      const status = req.headers[AGENT_STATUS_HEADER];
+      const acks = await store.store(wire, typeof status === 'string' ? status : '');
+      metrics.ingestLatency.observe((performance.now() - started) / 1000);
+      sendAcks(
+        res,
+        acks.map((a, i) => ({ seq: wire.batches[i]!.seq, topic: wire.batches[i]!.topic, partition: a.partition, offset: a.offset, duplicate: a.duplicate })),
+        metrics,
+      );
+    },
+  };
+  // Only what the batches route uses: the writer answers everything else.
+  const ctx = { ...front, isReady: () => !stopping } as unknown as ServerContext;
+  const router = createRouter(ctx, [batchesRoute]);
+  const relay = new Relay(hello.relayPath);
+
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    const url = req.url ?? '/';
+    const qi = url.indexOf('?');
+    if ((qi < 0 ? url : url.slice(0, qi)) === '/v1/batches') {
+      void router(req, res).catch((err: unknown) => {
+        logger.error({ err }, 'request handler failed');
+        if (!res.headersSent) sendError(res, new HttpError(503, 'internal', 'internal error'));
+        else res.destroy();
+      });
+    } else relay.pass(req, res);
+  };
+  const tls = cfg.tls;
+  const server: Server = tls
+    ? createTlsServer(
+        {
+          cert: readFileSync(tls.cert_file),
+          key: readFileSync(tls.key_file),
+          ...(tls.client_ca_file ? { ca: readFileSync(tls.client_ca_file), requestCert: true, rejectUnauthorized: true } : {}),
+        },
+        handler,
+      )
+    : createServer(handler);
+  server.keepAliveTimeout = 65_000;
+  server.requestTimeout = 120_000;
+  const parsed = parseListen(cfg.listen);
+  if (!parsed.ok) throw new Error(parsed.message);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port: parsed.value.port, host: parsed.value.host, backlog: LISTEN_BACKLOG }, () => resolve());
+  });
+
+  process.on('message', (m: ToWorker) => {
+    if (m?.t === 'metrics') {
+      void metrics.registry.getMetricsAsJSON().then((json) => process.send?.({ t: 'metrics', n: m.n, json } satisfies FromWorker));
+    } else if (m?.t === 'stop' && !stopping) {
+      stopping = true;
+      // Stop accepting, let in-flight requests finish (the writer is still open), then leave.
+      server.close(() => {
+        store.end();
+        process.exit(0);
+      });
+      server.closeIdleConnections();
+      setTimeout(() => server.closeAllConnections(), 5_000).unref();
+    }
+  });
+  // SIGTERM/SIGINT go to the whole process group under systemd: the writer decides when this process stops.
+  process.on('SIGTERM', () => undefined);
+  process.on('SIGINT', () => undefined);
+  process.on('SIGHUP', () => undefined);
+}
+
+/** The store connection to the writer: one STORE frame per request, answered by id. */
+class StoreLink {
+  #sock: Socket;
+  #next = 0;
+  #waiting = new Map<number, { resolve: (a: AckFields[]) => void; reject: (e: Error) => void }>();
+
+  static open(path: string, logger: Logger): Promise<StoreLink> {
+    return new Promise((resolve, reject) => {
+      const s = connect({ path }, () => {
+        s.off('error', reject);
+        resolve(new StoreLink(s, logger));
+      });
+      s.once('error', reject);
+    });
+  }
+
+  private constructor(s: Socket, logger: Logger) {
+    this.#sock = s;
+    s.setNoDelay(true);
+    const reader = new FrameReader((kind, id, c) => {
+      const w = this.#waiting.get(id);
+      if (!w) return;
+      this.#waiting.delete(id);
+      if (kind === KIND_ACKS) w.resolve(decodeAcks(c));
+      else if (kind === KIND_ERROR) {
+        const e = decodeError(c);
+        w.reject(new HttpError(e.status, e.type, e.reason));
+      } else w.reject(new HttpError(503, 'internal', `unexpected frame kind ${kind} from the writer`));
+    });
+    s.on('data', (chunk: Buffer) => reader.push(chunk));
+    s.on('error', () => undefined);
+    s.on('close', () => {
+      // Without the writer nothing can be stored: leave, answering nothing (agents re-send).
+      logger.error('the store connection to the writer closed; this ingest process exits');
+      process.exit(1);
+    });
+  }
+
+  store(wire: WireRequest, agentStatus: string): Promise<AckFields[]> {
+    const id = (this.#next = (this.#next + 1) >>> 0);
+    const frame = encodeStore(id, wire, agentStatus);
+    return new Promise((resolve, reject) => {
+      this.#waiting.set(id, { resolve, reject });
+      this.#sock.cork();
+      for (const b of frame) this.#sock.write(b);
+      this.#sock.uncork();
+    });
+  }
+
+  end(): void {
+    this.#sock.removeAllListeners('close');
+    this.#sock.end();
+  }
+}
+
+import { PEER_HEADER } from './messages.js';
+
+const HOP = new Set(['connection', 'keep-alive', 'expect', 'proxy-connection', 'upgrade', 'te', 'trailer']);
+
+/** Every route but POST /v1/batches: the same request, bytes and all, to the writer's own router. */
+class Relay {
+  #agent: Agent;
+  #path: string;
+  constructor(path: string) {
+    this.#path = path;
+    this.#agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  }
+
+  pass(req: IncomingMessage, res: ServerResponse): void {
+    const headers: string[] = [];
+    const raw = req.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      const k = raw[i]!.toLowerCase();
+      if (!HOP.has(k) && k !== PEER_HEADER) headers.push(raw[i]!, raw[i + 1]!);
+    }
+    // The writer's routes see the client's own addresses (produce's host field, the ES publish address).
+    const so = req.socket;
+    headers.push(PEER_HEADER, `${so.remoteAddress ?? ''}|${so.remotePort ?? ''}|${so.localAddress ?? ''}|${so.localPort ?? ''}`);
+    const up = request({ socketPath: this.#path, agent: this.#agent, method: req.method, path: req.url, headers }, (ures) => {
+      const out: string[] = [];
+      const uraw = ures.rawHeaders;
+      let close = false;
+      for (let i = 0; i < uraw.length; i += 2) {
+        const k = uraw[i]!.toLowerCase();
+        if (k === 'connection') close ||= /close/i.test(uraw[i + 1]!);
+        else if (k !== 'keep-alive') out.push(uraw[i]!, uraw[i + 1]!);
+      }
+      if (close) out.push('connection', 'close');
+      res.writeHead(ures.statusCode ?? 502, ures.statusMessage, out);
+      ures.pipe(res);
+      ures.on('error', () => res.destroy());
+    });
+    up.on('error', (err) => {
+      if (!res.headersSent) sendError(res, new HttpError(503, 'unavailable', `the aggregator's writer did not answer: ${err.message}; retry`));
+      else res.destroy();
+    });
+    // A client that goes away (a long-poll given up) ends the relayed request too.
+    res.on('close', () => {
+      if (!res.writableFinished) up.destroy();
+    });
+    req.pipe(up);
+  }
+}
