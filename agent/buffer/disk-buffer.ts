@@ -6,6 +6,17 @@
  * disk: `block` makes inputs wait, `drop_oldest` deletes the oldest segment and
  * counts what it held.
  *
+ * The cursor is kept in memory and persisted at most once per ackPersistMs
+ * (the first acknowledgement after a quiet spell at once), never awaited by
+ * the send loop: before, every acknowledged request waited for a write, an
+ * fsync, a rename and a directory fsync before the next one could go. After a
+ * kill -9 the agent sends again what was acknowledged after the last persisted
+ * cursor; the aggregator keeps, per partition, the highest sequence each
+ * producer stored (rebuilt from its log at start, so also across its own
+ * restarts) and acknowledges anything at or below it as a duplicate without
+ * storing it again. Segments are deleted only below the persisted cursor, so
+ * whatever a restart would send again is still in the buffer.
+ *
  * The bound: an append goes in only when its frame fits under max_bytes, so the
  * buffer never exceeds max_bytes; the one exception is a batch larger than the
  * room left in a buffer that holds nothing to deliver or trim (one segment, all
@@ -35,6 +46,36 @@ export interface DiskBufferOptions {
   logger: Logger;
   fsync?: boolean;
   onDrop?: (batches: number, lines: number) => void;
+  /** persist the cursor at most this often (default ACK_PERSIST_MS); close() persists the last one */
+  ackPersistMs?: number;
+}
+
+/** How often the acknowledged cursor is written at most while acknowledgements keep coming. */
+export const ACK_PERSIST_MS = 1_000;
+
+/** Tests only (LOGSHIP_TEST_HOOKS=1): LOGSHIP_TEST_ACK_PERSIST_MS widens the window in which a kill -9 finds the cursor behind. */
+function defaultAckPersistMs(): number {
+  if (process.env.LOGSHIP_TEST_HOOKS !== '1') return ACK_PERSIST_MS;
+  const v = Number(process.env.LOGSHIP_TEST_ACK_PERSIST_MS);
+  return Number.isFinite(v) && v >= 0 ? v : ACK_PERSIST_MS;
+}
+
+interface CursorWrite {
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+function cursorWrite(): CursorWrite {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // Nobody has to wait for it (the forwarder does not): a failure is logged and retried here.
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
 }
 
 export interface BufferedBatch {
@@ -53,7 +94,20 @@ export class DiskBuffer {
   #acked = 0;
   #ackPath: string;
   #spaceWaiters: Array<() => void> = [];
-  #ackWrite: Promise<void> = Promise.resolve();
+  /** the cursor as last written to ack.json (or found there at open) */
+  #persisted = 0;
+  #ackPersistMs: number;
+  /** the write that will cover acknowledgements not yet being written, and its timer */
+  #nextWrite: CursorWrite | undefined;
+  #writeTimer: NodeJS.Timeout | undefined;
+  /** the write under way: settles (never rejects) when it is done */
+  #writing: Promise<void> | undefined;
+  #current: { value: number; job: CursorWrite } | undefined;
+  #lastWriteAt = -Infinity;
+  #writeFailures = 0;
+  /** the limit of the last trim, when the persisted cursor held it back */
+  #heldTrim = 0;
+  #closed = false;
   /**
    * The newest appended batches, contiguous by offset: while delivery keeps up, the
    * forwarder sends from here and never reads back (and re-verifies) what it just wrote.
@@ -65,6 +119,7 @@ export class DiskBuffer {
     this.log = log;
     this.#opts = opts;
     this.#ackPath = join(opts.dir, 'ack.json');
+    this.#ackPersistMs = opts.ackPersistMs ?? defaultAckPersistMs();
   }
 
   static async open(opts: DiskBufferOptions): Promise<DiskBuffer> {
@@ -81,6 +136,7 @@ export class DiskBuffer {
       opts.logger.warn({ err: err.message }, 'damaged ack cursor ignored: resending the buffer from its oldest batch (the aggregator drops what it already has)');
     }
     b.#acked = Math.min(Math.max(acked, log.firstOffset), log.nextOffset);
+    b.#persisted = b.#acked;
     if (log.recovery.truncatedBytes > 0) {
       opts.logger.warn({ cut_bytes: log.recovery.truncatedBytes }, 'buffer recovered: a torn tail was cut; those lines will be read again from their files');
     }
@@ -124,7 +180,7 @@ export class DiskBuffer {
 
   /** Acknowledged batches sit in segments a trim could delete (so a checkpoint would free space). */
   get trimmable(): boolean {
-    return this.log.segmentCount > 1 && this.#acked > this.log.firstOffset;
+    return this.log.segmentCount > 1 && this.#persisted > this.log.firstOffset;
   }
 
   /** Would an append of `bytes` (on disk) keep the bound? A drained buffer takes any one batch. */
@@ -186,7 +242,8 @@ export class DiskBuffer {
         lines += m.lines;
       }
     }
-    if (this.#acked < newFirst) await this.ack(newFirst);
+    // Not awaited: a restart clamps the cursor to the oldest batch left anyway.
+    if (this.#acked < newFirst) void this.ack(newFirst);
     this.#opts.logger.error(
       { dropped_batches: batches, dropped_lines: lines, freed_bytes: freed },
       'buffer full (buffer.when_full: drop_oldest): dropped the oldest undelivered batches; raise buffer.max_bytes or fix the aggregator link',
@@ -239,18 +296,89 @@ export class DiskBuffer {
       .map((s) => ({ offset: s.baseOffset, meta: decodeBufferedMeta(s.meta), payload: s.payload, timestamp: s.timestamp }));
   }
 
-  /** Records that everything below `next` is delivered; persisted atomically (a lost update only causes a deduplicated re-send). */
+  /**
+   * Records that everything below `next` is delivered, at once in memory; ack.json follows within
+   * ackPersistMs (a lost update only causes a deduplicated re-send). The promise resolves once a
+   * write covering `next` is durable; the send loop does not wait for it.
+   */
   ack(next: number): Promise<void> {
-    if (next <= this.#acked) return this.#ackWrite;
-    this.#acked = next;
-    this.#dropRecent(next);
-    this.#ackWrite = this.#ackWrite.then(() => writeStateFile(this.#ackPath, ACK_STATE, { next: this.#acked }));
-    return this.#ackWrite;
+    if (next > this.#acked) {
+      this.#acked = next;
+      this.#dropRecent(next);
+    }
+    if (this.#nextWrite) return this.#nextWrite.promise;
+    if (this.#acked <= this.#persisted) return Promise.resolve();
+    if (this.#current && this.#acked <= this.#current.value) return this.#current.job.promise;
+    if (this.#closed) return Promise.resolve();
+    this.#nextWrite = cursorWrite();
+    if (!this.#writing) this.#armWrite();
+    return this.#nextWrite.promise;
   }
 
-  /** Deletes delivered whole segments below `limit` (the checkpoint's buffer offset); wakes blocked inputs. */
+  /** The cursor as persisted in ack.json: where a restart would resume sending. */
+  get persistedAckedOffset(): number {
+    return this.#persisted;
+  }
+
+  #armWrite(): void {
+    const wait = Math.max(0, this.#lastWriteAt + this.#ackPersistMs - performance.now());
+    this.#writeTimer = setTimeout(() => void this.#writeCursor(), wait);
+    this.#writeTimer.unref();
+  }
+
+  async #writeCursor(): Promise<void> {
+    clearTimeout(this.#writeTimer);
+    this.#writeTimer = undefined;
+    const job = this.#nextWrite;
+    this.#nextWrite = undefined;
+    if (!job) return;
+    const value = this.#acked;
+    this.#lastWriteAt = performance.now();
+    const writing = writeStateFile(this.#ackPath, ACK_STATE, { next: value });
+    this.#current = { value, job };
+    this.#writing = writing.then(
+      () => undefined,
+      () => undefined,
+    );
+    try {
+      await writing;
+      this.#persisted = Math.max(this.#persisted, value);
+      if (this.#heldTrim > 0 && this.isFull() && !this.#closed) {
+        void this.trim(this.#heldTrim).catch((err: unknown) => this.#opts.logger.error({ err }, 'trimming the agent buffer failed; the next checkpoint tries again'));
+      }
+      if (this.#writeFailures > 0) this.#opts.logger.info({ after_failures: this.#writeFailures }, 'acknowledged cursor written again');
+      this.#writeFailures = 0;
+      job.resolve();
+    } catch (err) {
+      if (this.#writeFailures++ % 60 === 0) {
+        this.#opts.logger.error({ err, attempt: this.#writeFailures }, 'cannot write the acknowledged cursor (buffer/ack.json); retrying. Delivery goes on; a restart before it succeeds re-sends batches the aggregator deduplicates');
+      }
+      job.reject(err);
+      // Retried even when no acknowledgement follows (an idle agent).
+      this.#nextWrite ??= cursorWrite();
+    } finally {
+      this.#writing = undefined;
+      this.#current = undefined;
+      if (this.#nextWrite && !this.#closed) this.#armWrite();
+    }
+  }
+
+  /** Writes the cursor now if it moved since the last write (shutdown). */
+  async flushAck(): Promise<void> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (this.#writing) await this.#writing;
+      if (this.#acked <= this.#persisted) return;
+      this.#nextWrite ??= cursorWrite();
+      await this.#writeCursor();
+    }
+  }
+
+  /** Deletes delivered whole segments below `limit` (the checkpoint's buffer offset) and below the persisted cursor; wakes blocked inputs. */
   async trim(limit: number): Promise<void> {
-    const freed = await this.log.truncateBefore(Math.min(limit, this.#acked));
+    // Never past the persisted cursor: what a restart would send again must still be here. A trim
+    // held back by it is done again when the cursor is written (a full buffer need not wait for the next checkpoint).
+    this.#heldTrim = limit > this.#persisted ? limit : 0;
+    const freed = await this.log.truncateBefore(Math.min(limit, this.#persisted));
     if (freed > 0 || !this.isFull()) {
       const w = this.#spaceWaiters;
       this.#spaceWaiters = [];
@@ -266,7 +394,12 @@ export class DiskBuffer {
   }
 
   async close(): Promise<void> {
-    await this.#ackWrite.catch(() => undefined);
+    await this.flushAck().catch((err: unknown) => this.#opts.logger.error({ err }, 'writing the acknowledged cursor at shutdown failed; the next start re-sends what the aggregator deduplicates'));
+    this.#closed = true;
+    clearTimeout(this.#writeTimer);
+    this.#writeTimer = undefined;
+    this.#nextWrite?.resolve();
+    this.#nextWrite = undefined;
     await this.log.close();
   }
 }

@@ -153,7 +153,9 @@ export class Forwarder {
     this.reachable = true;
     this.lastError = undefined;
     this.lastSuccess = Date.now();
-    await this.#o.buffer.ack(next);
+    // Moves the cursor in memory at once; ack.json is written behind (at most once a second), never
+    // awaited here: a kill -9 before it only makes the next start re-send what the aggregator deduplicates.
+    void this.#o.buffer.ack(next);
     await this.#o.onAcked(next, delivered);
   }
 

@@ -1,7 +1,7 @@
 /**
  * DiskBuffer in process, on a real temp dir: the ack cursor (durable, clamped at reopen), the
  * bound (an append goes in only when its frame fits; a drained buffer takes one oversized batch),
- * trimming (never past the ack cursor or the checkpoint), which segments drop_oldest removes and
+ * trimming (never past the written ack cursor or the checkpoint), the cursor written behind (coalesced), which segments drop_oldest removes and
  * what it counts, and recovery of a torn tail.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -27,13 +27,14 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function open(maxBytes: number, whenFull: 'block' | 'drop_oldest' = 'block', onDrop?: (b: number, l: number) => void): Promise<DiskBuffer> {
+async function open(maxBytes: number, whenFull: 'block' | 'drop_oldest' = 'block', onDrop?: (b: number, l: number) => void, ackPersistMs?: number): Promise<DiskBuffer> {
   const b = await DiskBuffer.open({
     dir: join(dir, 'buffer'),
     maxBytes,
     whenFull,
     fsync: true,
     onDrop,
+    ...(ackPersistMs === undefined ? {} : { ackPersistMs }),
     logger: pino({ level: 'debug' }, { write: (l: string) => void logs.push(JSON.parse(l)) }),
   });
   buffers.push(b);
@@ -105,6 +106,34 @@ describe('DiskBuffer', () => {
     expect(done).toBe(true);
     expect(b.fits(frame)).toBe(true);
     expect(b.isFull()).toBe(false);
+  });
+
+  it('writes the ack cursor behind: the first at once, later ones coalesced per interval; trims wait for it; close writes the last', async () => {
+    const b = await open(MiB, 'block', undefined, 300);
+    for (let i = 0; i < 40; i++) await put(b, i, 10_000); // ~6 segments of 64 KiB
+    const cursor = async () => (JSON.parse(await readFile(join(dir, 'buffer', 'ack.json'), 'utf8')) as { next: number }).next;
+    await b.ack(1); // after a quiet spell: written at once
+    expect(await cursor()).toBe(1);
+    expect(b.persistedAckedOffset).toBe(1);
+    const later = b.ack(2);
+    for (let n = 3; n <= 30; n++) void b.ack(n);
+    // in memory at once; on disk not yet (the interval since the last write has not passed)
+    expect(b.ackedOffset).toBe(30);
+    expect(await cursor()).toBe(1);
+    // a checkpoint's trim may not delete what a restart would send again (below the written cursor only)
+    await b.trim(30);
+    expect(b.log.firstOffset).toBe(0);
+    await later; // one write covers all of them
+    expect(await cursor()).toBe(30);
+    expect(b.persistedAckedOffset).toBe(30);
+    expect(b.trimmable).toBe(true);
+    await b.trim(30);
+    expect(b.log.firstOffset).toBeGreaterThan(0);
+    void b.ack(35);
+    await b.close(); // shutdown writes the last cursor without waiting for the interval
+    expect(await cursor()).toBe(35);
+    const again = await open(MiB);
+    expect(again.ackedOffset).toBe(35);
   });
 
   it('trims only whole segments below both the ack cursor and the checkpoint', async () => {
