@@ -1,10 +1,16 @@
 /**
  * Cuts what was read from a file into a batch of whole lines, on the buffer as
- * read: one lastIndexOf for the cut and one indexOf pass to count lines (and
- * to catch lines longer than max_line_bytes). No object per line, except for
- * the rare batch that holds an over-long line, which is then framed into parts.
+ * read: one lastIndexOf for the cut, then the lines are counted. When the cut
+ * is no longer than max_line_bytes (the default: reads are batch.max_bytes,
+ * 1 MiB, and so is max_line_bytes) no line in it can be too long, so only the
+ * count is needed: the cut is copied into the WebAssembly SIMD counter's
+ * memory (lib/protocol/newlines.ts) and counted 16 bytes at a time, about a
+ * fifth of the CPU of one Buffer#indexOf call per line. Otherwise one indexOf
+ * pass counts and finds the longest line. No object per line, except for the
+ * rare batch that holds an over-long line, which is then framed into parts.
  */
 import { FLAG_FRAMED } from '../../../lib/protocol/batches.js';
+import { countNewlines, scanBuffer } from '../../../lib/protocol/newlines.js';
 import { encodeFramed, RECORD_NO_NEWLINE, RECORD_PART, type FramedRecord } from '../../../lib/protocol/records.js';
 
 export interface Cut {
@@ -32,6 +38,15 @@ export function cutBatch(chunk: Buffer, maxLineBytes: number, atEnd: boolean, fl
   let lines = 0;
   let longest = 0;
   let start = 0;
+  if (end - 1 <= maxLineBytes && end > 0) {
+    // Every line fits (the longest is at most end - 1 bytes): count only.
+    const scan = scanBuffer(end);
+    if (scan) {
+      chunk.copy(scan, 0, 0, end);
+      lines = countNewlines(scan, end);
+      start = end;
+    }
+  }
   while (start < end) {
     const nl = chunk.indexOf(10, start);
     const len = nl - start;

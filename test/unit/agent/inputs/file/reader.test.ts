@@ -12,6 +12,29 @@ describe('cutBatch', () => {
     expect(c.flags).toBe(0);
   });
 
+  it('counts the lines of a cut no longer than max_line_bytes (SIMD count) exactly as the per-line scan does', () => {
+    let text = '';
+    let n = 0;
+    for (let i = 0; text.length < 300_000; i++, n++) text += 'x'.repeat((i * 7919) % 700) + '\n';
+    const chunk = Buffer.from(text + 'partial');
+    const whole = text.length;
+    const fast = cutBatch(chunk, 1 << 20, true, false)!; // the whole cut fits under max_line_bytes: count only
+    const longest = Math.max(...text.split('\n').map((l) => l.length));
+    const scan = cutBatch(chunk, longest, true, false)!; // cut longer than max_line_bytes: per-line scan, nothing split
+    for (const c of [fast, scan]) {
+      expect(c.lines).toBe(n);
+      expect(c.consumed).toBe(whole);
+      expect(c.flags).toBe(0);
+      expect(c.splitLines).toBe(0);
+    }
+    expect(fast.raw.equals(scan.raw)).toBe(true);
+    // at the edge: one line of exactly max_line_bytes (plus its newline) is whole
+    const edge = cutBatch(Buffer.from('y'.repeat(1024) + '\n'), 1024, true, false)!;
+    expect([edge.lines, edge.flags, edge.splitLines]).toEqual([1, 0, 0]);
+    const over = cutBatch(Buffer.from('y'.repeat(1025) + '\n'), 1024, true, false)!;
+    expect([over.lines, over.flags, over.splitLines]).toEqual([2, FLAG_FRAMED, 1]);
+  });
+
   it('waits when only a partial line is there', () => {
     expect(cutBatch(Buffer.from('abc'), 1024, true, false)).toBeUndefined();
   });
