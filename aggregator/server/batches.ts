@@ -182,6 +182,7 @@ async function ingest(ctx: ServerContext, wire: WireRequest, held: Map<string, T
         rawLength: b.rawLength,
       },
       payload: b.payload,
+      payloadCrc: b.crc,
       lines: b.lines,
       timestamp: b.timestamp,
     });

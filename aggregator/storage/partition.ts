@@ -251,6 +251,7 @@ export class Partition implements PartitionHandle {
           attributes: it.meta.codec,
           meta: encodeStoredMeta(it.meta),
           payload: it.payload,
+          payloadCrc: it.payloadCrc,
         })),
       );
       this.#lastAppend = appending.catch(() => undefined);

@@ -31,6 +31,8 @@ export interface IngestItem {
   payload: Buffer;
   lines: number;
   timestamp: number;
+  /** CRC-32C of the payload, verified on receipt (the wire's): spares the store a pass over it */
+  payloadCrc?: number;
 }
 
 /** One batch to append without a producer (_bulk, produce, dead letters): never deduplicated. */

@@ -109,6 +109,52 @@ export function crc32cJs(buf: Uint8Array, seed = 0): number {
   return ~crc >>> 0;
 }
 
+/**
+ * The CRC-32C of `a` followed by `b`, from crc32c(a), crc32c(b) and b's length, without reading
+ * either: crc32cCombine(crc32c(a), crc32c(b), b.length) === crc32c(Buffer.concat([a, b])). The
+ * store uses it to checksum a frame around a payload whose CRC the wire already verified
+ * (zlib's crc32_combine method: multiply crcA by x^(8 * lenB) modulo the polynomial).
+ */
+export function crc32cCombine(crcA: number, crcB: number, lenB: number): number {
+  if (!Number.isSafeInteger(lenB) || lenB < 0) throw new RangeError(`crc32cCombine: bad length ${lenB}`);
+  return (multModP(xPow8n(lenB), crcA >>> 0) ^ crcB) >>> 0;
+}
+
+/** a * b modulo the polynomial; both reflected (bit 31 is x^0). */
+function multModP(a: number, b: number): number {
+  let m = 0x80000000;
+  let p = 0;
+  for (;;) {
+    if (a & m) {
+      p ^= b;
+      if ((a & (m - 1)) === 0) break;
+    }
+    m >>>= 1;
+    b = b & 1 ? (b >>> 1) ^ POLY : b >>> 1;
+  }
+  return p >>> 0;
+}
+
+/** X2N[k] = x^(2^k) modulo the polynomial. */
+const X2N = (() => {
+  const t = new Array<number>(32);
+  t[0] = 0x40000000; // x^1
+  for (let k = 1; k < 32; k++) t[k] = multModP(t[k - 1]!, t[k - 1]!);
+  return t;
+})();
+
+/** x^(8n) modulo the polynomial: the shift of a CRC past n zero bytes. */
+function xPow8n(n: number): number {
+  let p = 0x80000000; // x^0
+  let k = 3;
+  while (n > 0) {
+    if (n % 2 === 1) p = multModP(X2N[k & 31]!, p);
+    n = Math.floor(n / 2);
+    k++;
+  }
+  return p;
+}
+
 /** The byte-at-a-time reference, for tests of the fast paths. */
 export function crc32cBytewise(buf: Uint8Array, seed = 0): number {
   let crc = ~seed;

@@ -47,7 +47,7 @@
  *    offsets become a gap that reads skip (they never throw for a gap inside the stored range).
  */
 
-import { crc32c } from './crc32c.js';
+import { crc32c, crc32cCombine } from './crc32c.js';
 
 export const MAGIC = 0x4c;
 export const VERSION = 1;
@@ -106,9 +106,12 @@ export function encodeHeader(
   return h;
 }
 
-/** CRC-32C of a batch's meta and payload: the part of the frame crc known before its offset. */
-export function bodyCrc(meta: Buffer, payload: Buffer): number {
-  return crc32c(payload, crc32c(meta));
+/**
+ * CRC-32C of a batch's meta and payload: the part of the frame crc known before its offset.
+ * With `payloadCrc` (crc32c(payload), already verified by the caller) the payload is not read.
+ */
+export function bodyCrc(meta: Buffer, payload: Buffer, payloadCrc?: number): number {
+  return payloadCrc === undefined ? crc32c(payload, crc32c(meta)) : crc32cCombine(crc32c(meta), payloadCrc, payload.length);
 }
 
 /** The frame as the buffers to gather-write: header (crc filled in), meta, payload. */

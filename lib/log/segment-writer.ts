@@ -70,7 +70,7 @@ export class SegmentWriter {
   }
 
   append(batches: AppendInput[]): Promise<number[]> {
-    const crcs = batches.map((b) => bodyCrc(b.meta, b.payload));
+    const crcs = batches.map((b) => bodyCrc(b.meta, b.payload, b.payloadCrc));
     return new Promise<number[]>((resolve, reject) => {
       this.#queue.push({ batches, crcs, resolve, reject });
       this.#running ??= this.#loop();

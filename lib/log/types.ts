@@ -12,6 +12,11 @@ export interface AppendInput {
   meta: Buffer;
   /** Opaque payload, stored verbatim (usually zstd-compressed lines). */
   payload: Buffer;
+  /**
+   * CRC-32C of `payload` when the caller has just verified it (the wire's): the frame's CRC is
+   * then combined from it instead of reading the payload again. Undefined: computed here.
+   */
+  payloadCrc?: number;
 }
 
 export interface StoredBatch {

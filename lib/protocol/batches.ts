@@ -48,6 +48,8 @@ export interface WireBatch {
   flags: number;
   rawLength: number;
   payload: Buffer;
+  /** CRC-32C of the payload as sent: set by decodeRequest once verified; encodeRequest computes its own */
+  crc?: number;
 }
 
 export interface WireRequest {
@@ -147,7 +149,7 @@ export function decodeRequest(body: Buffer, limits: DecodeLimits): WireRequest {
     const problem = headerProblem({ codec, flags, rawLength, lines }, limits.maxBatchRawBytes) ?? timestampProblem(timestamp);
     if (problem) throw bad(`${where}: ${problem}`, at);
     if (crc32c(payload) !== crc) throw bad(`${where}: payload CRC32C mismatch`, at);
-    batches.push({ topic, source, seq, sourceOffset, lines, timestamp, codec, flags, rawLength, payload });
+    batches.push({ topic, source, seq, sourceOffset, lines, timestamp, codec, flags, rawLength, payload, crc });
   }
   if (r.pos !== body.length) throw bad(`${body.length - r.pos} trailing bytes after ${count} batches`, r.pos);
   return { producer, epoch, host, batches };

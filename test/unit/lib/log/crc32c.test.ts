@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { crc32cBytewise } from '../../../../lib/log/crc32c.js';
+import { crc32cBytewise, crc32cCombine } from '../../../../lib/log/crc32c.js';
 import { crc32c } from '../../../../lib/log/index.js';
 
 describe('crc32c', () => {
@@ -12,6 +12,21 @@ describe('crc32c', () => {
     expect(crc32c(inc)).toBe(0x46dd794e);
     const dec = Buffer.from(Array.from({ length: 32 }, (_, i) => 31 - i));
     expect(crc32c(dec)).toBe(0x113fdb5c);
+  });
+
+  it('combines the CRCs of two pieces into the CRC of both, for any lengths', () => {
+    const whole = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 197 + (i >> 5)) & 0xff));
+    for (const cut of [0, 1, 3, 8, 36, 66, 4096, 65_537, 299_999, 300_000]) {
+      for (const end of [cut, cut + 1, cut + 255, 300_000]) {
+        if (end > whole.length) continue;
+        const a = whole.subarray(0, cut);
+        const b = whole.subarray(cut, end);
+        expect(crc32cCombine(crc32c(a), crc32c(b), b.length), `cut ${cut} end ${end}`).toBe(crc32c(whole.subarray(0, end)));
+      }
+    }
+    // an empty second piece leaves the first CRC as it is
+    expect(crc32cCombine(0x12345678, 0, 0)).toBe(0x12345678);
+    expect(() => crc32cCombine(1, 2, -1)).toThrow(RangeError);
   });
 
   it('chains over pieces through the seed', () => {

@@ -151,6 +151,24 @@ describe('SegmentLog contract: append, read, offsets', () => {
     await expect(log.read(0, 10)).rejects.toBeInstanceOf(LogshipError);
   });
 
+  it('a verified payload CRC given with the batch is combined into the frame, the same bytes as computing it', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const { crc32c } = await import('../../../../lib/log/index.js');
+    const batches = [makeBatch('a', { payloadBytes: 70_000 }), makeBatch('bb', { payloadBytes: 3 }), makeBatch('c', { payloadBytes: 0 })];
+    const plain = await open();
+    await plain.append(batches);
+    await plain.close();
+    const first = await readFile(`${dir}/00000000000000000000.log`);
+    await (await import('node:fs/promises')).rm(`${dir}/00000000000000000000.log`);
+    const log = await open();
+    await log.append(batches.map((b) => ({ ...b, payloadCrc: crc32c(b.payload) })));
+    expect((await readFile(`${dir}/00000000000000000000.log`)).equals(first)).toBe(true);
+    // A caller that passes a CRC the payload does not have stores a frame that reads as corrupt, not as data.
+    const bad = makeBatch('d', { payloadBytes: 500 });
+    await log.append([{ ...bad, payloadCrc: crc32c(bad.payload) ^ 1 }]);
+    await expect(log.read(3, 1)).rejects.toBeInstanceOf(CorruptError);
+  });
+
   it('detects a flipped payload byte on read with CorruptError', async () => {
     const { open: fopen } = await import('node:fs/promises');
     const log = await open();

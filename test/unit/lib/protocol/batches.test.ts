@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeRequest, encodeRequest, CODEC_NONE, FLAG_FRAMED, type WireRequest } from '../../../../lib/protocol/batches.js';
 import { encodeFramed, iterateRecords, RECORD_PART } from '../../../../lib/protocol/records.js';
 import { LogshipError } from '../../../../lib/errors.js';
+import { crc32c } from '../../../../lib/log/crc32c.js';
 
 const limits = { maxBatchRawBytes: 1 << 20 };
 
@@ -18,10 +19,10 @@ function sample(): WireRequest {
 }
 
 describe('batches wire format', () => {
-  it('round-trips every field, including offsets above 2^32', () => {
+  it('round-trips every field, including offsets above 2^32; each decoded batch carries its verified CRC', () => {
     const req = sample();
     const back = decodeRequest(Buffer.concat(encodeRequest(req)), limits);
-    expect(back).toEqual(req);
+    expect(back).toEqual({ ...req, batches: req.batches.map((b) => ({ ...b, crc: crc32c(b.payload) })) });
   });
 
   it('rejects a flipped payload byte with the batch index and position', () => {
