@@ -38,6 +38,7 @@ export class PayloadPool {
   #inline: boolean;
   #url: URL | undefined;
   #onDegraded: (reason: string) => void;
+  #spares = new SparePool();
 
   /**
    * @param size workers; 0 runs jobs in-process (tests of the pure logic only).
@@ -125,6 +126,11 @@ export class PayloadPool {
     return { index: -1, body: moved };
   }
 
+  /** Copy buffers kept for reuse (tests, diagnostics). */
+  get spareBuffers(): number {
+    return this.#spares.size;
+  }
+
   records(job: Omit<RecordsJob, 'op'>): Promise<RecordsResult> {
     return this.#run({ op: 'records', ...job }, job.batches) as Promise<RecordsResult>;
   }
@@ -153,10 +159,13 @@ export class PayloadPool {
         slot.worker.postMessage({ id, job, back: true }, [move]);
       });
     }
-    // One copy of every payload into a fresh ArrayBuffer that the worker then owns.
+    // One copy of every payload into an ArrayBuffer that the worker then owns. A check (ingest:
+    // the inputs are not needed afterwards) sends it back and it is reused by the next copy.
     let size = 0;
     for (const b of batches) size += b.payload.byteLength;
-    const all = Buffer.allocUnsafeSlow(size);
+    const recycle = job.op === 'check';
+    const ab = (recycle && this.#spares.take(size)) || new ArrayBuffer(recycle ? SparePool.capacity(size) : size);
+    const all = Buffer.from(ab, 0, size);
     let p = 0;
     for (const b of batches) {
       const at = p;
@@ -164,9 +173,18 @@ export class PayloadPool {
       b.payload = all.subarray(at, p);
     }
     return new Promise((resolve, reject) => {
-      slot.pending.set(id, { resolve, reject });
+      const done = recycle
+        ? (r: unknown) => {
+            const res = r as { body?: ArrayBuffer };
+            if (res.body) this.#spares.give(res.body);
+            delete res.body;
+            resolve(res);
+          }
+        : resolve;
+      slot.pending.set(id, { resolve: done, reject });
       slot.worker.ref();
-      slot.worker.postMessage({ id, job }, [all.buffer as ArrayBuffer]);
+      // An empty copy has no payload to carry the buffer back: nothing to reuse then.
+      slot.worker.postMessage({ id, job, back: recycle && size > 0 }, [ab]);
     });
   }
 
@@ -174,5 +192,48 @@ export class PayloadPool {
     if (this.#closed) return;
     this.#closed = true;
     await Promise.all(this.#slots.map((s) => s.worker.terminate()));
+  }
+}
+
+/**
+ * ArrayBuffers that copied payloads went to a worker in and came back from it, kept for the next
+ * copy: a fresh buffer of a few MiB costs a page fault and a zeroed page per 4 KiB on first touch,
+ * which on a loaded VM was the main thread's largest cost on the ingest path (perf: clear_page).
+ * Bounded: at most MAX_SPARES buffers, none above MAX_SPARE_BYTES.
+ */
+class SparePool {
+  static readonly MAX_SPARES = 4;
+  static readonly MAX_SPARE_BYTES = 32 << 20;
+  #free: ArrayBuffer[] = [];
+
+  /** The size to allocate for `size` bytes: rounded up to a whole MiB, so the next request of about that size fits too. */
+  static capacity(size: number): number {
+    const MiB = 1 << 20;
+    return size <= SparePool.MAX_SPARE_BYTES ? Math.max(MiB, Math.ceil(size / MiB) * MiB) : size;
+  }
+
+  /** The smallest spare of at least `size` bytes, taken out of the pool; undefined when none fits. */
+  take(size: number): ArrayBuffer | undefined {
+    let best = -1;
+    for (let i = 0; i < this.#free.length; i++) {
+      const n = this.#free[i]!.byteLength;
+      if (n >= size && (best < 0 || n < this.#free[best]!.byteLength)) best = i;
+    }
+    return best < 0 ? undefined : this.#free.splice(best, 1)[0];
+  }
+
+  give(ab: ArrayBuffer): void {
+    if (ab.byteLength > SparePool.MAX_SPARE_BYTES || ab.byteLength === 0) return;
+    this.#free.push(ab);
+    if (this.#free.length > SparePool.MAX_SPARES) {
+      // keep the biggest: they fit every request the smaller ones fit
+      let small = 0;
+      for (let i = 1; i < this.#free.length; i++) if (this.#free[i]!.byteLength < this.#free[small]!.byteLength) small = i;
+      this.#free.splice(small, 1);
+    }
+  }
+
+  get size(): number {
+    return this.#free.length;
   }
 }

@@ -63,6 +63,17 @@ describe('PayloadPool.check', () => {
     expect((await pool.check({ batches, maxRaw: 1 << 20 }, body)).index).toBe(1);
   });
 
+  it('the copied shares travel in a reused buffer: one kept, not one per request', async () => {
+    expect(pool.spareBuffers).toBeLessThanOrEqual(1);
+    for (let round = 0; round < 8; round++) {
+      const lie = round % 2 === 1 ? { index: 5, lines: 3 } : undefined;
+      const { body, batches } = request(specs, 'own', lie);
+      const r = await pool.check({ batches, maxRaw: 1 << 20 }, body);
+      expect(r.index).toBe(lie ? 5 : -1);
+      expect(pool.spareBuffers).toBe(1);
+    }
+  });
+
   it('a body in a SharedArrayBuffer (not movable) is checked on copies, same verdicts', async () => {
     const good = request(specs, 'shared');
     expect(await pool.check({ batches: good.batches, maxRaw: 1 << 20 }, good.body)).toEqual({ index: -1 });
