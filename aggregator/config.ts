@@ -199,7 +199,7 @@ export const aggregatorOptions: OptionTable = table(
           {
             key: 'processes',
             type: t.int({ min: 0, max: 64 }),
-            defaultDoc: '1 on a one-core host, else min(cores, 4)',
+            defaultDoc: '1 up to 3 cores, else cores - 1 up to 4',
             doc: 'processes that accept connections and decode and check POST /v1/batches, each with its own event loop; this process stays the one writer (storage, fsync, other routes). 0 or 1: all in this process',
           },
         ]),

@@ -35,7 +35,7 @@ import type { Logger } from '../../lib/obs/logger.js';
 import type { ServerContext } from '../server/context.js';
 import { storeBatches } from '../server/batches.js';
 import { toHttpError } from '../server/http-util.js';
-import { FrameReader, KIND_STORE, decodeStore, encodeAcks, encodeError } from './frames.js';
+import { FrameReader, FrameWriter, KIND_STORE, decodeStore, encodeAcks, encodeError } from './frames.js';
 import { PEER_HEADER, type ToWorker, type FromWorker } from './messages.js';
 
 const WORKER_SCRIPT = fileURLToPath(new URL('./worker-main.js', import.meta.url));
@@ -55,9 +55,9 @@ export interface IngestHubOptions {
 }
 
 export class IngestHub {
-  /** ingest.processes as configured, or the default for this host: 1 on one core, else min(cores, 4). */
+  /** ingest.processes as configured, or the default for this host (defaultProcesses). */
   static processesFor(cfg: AggregatorConfig, logger: Logger): number {
-    const n = cfg.ingest?.processes ?? (availableParallelism() <= 1 ? 1 : Math.min(availableParallelism(), 4));
+    const n = cfg.ingest?.processes ?? defaultProcesses(availableParallelism());
     if (n > 1 && !existsSync(WORKER_SCRIPT)) {
       // Running from the TypeScript sources (tests in process): there is no compiled worker to fork.
       logger.warn({ processes: n }, 'ingest processes need the compiled program (dist/); running ingest in this process');
@@ -162,21 +162,22 @@ export class IngestHub {
     this.#conns.add(s);
     s.setNoDelay(true);
     const { ctx, logger } = this.#o;
+    const out = new FrameWriter(s);
     const reader = new FrameReader((kind, id, c) => {
       if (kind !== KIND_STORE) throw new RangeError(`unexpected frame kind ${kind}`);
       const { wire, agentStatus } = decodeStore(c);
       if (!ctx.isReady() && !this.#o.closing()) {
-        s.write(encodeError(id, 503, 'unavailable', 'the aggregator is starting or shutting down; retry'));
+        out.write(encodeError(id, 503, 'unavailable', 'the aggregator is starting or shutting down; retry'));
         return;
       }
       storeBatches(ctx, wire, agentStatus, true).then(
         (acks) => {
-          if (!s.destroyed) s.write(encodeAcks(id, acks));
+          out.write(encodeAcks(id, acks));
         },
         (err: unknown) => {
           const e = toHttpError(err);
           if (e.status >= 500 && e.type === 'internal') logger.error({ err }, 'storing an ingest process request failed');
-          if (!s.destroyed) s.write(encodeError(id, e.status, e.type, e.reason));
+          out.write(encodeError(id, e.status, e.type, e.reason));
         },
       );
     });
@@ -249,6 +250,17 @@ export class IngestHub {
   get relay(): Server | undefined {
     return this.#relay;
   }
+}
+
+/**
+ * The default of ingest.processes for a host with `cores` cores: 1 (everything in one process) up
+ * to 3 cores, else cores - 1 up to 4, leaving a core to the writer. Measured on 2 cores (the
+ * load generator on the same host): ingest processes cost more CPU per batch in all (HTTP in each,
+ * the frames both ways, a process hop more per request) than the one event loop they relieve, so
+ * 2 processes acknowledged fewer batches/s with a higher p99 than 1 (docs/aggregator.md).
+ */
+export function defaultProcesses(cores: number): number {
+  return cores <= 3 ? 1 : Math.min(cores - 1, 4);
 }
 
 function listenPath(s: NetServer | Server, path: string): Promise<void> {

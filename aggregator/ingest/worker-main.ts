@@ -20,7 +20,7 @@ import { AGENT_STATUS_HEADER } from '../server/agents.js';
 import type { ServerContext } from '../server/context.js';
 import type { Route } from '../server/routes.js';
 import type { WireRequest } from '../../lib/protocol/batches.js';
-import { FrameReader, KIND_ACKS, KIND_ERROR, decodeAcks, decodeError, encodeStore, type AckFields } from './frames.js';
+import { FrameReader, FrameWriter, KIND_ACKS, KIND_ERROR, decodeAcks, decodeError, encodeStore, type AckFields } from './frames.js';
 import type { ToWorker, FromWorker } from './messages.js';
 
 if (!process.send) {
@@ -134,6 +134,7 @@ async function run(hello: Extract<ToWorker, { t: 'config' }>): Promise<void> {
 /** The store connection to the writer: one STORE frame per request, answered by id. */
 class StoreLink {
   #sock: Socket;
+  #out: FrameWriter;
   #next = 0;
   #waiting = new Map<number, { resolve: (a: AckFields[]) => void; reject: (e: Error) => void }>();
 
@@ -149,6 +150,7 @@ class StoreLink {
 
   private constructor(s: Socket, logger: Logger) {
     this.#sock = s;
+    this.#out = new FrameWriter(s);
     s.setNoDelay(true);
     const reader = new FrameReader((kind, id, c) => {
       const w = this.#waiting.get(id);
@@ -174,9 +176,7 @@ class StoreLink {
     const frame = encodeStore(id, wire, agentStatus);
     return new Promise((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject });
-      this.#sock.cork();
-      for (const b of frame) this.#sock.write(b);
-      this.#sock.uncork();
+      this.#out.write(frame);
     });
   }
 

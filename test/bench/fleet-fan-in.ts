@@ -30,7 +30,8 @@ import { AgentConn } from './agent-conn.js';
 import { nginxBatches } from './gen-nginx.js';
 import { benchStack } from './stack.js';
 import { atLeast, atMost, envNumber, info, log, MiB, percentile, progress, scratch, sleep, stopService, GiB, type BenchOptions, type Scenario, type ScenarioResult } from './harness.js';
-import { clkTck, ProcWatch } from './proc-stats.js';
+import { clkTck } from './proc-stats.js';
+import { TreeWatch } from './proc-tree.js';
 import { summarizeDir } from './top-profile.js';
 
 const TOPIC = 'fleet';
@@ -125,11 +126,15 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
   try {
     const payloads = nginxBatches(17, PAYLOADS, linesPer);
     const profileDir = o.profile ? join(o.resultsDir, 'profiles', o.stamp, 'fleet-fan-in-aggregator') : undefined;
-    const stack = await benchStack(tmp.dir, [{ type: 'file', topic: TOPIC, include: ['/nonexistent'] }], {}, profileDir ? { aggregatorDir: profileDir } : undefined);
+    // BENCH_INGEST_PROCESSES: the aggregator's ingest.processes (default: its own default for this host)
+    const processes = process.env.BENCH_INGEST_PROCESSES ? Math.round(envNumber('BENCH_INGEST_PROCESSES', 1)) : undefined;
+    const aggExtra = processes === undefined ? {} : { aggregator: { ingest: { processes } } };
+    const stack = await benchStack(tmp.dir, [{ type: 'file', topic: TOPIC, include: ['/nonexistent'] }], aggExtra, profileDir ? { aggregatorDir: profileDir } : undefined);
     const agg = await stack.startAggregator();
     const aggFd = openFileLimit(agg.pid);
     if (aggFd !== undefined && aggFd < n + 500) throw new Error(`the aggregator's ulimit -n is ${aggFd}, below ${n + 500}`);
-    const aw = new ProcWatch(agg.pid);
+    // the writer and its ingest processes (ingest.processes > 1), CPU and RSS summed
+    const aw = new TreeWatch(agg.pid);
     const runId = randomUUID().slice(0, 8);
 
     let connectErrors = 0;
@@ -335,11 +340,19 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
         info('requests failed (HTTP or other)', httpErrors + requestErrors, '', 0),
         info('peak accept queue (connected, not yet accepted)', peakAcceptQueue, 'connections', 0),
         info('listen queue overflows, whole machine', overflows ?? 'unknown', '', 0),
-        atMost('aggregator peak RSS', aw.peakRss / MiB, GiB / MiB, 'MiB'),
-        info('aggregator CPU', (100 * aw.cpu) / elapsed, '% of a core'),
-        info('aggregator CPU per acked batch, user / system', `${((1e6 * (us1.user - us0.user)) / Math.max(1, windowAcks)).toFixed(0)} / ${((1e6 * (us1.sys - us0.sys)) / Math.max(1, windowAcks)).toFixed(0)}`, 'us'),
+        info('ingest processes (ingest.processes)', aw.ingestProcesses === 0 ? 'none: one process' : aw.ingestProcesses, '', 0),
+        atMost('aggregator peak RSS, all processes', aw.peakRss / MiB, GiB / MiB, 'MiB'),
+        info('aggregator CPU, all processes', (100 * aw.cpu) / elapsed, '% of a core'),
+        info('aggregator CPU per acked batch, all processes', (1e6 * aw.cpu) / Math.max(1, windowAcks), 'us', 0),
+        ...(aw.ingestProcesses > 0
+          ? [
+              info('  of which ingest processes, all threads', (1e6 * aw.ingestCpu) / Math.max(1, windowAcks), 'us', 0),
+              info('  of which their main threads', (1e6 * aw.ingestMainCpu) / Math.max(1, windowAcks), 'us', 0),
+            ]
+          : []),
+        info('writer process CPU per acked batch, user / system', `${((1e6 * (us1.user - us0.user)) / Math.max(1, windowAcks)).toFixed(0)} / ${((1e6 * (us1.sys - us0.sys)) / Math.max(1, windowAcks)).toFixed(0)}`, 'us'),
         // The event loop is one core: it answers every request, so it bounds the fleet's rate.
-        info('aggregator main thread (event loop) CPU', (100 * (main1.user + main1.sys - main0.user - main0.sys)) / elapsed, '% of a core'),
+        info('writer main thread (event loop) CPU', (100 * (main1.user + main1.sys - main0.user - main0.sys)) / elapsed, '% of a core'),
         info('  per acked batch', (1e6 * (main1.user + main1.sys - main0.user - main0.sys)) / Math.max(1, windowAcks), 'us', 0),
         info('stored exactly once', exactlyOnce ? 'yes' : 'NO'),
         info('client (this process) CPU', (100 * (clientCpu.user + clientCpu.system)) / 1e6 / elapsed, '% of a core'),
@@ -366,7 +379,9 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
         requestErrors,
         aggregatorCpu: aw.cpu,
         aggregatorPeakRss: aw.peakRss,
-        aggregatorRssSamples: aw.rssSamples,
+        ingestProcesses: aw.ingestProcesses,
+        ingestCpu: aw.ingestCpu,
+        ingestMainCpu: aw.ingestMainCpu,
         clientEventLoopDelayP99Ms: eld.percentile(99) / 1e6,
         peakAcceptQueue,
         listenOverflows: overflows,

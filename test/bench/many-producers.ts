@@ -14,7 +14,12 @@
  *
  * Knobs: BENCH_PRODUCERS (200), BENCH_PRODUCER_SECONDS (20), BENCH_PRODUCER_LINES (50).
  * A/B: BENCH_FANIN_AB=/path/to/other/dist/bin/logship.js [BENCH_FANIN_ROUNDS=3] runs this
- * build and the other one after the other, interleaved, and prints both sides' medians.
+ * build and the other one after the other, interleaved, and prints both sides' medians;
+ * BENCH_FANIN_AB=processes=N runs this build against itself with ingest.processes N.
+ * BENCH_INGEST_PROCESSES sets this build's ingest.processes (default: the aggregator's own).
+ * With ingest processes, "aggregator" CPU is the writer's and every ingest process's together,
+ * and the writer's main thread and the ingest processes are printed apart; the binary framing's
+ * own cost per batch (ingest-ipc.ts) is measured in this process first.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -46,7 +51,9 @@ import {
   type Scenario,
   type ScenarioResult,
 } from './harness.js';
-import { clkTck, ProcWatch } from './proc-stats.js';
+import { clkTck } from './proc-stats.js';
+import { TreeWatch } from './proc-tree.js';
+import { measureIngestIpc } from './ingest-ipc.js';
 import { summarizeDir } from './top-profile.js';
 
 const TOPIC = 'many';
@@ -79,6 +86,10 @@ interface RunStats {
   lat: Float64Array;
   aggCpu: number;
   aggMainCpu: number;
+  /** ingest processes: all their threads, and their main threads */
+  ingestCpu: number;
+  ingestMainCpu: number;
+  ingestProcesses: number;
   clientCpu: number;
   peakRss: number;
   stored: number;
@@ -89,6 +100,8 @@ interface RunConfig {
   seconds: number;
   linesPer: number;
   client: 'lean' | 'undici';
+  /** ingest.processes for this build's aggregator (undefined: its default) */
+  processes?: number;
 }
 
 type Send = (body: Buffer) => Promise<{ status: number; body: string }>;
@@ -114,13 +127,14 @@ function undiciSender(url: string): { send: Send; close: () => Promise<void> } {
 async function runOnce(dir: string, c: RunConfig, label: string, cli?: string, profileDir?: string): Promise<RunStats> {
   const payloads = nginxBatches(99, PAYLOADS, c.linesPer);
   await mkdir(dir, { recursive: true });
-  const stack = await benchStack(dir, [{ type: 'file', topic: TOPIC, include: ['/nonexistent'] }], {}, profileDir ? { aggregatorDir: profileDir } : undefined);
+  const aggExtra = c.processes === undefined ? {} : { aggregator: { ingest: { processes: c.processes } } };
+  const stack = await benchStack(dir, [{ type: 'file', topic: TOPIC, include: ['/nonexistent'] }], aggExtra, profileDir ? { aggregatorDir: profileDir } : undefined);
   let agg;
   if (cli) {
     agg = spawnTracked(`aggregator (${label})`, process.execPath, [cli, 'aggregator', '--config', stack.aggConfig], { LOGSHIP_LOG_PRETTY: '0' });
     await waitReady(`${stack.aggUrl}/readyz`, agg, true);
   } else agg = await stack.startAggregator();
-  const aw = new ProcWatch(agg.pid);
+  const aw = new TreeWatch(agg.pid);
   const runId = randomUUID().slice(0, 8);
 
   let acked = 0;
@@ -218,6 +232,9 @@ async function runOnce(dir: string, c: RunConfig, label: string, cli?: string, p
     lat: Float64Array.from(lat).sort(),
     aggCpu: aw.cpu,
     aggMainCpu,
+    ingestCpu: aw.ingestCpu,
+    ingestMainCpu: aw.ingestMainCpu,
+    ingestProcesses: aw.ingestProcesses,
     clientCpu: (clientCpu.user + clientCpu.system) / 1e6,
     peakRss: aw.peakRss,
     stored,
@@ -229,9 +246,16 @@ const perBatch = (cpuS: number, r: RunStats): number => (cpuS * 1e6) / Math.max(
 
 function costRows(r: RunStats, suffix = ''): Row[] {
   return [
-    info(`aggregator CPU per batch${suffix}`, perBatch(r.aggCpu, r), 'us', 0),
-    info(`  of which its main thread${suffix}`, perBatch(r.aggMainCpu, r), 'us', 0),
-    info(`  main-thread bound${suffix}`, r.acked / r.aggMainCpu, 'batches/s', 0),
+    info(`aggregator CPU per batch, all processes${suffix}`, perBatch(r.aggCpu, r), 'us', 0),
+    info(`  of which the writer's main thread${suffix}`, perBatch(r.aggMainCpu, r), 'us', 0),
+    info(`  writer main-thread bound${suffix}`, r.acked / r.aggMainCpu, 'batches/s', 0),
+    ...(r.ingestProcesses > 0
+      ? [
+          info(`  of which ${r.ingestProcesses} ingest processes, all threads${suffix}`, perBatch(r.ingestCpu, r), 'us', 0),
+          info(`  of which their main threads${suffix}`, perBatch(r.ingestMainCpu, r), 'us', 0),
+          info(`  ingest main-thread bound (${r.ingestProcesses} loops)${suffix}`, r.acked / (r.ingestMainCpu / r.ingestProcesses), 'batches/s', 0),
+        ]
+      : [info(`  ingest processes${suffix}`, 'none (ingest.processes <= 1)')]),
     info(`producers (this process) CPU per batch${suffix}`, perBatch(r.clientCpu, r), 'us', 0),
   ];
 }
@@ -251,10 +275,12 @@ async function runAB(dir: string, c: RunConfig, other: string, rounds: number): 
   const notes: string[] = [];
   const got: Record<'A' | 'B', RunStats[]> = { A: [], B: [] };
   const raw: Record<string, unknown> = { ...c, other, rounds, loadavgBefore: loadavg() };
+  // processes=N: the other side is this build with ingest.processes N
+  const bProcesses = /^processes=\d+$/.test(other) ? Number(other.slice('processes='.length)) : undefined;
   for (let round = 0; round < rounds; round++) {
     // Alternate which side goes first, so a trend in the machine's load falls on both.
     for (const side of round % 2 === 0 ? (['A', 'B'] as const) : (['B', 'A'] as const)) {
-      const r = await runOnce(join(dir, `${side}-${round}`), c, side === 'A' ? 'A: this build' : 'B: other build', side === 'B' ? other : undefined);
+      const r = await runOnce(join(dir, `${side}-${round}`), side === 'B' && bProcesses !== undefined ? { ...c, processes: bProcesses } : c, side === 'A' ? 'A: this build' : `B: ${other}`, side === 'B' && bProcesses === undefined ? other : undefined);
       checkStored(r, c.linesPer, notes, `${side} round ${round}`);
       got[side].push(r);
       log(
@@ -271,8 +297,9 @@ async function runAB(dir: string, c: RunConfig, other: string, rounds: number): 
     const p99 = median(rs.map((r) => percentile(r.lat, 99)));
     rows.push(side === 'A' ? atLeast(`acked batches/s${tag}`, rate, 20_000, 'batches/s', 0) : info(`acked batches/s${tag}`, rate, 'batches/s', 0));
     rows.push(side === 'A' ? atMost(`ack latency p99${tag}`, p99, 50, 'ms') : info(`ack latency p99${tag}`, p99, 'ms'));
-    rows.push(info(`aggregator CPU per batch${tag}`, median(rs.map((r) => perBatch(r.aggCpu, r))), 'us', 0));
-    rows.push(info(`  of which its main thread${tag}`, median(rs.map((r) => perBatch(r.aggMainCpu, r))), 'us', 0));
+    rows.push(info(`aggregator CPU per batch, all processes${tag}`, median(rs.map((r) => perBatch(r.aggCpu, r))), 'us', 0));
+    rows.push(info(`  of which the writer's main thread${tag}`, median(rs.map((r) => perBatch(r.aggMainCpu, r))), 'us', 0));
+    rows.push(info(`  of which ingest processes (${rs[0]?.ingestProcesses ?? 0})${tag}`, median(rs.map((r) => perBatch(r.ingestCpu, r))), 'us', 0));
     rows.push(info(`producers CPU per batch${tag}`, median(rs.map((r) => perBatch(r.clientCpu, r))), 'us', 0));
     raw[side] = rs.map((r) => ({ ...r, lat: undefined, p99: percentile(r.lat, 99) }));
   }
@@ -288,11 +315,18 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
     seconds: envNumber('BENCH_PRODUCER_SECONDS', 20),
     linesPer: envNumber('BENCH_PRODUCER_LINES', 50),
     client: process.env.BENCH_PRODUCER_CLIENT === 'undici' ? 'undici' : 'lean',
+    ...(process.env.BENCH_INGEST_PROCESSES ? { processes: envNumber('BENCH_INGEST_PROCESSES', 1) } : {}),
   };
+  const ipc = await measureIngestIpc(c.linesPer);
+  const ipcRow = info(`ingest IPC framing per batch (both ends, one process; ${ipc.frameBytes}-byte frame)`, ipc.usPerBatch, 'us');
+  log(`ingest IPC framing: ${ipc.usPerBatch.toFixed(1)} us per batch over a unix socket (${ipc.batches} batches)`);
   const notes: string[] = [];
   try {
     const other = process.env.BENCH_FANIN_AB;
-    if (other) return await runAB(tmp.dir, c, other, Math.round(envNumber('BENCH_FANIN_ROUNDS', 3)));
+    if (other) {
+      const ab = await runAB(tmp.dir, c, other, Math.round(envNumber('BENCH_FANIN_ROUNDS', 3)));
+      return { ...ab, rows: [...ab.rows, ipcRow] };
+    }
     const profileDir = o.profile ? join(o.resultsDir, 'profiles', o.stamp, 'many-producers-aggregator') : undefined;
     const r = await runOnce(tmp.dir, c, 'this build', undefined, profileDir);
     checkStored(r, c.linesPer, notes, 'many-producers');
@@ -322,6 +356,7 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
         info('aggregator peak RSS', r.peakRss / MiB, 'MiB'),
         info('producers (this process) CPU', (100 * r.clientCpu) / r.elapsed, '% of a core'),
         ...costRows(r),
+        ipcRow,
       ],
       notes,
       raw: {
