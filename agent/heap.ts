@@ -18,7 +18,8 @@
  * generation bounded, so there is little for it to give back; ordinary
  * collections still run as allocation needs them.
  */
-import { setFlagsFromString } from 'node:v8';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 export function limitYoungGeneration(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): boolean {
   const mentions = (re: RegExp) => execArgv.some((s) => re.test(s)) || re.test(nodeOptions);
@@ -31,3 +32,54 @@ export function limitYoungGeneration(execArgv: readonly string[] = process.execA
 // Imported first by bin/logship.ts: applied before any other module loads, since a young
 // generation once grown (module loading alone grows it) is not given back.
 if (process.argv[2] === 'agent') limitYoungGeneration();
+
+/**
+ * One full garbage collection each time the agent turns quiet. With the memory
+ * reducer off (agent/heap-flags.ts), nothing else collects the old generation
+ * of an agent that allocates little: what start-up left behind (config parsing,
+ * module loading, the first scan of many files) and the Buffers promoted while
+ * it was busy would stay resident for good (4-5 MiB of garbage measured with
+ * 1,000 idle files). This collects once per busy -> quiet change, and only when
+ * the heap grew since the last time, so a trickle of lines costs nothing.
+ */
+export class QuietCollector {
+  #quietMs: number;
+  #minGrowth: number;
+  #gc: (() => void) | undefined;
+  #activity = NaN;
+  #quietSince = 0;
+  #collectedFor = NaN;
+  #usedAfter = 0;
+  collections = 0;
+
+  /** @param opts.quietMs how long without activity counts as quiet @param opts.minGrowth heap growth (bytes) worth a collection */
+  constructor(opts: { quietMs?: number; minGrowth?: number } = {}) {
+    this.#quietMs = opts.quietMs ?? 5_000;
+    this.#minGrowth = opts.minGrowth ?? 1 << 20;
+  }
+
+  /** Called periodically with a counter that moves while the agent works (appends); true when it collected. */
+  tick(activity: number, now: number): boolean {
+    if (activity !== this.#activity) {
+      this.#activity = activity;
+      this.#quietSince = now;
+      return false;
+    }
+    if (now - this.#quietSince < this.#quietMs || this.#collectedFor === activity) return false;
+    this.#collectedFor = activity;
+    if (getHeapStatistics().used_heap_size - this.#usedAfter < this.#minGrowth) return false;
+    this.#gc ??= fullGc();
+    this.#gc();
+    this.#usedAfter = getHeapStatistics().used_heap_size;
+    this.collections++;
+    return true;
+  }
+}
+
+/** V8's gc() without exposing it to the program: --expose-gc applies to contexts created after it is set. */
+function fullGc(): () => void {
+  const g = (globalThis as { gc?: () => void }).gc;
+  if (typeof g === 'function') return g;
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}

@@ -29,6 +29,7 @@ import { startStatusServer } from './status/server.js';
 import { createAgentMetrics, type AgentMetrics } from './metrics.js';
 import { buildStatus, type AgentStatus } from './status/report.js';
 import { checkDataDir } from '../lib/state/data-dir.js';
+import { QuietCollector } from './heap.js';
 
 /** <data_dir>/producer.json: the agent's producer identity, {"version": 1, "incarnation", "epoch"}. */
 const PRODUCER_STATE: StateKind<{ incarnation: string; epoch: number }> = {
@@ -48,6 +49,8 @@ export interface AgentOptions {
   logger: Logger;
   now?: () => number;
   fsync?: boolean;
+  /** one full GC each time the agent turns quiet (agent/heap.ts); only where the agent has the process to itself (`logship agent`) */
+  collectWhenQuiet?: boolean;
 }
 
 const CHECKPOINT_MS = 1_000;
@@ -60,6 +63,7 @@ export class Agent {
   #logger: Logger;
   #now: () => number;
   #fsync: boolean;
+  #quiet: QuietCollector | undefined;
   #pool: ZstdPool | undefined;
   #readBuffers: ReadBuffers | undefined;
   buffer!: DiskBuffer;
@@ -87,6 +91,7 @@ export class Agent {
     this.#now = opts.now ?? Date.now;
     this.#fsync = opts.fsync ?? true;
     this.metrics = createAgentMetrics();
+    this.#quiet = opts.collectWhenQuiet ? new QuietCollector() : undefined;
   }
 
   async start(): Promise<void> {
@@ -103,7 +108,8 @@ export class Agent {
     // rest of the path delivers, and a second isolate costs ~10 MiB resident (and ~10 more of batches
     // queued for it). Batches up to 64 KiB (a quiet host's) are compressed inline, so a quiet agent
     // runs no compression thread at all (one that has nothing to do for 10 s stops).
-    this.#pool = new ZstdPool(1, { recycle: (ab) => reads.give(ab), inlineBelow: 64 * 1024 });
+    // compression.threads: 0 compresses every batch here: no isolate at all (docs/agent-footprint.md).
+    this.#pool = new ZstdPool(cfg.compression.threads, { recycle: (ab) => reads.give(ab), inlineBelow: 64 * 1024 });
     this.buffer = await DiskBuffer.open({
       dir: join(cfg.data_dir, 'buffer'),
       maxBytes: cfg.buffer.max_bytes,
@@ -324,6 +330,7 @@ export class Agent {
         this.#logger.error({ err }, 'writing the file checkpoint failed; the buffer keeps everything until it succeeds');
       }
       this.#watchdog();
+      this.#quiet?.tick(this.pipeline.appendCount, this.#now());
       if (!this.#closing) this.#scheduleCheckpoint();
     }, CHECKPOINT_MS);
     this.#checkpointTimer.unref();

@@ -154,7 +154,8 @@ async function main(argv: string[]): Promise<number> {
       };
       return runService(log, load, async (config) => {
         for (const w of looseSecretFiles({ agent: config })) log.warn(w);
-        const a = new Agent({ config, logger: log });
+        // The agent has this process to itself: it may collect its heap when it turns quiet (agent/heap.ts).
+        const a = new Agent({ config, logger: log, collectWhenQuiet: true });
         await a.start();
         testHooks(a, log);
         return { close: () => a.close(), statusLine: agentStatusLine(a), progressing: () => a.health().state !== 'stuck' };

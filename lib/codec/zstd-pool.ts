@@ -10,6 +10,10 @@
  * millisecond, less than the round trip to a worker costs), and then the
  * first worker too stops once idle for IDLE_STOP_MS: an agent that ships a few
  * lines a second sends only small batches and runs no worker at all.
+ *
+ * A pool of size 0 runs no thread: every job runs on the calling thread (the
+ * agent's `compression.threads: 0`). An input handed over (`transfer`) then
+ * goes to `recycle` as soon as it is compressed, as a worker would move it back.
  */
 import { Worker } from 'node:worker_threads';
 import { Compressor, Decompressor } from 'zstd-napi';
@@ -45,9 +49,9 @@ export class ZstdPool {
    * @param opts.inlineBelow compress inputs of at most this many bytes on the calling thread (0: never)
    */
   constructor(size = 1, opts: { recycle?: (ab: ArrayBuffer) => void; inlineBelow?: number } = {}) {
-    this.#size = Math.max(1, size);
+    this.#size = Math.max(0, size);
     this.#recycle = opts.recycle;
-    this.#inlineBelow = opts.inlineBelow ?? 0;
+    this.#inlineBelow = this.#size === 0 ? Infinity : (opts.inlineBelow ?? 0);
   }
 
   /** worker threads running now (they start on demand, up to the pool's size) */
@@ -103,7 +107,9 @@ export class ZstdPool {
   compress(data: Buffer, level: number, transfer = false): Promise<Buffer> {
     if (data.byteLength <= this.#inlineBelow && !this.#closed) {
       try {
-        return Promise.resolve(compressSmall(data, level));
+        const out = compressHere(data, level);
+        if (transfer && this.#recycle) this.#recycle(data.buffer as ArrayBuffer);
+        return Promise.resolve(out);
       } catch (err) {
         return Promise.reject(new LogshipError('LSH_ERR_CORRUPT', `zstd: ${(err as Error).message}`));
       }
@@ -112,6 +118,13 @@ export class ZstdPool {
   }
 
   decompress(data: Buffer): Promise<Buffer> {
+    if (this.#size === 0 && !this.#closed) {
+      try {
+        return Promise.resolve(decompressSync(data));
+      } catch (err) {
+        return Promise.reject(new LogshipError('LSH_ERR_CORRUPT', `zstd: ${(err as Error).message}`));
+      }
+    }
     return this.#submit('decompress', data, 0, false);
   }
 
@@ -156,21 +169,21 @@ export class ZstdPool {
   }
 }
 
-const smallContexts = new Map<number, InstanceType<typeof binding.CCtx>>();
-let smallScratch = Buffer.alloc(0);
+const hereContexts = new Map<number, InstanceType<typeof binding.CCtx>>();
+let hereScratch = Buffer.alloc(0);
 /** Compresses into one reused scratch buffer and returns an exact-size copy (nothing big left as garbage). */
-function compressSmall(data: Buffer, level: number): Buffer {
-  let cctx = smallContexts.get(level);
+function compressHere(data: Buffer, level: number): Buffer {
+  let cctx = hereContexts.get(level);
   if (!cctx) {
     cctx = new binding.CCtx();
     cctx.setParameter(binding.CParameter.compressionLevel, level);
-    smallContexts.set(level, cctx);
+    hereContexts.set(level, cctx);
   }
   const bound = binding.compressBound(data.byteLength);
-  if (smallScratch.byteLength < bound) smallScratch = Buffer.allocUnsafeSlow(bound);
-  const n = cctx.compress2(smallScratch, data);
+  if (hereScratch.byteLength < bound) hereScratch = Buffer.allocUnsafeSlow(bound);
+  const n = cctx.compress2(hereScratch, data);
   const out = Buffer.allocUnsafeSlow(n); // its own memory, never a slice of node's shared pool
-  smallScratch.copy(out, 0, 0, n);
+  hereScratch.copy(out, 0, 0, n);
   return out;
 }
 

@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { limitYoungGeneration } from '../../../agent/heap.js';
+import { getHeapStatistics } from 'node:v8';
+import { limitYoungGeneration, QuietCollector } from '../../../agent/heap.js';
 import { ROOT } from '../../helpers/procs.js';
 
 /** In a fresh node (the young generation of this test process has long grown): new_space bytes after heavy allocation. */
@@ -30,4 +31,27 @@ describe('agent heap settings', () => {
     expect(newSpaceAfterAllocating('aggregator')).toBeGreaterThan(4 * MiB);
     expect(newSpaceAfterAllocating('agent', '--max-semi-space-size=8')).toBeGreaterThan(4 * MiB);
   }, 120_000);
+
+  it('QuietCollector: one full collection per busy -> quiet change, only after quietMs and only when the heap grew', () => {
+    const q = new QuietCollector({ quietMs: 5_000, minGrowth: 1 << 20 });
+    // busy: the activity counter moves every tick
+    for (let t = 0; t < 20_000; t += 1_000) expect(q.tick(t, t)).toBe(false);
+    // quiet, but not long enough yet
+    expect(q.tick(19_000, 20_000)).toBe(false);
+    expect(q.tick(19_000, 23_999)).toBe(false);
+    // Garbage in the old generation: kept across scavenges, then dropped.
+    let junk: unknown[] | undefined = Array.from({ length: 200_000 }, (_, i) => ({ s: `garbage ${i} `.repeat(4), a: [i] }));
+    const held = getHeapStatistics().used_heap_size;
+    junk = undefined;
+    expect(junk).toBeUndefined();
+    expect(q.tick(19_000, 24_000)).toBe(true);
+    expect(q.collections).toBe(1);
+    expect(getHeapStatistics().used_heap_size).toBeLessThan(held - (8 << 20));
+    // once per quiet period
+    expect(q.tick(19_000, 60_000)).toBe(false);
+    // busy again, quiet again, but the heap did not grow: nothing to do
+    expect(q.tick(19_001, 61_000)).toBe(false);
+    expect(q.tick(19_001, 70_000)).toBe(false);
+    expect(q.collections).toBe(1);
+  }, 60_000);
 });

@@ -74,4 +74,24 @@ describe('ZstdPool', () => {
     await pool.close();
     await expect(pool.compress(expected, 1)).rejects.toThrow(/closed/);
   });
+
+  it('size 0: every job runs on the calling thread, no worker ever starts; a handed-over input is recycled at once', async () => {
+    const back: ArrayBuffer[] = [];
+    pool = new ZstdPool(0, { recycle: (ab) => back.push(ab), inlineBelow: 64 * 1024 });
+    const big = Buffer.allocUnsafeSlow(2 << 20);
+    for (let i = 0; i < big.length; i += 64) big.write(`line ${i} of a big batch, more than 64 KiB\n`.padEnd(64, '.'), i, 'latin1');
+    const expected = Buffer.from(big);
+    const c = await pool.compress(big.subarray(0, 1 << 20), 1, true);
+    expect(decompressSync(c).equals(expected.subarray(0, 1 << 20))).toBe(true);
+    expect(c.buffer.byteLength).toBe(c.byteLength);
+    expect(back).toEqual([big.buffer]);
+    // a copied (not handed over) input is the caller's: not recycled
+    expect(decompressSync(await pool.compress(expected, 3)).equals(expected)).toBe(true);
+    expect(back.length).toBe(1);
+    expect((await pool.decompress(c)).equals(expected.subarray(0, 1 << 20))).toBe(true);
+    await expect(pool.decompress(Buffer.from('not zstd at all'))).rejects.toThrow(/zstd/);
+    expect(pool.threads).toBe(0);
+    await pool.close();
+    await expect(pool.compress(expected, 1)).rejects.toThrow(/closed/);
+  });
 });
