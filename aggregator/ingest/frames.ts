@@ -195,7 +195,11 @@ export class FrameReader {
   #pending: Buffer[] = [];
   #pendingBytes = 0;
   #need = -1;
-  constructor(private readonly onFrame: (kind: number, id: number, c: FrameCursor) => void) {}
+  /** `maxFrame`: the longest frame accepted (the writer: limits.max_body_bytes plus headroom) */
+  constructor(
+    private readonly onFrame: (kind: number, id: number, c: FrameCursor) => void,
+    private readonly maxFrame = MAX_FRAME,
+  ) {}
 
   push(chunk: Buffer): void {
     let buf = chunk;
@@ -212,7 +216,7 @@ export class FrameReader {
     let p = 0;
     while (buf.length - p >= 4) {
       const len = buf.readUInt32LE(p);
-      if (len > MAX_FRAME || len < 5) throw new RangeError(`broken ingest stream: frame length ${len}`);
+      if (len > this.maxFrame || len < 5) throw new RangeError(`broken ingest stream: frame length ${len}`);
       if (buf.length - p - 4 < len) break;
       const frame = buf.subarray(p + 4, p + 4 + len);
       p += 4 + len;
@@ -225,13 +229,18 @@ export class FrameReader {
       const rest = buf.subarray(p);
       this.#pending.push(rest);
       this.#pendingBytes = rest.length;
-      this.#need = rest.length >= 4 ? rest.readUInt32LE(0) + 4 : -1;
+      this.#need = rest.length >= 4 ? this.#checked(rest.readUInt32LE(0)) + 4 : -1;
     }
   }
 
   #peekLength(): number {
     const head = Buffer.concat(this.#pending, this.#pendingBytes).subarray(0, 4);
-    return head.readUInt32LE(0) + 4;
+    return this.#checked(head.readUInt32LE(0)) + 4;
+  }
+
+  #checked(len: number): number {
+    if (len > this.maxFrame || len < 5) throw new RangeError(`broken ingest stream: frame length ${len}`);
+    return len;
   }
 }
 

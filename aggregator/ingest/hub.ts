@@ -43,6 +43,9 @@ const WORKER_SCRIPT = fileURLToPath(new URL('./worker-main.js', import.meta.url)
 /** How long a stopping ingest process may take to finish its requests before it is killed. */
 const STOP_MS = 8_000;
 
+/** Frame bytes beyond the request body: the agent status header (<= 48 KB) and fixed fields. */
+const FRAME_HEADROOM = 1 << 20;
+
 export interface IngestHubOptions {
   config: AggregatorConfig;
   logger: Logger;
@@ -180,7 +183,8 @@ export class IngestHub {
           out.write(encodeError(id, e.status, e.type, e.reason));
         },
       );
-    });
+      // A frame holds one checked request body (the ingest process refused anything longer) plus its fields.
+    }, this.#o.config.limits.max_body_bytes + FRAME_HEADROOM);
     s.on('data', (chunk: Buffer) => {
       try {
         reader.push(chunk);

@@ -196,7 +196,8 @@ class Relay {
   #path: string;
   constructor(path: string) {
     this.#path = path;
-    this.#agent = new Agent({ keepAlive: true, maxSockets: 256 });
+    // No cap on sockets: a long-poll held open must not queue a /metrics scrape behind it.
+    this.#agent = new Agent({ keepAlive: true, maxFreeSockets: 256 });
   }
 
   pass(req: IncomingMessage, res: ServerResponse): void {

@@ -61,6 +61,13 @@ describe('ingest frames', () => {
     expect(() => frames([f])).toThrow(RangeError);
   });
 
+  it('a frame longer than the reader allows is refused from its length alone', () => {
+    const big = Buffer.concat(encodeStore(1, wire, ''));
+    const r = new FrameReader(() => undefined, big.length - 5);
+    expect(() => r.push(big.subarray(0, 4))).toThrow(/frame length/);
+    expect(() => new FrameReader(() => undefined, big.length - 4).push(big)).not.toThrow();
+  });
+
   it('default ingest processes: one process up to 3 cores, then cores - 1 up to 4', () => {
     expect([1, 2, 3, 4, 5, 8, 64].map(defaultProcesses)).toEqual([1, 1, 1, 3, 4, 4, 4]);
   });
