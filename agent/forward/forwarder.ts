@@ -41,6 +41,13 @@ export interface ForwarderOptions {
 const IDLE_WAIT_MS = 10_000;
 /** lag_bytes walks every tailer: computed at most this often, not per request (a busy agent with many files sends many). */
 const LAG_REFRESH_MS = 1_000;
+/**
+ * A request with less than MIN_FILL_BYTES of payload waits up to LINGER_MS for the next append
+ * before it goes: while the pipeline streams, that keeps requests at a few hundred KiB instead of
+ * one batch each (every request costs the aggregator an HTTP round trip and a group-commit fsync).
+ */
+const MIN_FILL_BYTES = 512 << 10;
+const LINGER_MS = 10;
 
 class SendError extends Error {
   constructor(
@@ -114,7 +121,31 @@ export class Forwarder {
         await this.#sleep(100);
         continue;
       }
+      if (this.#failures === 0) batches = await this.#fill(batches, from);
       await this.#deliver(batches);
+    }
+  }
+
+  /** A short request holding everything there is waits (at most LINGER_MS) for the next appends. */
+  async #fill(batches: BufferedBatch[], from: number): Promise<BufferedBatch[]> {
+    const buf = this.#o.buffer;
+    const until = performance.now() + LINGER_MS;
+    for (;;) {
+      let bytes = 0;
+      for (const b of batches) bytes += b.payload.length;
+      const next = batches[batches.length - 1]!.offset + 1;
+      const left = until - performance.now();
+      if (bytes >= MIN_FILL_BYTES || bytes >= this.#o.maxRequestBytes || next < buf.log.nextOffset || left <= 0 || !this.#running) return batches;
+      if (!(await buf.log.waitForData(next, left, this.#abort.signal))) return batches;
+      // The log wakes waiters before the buffer has taken the new batches into its in-memory recent list.
+      await new Promise((r) => setImmediate(r));
+      try {
+        const more = await buf.read(from, this.#o.maxRequestBytes);
+        if (more.length <= batches.length || more[0]!.offset !== batches[0]!.offset) return batches;
+        batches = more;
+      } catch {
+        return batches;
+      }
     }
   }
 

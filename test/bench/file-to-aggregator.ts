@@ -88,6 +88,8 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
     await sleep(1_000);
     const final = await topicCount(stack.aggUrl, TOPIC);
     if (final !== gen.lines) notes.push(`LINE COUNT MISMATCH: aggregator holds ${final}, wrote ${gen.lines}`);
+    // How the agent cut its sends: every request costs the aggregator an HTTP round and a group-commit fsync.
+    const sends = await sendCounts(stack.aggUrl).catch(() => undefined);
     const agentExit = await stopService(agent);
     const aggExit = await stopService(agg);
     if (agentExit !== 0 || aggExit !== 0) notes.push(`exit codes: agent ${agentExit}, aggregator ${aggExit}`);
@@ -113,7 +115,12 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
       atMost('CPU together', perGiB(total, gen.bytes), 2.6, 'CPU s/GiB', 2),
       atMost('agent peak RSS', gw.peakRss / MiB, 80, 'MiB'),
       info('aggregator peak RSS', aw.peakRss / MiB, 'MiB'),
+      ...(sends && sends.requests > 0 ? [info('agent requests (POST /v1/batches)', sends.requests / (gen.bytes / GiB), 'per GiB', 0)] : []),
+      ...(sends ? [info('batches stored', sends.batches / (gen.bytes / GiB), 'per GiB', 0)] : []),
     ];
+    if (sends) raw.sends = sends;
+    // Requests taken by ingest processes are counted there, not in the writer's /metrics.
+    if (sends && sends.requests === 0) notes.push('agent requests per GiB not shown: the aggregator main process counted none (taken by its ingest processes)');
 
     if (profile) {
       for (const [who, dir] of [['agent', profile.agentDir], ['aggregator', profile.aggregatorDir]] as const) {
@@ -153,4 +160,17 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
   } finally {
     await tmp.cleanup();
   }
+}
+
+/** POST /v1/batches requests and stored batches, from the aggregator's own metrics. */
+async function sendCounts(aggUrl: string): Promise<{ requests: number; batches: number }> {
+  const text = await (await fetch(`${aggUrl}/metrics`)).text();
+  let requests = 0;
+  let batches = 0;
+  for (const line of text.split('\n')) {
+    const v = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (line.startsWith('logship_aggregator_requests_total{') && line.includes('route="batches"')) requests += v;
+    else if (line.startsWith(`logship_aggregator_appended_batches_total{topic="${TOPIC}"}`)) batches += v;
+  }
+  return { requests, batches };
 }

@@ -130,6 +130,18 @@ describe('Forwarder: delivery', () => {
     expect(hits.flatMap((h) => h.seqs)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
   });
 
+  it('a short request holding all there is waits briefly for the next appends, so a stream goes out in few larger requests', async () => {
+    const url = await fakeAggregator('a', ok);
+    const { acked } = forwarder({ urls: [url] });
+    await new Promise((r) => setTimeout(r, 50)); // the forwarder waits for data
+    await buffer.append([{ meta: meta(0), payload: Buffer.from('line 0 a\nline 0 b\n'), timestamp: 1_700_000_000_000 }]);
+    // the next appends land while the first request would already be going out without the wait
+    await buffer.append(Array.from({ length: 9 }, (_, k) => ({ meta: meta(k + 1), payload: Buffer.from(`line ${k + 1} a\nline ${k + 1} b\n`), timestamp: 1_700_000_000_001 + k })));
+    await waitFor('all 10 acknowledged', () => acked.at(-1) === 10, 10_000, 10);
+    expect(hits.flatMap((h) => h.seqs)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(hits[0]!.seqs.length).toBeGreaterThan(1);
+  });
+
   it('fails over across urls in order, stays on the one that works, and wraps around to the first after the last', async () => {
     let cFails = false;
     const a = await fakeAggregator('a', (_s, n) => (n === 0 ? { status: 500 } : ok()));
