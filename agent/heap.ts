@@ -39,8 +39,9 @@ if (process.argv[2] === 'agent') limitYoungGeneration();
  * of an agent that allocates little: what start-up left behind (config parsing,
  * module loading, the first scan of many files) and the Buffers promoted while
  * it was busy would stay resident for good (4-5 MiB of garbage measured with
- * 1,000 idle files). This collects once per busy -> quiet change, and only when
- * the heap grew since the last time, so a trickle of lines costs nothing.
+ * 1,000 idle files). This collects (and compacts) once per busy -> quiet change,
+ * and only when the heap grew since the last time, so a trickle of lines costs
+ * nothing; one collection of the agent's ~15 MiB heap takes a few milliseconds.
  */
 export class QuietCollector {
   #quietMs: number;
@@ -76,10 +77,21 @@ export class QuietCollector {
   }
 }
 
-/** V8's gc() without exposing it to the program: --expose-gc applies to contexts created after it is set. */
+/**
+ * V8's gc() without exposing it to the program (--expose-gc applies to contexts created after it is
+ * set), compacting: a plain full GC frees the objects but keeps every page that still holds one live
+ * object, so a fragmented old space stayed resident (measured: 87 -> 11 MiB used, 90 -> 82 MiB committed;
+ * compacting, 13.7 MiB committed).
+ */
 function fullGc(): () => void {
   const g = (globalThis as { gc?: () => void }).gc;
-  if (typeof g === 'function') return g;
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
+  const gc = typeof g === 'function' ? g : (setFlagsFromString('--expose-gc'), runInNewContext('gc') as () => void);
+  return () => {
+    setFlagsFromString('--compact-on-every-full-gc');
+    try {
+      gc();
+    } finally {
+      setFlagsFromString('--no-compact-on-every-full-gc');
+    }
+  };
 }
