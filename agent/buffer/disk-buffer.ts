@@ -108,6 +108,8 @@ export class DiskBuffer {
   /** the limit of the last trim, when the persisted cursor held it back */
   #heldTrim = 0;
   #closed = false;
+  /** close() began: no more trims started from a cursor write */
+  #closing = false;
   /**
    * The newest appended batches, contiguous by offset: while delivery keeps up, the
    * forwarder sends from here and never reads back (and re-verifies) what it just wrote.
@@ -343,7 +345,7 @@ export class DiskBuffer {
     try {
       await writing;
       this.#persisted = Math.max(this.#persisted, value);
-      if (this.#heldTrim > 0 && this.isFull() && !this.#closed) {
+      if (this.#heldTrim > 0 && this.isFull() && !this.#closing) {
         void this.trim(this.#heldTrim).catch((err: unknown) => this.#opts.logger.error({ err }, 'trimming the agent buffer failed; the next checkpoint tries again'));
       }
       if (this.#writeFailures > 0) this.#opts.logger.info({ after_failures: this.#writeFailures }, 'acknowledged cursor written again');
@@ -394,6 +396,7 @@ export class DiskBuffer {
   }
 
   async close(): Promise<void> {
+    this.#closing = true;
     await this.flushAck().catch((err: unknown) => this.#opts.logger.error({ err }, 'writing the acknowledged cursor at shutdown failed; the next start re-sends what the aggregator deduplicates'));
     this.#closed = true;
     clearTimeout(this.#writeTimer);
