@@ -103,6 +103,18 @@ function sleb(v: number): number[] {
   }
 }
 
+/**
+ * Buffer's own latin1Write/utf8Write (string, offset): what buf.write(string, offset, encoding) ends
+ * in, without its argument checks and encoding lookup, a sizeable share of writing a short message.
+ * Not in Node's type declarations; buf.write when a runtime lacks them.
+ */
+type Writer = (buf: Buffer, s: string, at: number) => number;
+const proto = Buffer.prototype as unknown as { latin1Write?: (s: string, at: number) => number; utf8Write?: (s: string, at: number) => number };
+const latin1Native = proto.latin1Write;
+const utf8Native = proto.utf8Write;
+const writeLatin1: Writer = typeof latin1Native === 'function' ? (buf, s, at) => latin1Native.call(buf, s, at) : (buf, s, at) => buf.write(s, at, 'latin1');
+const writeUtf8: Writer = typeof utf8Native === 'function' ? (buf, s, at) => utf8Native.call(buf, s, at) : (buf, s, at) => buf.write(s, at, 'utf8');
+
 let compiled: WebAssembly.Module | undefined;
 type ScanFn = (a: number, aEnd: number, b: number, bEnd: number, next: number, outA: number, outB: number) => number;
 
@@ -229,21 +241,14 @@ export class LiteralAutomaton {
     const starts = this.#starts;
     const buf = this.#buf;
     let pos = inAt;
-    if (this.#ascii) {
-      // ASCII keywords: a message's latin1 bytes hold a keyword wherever its UTF-8 bytes do (both are the
-      // ASCII characters themselves); other characters become one byte each (their low 8 bits), which
-      // can only add hits (a candidate more, tested with its pattern), never hide one. Cheaper to write.
-      for (let i = 0; i < messages.length; i++) {
-        starts[i] = pos;
-        pos += buf.write(messages[i]!, pos, 'latin1');
-        buf[pos++] = 0;
-      }
-    } else {
-      for (let i = 0; i < messages.length; i++) {
-        starts[i] = pos;
-        pos += buf.write(messages[i]!, pos);
-        buf[pos++] = 0;
-      }
+    // ASCII keywords: a message's latin1 bytes hold a keyword wherever its UTF-8 bytes do (both are the
+    // ASCII characters themselves); other characters become one byte each (their low 8 bits), which
+    // can only add hits (a candidate more, tested with its pattern), never hide one. Cheaper to write.
+    const write = this.#ascii ? writeLatin1 : writeUtf8;
+    for (let i = 0; i < messages.length; i++) {
+      starts[i] = pos;
+      pos += write(buf, messages[i]!, pos);
+      buf[pos++] = 0;
     }
     starts[messages.length] = pos;
     const len = pos - inAt;

@@ -54,7 +54,7 @@ import { compileCondition, type Condition } from '../pipelines/condition.js';
 import { asText, getPath, splitPath } from '../pipelines/fields.js';
 import { routedTo, type ParseResult, type Pipeline, type PipelineSet } from '../pipelines/index.js';
 import { groupLabel, usesParsedFields, type AlertRule, type MatchAlertRule, type MetricAlertRule } from './config.js';
-import { AbsentEval, MatchEval, MAX_GROUPS_PER_RULE, MetricEval, type EvalHooks, type RuleEval } from './evaluate.js';
+import { AbsentEval, MatchEval, MAX_GROUPS_PER_RULE, MetricEval, segments, type EvalHooks, type RuleEval, type Segments } from './evaluate.js';
 import { groupKey } from './identity.js';
 import { createAlertMetrics, type AlertMetrics } from './metrics.js';
 import type { DeliveryResult, Notifier, NotifierContext } from './notifier.js';
@@ -62,7 +62,7 @@ import { LinePattern, PatternSet } from './pattern.js';
 import { AlertStateStore, type EngineSnapshot } from './state-store.js';
 import { compileTemplate, render, templateFields, type Template } from './template.js';
 import { fieldProblem } from '../pipelines/fields.js';
-import { EVIDENCE_MAX, type AlertNotice, type AlertStatus, type GroupState, type RetiredIncident } from './types.js';
+import type { AlertNotice, AlertStatus, GroupState, RetiredIncident } from './types.js';
 
 export const ALERTS_GROUP = 'alerts';
 /** Hosts remembered for absence rules at most. */
@@ -108,6 +108,8 @@ interface Compiled {
   keys?: Map<string, string>;
   /** log-match rules: the evaluations counter of this rule */
   evaluations?: { inc(n: number): void };
+  /** log-match rules: records evaluated not yet added to `evaluations` (added when metrics are read) */
+  evaluated: number;
   /** log-match rules: index of its pattern in the topic's PatternSet (undefined: no `match`, every line) */
   patternIndex?: number;
   /** log-match rules that read the parsed record */
@@ -189,12 +191,19 @@ export class AlertEngine {
   #tsCache = { text: '', ms: 0 };
   /** record times of the delivery being applied */
   #times = new Float64Array(2048);
+  /** its segments (one host, one record time) and messages, reused from delivery to delivery */
+  #segs: Segments = { of: new Int32Array(2048), end: new Int32Array(2048) };
+  #messages: string[] = [];
+  /** per pattern set: its last answer's arrays, refilled by the next (read before it) */
+  #hits = new Map<PatternSet, number[][]>();
+  /** log-match rules with evaluations not yet added to their counter */
+  #evaluatedRules: Compiled[] = [];
   #ticks = 0;
 
   constructor(o: AlertEngineOptions) {
     this.#o = o;
     this.#log = o.logger.child({ component: 'alerts' });
-    this.#m = createAlertMetrics(o.registry);
+    this.#m = createAlertMetrics(o.registry, () => this.#flushEvaluated());
     this.#store = new AlertStateStore(o.dataDir);
     this.#now = o.now ?? Date.now;
     const hooks: EvalHooks = {
@@ -218,6 +227,7 @@ export class AlertEngine {
         labels: Object.entries(rule.labels).map(([k, v]) => [k, compileTemplate(v, topt)]),
         annotations: Object.entries(rule.annotations).map(([k, v]) => [k, compileTemplate(v, topt)]),
         fp: ruleFingerprint(rule),
+        evaluated: 0,
       };
       if (rule.kind === 'match') {
         if (rule.match !== '') c.pattern = new LinePattern(rule.match);
@@ -235,7 +245,11 @@ export class AlertEngine {
     for (const [topic, list] of this.#matchByTopic) {
       const withPattern = list.filter((c) => c.pattern !== undefined);
       withPattern.forEach((c, i) => (c.patternIndex = i));
-      if (withPattern.length > 0) this.#patternsByTopic.set(topic, new PatternSet(withPattern.map((c) => c.pattern!)));
+      if (withPattern.length > 0) {
+        const set = new PatternSet(withPattern.map((c) => c.pattern!));
+        this.#patternsByTopic.set(topic, set);
+        this.#hits.set(set, set.patterns.map(() => []));
+      }
     }
     this.#allTopics = this.#absentRules.length > 0 || this.#metricRules.some((c) => (c.rule as MetricAlertRule).topic === undefined);
     this.#lookback = Math.max(
@@ -361,7 +375,7 @@ export class AlertEngine {
       host: g.group.host ?? '',
       count: g.count,
       ...(g.value !== undefined ? { value: g.value } : {}),
-      evidence: g.evidence.slice(-EVIDENCE_MAX),
+      evidence: g.evidence.list(),
       generatorURL: `${this.#o.baseUrl().replace(/\/$/, '')}/v1/alerts`,
       createdAt: performance.now(),
       retired: true,
@@ -497,7 +511,9 @@ export class AlertEngine {
     const set = this.#patternsByTopic.get(d.topic);
     let all: number[][] = [];
     if (set) {
-      const messages = records.map((r) => r.message);
+      const messages = this.#messages;
+      messages.length = records.length;
+      for (let i = 0; i < records.length; i++) messages[i] = records[i]!.message;
       const starts: number[] = [];
       let text = '';
       if (set.needsText) {
@@ -508,22 +524,33 @@ export class AlertEngine {
         }
         text = messages.join('\n');
       }
-      all = set.matchAll(messages, text, starts);
+      all = set.matchAll(messages, text, starts, this.#hits.get(set));
+      messages.fill('');
     }
+    const segs = (this.#segs = segments(records, this.#times, records.length, this.#segs));
     /** parse results per pipeline (null: base document) and record index, shared by the rules of this delivery */
     let docs: Map<Pipeline | null, Array<ParseResult | undefined>> | undefined;
     for (let k = 0; k < rules.length; k++) {
       const c = rules[k]!;
       if (c.parsed) {
         this.#matchParsed(d, records, c, c.patternIndex === undefined ? undefined : all[c.patternIndex]!, (docs ??= new Map()));
-        c.evaluations!.inc(records.length);
-        continue;
+      } else {
+        const lines = all[c.patternIndex!]!;
+        // segments of one host and one record time counted together (evaluate.ts MatchEval.matchLines)
+        (c.eval as MatchEval).matchLines(lines, lines.length, records, this.#times, d.topic, d.partition, segs);
       }
-      const lines = all[c.patternIndex!]!;
-      // runs of one host's lines counted together (evaluate.ts MatchEval.matchLines)
-      (c.eval as MatchEval).matchLines(lines, lines.length, records, this.#times, d.topic, d.partition);
-      c.evaluations!.inc(records.length);
+      if (c.evaluated === 0) this.#evaluatedRules.push(c);
+      c.evaluated += records.length;
     }
+  }
+
+  /** Adds the log-match rules' evaluations to their counters (when metrics are read, and at close). */
+  #flushEvaluated(): void {
+    for (const c of this.#evaluatedRules) {
+      c.evaluations!.inc(c.evaluated);
+      c.evaluated = 0;
+    }
+    this.#evaluatedRules.length = 0;
   }
 
   /**
@@ -692,7 +719,7 @@ export class AlertEngine {
 
   #notice(c: Compiled, g: GroupState, status: 'firing' | 'resolved'): AlertNotice {
     const labels = g.labels ?? this.#labels(c, g, this.#vars(c, g).labels);
-    const evidence = g.evidence.slice(-EVIDENCE_MAX);
+    const evidence = g.evidence.list();
     const ev = evidence[0];
     const base = this.#o.baseUrl().replace(/\/$/, '');
     const generatorURL = ev
@@ -788,10 +815,10 @@ export class AlertEngine {
     const hosts = Object.create(null) as Record<string, number>;
     for (const [h, t] of this.#hosts) hosts[h] = t;
     const groups: GroupState[] = [];
-    for (const c of this.#rules) for (const g of c.eval.groups.values()) groups.push(structuredClone(g));
+    for (const c of this.#rules) for (const g of c.eval.groups.values()) groups.push(cloneGroup(g));
     const rules = Object.create(null) as Record<string, string>;
     for (const c of this.#rules) rules[c.rule.name] = c.fp;
-    const retired = [...this.#retired.values()].map((e) => structuredClone(e));
+    const retired = [...this.#retired.values()].map((e) => ({ key: e.key, group: cloneGroup(e.group) }));
     return { offsets, hosts, groups, rules, ...(retired.length > 0 ? { retired } : {}) };
   }
 
@@ -859,6 +886,12 @@ export class AlertEngine {
     this.#dirty = true;
     await this.#save();
   }
+}
+
+/** A copy of a group for a snapshot (match times and evidence copied by their classes: structuredClone keeps no class). */
+function cloneGroup(g: GroupState): GroupState {
+  const { matches, evidence, ...rest } = g;
+  return { ...structuredClone(rest), matches: matches.clone(), evidence: evidence.clone() };
 }
 
 /** The base URL generatorURL links use: the listen address, with this host's name for a wildcard one. */

@@ -10,6 +10,8 @@
  */
 import type { AbsentAlertRule, AlertRule, MatchAlertRule, MetricAlertRule } from './config.js';
 import { groupKey } from './identity.js';
+import { EvidenceRing } from './evidence.js';
+import { MatchTimes } from './match-times.js';
 import { EVIDENCE_MAX, type AlertStatus, type Evidence, type GroupState } from './types.js';
 
 export interface EvalHooks {
@@ -39,7 +41,7 @@ export interface MatchedRecord {
 }
 
 export function newGroup(rule: string, group: Record<string, string>, now: number): GroupState {
-  return { rule, group, status: 'inactive', since: now, count: 0, matches: [], evidence: [], notified: Object.create(null) as GroupState['notified'] };
+  return { rule, group, status: 'inactive', since: now, count: 0, matches: new MatchTimes(), evidence: new EvidenceRing(), notified: Object.create(null) as GroupState['notified'] };
 }
 
 export abstract class RuleEval<R extends AlertRule = AlertRule> {
@@ -105,9 +107,39 @@ export abstract class RuleEval<R extends AlertRule = AlertRule> {
   /** Drops groups that carry nothing worth keeping. */
   forget(wallNow: number): void {
     for (const [k, g] of this.groups) {
-      if ((g.status === 'inactive' || g.status === 'resolved') && g.matches.length === 0 && wallNow - g.since > FORGET_AFTER_MS) this.groups.delete(k);
+      if ((g.status === 'inactive' || g.status === 'resolved') && g.matches.empty && wallNow - g.since > FORGET_AFTER_MS) this.groups.delete(k);
     }
   }
+}
+
+/**
+ * A delivery cut into segments: records in a row of one host and one record time. Record i is
+ * in segment of[i], which ends before record end[of[i]].
+ */
+export interface Segments {
+  of: Int32Array;
+  end: Int32Array;
+}
+
+/** The segments of the first `n` records (into `to`'s arrays when long enough). */
+export function segments(records: ArrayLike<MatchedRecord>, times: ArrayLike<number>, n: number, to?: Segments): Segments {
+  const out = to !== undefined && to.of.length >= n ? to : { of: new Int32Array(Math.max(16, n * 2)), end: new Int32Array(Math.max(16, n * 2)) };
+  const { of, end } = out;
+  let s = -1;
+  let host: string | undefined;
+  let t = NaN;
+  for (let i = 0; i < n; i++) {
+    const r = records[i]!;
+    if (r.host !== host || times[i] !== t) {
+      if (s >= 0) end[s] = i;
+      s++;
+      host = r.host;
+      t = times[i]!;
+    }
+    of[i] = s;
+  }
+  if (s >= 0) end[s] = n;
+  return out;
 }
 
 /** More than `threshold` matches within `window` (record time) in one group. */
@@ -122,107 +154,152 @@ export class MatchEval extends RuleEval<MatchAlertRule> {
     const g = this.group(key, { host }, t);
     if (!g) return;
     const m = g.matches;
-    if (m.length === 0 || t >= m[m.length - 1]!) m.push(t);
-    else m.splice(sortedIndex(m, t), 0, t);
-    const newest = m[m.length - 1]!;
-    const cut = sortedIndex(m, newest - this.rule.window + 1);
-    if (cut > 0) m.splice(0, cut);
-    // trimmed to the newest `cap` once twice that many piled up: one splice per `cap` matches, not one per match
-    if (m.length > 2 * this.cap) m.splice(0, m.length - this.cap);
-    g.evidence.push(ev);
-    // the last EVIDENCE_MAX count (readers take the tail); trimmed once per EVIDENCE_MAX matches
-    if (g.evidence.length > 2 * EVIDENCE_MAX) g.evidence.splice(0, g.evidence.length - EVIDENCE_MAX);
+    m.add(t);
+    m.dropBefore(m.newest! - this.rule.window + 1);
+    // trimmed to the newest `cap` once twice that many piled up (so a count never needs more than it keeps)
+    if (m.total > 2 * this.cap) m.keepNewest(this.cap);
+    g.evidence.add(ev.topic, ev.partition, ev.offset, ev.source, ev.source_offset);
     g.lastSeen = Math.max(g.lastSeen ?? t, t);
     // matches within the window ending at this record's time
-    g.count = Math.min(this.cap, sortedIndex(m, t + 1) - sortedIndex(m, t - this.rule.window + 1));
+    g.count = Math.min(this.cap, m.countIn(t - this.rule.window + 1, t + 1));
     this.hooks.dirty();
     if (g.count > this.rule.threshold && g.status !== 'firing') this.tryFire(g, t, t);
   }
 
   /**
    * The matching lines of one delivery: the same state, transitions and hook calls as match() on
-   * each line in order (evidence aside: see below), without its per-line work. Lines of one
-   * group come in runs (a stored batch is one producer's), so the group is looked up once per
-   * run; a record time not older than the group's newest is appended without a search (the
-   * window's count is then the list's length); and a run builds the Evidence of its last
-   * EVIDENCE_MAX lines only (before a transition, the lines so far), which is what readers take.
-   * `lines`: indexes into `records` (ascending, the first `n`); `times`: record time per index.
+   * each line in order (evidence aside: see below), without its per-line work. A delivery is
+   * made of segments, records of one host and one record time in a row (a stored batch is one
+   * producer's lines with one time: `segs`, from segments()). The lines of one segment are
+   * counted at once when the first of them leaves the group's times in order and the rest can
+   * change no state (the group fires already, or their count stays within the threshold): one
+   * run of the group's times grows by their number, and the trims of the newest `cap` that
+   * one-by-one adds would make are made at once (the same times kept: the newest, as many as
+   * one by one). Otherwise, and for records older than the group's newest, line by line. The
+   * group is looked up once per run of one host's lines, and a run builds the Evidence of its
+   * last EVIDENCE_MAX lines only (before a transition, the lines so far), which is what readers
+   * take. `lines`: indexes into `records` (ascending, the first `n`); `times`: record time per
+   * index.
    */
-  matchLines(lines: ArrayLike<number>, n: number, records: ArrayLike<MatchedRecord>, times: ArrayLike<number>, topic: string, partition: number): void {
+  matchLines(
+    lines: ArrayLike<number>,
+    n: number,
+    records: ArrayLike<MatchedRecord>,
+    times: ArrayLike<number>,
+    topic: string,
+    partition: number,
+    segs: Segments = segments(records, times, records.length),
+  ): void {
     if (n === 0) return;
-    const window = this.rule.window;
     const threshold = this.rule.threshold;
     const cap = this.cap;
     const run = this.#run;
+    const segOf = segs.of;
+    const segEnd = segs.end;
     let host: string | undefined;
     let g: GroupState | undefined;
-    let runLen = 0;
-    for (let j = 0; j < n; j++) {
+    this.#runLen = 0;
+    let j = 0;
+    while (j < n) {
       const i = lines[j]!;
-      const r = records[i]!;
+      // this segment's lines: j .. j1 - 1
+      const e = segEnd[segOf[i]!]!;
+      let j1 = j + 1;
+      while (j1 < n && lines[j1]! < e) j1++;
       const t = times[i]!;
-      if (r.host !== host || g === undefined) {
-        if (g !== undefined && runLen > 0) this.#evidence(g, records, runLen, topic, partition);
-        runLen = 0;
-        host = r.host;
-        // a group refused (beyond the limit) is asked for again per line: counted per line, as match() does
-        g = this.group(this.key(host), { host }, t);
-        if (g === undefined) continue;
+      const h = records[i]!.host;
+      if (h !== host || g === undefined) {
+        if (g !== undefined && this.#runLen > 0) this.#evidence(g, records, topic, partition);
+        this.#runLen = 0;
+        host = h;
+        const key = this.key(h);
+        g = this.groups.get(key) ?? this.group(key, { host: h }, t);
+        if (g === undefined) {
+          // refused (beyond the limit): asked for again per line, counted per line, as match() does
+          for (let k = j + 1; k < j1; k++) this.group(key, { host: h }, t);
+          j = j1;
+          continue;
+        }
       }
+      // the first line of the segment on its own (the window's cut, a transition, a late record)
+      this.#line(g, i, t, records, topic, partition);
+      const rest = j1 - j - 1;
       const m = g.matches;
-      const len = m.length;
-      if (len === 0 || t >= m[len - 1]!) {
-        // in order: t is the newest; what the window drops is at the front, and every other time is within it
-        m.push(t);
-        if (m[0]! < t - window + 1) m.splice(0, sortedIndex(m, t - window + 1));
-        if (m.length > 2 * cap) m.splice(0, m.length - cap);
-        g.count = m.length < cap ? m.length : cap;
-      } else this.#late(g, t);
-      if (g.lastSeen === undefined || t > g.lastSeen) g.lastSeen = t;
-      run[runLen++ % EVIDENCE_MAX] = i;
-      if (g.count > threshold && g.status !== 'firing') {
-        this.#evidence(g, records, runLen, topic, partition);
-        runLen = 0;
-        this.hooks.dirty();
-        this.tryFire(g, t, t);
-      }
+      if (rest > 0 && t === m.times[m.tail - 1] && (g.status === 'firing' || Math.min(cap, m.total + rest) <= threshold)) {
+        // the rest at once: in order (t is the newest), nothing to cut, no transition
+        const before = m.total;
+        m.counts[m.tail - 1]! += rest;
+        m.total += rest;
+        if (m.total > 2 * cap) {
+          // one by one, the times are trimmed to the newest cap whenever more than 2 x cap: first once
+          // `before` reaches 2 x cap + 1, then every cap + 1 lines
+          const after = rest - (2 * cap + 1 - before);
+          m.keepNewest(cap + (after % (cap + 1)));
+        }
+        g.count = m.total < cap ? m.total : cap;
+        const from = j1 - EVIDENCE_MAX > j + 1 ? j1 - EVIDENCE_MAX : j + 1;
+        this.#runLen += from - (j + 1);
+        for (let q = from; q < j1; q++) run[this.#runLen++ % EVIDENCE_MAX] = lines[q]!;
+      } else for (let q = j + 1; q < j1; q++) this.#line(g, lines[q]!, times[lines[q]!]!, records, topic, partition);
+      j = j1;
     }
-    if (g !== undefined && runLen > 0) this.#evidence(g, records, runLen, topic, partition);
+    if (g !== undefined && this.#runLen > 0) this.#evidence(g, records, topic, partition);
     this.hooks.dirty();
   }
 
+  /** matchLines: lines of the current run so far (the latest EVIDENCE_MAX in #run) */
+  #runLen = 0;
 
-  /** Evidence of the last `runLen` lines of the run (at most EVIDENCE_MAX built). */
-  #evidence(g: GroupState, records: ArrayLike<MatchedRecord>, runLen: number, topic: string, partition: number): void {
+  /** One line of matchLines: match() without the group lookup and the Evidence object. */
+  #line(g: GroupState, i: number, t: number, records: ArrayLike<MatchedRecord>, topic: string, partition: number): void {
+    const m = g.matches;
+    const tail = m.tail;
+    if (tail === m.head || t >= m.times[tail - 1]!) {
+      // in order: t is the newest; what the window drops is at the front, and every other time is within it
+      if (tail > m.head && t === m.times[tail - 1]) {
+        m.counts[tail - 1]!++;
+        m.total++;
+      } else m.add(t);
+      const from = t - this.rule.window + 1;
+      if (m.times[m.head]! < from) m.dropBefore(from);
+      if (m.total > 2 * this.cap) m.keepNewest(this.cap);
+      g.count = m.total < this.cap ? m.total : this.cap;
+    } else this.#late(g, t);
+    if (g.lastSeen === undefined || t > g.lastSeen) g.lastSeen = t;
+    this.#run[this.#runLen++ % EVIDENCE_MAX] = i;
+    if (g.count > this.rule.threshold && g.status !== 'firing') {
+      this.#evidence(g, records, topic, partition);
+      this.#runLen = 0;
+      this.hooks.dirty();
+      this.tryFire(g, t, t);
+    }
+  }
+
+  /** Evidence of the last lines of the run (at most EVIDENCE_MAX). */
+  #evidence(g: GroupState, records: ArrayLike<MatchedRecord>, topic: string, partition: number): void {
     const ev = g.evidence;
+    const runLen = this.#runLen;
     for (let q = runLen > EVIDENCE_MAX ? runLen - EVIDENCE_MAX : 0; q < runLen; q++) {
       const r = records[this.#run[q % EVIDENCE_MAX]!]!;
-      ev.push({ topic, partition, offset: r.offset, source: r.source, source_offset: r.source_offset });
+      ev.add(topic, partition, r.offset, r.source, r.source_offset);
     }
-    if (ev.length > 2 * EVIDENCE_MAX) ev.splice(0, ev.length - EVIDENCE_MAX);
   }
 
   /** A match older than the group's newest: match()'s general case. */
   #late(g: GroupState, t: number): void {
     const m = g.matches;
-    m.splice(sortedIndex(m, t), 0, t);
-    const newest = m[m.length - 1]!;
-    const cut = sortedIndex(m, newest - this.rule.window + 1);
-    if (cut > 0) m.splice(0, cut);
-    if (m.length > 2 * this.cap) m.splice(0, m.length - this.cap);
-    g.count = Math.min(this.cap, sortedIndex(m, t + 1) - sortedIndex(m, t - this.rule.window + 1));
+    m.add(t);
+    m.dropBefore(m.newest! - this.rule.window + 1);
+    if (m.total > 2 * this.cap) m.keepNewest(this.cap);
+    g.count = Math.min(this.cap, m.countIn(t - this.rule.window + 1, t + 1));
   }
 
   tick(evalNow: number): void {
     for (const g of this.groups.values()) {
       const m = g.matches;
-      const cut = sortedIndex(m, evalNow - this.rule.window + 1);
-      if (cut > 0) {
-        m.splice(0, cut);
-        this.hooks.dirty();
-      }
-      g.count = Math.min(this.cap, m.length);
-      if (g.status === 'firing' && m.length <= this.rule.threshold) this.set(g, 'resolved', evalNow);
+      if (m.dropBefore(evalNow - this.rule.window + 1)) this.hooks.dirty();
+      g.count = Math.min(this.cap, m.total);
+      if (g.status === 'firing' && m.total <= this.rule.threshold) this.set(g, 'resolved', evalNow);
     }
   }
 }
@@ -284,16 +361,4 @@ export class AbsentEval extends RuleEval<AbsentAlertRule> {
   }
 
   tick(): void {}
-}
-
-/** First index whose value is >= x (m ascending). */
-export function sortedIndex(m: number[], x: number): number {
-  let lo = 0;
-  let hi = m.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (m[mid]! < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }

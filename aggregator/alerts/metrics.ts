@@ -1,10 +1,17 @@
 /** The alert engine's metrics, registered on the aggregator's registry. */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
-export function createAlertMetrics(registry: Registry) {
+/** `beforeRead`: called when the registry reads the evaluations counter (the engine adds what it counted since). */
+export function createAlertMetrics(registry: Registry, beforeRead?: () => void) {
   const r = [registry];
   return {
-    evaluations: new Counter({ name: 'logship_aggregator_alert_evaluations_total', help: 'Records evaluated, per rule', labelNames: ['rule'], registers: r }),
+    evaluations: new Counter({
+      name: 'logship_aggregator_alert_evaluations_total',
+      help: 'Records evaluated, per rule',
+      labelNames: ['rule'],
+      registers: r,
+      ...(beforeRead ? { collect: beforeRead } : {}),
+    }),
     transitions: new Counter({ name: 'logship_aggregator_alert_transitions_total', help: 'State changes of alert groups, per rule and new state', labelNames: ['rule', 'to'], registers: r }),
     stale: new Counter({
       name: 'logship_aggregator_alert_stale_suppressed_total',

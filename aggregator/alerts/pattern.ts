@@ -288,10 +288,15 @@ export class PatternSet {
   /**
    * For each pattern, the indexes (ascending) of the messages it matches.
    * `text`/`starts` (the messages joined by "\n" and where each begins) are
-   * only read when needsText.
+   * only read when needsText. `into`: arrays to fill (emptied first), one per
+   * pattern, so a caller that reads the answer before the next call can reuse them.
    */
-  matchAll(messages: readonly string[], text: string, starts: readonly number[]): number[][] {
-    const hits: number[][] = this.patterns.map(() => []);
+  matchAll(messages: readonly string[], text: string, starts: readonly number[], into?: number[][]): number[][] {
+    let hits: number[][];
+    if (into !== undefined && into.length === this.patterns.length) {
+      hits = into;
+      for (let p = 0; p < hits.length; p++) hits[p]!.length = 0;
+    } else hits = this.patterns.map(() => []);
     for (const i of this.plain) this.patterns[i]!.matching(messages, text, starts, hits[i]);
     if (!this.#full) return hits;
     // sampling: until SAMPLE_LINES lines are seen, every delivery at first, later one in SAMPLE_EVERY

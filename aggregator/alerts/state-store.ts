@@ -10,6 +10,11 @@
  *     "rules":   { RULE: FINGERPRINT },                     // the rules the groups belong to, as configured
  *     "retired": [ { "key": GROUP_KEY, "group": GroupState } ] }  // incidents of removed/changed rules, until resolved everywhere
  *
+ * A log-match group's match times are saved as "matchRuns": [[TIME_MS,
+ * COUNT], ...], ascending (match-times.ts). Files of earlier releases hold
+ * "matches": [TIME_MS, ...] instead, one time per match, ascending; they are
+ * read as the same runs (the same counts), and written back as matchRuns.
+ *
  * Invariant: the offsets and the groups are written together, from one
  * synchronous snapshot, so after a crash the engine resumes reading exactly
  * where the saved state stops: a record is applied to the state once, never
@@ -18,7 +23,9 @@
 import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import { readStateFile, writeStateFile, type Problems, type StateKind } from '../../lib/state/state-file.js';
-import { EVIDENCE_MAX, type AlertStatus, type Evidence, type GroupState, type RetiredIncident, type SinkNote } from './types.js';
+import { EvidenceRing } from './evidence.js';
+import { MatchTimes } from './match-times.js';
+import { EVIDENCE_MAX, type AlertStatus, type GroupState, type RetiredIncident, type SinkNote } from './types.js';
 
 export interface EngineSnapshot {
   offsets: Record<string, Record<string, number>>;
@@ -53,7 +60,7 @@ function decodeGroup(v: unknown, path: string, at: Problems): GroupState {
     if (st !== 'firing' && st !== 'resolved') at.fail(`${path}.notified.${sink}.status`, 'expected firing or resolved');
     notified[sink] = { status: st, at: at.num(no.at, `${path}.notified.${sink}.at`), ok: no.ok === true, ...(typeof no.error === 'string' ? { error: no.error.slice(0, 500) } : {}) };
   }
-  const evidence: Evidence[] = at
+  const evidence = at
     .arr(o.evidence ?? [], `${path}.evidence`)
     .slice(-EVIDENCE_MAX)
     .map((e, i) => {
@@ -72,8 +79,8 @@ function decodeGroup(v: unknown, path: string, at: Problems): GroupState {
     status,
     since: at.num(o.since, `${path}.since`),
     count: at.int(o.count ?? 0, `${path}.count`),
-    matches: at.arr(o.matches ?? [], `${path}.matches`).map((x, i) => at.num(x, `${path}.matches[${i}]`)),
-    evidence,
+    matches: decodeMatches(o, path, at),
+    evidence: EvidenceRing.from(evidence),
     notified,
   };
   const pendingSince = optNum(o.pendingSince, `${path}.pendingSince`, at);
@@ -90,6 +97,31 @@ function decodeGroup(v: unknown, path: string, at: Problems): GroupState {
   if (o.annotations !== undefined) g.annotations = strMap(o.annotations, `${path}.annotations`, at);
   if (o.fields !== undefined) g.fields = strMap(o.fields, `${path}.fields`, at);
   return g;
+}
+
+/** Match times: matchRuns (this layout) or matches (earlier releases' list, one time per match). */
+function decodeMatches(o: Record<string, unknown>, path: string, at: Problems): MatchTimes {
+  if (o.matchRuns !== undefined) {
+    let prev = -Infinity;
+    const runs = at.arr(o.matchRuns, `${path}.matchRuns`).map((r, i): [number, number] => {
+      const p = `${path}.matchRuns[${i}]`;
+      const pair = at.arr(r, p);
+      if (pair.length !== 2) at.fail(p, 'expected [time, count]');
+      const t = at.num(pair[0], `${p}[0]`);
+      const n = at.int(pair[1], `${p}[1]`, 1);
+      if (t <= prev) at.fail(`${p}[0]`, 'times must ascend');
+      prev = t;
+      return [t, n];
+    });
+    return MatchTimes.fromRuns(runs);
+  }
+  return MatchTimes.fromList(at.arr(o.matches ?? [], `${path}.matches`).map((x, i) => at.num(x, `${path}.matches[${i}]`)));
+}
+
+/** A group as saved: its match times as runs (matchRuns), everything else as it is. */
+function encodeGroup(g: GroupState): Record<string, unknown> {
+  const { matches, evidence, ...rest } = g;
+  return { ...rest, evidence: evidence.list(), matchRuns: matches.runs() };
 }
 
 export const alertStateKind: StateKind<EngineSnapshot> = {
@@ -132,8 +164,14 @@ export class AlertStateStore {
     return readStateFile(this.file, alertStateKind);
   }
 
+  /** `s` must not change while this runs (the engine hands a copy). */
   async save(s: EngineSnapshot): Promise<void> {
     await mkdir(this.#dir, { recursive: true });
-    await writeStateFile(this.file, alertStateKind, s);
+    const body = {
+      ...s,
+      groups: s.groups.map(encodeGroup),
+      ...(s.retired ? { retired: s.retired.map((e) => ({ key: e.key, group: encodeGroup(e.group) })) } : {}),
+    };
+    await writeStateFile(this.file, alertStateKind, body);
   }
 }

@@ -1,4 +1,6 @@
 /** What the engine keeps per (rule, group) and what it hands to notifiers. */
+import type { EvidenceRing } from './evidence.js';
+import type { MatchTimes } from './match-times.js';
 
 /** resolved: was firing, is no longer (shown until the group fires again or is forgotten) */
 export type AlertStatus = 'inactive' | 'pending' | 'firing' | 'resolved';
@@ -36,12 +38,12 @@ export interface GroupState {
   resolvedAt?: number;
   value?: number;
   count: number;
-  /** log-match rules: record times of the latest matches, ascending (capped) */
-  matches: number[];
+  /** log-match rules: record times of the latest matches, as runs of one time (capped; saved as matchRuns) */
+  matches: MatchTimes;
   /** ms: latest record time that touched this group */
   lastSeen?: number;
-  /** latest matched lines (at most EVIDENCE_MAX) */
-  evidence: Evidence[];
+  /** latest matched lines (at most EVIDENCE_MAX; saved as their list) */
+  evidence: EvidenceRing;
   /** labels and annotations as rendered when the incident opened (labels stay fixed until it resolves) */
   labels?: Record<string, string>;
   annotations?: Record<string, string>;

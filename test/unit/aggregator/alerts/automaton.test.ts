@@ -66,6 +66,31 @@ describe('literal automaton', () => {
     expect(found(a, ['ABC', 'x @x', 'ERR " 5'])).toEqual(expected(kws, ['ABC', 'x @x', 'ERR " 5']));
   });
 
+  it('ASCII literals over large deliveries (written as latin1, long and empty messages): every message\'s hits, none across messages', () => {
+    let seed = 11;
+    const rnd = (n: number) => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n;
+    const alphabet = ['a', 'b', 'c', 'ab', ' ', '"', '\0', '5', 'ERR', 'OR'];
+    const kws = ['abc', 'ERROR', 'RRO', '" 5', 'ba', 'cab', 'b a'];
+    const a = new LiteralAutomaton(kws);
+    for (const [size, long] of [
+      [3, 0],
+      [5_000, 0],
+      [20_000, 3],
+      [40, 40],
+    ] as const) {
+      // some messages longer than a chunk, some empty; literals that would span two messages must not be found
+      const msgs = Array.from({ length: size }, (_, i) =>
+        i < long ? Array.from({ length: 9_000 + rnd(40_000) }, () => alphabet[rnd(alphabet.length)]).join('') : Array.from({ length: rnd(14) }, () => alphabet[rnd(alphabet.length)]).join(''),
+      );
+      expect(found(a, msgs), `delivery of ${size}`).toEqual(expected(kws, msgs));
+    }
+    // every message ends with ERR or b and starts with OR or a: ERROR, RRO or "b a" across any two of
+    // them (inside a chunk or between chunks, whatever byte separated them) would be wrong
+    for (const edges of [Array.from({ length: 8_000 }, (_, i) => `OR${'xy'.repeat(i % 23)}ERR`), Array.from({ length: 8_000 }, (_, i) => `a${'xy'.repeat(i % 23)}b`)]) {
+      expect(found(a, edges)).toEqual(expected(kws, edges));
+    }
+  });
+
   it('refuses a literal holding NUL (the message separator)', () => {
     expect(() => new LiteralAutomaton(['a\0b'])).toThrow(/NUL/);
     expect(() => new LiteralAutomaton([''])).toThrow(/empty/);

@@ -10,7 +10,7 @@
 import { describe, expect, it } from 'vitest';
 import type { MatchAlertRule } from '../../../../aggregator/alerts/config.js';
 import { MatchEval, MAX_GROUPS_PER_RULE, type EvalHooks, type MatchedRecord } from '../../../../aggregator/alerts/evaluate.js';
-import { EVIDENCE_MAX, type GroupState } from '../../../../aggregator/alerts/types.js';
+import type { GroupState } from '../../../../aggregator/alerts/types.js';
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
@@ -32,7 +32,7 @@ function recorded(r: MatchAlertRule, now: () => number) {
   const calls: string[] = [];
   const hooks: EvalHooks = {
     now,
-    to: (_rule, g: GroupState, from, at) => calls.push(`to ${g.group.host} ${from}->${g.status} at=${at} since=${g.since} count=${g.count} ev=${JSON.stringify(g.evidence.slice(-EVIDENCE_MAX))}`),
+    to: (_rule, g: GroupState, from, at) => calls.push(`to ${g.group.host} ${from}->${g.status} at=${at} since=${g.since} count=${g.count} ev=${JSON.stringify(g.evidence.list())}`),
     stale: () => calls.push('stale'),
     groupLimit: () => calls.push('limit'),
     dirty: () => {},
@@ -41,7 +41,7 @@ function recorded(r: MatchAlertRule, now: () => number) {
 }
 
 function state(ev: MatchEval) {
-  return [...ev.groups].map(([k, g]) => ({ k, ...g, evidence: g.evidence.slice(-EVIDENCE_MAX) }));
+  return [...ev.groups].map(([k, g]) => ({ k, ...g, matches: g.matches.list(), evidence: g.evidence.list() }));
 }
 
 describe('MatchEval.matchLines', () => {
@@ -49,7 +49,8 @@ describe('MatchEval.matchLines', () => {
     const seen = { fired: 0, resolved: 0, stale: 0 };
     for (let seed = 1; seed <= 60; seed++) {
       const rand = rng(seed);
-      const threshold = 1 + Math.floor(rand() * 30);
+      // now and then above the least kept (100): trims of the newest `cap` inside a segment
+      const threshold = seed % 5 === 0 ? 100 + Math.floor(rand() * 60) : 1 + Math.floor(rand() * 30);
       const window = 50 + Math.floor(rand() * 2000);
       const wall = 1_000_000;
       const r = rule(threshold, window, 400 + Math.floor(rand() * 400));
@@ -59,16 +60,19 @@ describe('MatchEval.matchLines', () => {
       let t = wall - 1_000;
       let offset = 0;
       for (let d = 0; d < 12; d++) {
-        const n = 1 + Math.floor(rand() * 300);
+        // stored batches: runs of one host with one record time (segments counted at once), or
+        // records one by one
+        const batches = rand() < 0.5;
+        const n = 1 + Math.floor(rand() * (batches ? 900 : 300));
         const records: MatchedRecord[] = [];
         const times = new Float64Array(n);
-        const runLen = rand() < 0.3 ? 1 : 1 + Math.floor(rand() * 60);
+        const runLen = batches ? 1 + Math.floor(rand() * 400) : rand() < 0.3 ? 1 : 1 + Math.floor(rand() * 60);
         let host = hosts[0]!;
         for (let i = 0; i < n; i++) {
           if (i % runLen === 0) host = hosts[Math.floor(rand() * hosts.length)]!;
           const step = rand();
           // mostly forward, sometimes equal, sometimes back (late records), now and then far back (stale)
-          t += step < 0.6 ? Math.floor(rand() * 30) : step < 0.8 ? 0 : step < 0.97 ? -Math.floor(rand() * 40) : -Math.floor(rand() * 300);
+          if (!batches || i % runLen === 0) t += step < 0.6 ? Math.floor(rand() * 30) : step < 0.8 ? 0 : step < 0.97 ? -Math.floor(rand() * 40) : -Math.floor(rand() * 300);
           times[i] = t;
           records.push({ host, offset: offset++, source: `/var/log/${host}.log`, source_offset: i * 10 });
         }
