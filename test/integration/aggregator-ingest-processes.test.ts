@@ -4,8 +4,8 @@
  * writer. Many agents at once are stored exactly once; a SIGKILLed ingest
  * process loses nothing acknowledged and is started again; hostile requests
  * get the same answers as from a single process; other routes are relayed;
- * SIGHUP's new tokens reach the ingest processes; /metrics sums them; and a
- * SIGKILLed writer takes its ingest processes down. Not timed.
+ * SIGHUP's new tokens reach the ingest processes; /metrics sums them; a
+ * SIGKILLed writer takes its ingest processes down; SIGTERM drains. Not timed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -320,5 +320,51 @@ describe('aggregator with ingest processes', () => {
     const seen = await stored('kill');
     expect([...seen.values()].filter((n) => n !== 1)).toEqual([]);
     expect(seen.size).toBe(60 * 30 * 2);
+  }, 120_000);
+
+  it('SIGTERM while agents send: exit 0 with the ingest processes gone, and every batch acknowledged until then stored once', async () => {
+    const pids = ingestPids(agg.child.pid!);
+    expect(pids).toHaveLength(3);
+    const AGENTS = 40;
+    let stopped = false;
+    const acked: string[][] = Array.from({ length: AGENTS }, () => []);
+    let failed = 0;
+    const sender = async (a: number): Promise<void> => {
+      const c = new Client(url, { pipelining: 1 });
+      clients.push(c);
+      for (let seq = 0; !stopped && seq < 100_000; seq++) {
+        const lines = [`term agent ${a} seq ${seq}`];
+        const body = batchesBody({ producer: `term-${a}/1`, epoch: 1, host: `term-${a}`, batches: [plainBatch({ topic: 'term', source: 's', seq, lines })] });
+        try {
+          const res = await c.request({ path: '/v1/batches', method: 'POST', body, headers: { 'content-type': BATCHES_CONTENT_TYPE, authorization: `Bearer ${NEW_TOKEN}` } });
+          await res.body.text();
+          if (res.statusCode !== 200) {
+            failed++;
+            return;
+          }
+          acked[a]!.push(...lines);
+        } catch {
+          failed++;
+          return;
+        }
+      }
+    };
+    const senders = Promise.all(Array.from({ length: AGENTS }, (_, a) => sender(a)));
+    await waitFor('some batches acknowledged before SIGTERM', () => acked.reduce((n, x) => n + x.length, 0) >= 300, 60_000, 20);
+    agg.child.kill('SIGTERM');
+    expect(await agg.exited).toBe(0);
+    stopped = true;
+    await senders;
+    expect(agg.output()).toContain('aggregator stopped');
+    expect(pids.filter(alive)).toEqual([]);
+    expect(failed, 'senders stopped by the shutdown').toBeGreaterThan(0);
+
+    agg = await startAggregator(config, url);
+    const seen = await stored('term');
+    const all = acked.flat();
+    // Everything acknowledged is there once; a request cut by the shutdown may be there too, never twice.
+    expect(all.filter((l) => seen.get(l) !== 1)).toEqual([]);
+    expect([...seen.values()].filter((n) => n !== 1)).toEqual([]);
+    expect(seen.size - all.length).toBeLessThanOrEqual(AGENTS);
   }, 120_000);
 });
