@@ -12,7 +12,9 @@
  *     str16 producer | u32 epoch | str16 host | str16 agent status header
  *     (empty: none) | u32 batch count | per batch: str8 topic | str16 source
  *     | f64 seq | f64 sourceOffset | u32 lines | f64 timestamp | u8 codec |
- *     u8 flags | u32 rawLength | u32 payload length | payload bytes
+ *     u8 flags | u32 rawLength | u32 payload length | u32 CRC32C of the payload (as the
+ *     ingest process verified it: the writer combines its stored frame CRC from it) |
+ *     payload bytes
  *   kind 2, ACKS (writer -> ingest): u32 count | per batch, in request order:
  *     u32 partition | f64 offset | u8 duplicate (0/1)
  *   kind 3, ERROR (writer -> ingest): u16 HTTP status | str16 type | str32 reason
@@ -22,6 +24,7 @@
  * length field means the stream is broken and the connection is closed.
  */
 import type { WireRequest } from '../../lib/protocol/batches.js';
+import { crc32c } from '../../lib/log/crc32c.js';
 
 export const KIND_STORE = 1;
 export const KIND_ACKS = 2;
@@ -49,7 +52,7 @@ export function encodeStore(id: number, wire: WireRequest, agentStatus: string):
     const t = Buffer.from(b.topic, 'utf8');
     const s = Buffer.from(b.source, 'utf8');
     names.push([t, s]);
-    fixed += 1 + t.length + 2 + s.length + 8 + 8 + 4 + 8 + 1 + 1 + 4 + 4;
+    fixed += 1 + t.length + 2 + s.length + 8 + 8 + 4 + 8 + 1 + 1 + 4 + 4 + 4;
   }
   const head = Buffer.allocUnsafe(HEAD + fixed - 0);
   let p = writeHead(head, KIND_STORE, id, 0);
@@ -80,6 +83,7 @@ export function encodeStore(id: number, wire: WireRequest, agentStatus: string):
     p = head.writeUInt8(b.flags, p);
     p = head.writeUInt32LE(b.rawLength, p);
     p = head.writeUInt32LE(b.payload.length, p);
+    p = head.writeUInt32LE(b.crc ?? crc32c(b.payload), p);
     out.push(head.subarray(from, p), b.payload);
     total += p - from + b.payload.length;
     from = p;
@@ -167,8 +171,10 @@ export function decodeStore(c: FrameCursor): { wire: WireRequest; agentStatus: s
     const codec = c.u8();
     const flags = c.u8();
     const rawLength = c.u32();
-    const payload = c.bytes(c.u32());
-    batches.push({ topic, source, seq, sourceOffset, lines, timestamp, codec, flags, rawLength, payload });
+    const length = c.u32();
+    const crc = c.u32();
+    const payload = c.bytes(length);
+    batches.push({ topic, source, seq, sourceOffset, lines, timestamp, codec, flags, rawLength, payload, crc });
   }
   return { wire: { producer, epoch, host, batches }, agentStatus: status === '' ? undefined : status };
 }

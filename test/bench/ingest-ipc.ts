@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { CODEC_ZSTD, type WireRequest } from '../../lib/protocol/batches.js';
 import { FrameReader, KIND_STORE, decodeAcks, decodeStore, encodeAcks, encodeStore } from '../../aggregator/ingest/frames.js';
 import { nginxBatches } from './gen-nginx.js';
+import { crc32c } from '../../lib/log/crc32c.js';
 
 export interface IpcCost {
   /** CPU microseconds per batch, both ends */
@@ -27,7 +28,7 @@ export async function measureIngestIpc(linesPer: number, total = 20_000): Promis
     producer: 'bench-ipc/0123456789',
     epoch: 1,
     host: 'bench-host-0',
-    batches: [{ topic: 'many', source: '/var/log/nginx/access.log', seq: 1, sourceOffset: 0, lines: linesPer, timestamp: Date.now(), codec: CODEC_ZSTD, flags: 0, rawLength: p.rawLength, payload: p.payload }],
+    batches: [{ topic: 'many', source: '/var/log/nginx/access.log', seq: 1, sourceOffset: 0, lines: linesPer, timestamp: Date.now(), codec: CODEC_ZSTD, flags: 0, rawLength: p.rawLength, payload: p.payload, crc: crc32c(p.payload) }],
   };
   const dir = await mkdtemp(join(tmpdir(), 'logship-ipc-bench-'));
   const path = join(dir, 's.sock');

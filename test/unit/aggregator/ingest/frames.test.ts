@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CODEC_NONE, CODEC_ZSTD, type WireRequest } from '../../../../lib/protocol/batches.js';
 import { FrameReader, KIND_ACKS, KIND_ERROR, KIND_STORE, decodeAcks, decodeError, decodeStore, encodeAcks, encodeError, encodeStore } from '../../../../aggregator/ingest/frames.js';
 import { defaultProcesses } from '../../../../aggregator/ingest/hub.js';
+import { crc32c } from '../../../../lib/log/crc32c.js';
 
 const wire: WireRequest = {
   producer: 'agent-ü/7',
@@ -21,9 +22,13 @@ function frames(bufs: Buffer[]): Array<{ kind: number; id: number; body: unknown
 }
 
 describe('ingest frames', () => {
-  it('a STORE frame round-trips every field, payload bytes included', () => {
+  it('a STORE frame round-trips every field, payload bytes included, and the payload CRC (given, or computed)', () => {
+    const withCrc = { ...wire, batches: wire.batches.map((b) => ({ ...b, crc: crc32c(b.payload) })) };
     const [f] = frames([Buffer.concat(encodeStore(9, wire, 'buffer=12'))]);
-    expect(f).toEqual({ kind: KIND_STORE, id: 9, body: { wire, agentStatus: 'buffer=12' } });
+    expect(f).toEqual({ kind: KIND_STORE, id: 9, body: { wire: withCrc, agentStatus: 'buffer=12' } });
+    // the CRC the ingest process verified travels as it is (the writer trusts it)
+    const given = { ...wire, batches: [{ ...wire.batches[0]!, crc: 0x1234_5678 }] };
+    expect((frames([Buffer.concat(encodeStore(2, given, ''))])[0]!.body as { wire: WireRequest }).wire.batches[0]!.crc).toBe(0x1234_5678);
     expect(frames([Buffer.concat(encodeStore(1, { ...wire, batches: [] }, ''))])[0]!.body).toEqual({ wire: { ...wire, batches: [] }, agentStatus: undefined });
   });
 
