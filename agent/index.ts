@@ -104,11 +104,10 @@ export class Agent {
     // Read buffers come back from the compression workers and are reused (see read-buffers.ts).
     const reads = new ReadBuffers(cfg.batch.max_bytes);
     this.#readBuffers = reads;
-    // One compression thread: zstd level 1 compresses several hundred MB/s on one core, more than the
-    // rest of the path delivers, and a second isolate costs ~10 MiB resident (and ~10 more of batches
-    // queued for it). Batches up to 64 KiB (a quiet host's) are compressed inline, so a quiet agent
-    // runs no compression thread at all (one that has nothing to do for 10 s stops).
-    // compression.threads: 0 compresses every batch here: no isolate at all (docs/agent-footprint.md).
+    // compression.threads 0 (the default): every batch is compressed here, on the main thread. zstd
+    // level 1 takes ~3 CPU s/GiB; a worker isolate would cost ~10 MiB resident plus the batches moving
+    // to and from it, and more CPU in all (copies, messages). Measured A/B in docs/agent-footprint.md.
+    // With 1, batches over 64 KiB go to one compression thread, which stops after 10 s without work.
     this.#pool = new ZstdPool(cfg.compression.threads, { recycle: (ab) => reads.give(ab), inlineBelow: 64 * 1024 });
     this.buffer = await DiskBuffer.open({
       dir: join(cfg.data_dir, 'buffer'),
