@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { getHeapStatistics } from 'node:v8';
 import { limitYoungGeneration, QuietCollector } from '../../../agent/heap.js';
+import { AGENT_NODE_FLAGS } from '../../../agent/heap-flags.js';
 import { ROOT } from '../../helpers/procs.js';
 
 /** In a fresh node (the young generation of this test process has long grown): new_space bytes after heavy allocation. */
@@ -48,10 +49,7 @@ describe('agent heap settings', () => {
     expect(junk).toBeUndefined();
     expect(q.tick(19_000, 24_000)).toBe(true);
     expect(q.collections).toBe(1);
-    const after = getHeapStatistics();
-    expect(after.used_heap_size).toBeLessThan(held.used_heap_size - (16 << 20));
-    // compacted: the pages the garbage was on are given back, not only marked free
-    expect(after.total_heap_size).toBeLessThan(held.total_heap_size - (16 << 20));
+    expect(getHeapStatistics().used_heap_size).toBeLessThan(held.used_heap_size - (16 << 20));
     expect(keep.length).toBe(30_000);
     // once per quiet period
     expect(q.tick(19_000, 60_000)).toBe(false);
@@ -59,5 +57,29 @@ describe('agent heap settings', () => {
     expect(q.tick(19_001, 61_000)).toBe(false);
     expect(q.tick(19_001, 70_000)).toBe(false);
     expect(q.collections).toBe(1);
+  }, 60_000);
+
+  it('QuietCollector compacts: in an agent-like process the pages the garbage was on are given back, not only marked free', () => {
+    // A fresh node with the agent's flags (this test process's heap is not an agent's): without compaction
+    // a full GC keeps every page that still holds one live object (measured: 81 of 88 MiB stay committed).
+    const heap = join(ROOT, 'dist/agent/heap.js');
+    const code = `
+      const { QuietCollector } = await import(${JSON.stringify(heap)});
+      const { getHeapStatistics } = await import('node:v8');
+      const keep = []; let junk = [];
+      for (let i = 0; i < 300000; i++) (i % 10 === 0 ? keep : junk).push({ s: 'garbage ' + i + ' garbage', a: [i] });
+      junk = undefined;
+      const before = getHeapStatistics().total_heap_size;
+      const q = new QuietCollector({ quietMs: 0, minGrowth: 0 });
+      q.tick(1, 0);
+      q.tick(1, 1);
+      process.stdout.write(JSON.stringify({ before, after: getHeapStatistics().total_heap_size, collections: q.collections, keep: keep.length }));`;
+    const r = JSON.parse(
+      execFileSync(process.execPath, [...AGENT_NODE_FLAGS, '--input-type=module', '-e', code], { env: { ...process.env, NODE_OPTIONS: '' }, encoding: 'utf8', timeout: 60_000 }),
+    ) as { before: number; after: number; collections: number; keep: number };
+    expect(r.collections).toBe(1);
+    expect(r.keep).toBe(30_000);
+    expect(r.before).toBeGreaterThan(40 << 20);
+    expect(r.after).toBeLessThan(r.before / 3);
   }, 60_000);
 });
