@@ -3,9 +3,7 @@
  * Lifecycle: start() opens storage (recovery) then listens; close() stops
  * accepting, lets in-flight requests finish, and closes the logs.
  */
-import { createServer, type Server } from 'node:http';
-import { createServer as createTlsServer } from 'node:https';
-import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AggregatorConfig } from './config.js';
 import { isLoopbackListen, parseListen } from '../lib/config/index.js';
@@ -20,7 +18,7 @@ import { PipelineSet } from './pipelines/index.js';
 import { GroupStore } from './topics/groups.js';
 import { loadTokens, TokenAuth } from './server/auth.js';
 import { createRouter } from './server/router.js';
-import { LISTEN_BACKLOG } from './server/http-util.js';
+import { createListenServer, listenOn } from './server/http-util.js';
 import { AgentTable } from './server/agents.js';
 import { JsonIngestState } from './server/es-compat/state.js';
 import { createAggregatorMetrics, type AggregatorMetrics } from './metrics.js';
@@ -193,24 +191,10 @@ export class Aggregator {
       const hub = (this.#hub = new IngestHub({ config: this.#cfg, logger: this.#logger, ctx, processes, handler, closing: () => this.#closing !== undefined }));
       ctx.renderMetrics = () => hub.metricsText();
       this.#server = await hub.start();
-    } else this.#server = tls
-      ? createTlsServer(
-          {
-            cert: readFileSync(tls.cert_file),
-            key: readFileSync(tls.key_file),
-            ...(tls.client_ca_file ? { ca: readFileSync(tls.client_ca_file), requestCert: true, rejectUnauthorized: true } : {}),
-          },
-          handler,
-        )
-      : createServer(handler);
-    if (!this.#hub) {
-      this.#server.keepAliveTimeout = 65_000;
-      this.#server.requestTimeout = 120_000;
+    } else {
+      this.#server = createListenServer(tls, handler);
       const { host, port } = splitListen(this.#cfg.listen);
-      await new Promise<void>((resolve, reject) => {
-        this.#server!.once('error', reject);
-        this.#server!.listen({ port, host, backlog: LISTEN_BACKLOG }, () => resolve());
-      });
+      await listenOn(this.#server, host, port);
     }
     await this.sinks.start();
     const bound = this.#hub?.address ?? (this.#server.address() as AddressInfo);

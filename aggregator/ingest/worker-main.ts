@@ -6,22 +6,20 @@
  * or store socket closed) it exits at once.
  */
 import { connect, type Socket } from 'node:net';
-import { Agent, createServer, request, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
-import { createServer as createTlsServer } from 'node:https';
-import { readFileSync } from 'node:fs';
+import { Agent, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { parseListen } from '../../lib/config/index.js';
 import { createLogger, type Logger } from '../../lib/obs/logger.js';
 import { createAggregatorMetrics } from '../metrics.js';
 import { loadTokens, TokenAuth } from '../server/auth.js';
 import { createRouter } from '../server/router.js';
-import { HttpError, LISTEN_BACKLOG, sendError } from '../server/http-util.js';
+import { HttpError, createListenServer, listenOn, sendError } from '../server/http-util.js';
 import { receiveBatches, sendAcks, type BatchesFront } from '../server/batches.js';
 import { AGENT_STATUS_HEADER } from '../server/agents.js';
 import type { ServerContext } from '../server/context.js';
 import type { Route } from '../server/routes.js';
 import type { WireRequest } from '../../lib/protocol/batches.js';
 import { FrameReader, FrameWriter, KIND_ACKS, KIND_ERROR, decodeAcks, decodeError, encodeStore, type AckFields } from './frames.js';
-import type { ToWorker, FromWorker } from './messages.js';
+import { PEER_HEADER, type ToWorker, type FromWorker } from './messages.js';
 
 if (!process.send) {
   process.stderr.write('logship: aggregator/ingest/worker-main.js is started by the aggregator (ingest.processes), not by hand\n');
@@ -91,25 +89,10 @@ async function run(hello: Extract<ToWorker, { t: 'config' }>): Promise<void> {
       });
     } else relay.pass(req, res);
   };
-  const tls = cfg.tls;
-  const server: Server = tls
-    ? createTlsServer(
-        {
-          cert: readFileSync(tls.cert_file),
-          key: readFileSync(tls.key_file),
-          ...(tls.client_ca_file ? { ca: readFileSync(tls.client_ca_file), requestCert: true, rejectUnauthorized: true } : {}),
-        },
-        handler,
-      )
-    : createServer(handler);
-  server.keepAliveTimeout = 65_000;
-  server.requestTimeout = 120_000;
+  const server = createListenServer(cfg.tls, handler);
   const parsed = parseListen(cfg.listen);
   if (!parsed.ok) throw new Error(parsed.message);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ port: parsed.value.port, host: parsed.value.host, backlog: LISTEN_BACKLOG }, () => resolve());
-  });
+  await listenOn(server, parsed.value.host, parsed.value.port);
 
   process.on('message', (m: ToWorker) => {
     if (m?.t === 'metrics') {
@@ -186,7 +169,6 @@ class StoreLink {
   }
 }
 
-import { PEER_HEADER } from './messages.js';
 
 const HOP = new Set(['connection', 'keep-alive', 'expect', 'proxy-connection', 'upgrade', 'te', 'trailer']);
 

@@ -1,5 +1,7 @@
 /** Request/response plumbing shared by the aggregator's routes: JSON errors, bounded bodies. */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import { readFileSync } from 'node:fs';
 import { HTTP_STATUS, LogshipError, isDiskFull, type ErrorCode } from '../../lib/errors.js';
 
 /**
@@ -8,6 +10,35 @@ import { HTTP_STATUS, LogshipError, isDiskFull, type ErrorCode } from '../../lib
  * handshakes and agents see stalls and resets. Linux caps it at net.core.somaxconn (4096 since 5.4).
  */
 export const LISTEN_BACKLOG = 4096;
+
+/**
+ * The server an aggregator process listens with: HTTPS when `tls` is set (client certificates
+ * required when it names a client_ca_file), plain HTTP otherwise, with the keep-alive and request
+ * timeouts of every listener. Files are read now, so a bad path fails at start.
+ */
+export function createListenServer(tls: { cert_file: string; key_file: string; client_ca_file?: string } | undefined, handler: RequestListener): Server {
+  const server: Server = tls
+    ? createTlsServer(
+        {
+          cert: readFileSync(tls.cert_file),
+          key: readFileSync(tls.key_file),
+          ...(tls.client_ca_file ? { ca: readFileSync(tls.client_ca_file), requestCert: true, rejectUnauthorized: true } : {}),
+        },
+        handler,
+      )
+    : createServer(handler);
+  server.keepAliveTimeout = 65_000;
+  server.requestTimeout = 120_000;
+  return server;
+}
+
+/** Listens on host:port with the fleet-sized accept backlog; rejects on the first listen error. */
+export function listenOn(server: Server, host: string | undefined, port: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => resolve());
+  });
+}
 
 /** The catalogue code an HTTP status belongs to. */
 function codeFor(status: number, type: string): ErrorCode {
