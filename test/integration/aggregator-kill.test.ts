@@ -47,19 +47,24 @@ describe('aggregator kill -9 while an agent streams', () => {
       [...(await (await fetch(`http://127.0.0.1:${stack.statusPort}/metrics`)).text()).matchAll(/^logship_agent_retries_total\{[^}]*\} (\d+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
     const dedupHits = async () => Number(/^logship_aggregator_dedup_hits_total\{topic="app"\} (\d+)/m.exec(await (await fetch(`${stack.aggUrl}/metrics`)).text())?.[1] ?? 0);
     for (let c = 0; c * CHUNK < perFile; c++) {
+      const killNow = c > 0 && c % killEvery === 0 && kills < KILLS;
+      let retriesBefore = 0;
+      if (killNow) {
+        await waitFor('the aggregator to take data', async () => (await topicCount(stack.aggUrl, 'app')) > 0, 60_000, 50);
+        dedupTotal += await dedupHits();
+        retriesBefore = await agentRetries();
+        // Freeze the aggregator wherever it is (mid-request, mid-write, between fsync and answer),
+        // then write the next chunk, so the agent surely piles up batches it cannot get acknowledged
+        // (without it, an agent that had caught up before the freeze held nothing to interrupt), and
+        // kill it in that state: every kill interrupts unacknowledged batches, at a moment chosen by chance.
+        agg.child.kill('SIGSTOP');
+      }
       for (let f = 0; f < FILES; f++) {
         let s = '';
         for (let i = c * CHUNK; i < (c + 1) * CHUNK; i++) s += `f${f} n=${String(i).padStart(7, '0')} kill-test payload ${(i * 2654435761) % 1000003}\n`;
         await appendFile(files[f]!, s);
       }
-      if (c > 0 && c % killEvery === 0 && kills < KILLS) {
-        await waitFor('the aggregator to take data', async () => (await topicCount(stack.aggUrl, 'app')) > 0, 60_000, 50);
-        dedupTotal += await dedupHits();
-        const retriesBefore = await agentRetries();
-        // Freeze the aggregator wherever it is (mid-request, mid-write, between fsync and answer),
-        // let the agent pile up batches it cannot get acknowledged, then kill it in that state: so
-        // every kill interrupts unacknowledged batches, at a moment chosen by chance, not by us.
-        agg.child.kill('SIGSTOP');
+      if (killNow) {
         await waitFor('the agent to hold unacknowledged batches', async () => (await agentStatus(stack.statusPort)).buffer.unacked_batches > 0, 60_000, 20);
         agg.child.kill('SIGKILL');
         await agg.exited;
