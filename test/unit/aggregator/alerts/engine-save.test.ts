@@ -5,13 +5,11 @@
  * delivery, and a crash before the next save counts that part of the delivery again on restart.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { Registry } from 'prom-client';
-import { AlertEngine } from '../../../../aggregator/alerts/engine.js';
 import type { MatchAlertRule } from '../../../../aggregator/alerts/config.js';
 import { AlertStateStore } from '../../../../aggregator/alerts/state-store.js';
 import type { StoredRecord } from '../../../../aggregator/storage/record-decoder.js';
-import { silentLogger } from '../../../../lib/obs/logger.js';
 import { tempDir, waitFor } from '../../../helpers/procs.js';
+import { offlineEngine } from './harness.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -23,23 +21,7 @@ describe('alert state saved on a transition inside a delivery', () => {
     const tmp = await tempDir('alert-save');
     cleanups.push(tmp.cleanup);
     const rule: MatchAlertRule = { kind: 'match', name: 'Burst', topic: 'app', match: 'ERROR', threshold: 2, window: 60_000, labels: {}, annotations: {}, sinks: [], group_by: ['host'], max_age: 300_000 };
-    const unused = async () => {
-      throw new Error('not used');
-    };
-    const engine = new AlertEngine({
-      rules: [rule],
-      sinks: [],
-      createNotifier: () => {
-        throw new Error('no sinks');
-      },
-      transport: { partitions: unused, committed: unused, commit: unused, fetch: unused },
-      storage: { names: () => [] },
-      groups: { commit: async () => {} } as never,
-      dataDir: tmp.dir,
-      logger: silentLogger(),
-      registry: new Registry(),
-      baseUrl: () => 'http://127.0.0.1:9400',
-    });
+    const engine = offlineEngine([rule], tmp.dir);
     const ts = new Date().toISOString();
     // the rule fires at the third of ten ERROR lines
     const records: StoredRecord[] = Array.from({ length: 10 }, (_, i) => ({ offset: i, timestamp: ts, host: 'web-01', source: '/var/log/app.log', source_offset: i * 10, message: `ERROR ${i}` }));

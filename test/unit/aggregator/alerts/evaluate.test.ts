@@ -11,17 +11,8 @@ import { describe, expect, it } from 'vitest';
 import type { MatchAlertRule } from '../../../../aggregator/alerts/config.js';
 import { MatchEval, MAX_GROUPS_PER_RULE, type EvalHooks, type MatchedRecord } from '../../../../aggregator/alerts/evaluate.js';
 import type { GroupState } from '../../../../aggregator/alerts/types.js';
+import { makeRng as rng } from '../../../bench/gen-nginx.js';
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function rule(threshold: number, window: number, maxAge: number): MatchAlertRule {
   return { kind: 'match', name: 'R', topic: 't', match: 'x', threshold, window, labels: {}, annotations: {}, sinks: [], group_by: ['host'], max_age: maxAge } as MatchAlertRule;

@@ -7,6 +7,10 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Aggregator } from '../../../../aggregator/index.js';
+import { Registry } from 'prom-client';
+import { AlertEngine, type AlertEngineOptions } from '../../../../aggregator/alerts/engine.js';
+import type { AlertRule } from '../../../../aggregator/alerts/config.js';
+import { silentLogger } from '../../../../lib/obs/logger.js';
 
 export interface Received {
   path: string;
@@ -35,5 +39,30 @@ export async function appendLines(agg: Aggregator, topic: string, host: string, 
   await agg.storage.withTopic(topic, true, async (t) => {
     const payload = Buffer.from(lines.map((l) => `${l}\n`).join(''));
     await t!.partitions[0]!.appendPlain([{ meta: { flags: 0, codec: 0, host, source, sourceOffset: 0, rawLength: payload.length }, payload, lines: lines.length, timestamp }]);
+  });
+}
+
+/**
+ * An engine fed by hand (apply()) with no sinks and no storage behind it: transport and group
+ * calls throw, so a test sees at once if the engine reaches for them.
+ */
+export function offlineEngine(rules: AlertRule[], dataDir: string, extra: Partial<AlertEngineOptions> = {}): AlertEngine {
+  const unused = async () => {
+    throw new Error('not used');
+  };
+  return new AlertEngine({
+    rules,
+    sinks: [],
+    createNotifier: () => {
+      throw new Error('no sinks');
+    },
+    transport: { partitions: unused, committed: unused, commit: unused, fetch: unused },
+    storage: { names: () => [] },
+    groups: { commit: async () => {} } as never,
+    dataDir,
+    logger: silentLogger(),
+    registry: new Registry(),
+    baseUrl: () => 'http://127.0.0.1:9400',
+    ...extra,
   });
 }

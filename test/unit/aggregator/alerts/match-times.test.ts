@@ -8,28 +8,18 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { readFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Registry } from 'prom-client';
 import type { MatchAlertRule } from '../../../../aggregator/alerts/config.js';
-import { AlertEngine, ruleFingerprint } from '../../../../aggregator/alerts/engine.js';
+import { ruleFingerprint } from '../../../../aggregator/alerts/engine.js';
 import { MatchEval, type EvalHooks } from '../../../../aggregator/alerts/evaluate.js';
 import { EvidenceRing } from '../../../../aggregator/alerts/evidence.js';
 import { MatchTimes } from '../../../../aggregator/alerts/match-times.js';
 import { AlertStateStore } from '../../../../aggregator/alerts/state-store.js';
 import type { StoredRecord } from '../../../../aggregator/storage/record-decoder.js';
 import { EVIDENCE_MAX, type Evidence } from '../../../../aggregator/alerts/types.js';
-import { silentLogger } from '../../../../lib/obs/logger.js';
 import { tempDir, waitFor } from '../../../helpers/procs.js';
+import { makeRng as rng } from '../../../bench/gen-nginx.js';
+import { offlineEngine } from './harness.js';
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** First index whose value is >= x (m ascending). */
 function sortedIndex(m: number[], x: number): number {
@@ -243,24 +233,7 @@ describe('alert state file of the earlier layout (matches: one time per match)',
       [now - 3_000, 1],
     ]);
 
-    const unused = async () => {
-      throw new Error('not used');
-    };
-    const engine = new AlertEngine({
-      rules: [r],
-      sinks: [],
-      createNotifier: () => {
-        throw new Error('no sinks');
-      },
-      transport: { partitions: unused, committed: unused, commit: unused, fetch: unused },
-      storage: { names: () => [] },
-      groups: { commit: async () => {} } as never,
-      dataDir: tmp.dir,
-      logger: silentLogger(),
-      registry: new Registry(),
-      baseUrl: () => 'http://127.0.0.1:9400',
-      tickMs: 60_000,
-    });
+    const engine = offlineEngine([r], tmp.dir, { tickMs: 60_000 });
     await engine.start();
     cleanups.push(() => engine.close());
     expect(engine.view().rules[0]!.groups[0]).toMatchObject({ group: { host: 'web-01' }, state: 'inactive', count: 5 });
