@@ -15,7 +15,7 @@
  * repeated POST /v1/batches never stores anything twice.
  */
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Agent as HttpsAgent } from 'node:https';
 
 export interface PostOptions {
   /** no answer (headers or body bytes) for this long fails the request */
@@ -34,6 +34,14 @@ export interface PostAnswer {
 const MAX_ANSWER_BYTES = 64 * 1024;
 const RETRYABLE = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
+/**
+ * node:https (with tls and its secure contexts) is loaded on the first https
+ * URL only: an agent that sends over plain http never loads it, which keeps
+ * its resident memory ~0.3-1 MiB lower for its whole life (issue 17).
+ */
+let httpsModule: Promise<typeof import('node:https')> | undefined;
+const loadHttps = (): Promise<typeof import('node:https')> => (httpsModule ??= import('node:https'));
+
 export class HttpPoster {
   #http: HttpAgent | undefined;
   #https: HttpsAgent | undefined;
@@ -45,10 +53,10 @@ export class HttpPoster {
     this.#tls = opts.tls;
   }
 
-  #agent(https: boolean): HttpAgent {
+  #agent(https: typeof import('node:https') | undefined): HttpAgent {
     // `timeout` closes a kept-alive socket idle this long (the aggregator keeps its own open longer).
     const common = { keepAlive: true, maxSockets: 4, maxFreeSockets: 4, timeout: this.#keepAliveMs };
-    if (https) return (this.#https ??= new HttpsAgent({ ...common, ...this.#tls }));
+    if (https) return (this.#https ??= new https.Agent({ ...common, ...this.#tls }));
     return (this.#http ??= new HttpAgent(common));
   }
 
@@ -63,8 +71,8 @@ export class HttpPoster {
     }
   }
 
-  #once(url: URL, body: readonly Buffer[], o: PostOptions): Promise<PostAnswer> {
-    const https = url.protocol === 'https:';
+  async #once(url: URL, body: readonly Buffer[], o: PostOptions): Promise<PostAnswer> {
+    const https = url.protocol === 'https:' ? await loadHttps() : undefined;
     return new Promise<PostAnswer>((resolve, reject) => {
       let settled = false;
       let req: ClientRequest | undefined;
@@ -81,7 +89,7 @@ export class HttpPoster {
         headers: { ...o.headers, 'content-length': body.reduce((n, b) => n + b.byteLength, 0) },
         ...(o.signal ? { signal: o.signal } : {}),
       };
-      req = (https ? httpsRequest : httpRequest)(url, options, (res: IncomingMessage) => {
+      req = (https ? https.request : httpRequest)(url, options, (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
         let kept = 0;
         res.on('data', (c: Buffer) => {
