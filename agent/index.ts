@@ -119,6 +119,7 @@ export class Agent {
         this.metrics.droppedBatches.inc(b);
         this.metrics.droppedLines.inc(l);
       },
+      onReadBack: (b) => this.metrics.bufferReadBacks.inc(b),
     });
     this.registry = new StreamRegistry(cfg.data_dir);
     await this.registry.restore(this.buffer);

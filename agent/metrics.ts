@@ -20,6 +20,11 @@ export function createAgentMetrics() {
     rotations: new Counter({ name: 'logship_agent_rotations_total', help: 'Files renamed, deleted or replaced while tailed', registers: r }),
     splitLines: new Counter({ name: 'logship_agent_split_lines_total', help: 'Lines longer than max_line_bytes shipped in flagged parts', registers: r }),
     filesOpen: new Gauge({ name: 'logship_agent_files_open', help: 'Files currently open', registers: r }),
+    bufferReadBacks: new Counter({
+      name: 'logship_agent_buffer_read_back_batches_total',
+      help: 'Batches sent from the disk buffer\'s files (read back) because they had left its in-memory cache of recent batches',
+      registers: r,
+    }),
     bufferBytes: new Gauge({ name: 'logship_agent_buffer_bytes', help: 'Bytes in the disk buffer', registers: r }),
     deliveryState: new Gauge({
       name: 'logship_agent_delivery_state',

@@ -46,6 +46,8 @@ export interface DiskBufferOptions {
   logger: Logger;
   fsync?: boolean;
   onDrop?: (batches: number, lines: number) => void;
+  /** batches read back from the segment files because they were no longer in the in-memory recent cache */
+  onReadBack?: (batches: number) => void;
   /** persist the cursor at most this often (default ACK_PERSIST_MS); close() persists the last one */
   ackPersistMs?: number;
 }
@@ -293,9 +295,11 @@ export class DiskBuffer {
       if (out.length > 0) return out;
     }
     const stored: StoredBatch[] = await this.log.read(start, maxBytes);
-    return stored
+    const out = stored
       .filter((s) => s.baseOffset >= start)
       .map((s) => ({ offset: s.baseOffset, meta: decodeBufferedMeta(s.meta), payload: s.payload, timestamp: s.timestamp }));
+    if (out.length > 0) this.#opts.onReadBack?.(out.length);
+    return out;
   }
 
   /**

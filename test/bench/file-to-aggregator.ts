@@ -90,6 +90,8 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
     if (final !== gen.lines) notes.push(`LINE COUNT MISMATCH: aggregator holds ${final}, wrote ${gen.lines}`);
     // How the agent cut its sends: every request costs the aggregator an HTTP round and a group-commit fsync.
     const sends = await sendCounts(stack.aggUrl).catch(() => undefined);
+    // Batches the agent had to read back from its disk buffer's files (not in its in-memory recent cache).
+    const readBacks = await agentReadBacks(stack.statusPort).catch(() => undefined);
     const agentExit = await stopService(agent);
     const aggExit = await stopService(agg);
     if (agentExit !== 0 || aggExit !== 0) notes.push(`exit codes: agent ${agentExit}, aggregator ${aggExit}`);
@@ -117,8 +119,10 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
       info('aggregator peak RSS', aw.peakRss / MiB, 'MiB'),
       ...(sends && sends.requests > 0 ? [info('agent requests (POST /v1/batches)', sends.requests / (gen.bytes / GiB), 'per GiB', 0)] : []),
       ...(sends ? [info('batches stored', sends.batches / (gen.bytes / GiB), 'per GiB', 0)] : []),
+      ...(readBacks !== undefined ? [info('agent buffer read-backs', readBacks / (gen.bytes / GiB), 'batches per GiB', 0)] : []),
     ];
     if (sends) raw.sends = sends;
+    if (readBacks !== undefined) raw.agentReadBacks = readBacks;
     // Requests taken by ingest processes are counted there, not in the writer's /metrics.
     if (sends && sends.requests === 0) notes.push('agent requests per GiB not shown: the aggregator main process counted none (taken by its ingest processes)');
 
@@ -160,6 +164,14 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
   } finally {
     await tmp.cleanup();
   }
+}
+
+/** logship_agent_buffer_read_back_batches_total from the agent's /metrics. */
+async function agentReadBacks(statusPort: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${statusPort}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('logship_agent_buffer_read_back_batches_total '));
+  if (!line) throw new Error('no read-back counter');
+  return Number(line.slice(line.lastIndexOf(' ') + 1));
 }
 
 /** POST /v1/batches requests and stored batches, from the aggregator's own metrics. */

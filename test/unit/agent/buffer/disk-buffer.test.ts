@@ -200,6 +200,40 @@ describe('DiskBuffer', () => {
     expect(logs.some((l) => l.level === 50 && /drop_oldest/.test(l.msg))).toBe(true);
   });
 
+  it('sends recent batches from memory and counts the ones it must read back from its files', async () => {
+    const readBacks: number[] = [];
+    const openCounting = async () => {
+      const b = await DiskBuffer.open({
+        dir: join(dir, 'buffer'),
+        maxBytes: 16 * MiB,
+        whenFull: 'block',
+        fsync: true,
+        onReadBack: (n) => readBacks.push(n),
+        logger: pino({ level: 'debug' }, { write: (l: string) => void logs.push(JSON.parse(l)) }),
+      });
+      buffers.push(b);
+      return b;
+    };
+    let b = await openCounting();
+    for (let i = 0; i < 3; i++) await put(b, i);
+    const fromMemory = await b.read(0, MiB);
+    expect(fromMemory.map((x) => x.payload.readUInt32BE(0))).toEqual([0, 1, 2]);
+    expect(readBacks).toEqual([]);
+    // Past the in-memory cache (a few MiB of payload), the oldest batches come from the files.
+    for (let i = 3; i < 12; i++) await put(b, i, MiB);
+    const old = await b.read(0, 2 * MiB);
+    expect(old[0]!.payload.readUInt32BE(0)).toBe(0);
+    expect(readBacks.length).toBe(1);
+    expect(readBacks[0]).toBe(old.length);
+    await b.close();
+    // After a restart nothing is cached: everything unacknowledged is read back.
+    readBacks.length = 0;
+    b = await openCounting();
+    const again = await b.read(0, 16 * MiB);
+    expect(again.map((x) => x.payload.readUInt32BE(0))).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    expect(readBacks.reduce((a, n) => a + n, 0)).toBe(12);
+  });
+
   it('recovers a torn tail: the cut batch is gone, everything before it reads back', async () => {
     let b = await open(MiB);
     for (let i = 0; i < 5; i++) await put(b, i, 1000);
