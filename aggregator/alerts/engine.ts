@@ -58,7 +58,7 @@ import { AbsentEval, MatchEval, MAX_GROUPS_PER_RULE, MetricEval, segments, type 
 import { groupKey } from './identity.js';
 import { createAlertMetrics, type AlertMetrics } from './metrics.js';
 import type { DeliveryResult, Notifier, NotifierContext } from './notifier.js';
-import { LinePattern, PatternSet } from './pattern.js';
+import { HitLists, LinePattern, PatternSet } from './pattern.js';
 import { AlertStateStore, type EngineSnapshot } from './state-store.js';
 import { compileTemplate, render, templateFields, type Template } from './template.js';
 import { fieldProblem } from '../pipelines/fields.js';
@@ -195,7 +195,7 @@ export class AlertEngine {
   #segs: Segments = { of: new Int32Array(2048), end: new Int32Array(2048) };
   #messages: string[] = [];
   /** per pattern set: its last answer's arrays, refilled by the next (read before it) */
-  #hits = new Map<PatternSet, number[][]>();
+  #hits = new Map<PatternSet, HitLists>();
   /** log-match rules with evaluations not yet added to their counter */
   #evaluatedRules: Compiled[] = [];
   #ticks = 0;
@@ -248,7 +248,7 @@ export class AlertEngine {
       if (withPattern.length > 0) {
         const set = new PatternSet(withPattern.map((c) => c.pattern!));
         this.#patternsByTopic.set(topic, set);
-        this.#hits.set(set, set.patterns.map(() => []));
+        this.#hits.set(set, new HitLists(set.patterns.length));
       }
     }
     this.#allTopics = this.#absentRules.length > 0 || this.#metricRules.some((c) => (c.rule as MetricAlertRule).topic === undefined);
@@ -482,9 +482,18 @@ export class AlertEngine {
     let newest = this.#newestRecord;
     if (this.#times.length < records.length) this.#times = new Float64Array(records.length * 2);
     const times = this.#times;
+    // the last timestamp's time kept in locals: a stored batch shares one timestamp, and a call per
+    // record returning a double would box it (a heap number per record)
+    let lastTs = this.#tsCache.text;
+    let lastMs = this.#tsCache.ms;
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!;
-      const t = (times[i] = this.#time(r.timestamp));
+      const ts = r.timestamp;
+      if (ts !== lastTs) {
+        lastMs = this.#time(ts);
+        lastTs = ts;
+      }
+      const t = (times[i] = lastMs);
       if (t > newest) newest = t;
       if (absent) {
         this.#arrived.set(r.host, wall);
@@ -509,7 +518,7 @@ export class AlertEngine {
 
   #match(d: Delivery, records: StoredRecord[], rules: Compiled[]): void {
     const set = this.#patternsByTopic.get(d.topic);
-    let all: number[][] = [];
+    let all: HitLists | undefined;
     if (set) {
       const messages = this.#messages;
       messages.length = records.length;
@@ -524,7 +533,7 @@ export class AlertEngine {
         }
         text = messages.join('\n');
       }
-      all = set.matchAll(messages, text, starts, this.#hits.get(set));
+      all = set.matchInto(messages, text, starts, this.#hits.get(set)!);
       messages.fill('');
     }
     const segs = (this.#segs = segments(records, this.#times, records.length, this.#segs));
@@ -533,11 +542,13 @@ export class AlertEngine {
     for (let k = 0; k < rules.length; k++) {
       const c = rules[k]!;
       if (c.parsed) {
-        this.#matchParsed(d, records, c, c.patternIndex === undefined ? undefined : all[c.patternIndex]!, (docs ??= new Map()));
+        const p = c.patternIndex;
+        if (p === undefined) this.#matchParsed(d, records, c, undefined, records.length, (docs ??= new Map()));
+        else this.#matchParsed(d, records, c, all!.lines[p]!, all!.count[p]!, (docs ??= new Map()));
       } else {
-        const lines = all[c.patternIndex!]!;
+        const p = c.patternIndex!;
         // segments of one host and one record time counted together (evaluate.ts MatchEval.matchLines)
-        (c.eval as MatchEval).matchLines(lines, lines.length, records, this.#times, d.topic, d.partition, segs);
+        (c.eval as MatchEval).matchLines(all!.lines[p]!, all!.count[p]!, records, this.#times, d.topic, d.partition, segs);
       }
       if (c.evaluated === 0) this.#evaluatedRules.push(c);
       c.evaluated += records.length;
@@ -554,12 +565,12 @@ export class AlertEngine {
   }
 
   /**
-   * A rule on parsed fields: the lines its pattern matched (hits; undefined: every line) are
+   * A rule on parsed fields: the lines its pattern matched (hits[0 .. n); undefined: all n records) are
    * parsed by its pipeline (once per delivery and pipeline), then counted when the pipeline
    * routes them to one of the rule's sinks (and did not drop them) and `where` holds, in the
    * group of their group_by values.
    */
-  #matchParsed(d: Delivery, records: StoredRecord[], c: Compiled, hits: number[] | undefined, docs: Map<Pipeline | null, Array<ParseResult | undefined>>): void {
+  #matchParsed(d: Delivery, records: StoredRecord[], c: Compiled, hits: Int32Array | undefined, n: number, docs: Map<Pipeline | null, Array<ParseResult | undefined>>): void {
     const p = c.parsed!;
     const ev = c.eval as MatchEval;
     const rule = c.rule as MatchAlertRule;
@@ -567,7 +578,6 @@ export class AlertEngine {
     let cache = docs.get(cacheKey);
     if (!cache) docs.set(cacheKey, (cache = new Array<ParseResult | undefined>(records.length)));
     const times = this.#times;
-    const n = hits ? hits.length : records.length;
     let away = 0;
     for (let j = 0; j < n; j++) {
       const i = hits ? hits[j]! : j;

@@ -163,6 +163,8 @@ export class PatternSet {
   #share = new Map<string, number>();
   #gen = 0;
   #cand: Int32Array;
+  /** a plain pattern's answer before it is copied into the caller's HitLists */
+  #plainHits: number[] = [];
   /** sampling: lines per keyword of the full automaton, lines sampled, deliveries since */
   #kwLines = new Int32Array(0);
   #sampled = 0;
@@ -286,18 +288,29 @@ export class PatternSet {
   }
 
   /**
-   * For each pattern, the indexes (ascending) of the messages it matches.
-   * `text`/`starts` (the messages joined by "\n" and where each begins) are
-   * only read when needsText. `into`: arrays to fill (emptied first), one per
-   * pattern, so a caller that reads the answer before the next call can reuse them.
+   * For each pattern, the indexes (ascending) of the messages it matches, as lists (see
+   * matchInto, which fills reusable arrays instead).
    */
-  matchAll(messages: readonly string[], text: string, starts: readonly number[], into?: number[][]): number[][] {
-    let hits: number[][];
-    if (into !== undefined && into.length === this.patterns.length) {
-      hits = into;
-      for (let p = 0; p < hits.length; p++) hits[p]!.length = 0;
-    } else hits = this.patterns.map(() => []);
-    for (const i of this.plain) this.patterns[i]!.matching(messages, text, starts, hits[i]);
+  matchAll(messages: readonly string[], text: string, starts: readonly number[]): number[][] {
+    const h = this.matchInto(messages, text, starts, new HitLists(this.patterns.length));
+    return this.patterns.map((_, p) => Array.from(h.lines[p]!.subarray(0, h.count[p]!)));
+  }
+
+  /**
+   * For each pattern p, the indexes (ascending) of the messages it matches:
+   * `into.lines[p][0 .. into.count[p])`. `text`/`starts` (the messages joined by
+   * "\n" and where each begins) are only read when needsText. `into` is emptied
+   * first and keeps its arrays' capacity, so a caller that reads the answer
+   * before the next call fills the same arrays delivery after delivery.
+   */
+  matchInto(messages: readonly string[], text: string, starts: readonly number[], into: HitLists): HitLists {
+    const hits = into;
+    hits.clear();
+    for (const i of this.plain) {
+      const found = this.patterns[i]!.matching(messages, text, starts, this.#plainHits);
+      for (let j = 0; j < found.length; j++) hits.push(i, found[j]!);
+      found.length = 0;
+    }
     if (!this.#full) return hits;
     // sampling: until SAMPLE_LINES lines are seen, every delivery at first, later one in SAMPLE_EVERY
     const sample = !this.#decided || this.#deliveries++ % SAMPLE_EVERY === 0;
@@ -332,7 +345,7 @@ export class PatternSet {
           next: for (let c = 0; c < nc; c++) {
             const p = cand[c]!;
             for (let r = reqStart[p]!, r1 = reqStart[p + 1]!; r < r1; r++) if (kwStamp[req[r]!] !== gen) continue next;
-            if (patterns[p]!.test(msg)) hits[p]!.push(line);
+            if (patterns[p]!.test(msg)) hits.push(p, line);
           }
           nc = 0;
         }
@@ -360,5 +373,36 @@ export class PatternSet {
       if (this.#sampled >= SAMPLE_LINES) this.#decide();
     }
     return hits;
+  }
+}
+
+/**
+ * Per pattern, the lines it matched in one delivery: `lines[p][0 .. count[p])`. The arrays keep
+ * their capacity when cleared (doubling when a delivery needs more), so refilling them for the
+ * next delivery allocates nothing once they have grown to a delivery's size.
+ */
+export class HitLists {
+  readonly lines: Int32Array[];
+  readonly count: Int32Array;
+
+  constructor(patterns: number) {
+    this.lines = Array.from({ length: patterns }, () => new Int32Array(64));
+    this.count = new Int32Array(patterns);
+  }
+
+  clear(): void {
+    this.count.fill(0);
+  }
+
+  push(p: number, line: number): void {
+    const n = this.count[p]!;
+    let a = this.lines[p]!;
+    if (n === a.length) {
+      const b = new Int32Array(a.length * 2);
+      b.set(a);
+      this.lines[p] = a = b;
+    }
+    a[n] = line;
+    this.count[p] = n + 1;
   }
 }

@@ -6,7 +6,7 @@
  * on their own.
  */
 import { describe, expect, it } from 'vitest';
-import { LinePattern, PatternSet, patternProblem } from '../../../../aggregator/alerts/pattern.js';
+import { HitLists, LinePattern, PatternSet, patternProblem } from '../../../../aggregator/alerts/pattern.js';
 import { allRequiredRuns, requiredLiterals } from '../../../../aggregator/alerts/literals.js';
 
 function scan(p: LinePattern, messages: string[]): number[] {
@@ -132,5 +132,32 @@ describe('log-match patterns', () => {
     // '" "' of both agent patterns and ':00:' of the login pattern; '" 5' and ':01:' are rare and stay
     expect(set.leftOut).toBe(3);
     expect(total).toBeGreaterThan(1000);
+  });
+  it('one HitLists refilled delivery after delivery (growing, then smaller) holds exactly each delivery\'s matches', () => {
+    let seed = 11;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const words = ['ERROR', 'disk', 'timeout', 'GET', '500', ' ', 'x', '7'];
+    // literal-anchored patterns and two without a usable literal (the joined-text path)
+    const sources = ['ERROR', 'disk.*timeout', 'GET|500', '[0-9]+x', 'x?', 'ERROR disk'];
+    const set = new PatternSet(sources.map((s) => new LinePattern(s)));
+    expect(set.plain.length).toBe(2);
+    const into = new HitLists(sources.length);
+    // sizes: past the arrays' first capacity, much larger, then small again (stale tails must not show)
+    for (const size of [10, 200, 3000, 5, 0, 1500, 40]) {
+      const messages = Array.from({ length: size }, () => Array.from({ length: Math.floor(rnd() * 6) }, () => words[Math.floor(rnd() * words.length)]).join(''));
+      const starts: number[] = [];
+      let pos = 0;
+      for (const m of messages) {
+        starts.push(pos);
+        pos += m.length + 1;
+      }
+      const got = set.matchInto(messages, messages.join('\n'), starts, into);
+      expect(got).toBe(into);
+      sources.forEach((src, k) => {
+        const expected = messages.map((m, i) => (new RegExp(src).test(m) ? i : -1)).filter((i) => i >= 0);
+        expect(Array.from(into.lines[k]!.subarray(0, into.count[k]!)), `${src} size ${size}`).toEqual(expected);
+      });
+    }
+    expect(into.lines[4]!.length).toBeGreaterThanOrEqual(3000);
   });
 });
