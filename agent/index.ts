@@ -104,10 +104,10 @@ export class Agent {
     // Read buffers come back from the compression workers and are reused (see read-buffers.ts).
     const reads = new ReadBuffers(cfg.batch.max_bytes);
     this.#readBuffers = reads;
-    // compression.threads 0 (the default): every batch is compressed here, on the main thread. zstd
-    // level 1 takes ~3 CPU s/GiB; a worker isolate would cost ~10 MiB resident plus the batches moving
-    // to and from it, and more CPU in all (copies, messages). Measured A/B in docs/agent-footprint.md.
-    // With 1, batches over 64 KiB go to one compression thread, which stops after 10 s without work.
+    // compression.threads 1 (the default): batches over 64 KiB go to one compression thread, which
+    // stops after 10 s without work, so the agent can use a second core for zstd (~3 CPU s/GiB). With 0
+    // every batch is compressed here, on the main thread: no worker isolate (~20 MiB less resident at
+    // full speed) but one core in all. Measured A/B in docs/agent-footprint.md.
     this.#pool = new ZstdPool(cfg.compression.threads, { recycle: (ab) => reads.give(ab), inlineBelow: 64 * 1024 });
     this.buffer = await DiskBuffer.open({
       dir: join(cfg.data_dir, 'buffer'),

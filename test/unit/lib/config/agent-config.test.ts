@@ -47,7 +47,7 @@ describe('agent config', () => {
         { type: 'host_metrics', name: 'host_metrics-1', topic: 'metrics', interval: 10_000, proc_root: '/proc', sys_root: '/sys', rootfs: '/' },
       ],
       batch: { max_bytes: 1024 ** 2, max_wait: 1000 },
-      compression: { level: 1, threads: 0 },
+      compression: { level: 1, threads: 1 },
       buffer: { max_bytes: 2 * 1024 ** 3, when_full: 'block' },
       status: { listen: '127.0.0.1:9401' },
     });
@@ -115,7 +115,7 @@ describe('agent config', () => {
   });
 
   it('compression.threads is 0 or 1, wrong values named with their place', () => {
-    expect(parseAgentConfig(`${minimal}compression: {threads: 1}\n`, 'agent.yaml', {}).compression).toEqual({ level: 1, threads: 1 });
+    expect(parseAgentConfig(`${minimal}compression: {threads: 0}\n`, 'agent.yaml', {}).compression).toEqual({ level: 1, threads: 0 });
     expect(issues(`${minimal}compression:\n  threads: 2\n`)).toEqual(['agent.yaml:10:12: compression.threads: must be at most 1, got 2']);
     expect(issues(`${minimal}compression:\n  threads: -1\n`)).toEqual(['agent.yaml:10:12: compression.threads: must be at least 0, got -1']);
   });
