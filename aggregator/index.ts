@@ -18,7 +18,7 @@ import { PipelineSet } from './pipelines/index.js';
 import { GroupStore } from './topics/groups.js';
 import { loadTokens, TokenAuth } from './server/auth.js';
 import { createRouter } from './server/router.js';
-import { createListenServer, listenOn } from './server/http-util.js';
+import { createListenServer, guardHandler, listenOn } from './server/http-util.js';
 import { AgentTable } from './server/agents.js';
 import { JsonIngestState } from './server/es-compat/state.js';
 import { createAggregatorMetrics, type AggregatorMetrics } from './metrics.js';
@@ -177,13 +177,8 @@ export class Aggregator {
       agents: new AgentTable({ registry: this.metrics.registry }),
     };
     const router = createRouter(ctx);
-    // Last line of defence: whatever a request does, it must not take the process down.
-    const handler = (req: Parameters<typeof router>[0], res: Parameters<typeof router>[1]) =>
-      void router(req, res).catch((err: unknown) => {
-        this.#logger.error({ err, url: req.url?.slice(0, 200) }, 'request handler failed');
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json', connection: 'close' }).end('{"error":{"type":"internal","reason":"internal error"}}');
-        else res.destroy();
-      });
+    // Last line of defence: whatever a request does, it must not take the process down (the ingest processes use the same).
+    const handler = guardHandler(router, this.#logger);
     const tls = this.#cfg.tls;
     const processes = IngestHub.processesFor(this.#cfg, this.#logger);
     if (processes > 1) {

@@ -12,7 +12,7 @@ import { createLogger, type Logger } from '../../lib/obs/logger.js';
 import { createAggregatorMetrics } from '../metrics.js';
 import { loadTokens, TokenAuth } from '../server/auth.js';
 import { createRouter } from '../server/router.js';
-import { HttpError, createListenServer, listenOn, sendError } from '../server/http-util.js';
+import { HttpError, createListenServer, guardHandler, listenOn, sendError } from '../server/http-util.js';
 import { receiveBatches, sendAcks, type BatchesFront } from '../server/batches.js';
 import { AGENT_STATUS_HEADER } from '../server/agents.js';
 import type { ServerContext } from '../server/context.js';
@@ -77,17 +77,14 @@ async function run(hello: Extract<ToWorker, { t: 'config' }>): Promise<void> {
   const ctx = { ...front, isReady: () => !stopping } as unknown as ServerContext;
   const router = createRouter(ctx, [batchesRoute]);
   const relay = new Relay(hello.relayPath);
+  // The same last line of defence, status and body as the single-process listener.
+  const guarded = guardHandler(router, logger);
 
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const url = req.url ?? '/';
     const qi = url.indexOf('?');
-    if ((qi < 0 ? url : url.slice(0, qi)) === '/v1/batches') {
-      void router(req, res).catch((err: unknown) => {
-        logger.error({ err }, 'request handler failed');
-        if (!res.headersSent) sendError(res, new HttpError(503, 'internal', 'internal error'));
-        else res.destroy();
-      });
-    } else relay.pass(req, res);
+    if ((qi < 0 ? url : url.slice(0, qi)) === '/v1/batches') guarded(req, res);
+    else relay.pass(req, res);
   };
   const server = createListenServer(cfg.tls, handler);
   const parsed = parseListen(cfg.listen);

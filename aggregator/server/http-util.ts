@@ -81,6 +81,37 @@ export function toHttpError(err: unknown): HttpError {
   return new HttpError(503, 'internal', `internal error: ${(err as Error)?.message ?? String(err)}`);
 }
 
+/** The answer to a request whose handler failed past the router's own error handling. */
+export const HANDLER_FAILED_STATUS = 503;
+export const HANDLER_FAILED_BODY = '{"error":{"type":"internal","reason":"internal error"}}';
+
+/**
+ * The last line of defence of every aggregator listener (the single process and each ingest
+ * process): whatever a request does, it must not take the process down. A handler that rejects
+ * is logged and answered 503 `internal` (a status the wire contract lists, so clients retry) with
+ * the connection closed, or the connection is cut when the answer had already begun.
+ */
+export function guardHandler(
+  route: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+  logger: { error(obj: object, msg: string): void },
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const failed = (req: IncomingMessage, res: ServerResponse, err: unknown): void => {
+    logger.error({ err, url: req.url?.slice(0, 200) }, 'request handler failed');
+    if (!res.headersSent) res.writeHead(HANDLER_FAILED_STATUS, { 'content-type': 'application/json', connection: 'close' }).end(HANDLER_FAILED_BODY);
+    else res.destroy();
+  };
+  return (req, res) => {
+    let p: Promise<void>;
+    try {
+      p = route(req, res);
+    } catch (err) {
+      failed(req, res, err);
+      return;
+    }
+    p.catch((err: unknown) => failed(req, res, err));
+  };
+}
+
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const data = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) });
