@@ -180,7 +180,13 @@ export const agentOptions: OptionTable = table(
       key: 'compression',
       type: t.object(
         table([
-          { key: 'level', type: t.int({ min: 1, max: 19 }), default: 1, doc: 'zstd level: 1 is fastest; higher trades CPU for size' },
+          {
+            key: 'level',
+            type: t.int({ min: -7, max: 19 }),
+            default: 1,
+            doc: 'zstd level: 1..19, higher trades CPU for size; -1..-7 are zstd\'s fast levels, less CPU than 1 for larger payloads (0 is not a level)',
+            validate: (v: number) => (v === 0 ? 'must not be 0 (zstd would read it as its default level 3): use 1, or -1..-7 for the fast levels' : undefined),
+          },
           {
             key: 'threads',
             type: t.int({ min: 0, max: 1 }),

@@ -119,6 +119,10 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
       info('aggregator peak RSS', aw.peakRss / MiB, 'MiB'),
       ...(sends && sends.requests > 0 ? [info('agent requests (POST /v1/batches)', sends.requests / (gen.bytes / GiB), 'per GiB', 0)] : []),
       ...(sends ? [info('batches stored', sends.batches / (gen.bytes / GiB), 'per GiB', 0)] : []),
+      // zstd payload bytes the agent sent and the aggregator stored (compression.level trades these against CPU).
+      ...(sends && sends.storedBytes > 0
+        ? [info('compressed bytes on the wire / stored', sends.storedBytes / MiB / (gen.bytes / GiB), 'MiB per GiB', 1), info('compression ratio', gen.bytes / sends.storedBytes, 'x', 2)]
+        : []),
       ...(readBacks !== undefined ? [info('agent buffer read-backs', readBacks / (gen.bytes / GiB), 'batches per GiB', 0)] : []),
     ];
     if (sends) raw.sends = sends;
@@ -159,6 +163,7 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
         notes.push(`rsyslog comparison failed: ${(err as Error).message.slice(0, 2000)}`);
       }
     }
+    if (process.env.BENCH_AGENT_CONFIG) notes.push(`agent config merged from BENCH_AGENT_CONFIG: ${process.env.BENCH_AGENT_CONFIG}`);
     if (o.bytes < GiB) notes.push(`reduced run: ${mib(gen.bytes)} MiB instead of 1 GiB`);
     return { scenario: fileToAggregator.name, seconds, rows, notes, raw };
   } finally {
@@ -175,14 +180,16 @@ async function agentReadBacks(statusPort: number): Promise<number> {
 }
 
 /** POST /v1/batches requests and stored batches, from the aggregator's own metrics. */
-async function sendCounts(aggUrl: string): Promise<{ requests: number; batches: number }> {
+async function sendCounts(aggUrl: string): Promise<{ requests: number; batches: number; storedBytes: number }> {
   const text = await (await fetch(`${aggUrl}/metrics`)).text();
   let requests = 0;
   let batches = 0;
+  let storedBytes = 0;
   for (const line of text.split('\n')) {
     const v = Number(line.slice(line.lastIndexOf(' ') + 1));
     if (line.startsWith('logship_aggregator_requests_total{') && line.includes('route="batches"')) requests += v;
     else if (line.startsWith(`logship_aggregator_appended_batches_total{topic="${TOPIC}"}`)) batches += v;
+    else if (line.startsWith(`logship_aggregator_appended_bytes_total{topic="${TOPIC}"}`)) storedBytes += v;
   }
-  return { requests, batches };
+  return { requests, batches, storedBytes };
 }

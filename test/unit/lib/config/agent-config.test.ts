@@ -120,6 +120,16 @@ describe('agent config', () => {
     expect(issues(`${minimal}compression:\n  threads: -1\n`)).toEqual(['agent.yaml:10:12: compression.threads: must be at least 0, got -1']);
   });
 
+  it('compression.level takes 1..19 and the fast levels -1..-7, never 0', () => {
+    expect(parseAgentConfig(`${minimal}compression: {level: -3}\n`, 'agent.yaml', {}).compression).toEqual({ level: -3, threads: 1 });
+    expect(parseAgentConfig(`${minimal}compression: {level: 19}\n`, 'agent.yaml', {}).compression.level).toBe(19);
+    expect(issues(`${minimal}compression:\n  level: 0\n`)).toEqual([
+      'agent.yaml:10:10: compression.level: must not be 0 (zstd would read it as its default level 3): use 1, or -1..-7 for the fast levels',
+    ]);
+    expect(issues(`${minimal}compression:\n  level: -8\n`)).toEqual(['agent.yaml:10:10: compression.level: must be at least -7, got -8']);
+    expect(issues(`${minimal}compression:\n  level: 20\n`)).toEqual(['agent.yaml:10:10: compression.level: must be at most 19, got 20']);
+  });
+
   it('anchors and aliases are followed', () => {
     const text = `aggregator:
   urls: &urls [http://a:1, http://b:2]
