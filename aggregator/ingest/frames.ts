@@ -18,6 +18,9 @@
  *   kind 2, ACKS (writer -> ingest): u32 count | per batch, in request order:
  *     u32 partition | f64 offset | u8 duplicate (0/1)
  *   kind 3, ERROR (writer -> ingest): u16 HTTP status | str16 type | str32 reason
+ *   kind 4, JUDGE (ingest -> writer): laid out as STORE; sent only for a request whose payload
+ *     check failed, so the writer's topic creation policy (403) still comes before that 400;
+ *     answered ACKS with no batches (allowed) or ERROR; nothing is stored
  *
  * str8/str16/str32: byte length of that width, then UTF-8. Integers up to
  * 2^53 travel as f64 (exact). A frame is at most MAX_FRAME bytes; a longer
@@ -29,6 +32,8 @@ import { crc32c } from '../../lib/log/crc32c.js';
 export const KIND_STORE = 1;
 export const KIND_ACKS = 2;
 export const KIND_ERROR = 3;
+/** A STORE frame's layout, to judge topic creation only (nothing is stored); answered ACKS (none) or ERROR. */
+export const KIND_JUDGE = 4;
 
 /** Bounded by limits.max_body_bytes on the ingest side; this only stops a broken stream. */
 export const MAX_FRAME = 0x7fff_ffff;
@@ -42,7 +47,7 @@ export interface AckFields {
 }
 
 /** One STORE frame as a list of buffers (payloads are not copied). */
-export function encodeStore(id: number, wire: WireRequest, agentStatus: string): Buffer[] {
+export function encodeStore(id: number, wire: WireRequest, agentStatus: string, kind: typeof KIND_STORE | typeof KIND_JUDGE = KIND_STORE): Buffer[] {
   const producer = Buffer.from(wire.producer, 'utf8');
   const host = Buffer.from(wire.host, 'utf8');
   const status = Buffer.from(agentStatus.slice(0, 16_000), 'utf8');
@@ -55,7 +60,7 @@ export function encodeStore(id: number, wire: WireRequest, agentStatus: string):
     fixed += 1 + t.length + 2 + s.length + 8 + 8 + 4 + 8 + 1 + 1 + 4 + 4 + 4;
   }
   const head = Buffer.allocUnsafe(HEAD + fixed - 0);
-  let p = writeHead(head, KIND_STORE, id, 0);
+  let p = writeHead(head, kind, id, 0);
   p = head.writeUInt16LE(producer.length, p);
   p += producer.copy(head, p);
   p = head.writeUInt32LE(wire.epoch, p);

@@ -33,9 +33,9 @@ import { AggregatorRegistry } from 'prom-client';
 import type { AggregatorConfig } from '../config.js';
 import type { Logger } from '../../lib/obs/logger.js';
 import type { ServerContext } from '../server/context.js';
-import { storeBatches } from '../server/batches.js';
+import { judgeTopics, storeBatches } from '../server/batches.js';
 import { toHttpError } from '../server/http-util.js';
-import { FrameReader, FrameWriter, KIND_STORE, decodeStore, encodeAcks, encodeError } from './frames.js';
+import { FrameReader, FrameWriter, KIND_JUDGE, KIND_STORE, decodeStore, encodeAcks, encodeError } from './frames.js';
 import { PEER_HEADER, type ToWorker, type FromWorker } from './messages.js';
 
 const WORKER_SCRIPT = fileURLToPath(new URL('./worker-main.js', import.meta.url));
@@ -167,8 +167,19 @@ export class IngestHub {
     const { ctx, logger } = this.#o;
     const out = new FrameWriter(s);
     const reader = new FrameReader((kind, id, c) => {
-      if (kind !== KIND_STORE) throw new RangeError(`unexpected frame kind ${kind}`);
+      if (kind !== KIND_STORE && kind !== KIND_JUDGE) throw new RangeError(`unexpected frame kind ${kind}`);
       const { wire, agentStatus } = decodeStore(c);
+      if (kind === KIND_JUDGE) {
+        // A request refused for its payload: the 403 of topic creation, if any, comes first.
+        try {
+          judgeTopics(ctx, wire);
+          out.write(encodeAcks(id, []));
+        } catch (err) {
+          const e = toHttpError(err);
+          out.write(encodeError(id, e.status, e.type, e.reason));
+        }
+        return;
+      }
       if (!ctx.isReady() && !this.#o.closing()) {
         out.write(encodeError(id, 503, 'unavailable', 'the aggregator is starting or shutting down; retry'));
         return;

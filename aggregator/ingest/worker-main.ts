@@ -18,7 +18,7 @@ import { AGENT_STATUS_HEADER } from '../server/agents.js';
 import type { ServerContext } from '../server/context.js';
 import type { Route } from '../server/routes.js';
 import type { WireRequest } from '../../lib/protocol/batches.js';
-import { FrameReader, FrameWriter, KIND_ACKS, KIND_ERROR, decodeAcks, decodeError, encodeStore, type AckFields } from './frames.js';
+import { FrameReader, FrameWriter, KIND_ACKS, KIND_ERROR, KIND_JUDGE, KIND_STORE, decodeAcks, decodeError, encodeStore, type AckFields } from './frames.js';
 import { PEER_HEADER, type ToWorker, type FromWorker } from './messages.js';
 
 if (!process.send) {
@@ -62,7 +62,7 @@ async function run(hello: Extract<ToWorker, { t: 'config' }>): Promise<void> {
     label: 'batches',
     auth: { schemes: 'bearer', scope: 'ingest' },
     handle: async (_ctx, { req, res }) => {
-      const { wire, started } = await receiveBatches(front, req);
+      const { wire, started } = await receiveBatches(front, req, undefined, (w) => store.judge(w).then(() => undefined));
       const status = req.headers[AGENT_STATUS_HEADER];
       const acks = await store.store(wire, typeof status === 'string' ? status : '');
       metrics.ingestLatency.observe((performance.now() - started) / 1000);
@@ -152,8 +152,17 @@ class StoreLink {
   }
 
   store(wire: WireRequest, agentStatus: string): Promise<AckFields[]> {
+    return this.#ask(wire, agentStatus, KIND_STORE);
+  }
+
+  /** The writer's topic creation policy for a request, nothing stored: rejects with its 403. */
+  judge(wire: WireRequest): Promise<AckFields[]> {
+    return this.#ask(wire, '', KIND_JUDGE);
+  }
+
+  #ask(wire: WireRequest, agentStatus: string, kind: typeof KIND_STORE | typeof KIND_JUDGE): Promise<AckFields[]> {
     const id = (this.#next = (this.#next + 1) >>> 0);
-    const frame = encodeStore(id, wire, agentStatus);
+    const frame = encodeStore(id, wire, agentStatus, kind);
     return new Promise((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject });
       this.#out.write(frame);

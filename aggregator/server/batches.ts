@@ -31,12 +31,15 @@ export async function handleBatches(ctx: ServerContext, req: IncomingMessage, re
 /**
  * The HTTP half: media type, bounded body, decode (headers, CRC), the token's topic allow-list,
  * `judge` (topic creation policy, where storage is at hand), then every payload's check. Throws
- * the same errors, in the same order, whichever process runs it.
+ * the same errors, in the same order, whichever process runs it: an ingest process passes
+ * `judgeElsewhere` instead of `judge`, asked (a round trip to the writer) only when a payload is
+ * refused, since a request that passes is judged by the writer when it stores it.
  */
 export async function receiveBatches(
   ctx: BatchesFront,
   req: IncomingMessage,
   judge?: (topics: string[], where: (name: string) => string) => void,
+  judgeElsewhere?: (wire: WireRequest) => Promise<void>,
 ): Promise<{ wire: WireRequest; started: number }> {
   const header = req.headers['content-type'];
   const ct = header === BATCHES_CONTENT_TYPE ? header : mediaType(header);
@@ -68,6 +71,8 @@ export async function receiveBatches(
   const inline = checkInline(ctx, wire, ctx.payloads === undefined);
   const check = inline ?? (await checkOnWorker(ctx.payloads!, ctx.limits.maxDecompressedBatchBytes, wire, body));
   if (check.index >= 0) {
+    // An ingest process has no storage at hand: the writer judges topic creation, which comes first (403 before 400).
+    if (judgeElsewhere) await judgeElsewhere(wire);
     ctx.metrics.refusedBatches.inc({ check: 'payload' });
     const b = wire.batches[check.index]!;
     ctx.logger.warn({ host: wire.host, producer: wire.producer, batch: check.index, topic: b.topic, source: b.source, reason: check.reason }, 'refused a request: a batch disagrees with its header (400); nothing of it was stored');
@@ -82,16 +87,7 @@ export async function receiveBatches(
  * Resolves once every batch is durable (or a duplicate); the acks in request order.
  */
 export async function storeBatches(ctx: ServerContext, wire: WireRequest, agentStatus: string | string[] | undefined, judge: boolean): Promise<Ack[]> {
-  if (judge) {
-    const fresh: string[] = [];
-    const firstUse = new Map<string, number>();
-    wire.batches.forEach((b, i) => {
-      if (firstUse.has(b.topic)) return;
-      firstUse.set(b.topic, i);
-      if (!ctx.storage.has(b.topic)) fresh.push(b.topic);
-    });
-    ctx.topicPolicy.checkCreate(fresh, ctx.storage.count(), (name) => `batch ${firstUse.get(name)}`);
-  }
+  if (judge) judgeTopics(ctx, wire);
   // Every topic of the request stays open (not evicted) until the request is answered.
   const held = new Map<string, TopicHandle>();
   try {
@@ -109,6 +105,18 @@ export async function storeBatches(ctx: ServerContext, wire: WireRequest, agentS
   } finally {
     for (const name of held.keys()) ctx.storage.release(name);
   }
+}
+
+/** The topic creation policy (max_topics, auto_create_topics: 403) for a request's topics not stored yet. */
+export function judgeTopics(ctx: Pick<ServerContext, 'storage' | 'topicPolicy'>, wire: WireRequest): void {
+  const fresh: string[] = [];
+  const firstUse = new Map<string, number>();
+  wire.batches.forEach((b, i) => {
+    if (firstUse.has(b.topic)) return;
+    firstUse.set(b.topic, i);
+    if (!ctx.storage.has(b.topic)) fresh.push(b.topic);
+  });
+  ctx.topicPolicy.checkCreate(fresh, ctx.storage.count(), (name) => `batch ${firstUse.get(name)}`);
 }
 
 /**

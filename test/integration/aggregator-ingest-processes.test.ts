@@ -229,6 +229,18 @@ describe('aggregator with ingest processes', () => {
     const many = Buffer.concat(
       encodeRequest({ producer: 'hostile/3', epoch: 1, host: 'h', batches: ['t1', 't2', 't3', 't4', 't5', 't6'].map((t, i) => plainBatch({ topic: t, source: 's', seq: i, lines: ['x'] })) }),
     );
+    // Too many new topics (403) and a batch whose record count disagrees with its payload (400): the 403 comes first.
+    const manyAndLying = Buffer.concat(
+      encodeRequest({
+        producer: 'hostile/4',
+        epoch: 1,
+        host: 'h',
+        batches: ['t1', 't2', 't3', 't4', 't5', 't6'].map((t, i) => {
+          const b = plainBatch({ topic: t, source: 's', seq: i, lines: ['x'] });
+          return i === 0 ? { ...b, lines: 2 } : b;
+        }),
+      }),
+    );
     const cases: Array<[string, (u: string) => Promise<{ status: number; json: unknown }>]> = [
       ['no token', (u) => postBatches(u, good('x'))],
       ['wrong token', (u) => postBatches(u, good('x'), 'not-the-token-at-all-0000000000')],
@@ -239,6 +251,7 @@ describe('aggregator with ingest processes', () => {
       ['record count disagrees', (u) => postBatches(u, lying, TOKEN)],
       ['too large', (u) => postBatches(u, Buffer.alloc(70_000), TOKEN)],
       ['too many topics', (u) => postBatches(u, many, TOKEN)],
+      ['too many topics and a lying batch', (u) => postBatches(u, manyAndLying, TOKEN)],
       [
         'wrong media type',
         async (u) => {
@@ -281,6 +294,7 @@ describe('aggregator with ingest processes', () => {
       record count disagrees: 400
       too large: 413
       too many topics: 403
+      too many topics and a lying batch: 403
       wrong media type: 415
       GET on the batches route: 400
       no such route: 404"
