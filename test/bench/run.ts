@@ -20,6 +20,7 @@ import { esSink } from './es-sink.js';
 import { fileToAggregator } from './file-to-aggregator.js';
 import { fleetFanIn } from './fleet-fan-in.js';
 import { fluentBitCompare } from './fluent-bit-compare.js';
+import { zstdLevels } from './zstd-levels.js';
 import { GiB, killMine, log, parseBytes, removeScratchSync, resultsDir, type BenchOptions, type Scenario, type ScenarioResult } from './harness.js';
 import { idleCost } from './idle-cost.js';
 import { journaldToAggregator } from './journald-to-aggregator.js';
@@ -30,7 +31,7 @@ import { machineLine, noVerdictLine, watchMachine } from './machine-share.js';
 import { markdownReport, verdictOf } from './report-md.js';
 import { pipelineNginx } from './pipeline-nginx.js';
 
-const SCENARIOS: Scenario[] = [fileToAggregator, fluentBitCompare, liveTail, manyProducers, fleetFanIn, idleCost, backlogDrain, journaldToAggregator, esSink, bulkIngest, alertsEval, alertsParsed, pipelineNginx, jetstreamIngest];
+const SCENARIOS: Scenario[] = [fileToAggregator, fluentBitCompare, liveTail, manyProducers, fleetFanIn, idleCost, backlogDrain, journaldToAggregator, esSink, bulkIngest, alertsEval, alertsParsed, pipelineNginx, jetstreamIngest, zstdLevels];
 
 function usage(): string {
   return [
@@ -40,6 +41,7 @@ function usage(): string {
     '     BENCH_PRODUCERS, BENCH_PRODUCER_SECONDS, BENCH_PRODUCER_LINES, BENCH_IDLE_FILES, BENCH_IDLE_SECONDS,',
     '     BENCH_FLEET_AGENTS, BENCH_FLEET_SECONDS, BENCH_FLEET_RAMP_S, BENCH_FLEET_LINES, FLUENT_BIT, BENCH_FB_REPS,',
     '     BENCH_FLEET_AGENTS, BENCH_FLEET_SECONDS, BENCH_FLEET_RAMP_S, BENCH_FLEET_LINES,',
+    '     BENCH_LEVELS, BENCH_LEVELS_MIB, BENCH_LEVELS_ROUNDS,',
     '     BENCH_RSYSLOG=0, BENCH_DIR, BENCH_TIMEOUT_S, BENCH_JOURNAL_ENTRIES, BENCH_ES_DOCS, BENCH_BULK_DOCS, BENCH_BULK_CLIENTS, BENCH_ALERT_LINES',
   ].join('\n');
 }
