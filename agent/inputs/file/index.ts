@@ -214,7 +214,7 @@ export class FileInput {
     const cur = this.#byPath.get(path);
     if (cur && cur.dev === st.dev && cur.ino === st.ino) {
       // The reconcile scan asks this of every file: leave caught-up, unchanged ones alone.
-      if (cur.changedSince(st) || cur.lag > 0 || cur.hasPartial) this.#reads.soon(cur);
+      if (cur.changedSince(st) || cur.lag > 0 || cur.hasPartial) this.#reads.grew(cur, st.size);
       return;
     }
     // Parked (closed to stay under max_open_files) or consumed, and unchanged: nothing to do.

@@ -2,9 +2,15 @@
  * When tailers read. A change event or a poll that finds growth asks for a
  * read "soon": after batch.max_wait, so a slow writer's lines go out as one
  * batch instead of one per write; the read then takes everything that is
- * there, in batches of up to batch.max_bytes. Work that cannot wait (a
- * rotated file draining, a partial line, lag after capacity returns) is read
- * at once.
+ * there, in batches of up to batch.max_bytes. A batch is closed by whichever
+ * comes first, max_wait or max_bytes: once a whole batch.max_bytes of unread
+ * growth is waiting (a busy file), the whole batches are read at once, since
+ * waiting longer cannot make them bigger, only later; the shorter rest keeps
+ * its max_wait timer. Work that cannot wait (a rotated file draining, a
+ * partial line, lag after capacity returns) is read at once, all of it. Such a
+ * read cancels the pending "soon" of its file: it takes everything up to the
+ * size it finds, which covers every growth seen before it started; growth
+ * after it asks again.
  */
 import type { Logger } from '../../../lib/obs/logger.js';
 import type { Tailer, TailerContext } from './tailer.js';
@@ -30,6 +36,11 @@ export class ReadScheduler {
 
   /** Read now (errors are logged; the next poll retries). */
   now(t: Tailer): void {
+    const timer = this.#soon.get(t);
+    if (timer) {
+      clearTimeout(timer);
+      this.#soon.delete(t);
+    }
     t.pump(this.#ctx()).catch((err) => this.#logger.warn({ err, path: t.path }, 'read failed; will retry'));
   }
 
@@ -46,6 +57,24 @@ export class ReadScheduler {
   }
 
   /**
+   * The file was seen at `size` (a change event's stat, the reconcile scan): read at once when a
+   * whole batch.max_bytes is waiting unread, otherwise once batch.max_wait is over.
+   */
+  grew(t: Tailer, size: number): void {
+    const ctx = this.#ctx();
+    if (size - t.readOffset >= ctx.maxBatchBytes) {
+      // Only the full batches: the rest waits for max_wait (its timer, kept or started below) or the next full batch.
+      t.pump(ctx, true).catch((err) => this.#logger.warn({ err, path: t.path }, 'read failed; will retry'));
+    }
+    this.soon(t);
+  }
+
+  /** Tailers with a read waiting for batch.max_wait. */
+  get pending(): number {
+    return this.#soon.size;
+  }
+
+  /**
    * One poll of the open tailers: releases drained rotated files (via `release`), reads those with
    * work, and looks at recently grown ones even without a change event: inotify events can be
    * coalesced or missed, and the reconcile scan is slow. Idle files are not touched.
@@ -59,7 +88,10 @@ export class ReadScheduler {
         release(t);
         continue;
       }
-      if (t.detached || t.hasPartial || t.lag > 0) this.now(t);
+      // Unread growth without a max_wait read pending (reading stopped for capacity) is read now;
+      // with one, it waits for it, except whole batches (grew).
+      if (t.detached || t.hasPartial || (t.lag > 0 && !this.#soon.has(t))) this.now(t);
+      else if (t.lag > 0) this.grew(t, t.size);
       else if (now - t.lastGrowth < ACTIVE_MS) this.soon(t);
       else if (!t.busy) continue;
       live = true;

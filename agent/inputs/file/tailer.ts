@@ -71,6 +71,8 @@ export class Tailer {
   #closed = false;
   #pumping: Promise<void> | undefined;
   #again = false;
+  /** a call that asked for everything came while a pump ran */
+  #againAll = false;
 
   private constructor(path: string, fd: number, st: Stats, stream: StreamState, now: number) {
     this.path = path;
@@ -115,22 +117,31 @@ export class Tailer {
     return Math.max(0, this.size - this.readOffset);
   }
 
-  /** Reads until caught up (or out of capacity). Concurrent calls coalesce. */
-  pump(ctx: TailerContext): Promise<void> {
+  /**
+   * Reads until caught up (or out of capacity). With `fullOnly`, reads only while a whole
+   * batch.max_bytes is unread and leaves the shorter rest for a later read, so a busy file is cut
+   * into full batches rather than a full one and a sliver. Concurrent calls coalesce (one that
+   * asks for everything wins).
+   */
+  pump(ctx: TailerContext, fullOnly = false): Promise<void> {
     if (this.#pumping) {
       this.#again = true;
+      if (!fullOnly) this.#againAll = true;
       return this.#pumping;
     }
     this.#pumping = (async () => {
+      let full = fullOnly;
       do {
         this.#again = false;
-        await this.#pumpOnce(ctx);
+        this.#againAll = false;
+        await this.#pumpOnce(ctx, full);
+        full = !this.#againAll;
       } while (this.#again && !this.#closed);
     })().finally(() => (this.#pumping = undefined));
     return this.#pumping;
   }
 
-  async #pumpOnce(ctx: TailerContext): Promise<void> {
+  async #pumpOnce(ctx: TailerContext, fullOnly: boolean): Promise<void> {
     if (this.#closed) return;
     const st = await fstatAsync(this.fd);
     const now = ctx.now();
@@ -148,7 +159,7 @@ export class Tailer {
       this.readOffset = 0;
       this.#partialSince = 0;
     }
-    while (!this.#closed && this.readOffset < this.size && ctx.hasCapacity()) {
+    while (!this.#closed && this.readOffset < this.size && (!fullOnly || this.size - this.readOffset >= ctx.maxBatchBytes) && ctx.hasCapacity()) {
       if (this.stream.fpLen < FINGERPRINT_MAX && this.size > this.stream.fpLen && this.readOffset < FINGERPRINT_MAX) {
         const fp = await fingerprintOf(this.fd, this.size);
         ctx.setFingerprint(this.stream, fp.fpLen, fp.fpCrc);
