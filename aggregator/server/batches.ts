@@ -57,15 +57,22 @@ export async function receiveBatches(
   }
 
   // Every topic is judged before any is created: a refused request leaves nothing behind.
-  const topics: string[] = [];
-  const firstUse = new Map<string, number>();
-  wire.batches.forEach((b, i) => {
-    if (firstUse.has(b.topic)) return;
-    ctx.auth.requireTopic(req, b.topic); // the token's topics allow-list (403), before anything is created
-    firstUse.set(b.topic, i);
-    topics.push(b.topic);
-  });
-  judge?.(topics, (name) => `batch ${firstUse.get(name)}`);
+  if (wire.batches.length === 1) {
+    // One batch (an agent's usual request): no list of first uses to build.
+    const topic = wire.batches[0]!.topic;
+    ctx.auth.requireTopic(req, topic);
+    judge?.([topic], batchZero);
+  } else {
+    const topics: string[] = [];
+    const firstUse = new Map<string, number>();
+    wire.batches.forEach((b, i) => {
+      if (firstUse.has(b.topic)) return;
+      ctx.auth.requireTopic(req, b.topic); // the token's topics allow-list (403), before anything is created
+      firstUse.set(b.topic, i);
+      topics.push(b.topic);
+    });
+    judge?.(topics, (name) => `batch ${firstUse.get(name)}`);
+  }
 
   // Small requests are checked right here, without a promise; bigger ones on a payload worker (if any).
   const inline = checkInline(ctx, wire, ctx.payloads === undefined);
@@ -106,6 +113,8 @@ export async function storeBatches(ctx: ServerContext, wire: WireRequest, agentS
     for (const name of held.keys()) ctx.storage.release(name);
   }
 }
+
+const batchZero = (): string => 'batch 0';
 
 /** The topic creation policy (max_topics, auto_create_topics: 403) for a request's topics not stored yet. */
 export function judgeTopics(ctx: Pick<ServerContext, 'storage' | 'topicPolicy'>, wire: WireRequest): void {
@@ -167,6 +176,7 @@ async function checkOnWorker(payloads: ServerContext['payloads'], maxRaw: number
 export type Ack = IngestResult & { seq: number; topic: string; partition: number };
 
 async function ingest(ctx: ServerContext, wire: WireRequest, held: Map<string, TopicHandle>): Promise<Ack[]> {
+  if (wire.batches.length === 1) return [await ingestOne(ctx, wire, held)];
   // Group per partition, keeping request order inside each group.
   const groups = new Map<PartitionHandle, { items: IngestItem[]; idx: number[] }>();
   const where: Array<{ topic: string; partition: number }> = [];
@@ -177,23 +187,7 @@ async function ingest(ctx: ServerContext, wire: WireRequest, held: Map<string, T
     const p = topic.partitions[partitionFor(wire.host, b.source, topic.partitions.length)]!;
     let g = groups.get(p);
     if (!g) groups.set(p, (g = { items: [], idx: [] }));
-    g.items.push({
-      meta: {
-        flags: b.flags,
-        codec: b.codec,
-        host: wire.host,
-        source: b.source,
-        sourceOffset: b.sourceOffset,
-        producer: wire.producer,
-        epoch: wire.epoch,
-        seq: b.seq,
-        rawLength: b.rawLength,
-      },
-      payload: b.payload,
-      payloadCrc: b.crc,
-      lines: b.lines,
-      timestamp: b.timestamp,
-    });
+    g.items.push(itemOf(wire, b));
     g.idx.push(i);
     where.push({ topic: b.topic, partition: p.partition });
   }
@@ -205,18 +199,12 @@ async function ingest(ctx: ServerContext, wire: WireRequest, held: Map<string, T
       const b = wire.batches[i]!;
       const w = where[i]!;
       acks[i] = { seq: b.seq, topic: w.topic, partition: w.partition, offset: r[j]!.offset, duplicate: r[j]!.duplicate };
-      const c = topicCounters(ctx.metrics, b.topic);
-      if (r[j]!.duplicate) c.dedup.inc();
-      else {
-        c.batches.inc();
-        c.records.inc(b.lines);
-        c.bytes.inc(b.payload.length);
-      }
+      countStored(ctx.metrics, b, r[j]!);
     }
   };
   try {
     if (groups.size === 1) {
-      // One partition (a single-batch request, the common case): no settle-all bookkeeping.
+      // Every batch on one partition: no settle-all bookkeeping.
       const [p, g] = groups.entries().next().value!;
       settle(g, await p.append(g.items));
     } else {
@@ -225,14 +213,66 @@ async function ingest(ctx: ServerContext, wire: WireRequest, held: Map<string, T
       if (failed) throw failed.reason;
     }
   } catch (err) {
-    if (err instanceof LogshipError && err.code === 'LSH_ERR_SEQUENCE') {
-      ctx.metrics.badRequests.inc({ type: 'producer_fenced' });
-      for (const b of wire.batches) ctx.metrics.producerFenced.inc({ topic: b.topic });
-      ctx.logger.warn({ producer: wire.producer, epoch: wire.epoch, host: wire.host, reason: err.message }, 'refused a batch from a fenced producer (409)');
-    }
+    fenced(ctx, wire, err);
     throw err;
   }
   return acks;
+}
+
+/** ingest() for a request of one batch (an agent's usual request): no grouping by partition. */
+async function ingestOne(ctx: ServerContext, wire: WireRequest, held: Map<string, TopicHandle>): Promise<Ack> {
+  const b = wire.batches[0]!;
+  const topic = (await ctx.storage.acquire(b.topic, true))!;
+  held.set(b.topic, topic);
+  const p = topic.partitions[partitionFor(wire.host, b.source, topic.partitions.length)]!;
+  let r: IngestResult;
+  try {
+    [r] = (await p.append([itemOf(wire, b)])) as [IngestResult];
+  } catch (err) {
+    fenced(ctx, wire, err);
+    throw err;
+  }
+  countStored(ctx.metrics, b, r);
+  return { seq: b.seq, topic: b.topic, partition: p.partition, offset: r.offset, duplicate: r.duplicate };
+}
+
+function itemOf(wire: WireRequest, b: WireRequest['batches'][number]): IngestItem {
+  return {
+    meta: {
+      flags: b.flags,
+      codec: b.codec,
+      host: wire.host,
+      source: b.source,
+      sourceOffset: b.sourceOffset,
+      producer: wire.producer,
+      epoch: wire.epoch,
+      seq: b.seq,
+      rawLength: b.rawLength,
+    },
+    payload: b.payload,
+    payloadCrc: b.crc,
+    lines: b.lines,
+    timestamp: b.timestamp,
+  };
+}
+
+function countStored(m: AggregatorMetrics, b: WireRequest['batches'][number], r: IngestResult): void {
+  const c = topicCounters(m, b.topic);
+  if (r.duplicate) c.dedup.inc();
+  else {
+    c.batches.inc();
+    c.records.inc(b.lines);
+    c.bytes.inc(b.payload.length);
+  }
+}
+
+/** A fenced producer (409): counted and logged where it is refused. */
+function fenced(ctx: ServerContext, wire: WireRequest, err: unknown): void {
+  if (err instanceof LogshipError && err.code === 'LSH_ERR_SEQUENCE') {
+    ctx.metrics.badRequests.inc({ type: 'producer_fenced' });
+    for (const b of wire.batches) ctx.metrics.producerFenced.inc({ topic: b.topic });
+    ctx.logger.warn({ producer: wire.producer, epoch: wire.epoch, host: wire.host, reason: err.message }, 'refused a batch from a fenced producer (409)');
+  }
 }
 
 /** The counters of one topic, looked up by label once instead of per batch (bounded like the topics). */

@@ -172,9 +172,11 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
 /** readBody for a declared length (<= the limit, checked by the caller). */
 function readDeclared(req: IncomingMessage, declared: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    // Small bodies come from Node's buffer pool (cheaper than a fresh allocation each); the payload
-    // pool moves a body to a worker only when it owns its whole memory, and copies it otherwise.
-    const body = Buffer.allocUnsafe(declared);
+    // Node's HTTP parser hands each body chunk over in a buffer of its own (its whole memory, a copy
+    // of the socket's read): a body that arrives as one chunk (a small request, the common case) is
+    // kept as it is, with no allocation and copy of ours, and can still be moved to a payload worker.
+    // A body in several chunks is gathered into one buffer of exactly the declared size.
+    let body: Buffer | undefined;
     let size = 0;
     const onData = (c: Buffer) => {
       if (size + c.length > declared) {
@@ -183,11 +185,17 @@ function readDeclared(req: IncomingMessage, declared: number): Promise<Buffer> {
         reject(new HttpError(400, 'bad_request', `request body longer than its Content-Length of ${declared} bytes`));
         return;
       }
+      if (size === 0 && c.length === declared) {
+        body = c;
+        size = declared;
+        return;
+      }
+      body ??= Buffer.allocUnsafe(declared);
       c.copy(body, size);
       size += c.length;
     };
     const onEnd = () => {
-      if (size === declared) resolve(body);
+      if (size === declared) resolve(body ?? Buffer.alloc(0));
       else reject(new HttpError(400, 'bad_request', `request body ended after ${size} of the ${declared} bytes its Content-Length declares`));
     };
     req.on('data', onData);
