@@ -11,6 +11,13 @@
  * first worker too stops once idle for IDLE_STOP_MS: an agent that ships a few
  * lines a second sends only small batches and runs no worker at all.
  *
+ * Memory per batch in a worker's hands: its input moves there (no copy when
+ * handed over), and so does an output buffer of compressBound(input) bytes
+ * from this side's small free list; the worker writes into it and both move
+ * back. The exact-size result is copied out here and the output buffer waits
+ * for the next job. So all per-batch memory is allocated on this thread, as
+ * with no worker, and the worker isolate holds nothing between jobs.
+ *
  * A pool of size 0 runs no thread: every job runs on the calling thread (the
  * agent's `compression.threads: 0`). An input handed over (`transfer`) then
  * goes to `recycle` as soon as it is compressed, as a worker would move it back.
@@ -33,6 +40,14 @@ interface PoolWorker {
 }
 
 const IDLE_STOP_MS = 10_000;
+/** output buffers kept for reuse: one per job a worker may hold (the agent's pipeline has at most 3) */
+const OUT_KEEP = 3;
+/**
+ * A worker needs little heap: its code, a compression context and the messages (the batches are
+ * outside the heap). A 1 MiB young generation and a small stack keep the isolate from growing
+ * space it does not need; the old generation keeps V8's default limit, so a worker never dies of it.
+ */
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 1, stackSizeMb: 1 };
 
 export class ZstdPool {
   #size: number;
@@ -43,6 +58,7 @@ export class ZstdPool {
 
   #recycle: ((ab: ArrayBuffer) => void) | undefined;
   #inlineBelow: number;
+  #outFree: ArrayBuffer[] = [];
 
   /**
    * @param opts.recycle receives each input the worker is done with (moved back whole), for reuse
@@ -60,23 +76,53 @@ export class ZstdPool {
   }
 
   #spawn(): PoolWorker {
-    // A small young generation: the worker only holds one batch at a time, and a big nursery is pure RSS.
-    const w = new Worker(new URL('./zstd-worker.js', import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: 4 } });
+    const w = new Worker(new URL('./zstd-worker.js', import.meta.url), { resourceLimits: WORKER_LIMITS });
     w.unref();
     const pw: PoolWorker = { w, busy: 0 };
-    w.on('message', (m: { id: number; data?: Uint8Array; input?: Uint8Array; error?: string }) => {
+    w.on('message', (m: { id: number; n?: number; out?: ArrayBuffer; data?: Uint8Array; input?: Uint8Array; error?: string }) => {
       if (m.input && this.#recycle) this.#recycle(m.input.buffer as ArrayBuffer);
       const p = this.#pending.get(m.id);
+      let result: Buffer | undefined;
+      if (m.out) {
+        if (p && m.error === undefined) {
+          result = Buffer.allocUnsafeSlow(m.n!); // its own memory, never a slice of node's shared pool
+          result.set(new Uint8Array(m.out, 0, m.n!));
+        }
+        this.#giveOut(m.out);
+      } else if (m.data) result = Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength);
       if (!p) return;
       this.#pending.delete(m.id);
       pw.busy--;
       if (pw.busy === 0) this.#idle(pw);
       if (m.error !== undefined) p.reject(new LogshipError('LSH_ERR_CORRUPT', `zstd: ${m.error}`));
-      else p.resolve(Buffer.from(m.data!.buffer, m.data!.byteOffset, m.data!.byteLength));
+      else p.resolve(result!);
     });
     w.on('error', (err) => this.#failAll(err));
     this.#workers.push(pw);
     return pw;
+  }
+
+  /** An output buffer of at least `bound` bytes: a free one, else a new one. */
+  #takeOut(bound: number): ArrayBuffer {
+    for (let i = this.#outFree.length - 1; i >= 0; i--) {
+      const ab = this.#outFree[i]!;
+      if (ab.byteLength >= bound) {
+        this.#outFree.splice(i, 1);
+        return ab;
+      }
+    }
+    return Buffer.allocUnsafeSlow(bound).buffer as ArrayBuffer;
+  }
+
+  /** Keeps the OUT_KEEP largest output buffers for reuse; a smaller one becomes garbage. */
+  #giveOut(ab: ArrayBuffer): void {
+    if (this.#closed || ab.byteLength === 0) return;
+    this.#outFree.push(ab);
+    if (this.#outFree.length > OUT_KEEP) {
+      let min = 0;
+      for (let i = 1; i < this.#outFree.length; i++) if (this.#outFree[i]!.byteLength < this.#outFree[min]!.byteLength) min = i;
+      this.#outFree.splice(min, 1);
+    }
   }
 
   /** No work left: the worker no longer keeps the process alive, and an extra one stops after a while. */
@@ -141,13 +187,18 @@ export class ZstdPool {
       }
       // Copy (the caller keeps its bytes, e.g. to retry), into memory that is not zero-filled first,
       // then move the copy to the worker without a second copy.
-      if (transfer) {
-        pw.w.postMessage({ id, op, level, data }, [data.buffer as ArrayBuffer]);
+      let input = data;
+      if (!transfer) {
+        input = Buffer.allocUnsafeSlow(data.byteLength);
+        data.copy(input);
+      }
+      const inputAb = input.buffer as ArrayBuffer;
+      if (op === 'decompress') {
+        pw.w.postMessage({ id, op, level, data: input }, [inputAb]);
         return;
       }
-      const copy = Buffer.allocUnsafeSlow(data.byteLength);
-      data.copy(copy);
-      pw.w.postMessage({ id, op, level, data: copy }, [copy.buffer]);
+      const out = this.#takeOut(binding.compressBound(data.byteLength));
+      pw.w.postMessage({ id, op, level, data: input, out }, [inputAb, out]);
     });
   }
 
@@ -165,6 +216,7 @@ export class ZstdPool {
     if (this.#closed) return;
     this.#closed = true;
     this.#failAll(new LogshipError('LSH_ERR_CLOSED', 'zstd pool closed'));
+    this.#outFree = [];
     await Promise.all(this.#workers.map((pw) => pw.w.terminate()));
   }
 }

@@ -1,52 +1,64 @@
 // Runs in a worker thread: one zstd call per message, so compression never blocks the event loop.
 //
-// Memory: this isolate allocates almost no JS objects, so its garbage collections are rare, and
-// any ArrayBuffer left here as garbage stays resident until one happens (tens of MiB at full
-// speed). So nothing big is left behind: compression writes into one reused scratch buffer and
-// copies the result out to an exact-size buffer that moves to the caller, and an input that was
-// moved here moves back with the answer (the caller may reuse it; its garbage is collected there).
+// Memory: the thread is kept to what compression needs. It loads only zstd's native binding (the
+// zstd-napi classes, and node:stream with them, only if a decompression is ever asked for), and it
+// allocates nothing per batch: the pool moves in the input and an output buffer it owns, the
+// compressed bytes are written into that buffer, and both move back with the answer. So no batch
+// memory is allocated on this thread (where only this isolate's rare collections would free it,
+// in this thread's own malloc arena); the pool copies the exact-size result out and reuses both.
 import { parentPort } from 'node:worker_threads';
-import { Decompressor } from 'zstd-napi';
 import binding from 'zstd-napi/binding.js';
 
-interface Job {
+export interface CompressJob {
   id: number;
-  op: 'compress' | 'decompress';
+  op: 'compress';
+  level: number;
+  data: Uint8Array;
+  /** the pool's output buffer, at least compressBound(data) bytes */
+  out: ArrayBuffer;
+}
+export interface DecompressJob {
+  id: number;
+  op: 'decompress';
   level: number;
   data: Uint8Array;
 }
 
 const contexts = new Map<number, InstanceType<typeof binding.CCtx>>();
-const decompressor = new Decompressor();
-let scratch = Buffer.alloc(0);
+let decompressor: Promise<{ decompress(b: Buffer): Buffer }> | undefined;
 
-function compress(input: Buffer, level: number): Buffer {
+function context(level: number): InstanceType<typeof binding.CCtx> {
   let cctx = contexts.get(level);
   if (!cctx) {
     cctx = new binding.CCtx();
     cctx.setParameter(binding.CParameter.compressionLevel, level);
     contexts.set(level, cctx);
   }
-  const bound = binding.compressBound(input.length);
-  if (scratch.length < bound) scratch = Buffer.allocUnsafeSlow(bound);
-  const n = cctx.compress2(scratch, input);
-  const out = Buffer.allocUnsafeSlow(n);
-  scratch.copy(out, 0, 0, n);
-  return out;
+  return cctx;
 }
 
-parentPort!.on('message', (job: Job) => {
+parentPort!.on('message', (job: CompressJob | DecompressJob) => {
   const inputAb = job.data.buffer as ArrayBuffer;
-  // The pool always moves the input's whole ArrayBuffer here (its own copy, or one the caller gave up): move it back.
-  const back = [inputAb];
-  try {
-    const input = Buffer.from(inputAb, job.data.byteOffset, job.data.byteLength);
-    const out = job.op === 'compress' ? compress(input, job.level) : decompressor.decompress(input);
-    const ab = out.buffer as ArrayBuffer;
-    // A result that owns its whole ArrayBuffer can be moved instead of copied.
-    const transferable = out.byteOffset === 0 && out.byteLength === ab.byteLength && ab !== inputAb;
-    parentPort!.postMessage({ id: job.id, data: out, input: job.data }, transferable ? [ab, ...back] : back);
-  } catch (err) {
-    parentPort!.postMessage({ id: job.id, error: (err as Error).message });
+  const input = new Uint8Array(inputAb, job.data.byteOffset, job.data.byteLength);
+  if (job.op === 'compress') {
+    // The input and the output buffer are the pool's: both move back, whatever happens.
+    const back = [inputAb, job.out];
+    try {
+      const n = context(job.level).compress2(new Uint8Array(job.out), input);
+      parentPort!.postMessage({ id: job.id, n, out: job.out, input: job.data }, back);
+    } catch (err) {
+      parentPort!.postMessage({ id: job.id, error: (err as Error).message, out: job.out, input: job.data }, back);
+    }
+    return;
   }
+  // Decompression (not on the agent's path): the result's size is not known ahead, so it is allocated here.
+  decompressor ??= import('zstd-napi').then((z) => new z.Decompressor());
+  decompressor
+    .then((d) => {
+      const out = d.decompress(Buffer.from(inputAb, job.data.byteOffset, job.data.byteLength));
+      const ab = out.buffer as ArrayBuffer;
+      const transferable = out.byteOffset === 0 && out.byteLength === ab.byteLength && ab !== inputAb;
+      parentPort!.postMessage({ id: job.id, data: out, input: job.data }, transferable ? [ab, inputAb] : [inputAb]);
+    })
+    .catch((err: unknown) => parentPort!.postMessage({ id: job.id, error: (err as Error).message, input: job.data }, [inputAb]));
 });

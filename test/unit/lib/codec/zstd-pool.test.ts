@@ -57,6 +57,26 @@ describe('ZstdPool', () => {
     expect(pool.threads).toBe(1);
   }, 90_000);
 
+  it('the worker writes into output buffers the pool reuses: mixed sizes, concurrent and one by one, each result exact and its own memory', async () => {
+    pool = new ZstdPool(1);
+    const make = (n: number, seed: number) => {
+      const b = Buffer.allocUnsafe(n);
+      for (let i = 0; i < n; i += 50) b.write(`${seed} line ${i} ${(i * seed) % 9973}\n`.padEnd(50, '-'), i, 'latin1');
+      return b;
+    };
+    const sizes = [300_000, 100_000, 500_000, 70_000, 500_000, 1 << 20, 80_000];
+    const inputs = sizes.map((n, i) => make(n, i + 1));
+    const together = await Promise.all(inputs.map((d) => pool!.compress(d, 1)));
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < inputs.length; i++) {
+        const c = round === 0 ? together[i]! : await pool.compress(inputs[i]!, 1);
+        expect(decompressSync(c).equals(inputs[i]!)).toBe(true);
+        expect(c.buffer.byteLength).toBe(c.byteLength);
+      }
+    }
+    expect(pool.threads).toBe(1);
+  }, 60_000);
+
   it('a transferred input moves to the worker and comes back for reuse; close rejects later jobs', async () => {
     const back: ArrayBuffer[] = [];
     pool = new ZstdPool(1, { recycle: (ab) => back.push(ab) });
