@@ -29,7 +29,7 @@ import { startStatusServer } from './status/server.js';
 import { createAgentMetrics, type AgentMetrics } from './metrics.js';
 import { buildStatus, type AgentStatus } from './status/report.js';
 import { checkDataDir } from '../lib/state/data-dir.js';
-import { QuietCollector } from './heap.js';
+import { PayloadCollector, QuietCollector } from './heap.js';
 
 /** <data_dir>/producer.json: the agent's producer identity, {"version": 1, "incarnation", "epoch"}. */
 const PRODUCER_STATE: StateKind<{ incarnation: string; epoch: number }> = {
@@ -49,7 +49,7 @@ export interface AgentOptions {
   logger: Logger;
   now?: () => number;
   fsync?: boolean;
-  /** one full GC each time the agent turns quiet (agent/heap.ts); only where the agent has the process to itself (`logship agent`) */
+  /** one full GC each time the agent turns quiet and one per 8 MiB of batch payloads (agent/heap.ts); only where the agent has the process to itself (`logship agent`) */
   collectWhenQuiet?: boolean;
 }
 
@@ -64,6 +64,7 @@ export class Agent {
   #now: () => number;
   #fsync: boolean;
   #quiet: QuietCollector | undefined;
+  #payloadGc: PayloadCollector | undefined;
   #pool: ZstdPool | undefined;
   #readBuffers: ReadBuffers | undefined;
   buffer!: DiskBuffer;
@@ -92,6 +93,7 @@ export class Agent {
     this.#fsync = opts.fsync ?? true;
     this.metrics = createAgentMetrics();
     this.#quiet = opts.collectWhenQuiet ? new QuietCollector() : undefined;
+    this.#payloadGc = opts.collectWhenQuiet ? new PayloadCollector() : undefined;
   }
 
   async start(): Promise<void> {
@@ -120,6 +122,7 @@ export class Agent {
         this.metrics.droppedLines.inc(l);
       },
       onReadBack: (b) => this.metrics.bufferReadBacks.inc(b),
+      onPayloadBytes: this.#payloadGc && ((n) => this.#payloadGc!.add(n)),
     });
     this.registry = new StreamRegistry(cfg.data_dir);
     await this.registry.restore(this.buffer);

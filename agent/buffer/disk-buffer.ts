@@ -48,6 +48,11 @@ export interface DiskBufferOptions {
   onDrop?: (batches: number, lines: number) => void;
   /** batches read back from the segment files because they were no longer in the in-memory recent cache */
   onReadBack?: (batches: number) => void;
+  /**
+   * bytes of batch payload that passed through here (appended, or read back from the files): memory
+   * outside the V8 heap that is garbage once the batch is sent (agent/heap.ts PayloadCollector)
+   */
+  onPayloadBytes?: (bytes: number) => void;
   /** persist the cursor at most this often (default ACK_PERSIST_MS); close() persists the last one */
   ackPersistMs?: number;
 }
@@ -260,14 +265,17 @@ export class DiskBuffer {
     const offsets = await this.log.append(
       batches.map((b) => ({ count: 1, timestamp: b.timestamp, attributes: b.meta.codec, meta: encodeBufferedMeta(b.meta), payload: b.payload })),
     );
+    let bytes = 0;
     for (let i = 0; i < batches.length; i++) {
       const b = batches[i]!;
+      bytes += b.payload.length;
       const last = this.#recent[this.#recent.length - 1];
       if (last && last.offset + 1 !== offsets[i]) this.#dropRecent(Infinity);
       this.#recent.push({ offset: offsets[i]!, meta: b.meta, payload: b.payload, timestamp: b.timestamp });
       this.#recentBytes += b.payload.length;
     }
     while (this.#recentBytes > RECENT_MAX_BYTES && this.#recent.length > 1) this.#dropRecent(this.#recent[0]!.offset + 1);
+    this.#opts.onPayloadBytes?.(bytes);
     return offsets;
   }
 
@@ -298,7 +306,10 @@ export class DiskBuffer {
     const out = stored
       .filter((s) => s.baseOffset >= start)
       .map((s) => ({ offset: s.baseOffset, meta: decodeBufferedMeta(s.meta), payload: s.payload, timestamp: s.timestamp }));
-    if (out.length > 0) this.#opts.onReadBack?.(out.length);
+    if (out.length > 0) {
+      this.#opts.onReadBack?.(out.length);
+      if (this.#opts.onPayloadBytes) this.#opts.onPayloadBytes(out.reduce((n, b) => n + b.payload.length, 0));
+    }
     return out;
   }
 

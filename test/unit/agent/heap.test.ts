@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { getHeapStatistics } from 'node:v8';
-import { limitYoungGeneration, QuietCollector } from '../../../agent/heap.js';
+import { limitYoungGeneration, PayloadCollector, QuietCollector } from '../../../agent/heap.js';
 import { AGENT_NODE_FLAGS } from '../../../agent/heap-flags.js';
 import { ROOT } from '../../helpers/procs.js';
 
@@ -81,5 +81,60 @@ describe('agent heap settings', () => {
     expect(r.keep).toBe(30_000);
     expect(r.before).toBeGreaterThan(40 << 20);
     expect(r.after).toBeLessThan(r.before / 3);
+  }, 60_000);
+
+  it('PayloadCollector: one collection per `every` bytes, on the next turn of the event loop, several adds coalesced', async () => {
+    let gcs = 0;
+    const p = new PayloadCollector(1000, () => gcs++);
+    p.add(600);
+    p.add(300);
+    await new Promise((r) => setImmediate(r));
+    expect(gcs).toBe(0);
+    // crossing the threshold schedules one collection; more bytes before it runs do not add another
+    p.add(200);
+    p.add(5000);
+    expect(gcs).toBe(0);
+    await new Promise((r) => setImmediate(r));
+    expect(gcs).toBe(1);
+    expect(p.collections).toBe(1);
+    // the count starts again after a collection
+    p.add(999);
+    await new Promise((r) => setImmediate(r));
+    expect(gcs).toBe(1);
+    p.add(1);
+    await new Promise((r) => setImmediate(r));
+    expect(gcs).toBe(2);
+  });
+
+  it('PayloadCollector frees sent payloads: in an agent-like process their memory stays bounded instead of piling up', () => {
+    // A fresh node with the agent's flags: 600 payloads of 200 KiB, the last 20 kept (like the recent cache), and
+    // enough small objects that the kept ones are promoted. Only a full collection frees a promoted payload's memory.
+    const heap = join(ROOT, 'dist/agent/heap.js');
+    const peakArrayBuffers = (every: number): { peak: number; collections: number } => {
+      const code = `
+        const { PayloadCollector } = await import(${JSON.stringify(heap)});
+        const pc = ${every} > 0 ? new PayloadCollector(${every}) : undefined;
+        const ring = []; let peak = 0;
+        for (let i = 0; i < 600; i++) {
+          const b = Buffer.allocUnsafeSlow(200 << 10); b[0] = i;
+          ring.push(b); if (ring.length > 20) ring.shift();
+          pc?.add(b.length);
+          let junk = []; for (let j = 0; j < 2000; j++) junk.push({ j }); junk = undefined;
+          await new Promise((r) => setImmediate(r));
+          peak = Math.max(peak, process.memoryUsage().arrayBuffers);
+        }
+        process.stdout.write(JSON.stringify({ peak, collections: pc?.collections ?? 0 }));`;
+      return JSON.parse(
+        execFileSync(process.execPath, [...AGENT_NODE_FLAGS, '--input-type=module', '-e', code], { env: { ...process.env, NODE_OPTIONS: '' }, encoding: 'utf8', timeout: 60_000 }),
+      ) as { peak: number; collections: number };
+    };
+    const MiB = 1 << 20;
+    const without = peakArrayBuffers(0);
+    const withCollector = peakArrayBuffers(8 * MiB);
+    // 600 x 200 KiB = ~117 MiB allocated: one collection per 8 MiB
+    expect(withCollector.collections).toBeGreaterThanOrEqual(13);
+    // live: 20 x 200 KiB = 4 MiB, plus at most ~8 MiB of garbage between collections
+    expect(withCollector.peak).toBeLessThan(16 * MiB);
+    expect(without.peak).toBeGreaterThan(2 * withCollector.peak);
   }, 60_000);
 });

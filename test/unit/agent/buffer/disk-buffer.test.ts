@@ -202,6 +202,7 @@ describe('DiskBuffer', () => {
 
   it('sends recent batches from memory and counts the ones it must read back from its files', async () => {
     const readBacks: number[] = [];
+    let payloadBytes = 0;
     const openCounting = async () => {
       const b = await DiskBuffer.open({
         dir: join(dir, 'buffer'),
@@ -209,6 +210,7 @@ describe('DiskBuffer', () => {
         whenFull: 'block',
         fsync: true,
         onReadBack: (n) => readBacks.push(n),
+        onPayloadBytes: (n) => (payloadBytes += n),
         logger: pino({ level: 'debug' }, { write: (l: string) => void logs.push(JSON.parse(l)) }),
       });
       buffers.push(b);
@@ -219,12 +221,19 @@ describe('DiskBuffer', () => {
     const fromMemory = await b.read(0, MiB);
     expect(fromMemory.map((x) => x.payload.readUInt32BE(0))).toEqual([0, 1, 2]);
     expect(readBacks).toEqual([]);
+    // every appended payload byte is counted (memory the PayloadCollector frees once sent); a read from memory adds none
+    const appended = fromMemory.reduce((n, x) => n + x.payload.length, 0);
+    expect(payloadBytes).toBe(appended);
     // Past the in-memory cache (a few MiB of payload), the oldest batches come from the files.
     for (let i = 3; i < 12; i++) await put(b, i, MiB);
     const old = await b.read(0, 2 * MiB);
     expect(old[0]!.payload.readUInt32BE(0)).toBe(0);
     expect(readBacks.length).toBe(1);
     expect(readBacks[0]).toBe(old.length);
+    // read-backs are new memory too: appended bytes plus the bytes read back
+    const before = payloadBytes;
+    const more = await b.read(0, 2 * MiB);
+    expect(payloadBytes - before).toBe(more.reduce((n, x) => n + x.payload.length, 0));
     await b.close();
     // After a restart nothing is cached: everything unacknowledged is read back.
     readBacks.length = 0;
