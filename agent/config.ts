@@ -171,7 +171,7 @@ export const agentOptions: OptionTable = table(
       type: t.object(
         table([
           { key: 'max_bytes', type: t.size({ min: 1 * KiB, max: 256 * MiB }), default: 1 * MiB, doc: 'cut a batch at this many uncompressed bytes' },
-          { key: 'max_wait', type: t.duration(), default: 1 * SECOND, doc: 'a file that grew is read at most this long after the growth is seen, so a slow writer\'s lines go out as one batch (0: read at once)' },
+          { key: 'max_wait', type: t.duration(), default: 1 * SECOND, doc: 'a file that grew is read at most this long after the growth is seen, so a slow writer\'s lines go out as one batch; a whole batch.max_bytes of growth is read at once (0: read at once)' },
         ]),
       ),
       doc: 'how lines are grouped before compression',
