@@ -225,10 +225,10 @@ export class MatchEval extends RuleEval<MatchAlertRule> {
       this.#line(g, i, t, records, topic, partition);
       const rest = j1 - j - 1;
       const m = g.matches;
-      if (rest > 0 && t === m.times[m.tail - 1] && (g.status === 'firing' || Math.min(cap, m.total + rest) <= threshold)) {
+      if (rest > 0 && t === m.pairs[2 * m.tail - 2] && (g.status === 'firing' || Math.min(cap, m.total + rest) <= threshold)) {
         // the rest at once: in order (t is the newest), nothing to cut, no transition
         const before = m.total;
-        m.counts[m.tail - 1]! += rest;
+        m.pairs[2 * m.tail - 1]! += rest;
         m.total += rest;
         if (m.total > 2 * cap) {
           // one by one, the times are trimmed to the newest cap whenever more than 2 x cap: first once
@@ -254,14 +254,15 @@ export class MatchEval extends RuleEval<MatchAlertRule> {
   #line(g: GroupState, i: number, t: number, records: ArrayLike<MatchedRecord>, topic: string, partition: number): void {
     const m = g.matches;
     const tail = m.tail;
-    if (tail === m.head || t >= m.times[tail - 1]!) {
+    const pairs = m.pairs;
+    if (tail === m.head || t >= pairs[2 * tail - 2]!) {
       // in order: t is the newest; what the window drops is at the front, and every other time is within it
-      if (tail > m.head && t === m.times[tail - 1]) {
-        m.counts[tail - 1]!++;
+      if (tail > m.head && t === pairs[2 * tail - 2]) {
+        pairs[2 * tail - 1]!++;
         m.total++;
       } else m.add(t);
       const from = t - this.rule.window + 1;
-      if (m.times[m.head]! < from) m.dropBefore(from);
+      if (m.pairs[2 * m.head]! < from) m.dropBefore(from);
       if (m.total > 2 * this.cap) m.keepNewest(this.cap);
       g.count = m.total < this.cap ? m.total : this.cap;
     } else this.#late(g, t);

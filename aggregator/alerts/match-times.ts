@@ -12,22 +12,28 @@
  * so at most the window's milliseconds and at most the matches kept, however
  * many matches share a time.
  *
- * Two parallel Float64Arrays (times, counts) used from `head` to `tail`; the
+ * One Float64Array of (time, count) pairs (`pairs`), run i at [2i] and [2i + 1], used
+ * from run `head` to run `tail`: a run's time and count share a cache line, so
+ * adding to the newest run touches one line of it (a delivery visits hundreds
+ * of groups, each out of the cache by the time it comes round again). The
  * front is cut by moving `head`, and the live part is moved back to the start
- * when the arrays are full (amortized O(1) per run).
+ * when the array is full (amortized O(1) per run).
  */
 export class MatchTimes {
-  /** run i: times[i] (ms), counts[i] (>= 1), for head <= i < tail */
-  times: Float64Array;
-  counts: Float64Array;
+  /** run i: time pairs[2i] (ms), count pairs[2i + 1] (>= 1), for head <= i < tail */
+  pairs: Float64Array;
   head = 0;
   tail = 0;
   /** matches kept: the sum of the counts */
   total = 0;
 
   constructor(capacity = 4) {
-    this.times = new Float64Array(capacity);
-    this.counts = new Float64Array(capacity);
+    this.pairs = new Float64Array(capacity * 2);
+  }
+
+  /** Runs the array has room for. */
+  get capacity(): number {
+    return this.pairs.length >>> 1;
   }
 
   /** From a sorted list of one time per match (the earlier state file layout). */
@@ -48,21 +54,20 @@ export class MatchTimes {
   /** The runs as saved: [[time, count], ...]. */
   runs(): Array<[number, number]> {
     const out: Array<[number, number]> = [];
-    for (let i = this.head; i < this.tail; i++) out.push([this.times[i]!, this.counts[i]!]);
+    for (let i = this.head; i < this.tail; i++) out.push([this.pairs[2 * i]!, this.pairs[2 * i + 1]!]);
     return out;
   }
 
   /** One time per match, ascending (tests, tools). */
   list(): number[] {
     const out: number[] = [];
-    for (let i = this.head; i < this.tail; i++) for (let k = 0; k < this.counts[i]!; k++) out.push(this.times[i]!);
+    for (let i = this.head; i < this.tail; i++) for (let k = 0; k < this.pairs[2 * i + 1]!; k++) out.push(this.pairs[2 * i]!);
     return out;
   }
 
   clone(): MatchTimes {
     const m = new MatchTimes(Math.max(4, this.tail - this.head));
-    m.times.set(this.times.subarray(this.head, this.tail));
-    m.counts.set(this.counts.subarray(this.head, this.tail));
+    m.pairs.set(this.pairs.subarray(2 * this.head, 2 * this.tail));
     m.tail = this.tail - this.head;
     m.total = this.total;
     return m;
@@ -74,12 +79,12 @@ export class MatchTimes {
 
   /** The newest time (undefined when empty). */
   get newest(): number | undefined {
-    return this.tail > this.head ? this.times[this.tail - 1] : undefined;
+    return this.tail > this.head ? this.pairs[2 * this.tail - 2] : undefined;
   }
 
   /** The oldest time (undefined when empty). */
   get oldest(): number | undefined {
-    return this.tail > this.head ? this.times[this.head] : undefined;
+    return this.tail > this.head ? this.pairs[2 * this.head] : undefined;
   }
 
   /** `n` matches at time `t` (any time: an older one goes to its place). */
@@ -87,9 +92,9 @@ export class MatchTimes {
     const tail = this.tail;
     this.total += n;
     if (tail > this.head) {
-      const last = this.times[tail - 1]!;
+      const last = this.pairs[2 * tail - 2]!;
       if (t === last) {
-        this.counts[tail - 1]! += n;
+        this.pairs[2 * tail - 1]! += n;
         return;
       }
       if (t < last) {
@@ -97,9 +102,10 @@ export class MatchTimes {
         return;
       }
     }
-    if (tail === this.times.length) this.#room();
-    this.times[this.tail] = t;
-    this.counts[this.tail++] = n;
+    if (2 * tail === this.pairs.length) this.#room();
+    const at = 2 * this.tail++;
+    this.pairs[at] = t;
+    this.pairs[at + 1] = n;
   }
 
   /** An older time than the newest: into its run, or a new run at its place. */
@@ -108,38 +114,33 @@ export class MatchTimes {
     let hi = this.tail;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.times[mid]! < t) lo = mid + 1;
+      if (this.pairs[2 * mid]! < t) lo = mid + 1;
       else hi = mid;
     }
-    if (this.times[lo] === t) {
-      this.counts[lo]! += n;
+    if (lo < this.tail && this.pairs[2 * lo] === t) {
+      this.pairs[2 * lo + 1]! += n;
       return;
     }
-    if (this.tail === this.times.length) {
+    if (2 * this.tail === this.pairs.length) {
       const moved = this.head;
       this.#room();
       lo -= moved;
     }
-    this.times.copyWithin(lo + 1, lo, this.tail);
-    this.counts.copyWithin(lo + 1, lo, this.tail);
-    this.times[lo] = t;
-    this.counts[lo] = n;
+    this.pairs.copyWithin(2 * lo + 2, 2 * lo, 2 * this.tail);
+    this.pairs[2 * lo] = t;
+    this.pairs[2 * lo + 1] = n;
     this.tail++;
   }
 
-  /** Space for one more run at the tail: the live runs moved to the start, or arrays twice as long. */
+  /** Space for one more run at the tail: the live runs moved to the start, or an array twice as long. */
   #room(): void {
     const live = this.tail - this.head;
-    if (this.head > 0 && live <= this.times.length >>> 1) {
-      this.times.copyWithin(0, this.head, this.tail);
-      this.counts.copyWithin(0, this.head, this.tail);
+    if (this.head > 0 && live <= this.pairs.length >>> 2) {
+      this.pairs.copyWithin(0, 2 * this.head, 2 * this.tail);
     } else {
-      const times = new Float64Array(Math.max(4, this.times.length * 2));
-      const counts = new Float64Array(times.length);
-      times.set(this.times.subarray(this.head, this.tail));
-      counts.set(this.counts.subarray(this.head, this.tail));
-      this.times = times;
-      this.counts = counts;
+      const pairs = new Float64Array(Math.max(8, this.pairs.length * 2));
+      pairs.set(this.pairs.subarray(2 * this.head, 2 * this.tail));
+      this.pairs = pairs;
     }
     this.head = 0;
     this.tail = live;
@@ -149,9 +150,10 @@ export class MatchTimes {
   dropBefore(from: number): boolean {
     let h = this.head;
     const tail = this.tail;
-    if (h === tail || this.times[h]! >= from) return false;
+    const pairs = this.pairs;
+    if (h === tail || pairs[2 * h]! >= from) return false;
     let total = this.total;
-    while (h < tail && this.times[h]! < from) total -= this.counts[h++]!;
+    while (h < tail && pairs[2 * h]! < from) total -= pairs[2 * h++ + 1]!;
     this.head = h;
     this.total = total;
     this.#shrink();
@@ -163,33 +165,32 @@ export class MatchTimes {
     let drop = this.total - keep;
     if (drop <= 0) return;
     let h = this.head;
-    while (h < this.tail && this.counts[h]! <= drop) {
-      drop -= this.counts[h]!;
-      this.total -= this.counts[h++]!;
+    const pairs = this.pairs;
+    while (h < this.tail && pairs[2 * h + 1]! <= drop) {
+      drop -= pairs[2 * h + 1]!;
+      this.total -= pairs[2 * h++ + 1]!;
     }
     if (drop > 0) {
-      this.counts[h]! -= drop;
+      pairs[2 * h + 1]! -= drop;
       this.total -= drop;
     }
     this.head = h;
     this.#shrink();
   }
 
-  /** Emptied: back to the start (and to small arrays when they had grown). */
+  /** Emptied: back to the start (and to a small array when it had grown). */
   #shrink(): void {
     if (this.head !== this.tail) return;
     this.head = this.tail = 0;
-    if (this.times.length > 64) {
-      this.times = new Float64Array(4);
-      this.counts = new Float64Array(4);
-    }
+    if (this.pairs.length > 128) this.pairs = new Float64Array(8);
   }
 
   /** Matches with from <= time < before (the total less the runs outside, summed from each end). */
   countIn(from: number, before: number): number {
     let n = this.total;
-    for (let i = this.tail - 1; i >= this.head && this.times[i]! >= before; i--) n -= this.counts[i]!;
-    for (let i = this.head; i < this.tail && this.times[i]! < from; i++) n -= this.counts[i]!;
+    const pairs = this.pairs;
+    for (let i = this.tail - 1; i >= this.head && pairs[2 * i]! >= before; i--) n -= pairs[2 * i + 1]!;
+    for (let i = this.head; i < this.tail && pairs[2 * i]! < from; i++) n -= pairs[2 * i + 1]!;
     return n < 0 ? 0 : n;
   }
 }

@@ -115,12 +115,12 @@ describe('MatchTimes', () => {
     for (let batch = 0; batch < 1_000; batch++) for (let line = 0; line < 250; line++) runs.add(10_000 + batch * 10);
     expect(runs.total).toBe(250_000);
     expect(runs.runs().length).toBe(1_000);
-    expect(runs.times.length).toBeLessThanOrEqual(2_048);
+    expect(runs.capacity).toBeLessThanOrEqual(2_048);
     runs.dropBefore(10_000 + 900 * 10);
     expect(runs.total).toBe(100 * 250);
     runs.dropBefore(Infinity);
     expect(runs.empty).toBe(true);
-    expect(runs.times.length).toBe(4);
+    expect(runs.capacity).toBe(4);
   });
 
   it('gives MatchEval the counts and states of the list layout, match by match and tick by tick', () => {
