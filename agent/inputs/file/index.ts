@@ -155,10 +155,16 @@ export class FileInput {
     }
   }
 
-  /** Kicks all tailers (after capacity returns). */
+  /**
+   * Kicks the tailers that stopped for capacity (called after every append). A rest shorter than
+   * batch.max_bytes left for its max_wait read is not read here: only whole batches of it.
+   */
   wake(): void {
     this.#armPoll();
-    for (const t of this.#tailers) if (t.lag > 0 || t.hasPartial) this.#reads.now(t);
+    for (const t of this.#tailers) {
+      if (t.stalled || t.hasPartial) this.#reads.now(t);
+      else if (t.lag > 0) this.#reads.grew(t, t.size);
+    }
   }
 
   #poke(path: string): void {

@@ -90,7 +90,7 @@ export class ReadScheduler {
       }
       // Unread growth without a max_wait read pending (reading stopped for capacity) is read now;
       // with one, it waits for it, except whole batches (grew).
-      if (t.detached || t.hasPartial || (t.lag > 0 && !this.#soon.has(t))) this.now(t);
+      if (t.detached || t.hasPartial || t.stalled || (t.lag > 0 && !this.#soon.has(t))) this.now(t);
       else if (t.lag > 0) this.grew(t, t.size);
       else if (now - t.lastGrowth < ACTIVE_MS) this.soon(t);
       else if (!t.busy) continue;

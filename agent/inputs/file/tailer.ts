@@ -73,6 +73,8 @@ export class Tailer {
   #again = false;
   /** a call that asked for everything came while a pump ran */
   #againAll = false;
+  /** the last read stopped short of the end because the pipeline or buffer was full */
+  stalled = false;
 
   private constructor(path: string, fd: number, st: Stats, stream: StreamState, now: number) {
     this.path = path;
@@ -203,6 +205,7 @@ export class Tailer {
       this.readOffset += cut.consumed;
       this.stream.read = this.readOffset;
     }
+    this.stalled = !this.#closed && this.readOffset < this.size && !ctx.hasCapacity();
   }
 
   /** Does the file still start with the bytes its stream's fingerprint describes? */
