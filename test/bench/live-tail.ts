@@ -8,6 +8,7 @@
  */
 import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { request } from 'undici';
 import { httpJson } from '../helpers/procs.js';
 import { makeRng, nginxLine } from './gen-nginx.js';
 import { atMost, envNumber, info, log, MiB, percentile, progress, scratch, sleep, stopService, type BenchOptions, type Scenario, type ScenarioResult } from './harness.js';
@@ -25,7 +26,7 @@ export const liveTail: Scenario = {
 
 interface RecordsPage {
   next_offset: number;
-  records: Array<{ message: string }>;
+  records: Array<{ message: string; timestamp: string }>;
 }
 
 async function run(_o: BenchOptions): Promise<ScenarioResult> {
@@ -50,6 +51,14 @@ async function run(_o: BenchOptions): Promise<ScenarioResult> {
 
     const total = Math.round(rate * seconds);
     const lat = new Float64Array(total);
+    /** each line's write time, ms after t0, beside its latency: latency over the run */
+    const wrote = new Float64Array(total);
+    /** write -> the agent's read of the line's batch (the batch's timestamp): the batching wait in the file */
+    const inFile = new Float64Array(total);
+    /** consumer's JSON.parse of each page: the bench's own cost, not counted in the latency */
+    const parseMs: number[] = [];
+    const epoch = performance.timeOrigin;
+    let t0 = performance.now();
     let received = 0;
     let written = 0;
     let bytesWritten = 0;
@@ -61,17 +70,34 @@ async function run(_o: BenchOptions): Promise<ScenarioResult> {
       let offset = 0;
       while (!stopConsumers) {
         let page: RecordsPage;
+        let now: number;
         try {
-          page = await httpJson<RecordsPage>(`${stack.aggUrl}/v1/topics/${TOPIC}/partitions/${partition}/records?offset=${offset}&wait_ms=1000&max_bytes=${4 * MiB}`);
+          const res = await request(`${stack.aggUrl}/v1/topics/${TOPIC}/partitions/${partition}/records?offset=${offset}&wait_ms=1000&max_bytes=${4 * MiB}`);
+          const text = await res.body.text();
+          if (res.statusCode !== 200) throw new Error(`records: HTTP ${res.statusCode}: ${text.slice(0, 200)}`);
+          // Visible: the whole response is here (the aggregator's decoding and serializing counted);
+          // parsing it is this process's work, timed apart.
+          now = performance.now();
+          page = JSON.parse(text) as RecordsPage;
+          parseMs.push(performance.now() - now);
         } catch {
           await sleep(50);
           continue;
         }
-        const now = performance.now();
+        let readAt = NaN;
+        let stamp = '';
         for (const r of page.records) {
           const sp = r.message.indexOf(' ');
           const t = Number(r.message.slice(2, sp));
-          if (received < total) lat[received] = now - t;
+          if (r.timestamp !== stamp) {
+            stamp = r.timestamp;
+            readAt = Date.parse(stamp) - epoch;
+          }
+          if (received < total) {
+            lat[received] = now - t;
+            wrote[received] = t - t0;
+            inFile[received] = readAt - t;
+          }
           received++;
         }
         offset = page.next_offset;
@@ -93,7 +119,7 @@ async function run(_o: BenchOptions): Promise<ScenarioResult> {
 
     log(`live tail: ${rate} lines/s for ${seconds} s, batch.max_wait ${maxWait}`);
     const pr = progress(() => `live-tail: ${written} / ${total} lines written, ${received} visible`);
-    const t0 = performance.now();
+    t0 = performance.now();
     aw.mark();
     gw.mark();
     let sec = 1_760_000_000;
@@ -130,7 +156,15 @@ async function run(_o: BenchOptions): Promise<ScenarioResult> {
       await stopService(agent);
       await stopService(agg);
 
-      const got = lat.subarray(0, Math.min(received, total)).sort();
+      const n = Math.min(received, total);
+      const bySecond = perSecondP99(lat.subarray(0, n), wrote.subarray(0, n));
+      // the part after the agent's read: compress, buffer fsync, send, store + group-commit fsync, long-poll, response
+      const after = new Float64Array(n);
+      for (let i = 0; i < n; i++) after[i] = lat[i]! - inFile[i]!;
+      after.sort();
+      const waited = inFile.subarray(0, n).sort();
+      const parses = Float64Array.from(parseMs).sort();
+      const got = lat.subarray(0, n).sort();
       const waitMs = parseDuration(maxWait);
       const p99 = percentile(got, 99);
       return {
@@ -143,12 +177,17 @@ async function run(_o: BenchOptions): Promise<ScenarioResult> {
           info('latency p90', percentile(got, 90), 'ms'),
           atMost('latency p99', p99, waitMs + 100, 'ms'),
           info('latency max', percentile(got, 100), 'ms'),
+          info('  in the file until read (batching: max_wait / max_bytes) p50 / p99', `${fmt(percentile(waited, 50))} / ${fmt(percentile(waited, 99))}`, 'ms'),
+          info('  read -> visible (agent pipeline, send, store, fsync, long-poll) p50 / p99', `${fmt(percentile(after, 50))} / ${fmt(percentile(after, 99))}`, 'ms'),
+          info('consumer JSON.parse per page (not counted) p50 / p99', `${fmt(percentile(parses, 50))} / ${fmt(percentile(parses, 99))} over ${parses.length} pages`, 'ms'),
+          info('p99 per second of writing', bySecond.map((x) => Math.round(x)).join(' '), 'ms'),
           info('agent CPU', (100 * gw.cpu) / runSeconds, '% of a core'),
           info('aggregator CPU', (100 * aw.cpu) / runSeconds, '% of a core'),
           info('agent peak RSS', gw.peakRss / MiB, 'MiB'),
         ],
         notes,
-        raw: { rate, seconds, maxWait, received, total, p50: percentile(got, 50), p90: percentile(got, 90), p99, max: percentile(got, 100) },
+        raw: { rate, seconds, maxWait, received, total, p50: percentile(got, 50), p90: percentile(got, 90), p99, max: percentile(got, 100), p99PerSecond: bySecond,
+          inFileP50: percentile(waited, 50), inFileP99: percentile(waited, 99), afterReadP50: percentile(after, 50), afterReadP99: percentile(after, 99), parseP99: percentile(parses, 99), pages: parses.length },
       };
     } finally {
       pr.stop();
@@ -158,6 +197,15 @@ async function run(_o: BenchOptions): Promise<ScenarioResult> {
     await tmp.cleanup();
   }
 }
+
+/** p99 latency of the lines written in each second of the run, in write order. */
+function perSecondP99(lat: Float64Array, wrote: Float64Array): number[] {
+  const buckets: number[][] = [];
+  for (let i = 0; i < lat.length; i++) (buckets[Math.max(0, Math.floor(wrote[i]! / 1000))] ??= []).push(lat[i]!);
+  return Array.from(buckets, (b) => (b ? percentile(Float64Array.from(b).sort(), 99) : NaN));
+}
+
+const fmt = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
 
 function parseDuration(s: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m)?$/.exec(s.trim());
