@@ -95,20 +95,47 @@ export async function receiveBatches(
  */
 export async function storeBatches(ctx: ServerContext, wire: WireRequest, agentStatus: string | string[] | undefined, judge: boolean): Promise<Ack[]> {
   if (judge) judgeTopics(ctx, wire);
-  // Every topic of the request stays open (not evicted) until the request is answered.
+  const acks = wire.batches.length === 1 ? [await storeOne(ctx, wire)] : await storeMany(ctx, wire);
+  if (ctx.agents) {
+    let raw = 0;
+    let lines = 0;
+    for (const b of wire.batches) {
+      raw += b.rawLength;
+      lines += b.lines;
+    }
+    ctx.agents.record(wire.host, wire.producer, raw, lines, agentStatus);
+  }
+  return acks;
+}
+
+/**
+ * A request of one batch (an agent's usual request): its topic held (not evicted) until the batch
+ * is durable, taken without a promise when it is open already; no grouping by partition.
+ */
+async function storeOne(ctx: ServerContext, wire: WireRequest): Promise<Ack> {
+  const b = wire.batches[0]!;
+  const topic = ctx.storage.acquireOpen?.(b.topic) ?? (await ctx.storage.acquire(b.topic, true))!;
+  try {
+    const p = topic.partitions[partitionFor(wire.host, b.source, topic.partitions.length)]!;
+    let r: IngestResult;
+    try {
+      [r] = (await p.append([itemOf(wire, b)])) as [IngestResult];
+    } catch (err) {
+      fenced(ctx, wire, err);
+      throw err;
+    }
+    countStored(ctx.metrics, b, r);
+    return { seq: b.seq, topic: b.topic, partition: p.partition, offset: r.offset, duplicate: r.duplicate };
+  } finally {
+    ctx.storage.release(b.topic);
+  }
+}
+
+/** Several batches: every topic of the request stays open (not evicted) until the request is answered. */
+async function storeMany(ctx: ServerContext, wire: WireRequest): Promise<Ack[]> {
   const held = new Map<string, TopicHandle>();
   try {
-    const acks = await ingest(ctx, wire, held);
-    if (ctx.agents) {
-      let raw = 0;
-      let lines = 0;
-      for (const b of wire.batches) {
-        raw += b.rawLength;
-        lines += b.lines;
-      }
-      ctx.agents.record(wire.host, wire.producer, raw, lines, agentStatus);
-    }
-    return acks;
+    return await ingest(ctx, wire, held);
   } finally {
     for (const name of held.keys()) ctx.storage.release(name);
   }
@@ -176,7 +203,6 @@ async function checkOnWorker(payloads: ServerContext['payloads'], maxRaw: number
 export type Ack = IngestResult & { seq: number; topic: string; partition: number };
 
 async function ingest(ctx: ServerContext, wire: WireRequest, held: Map<string, TopicHandle>): Promise<Ack[]> {
-  if (wire.batches.length === 1) return [await ingestOne(ctx, wire, held)];
   // Group per partition, keeping request order inside each group.
   const groups = new Map<PartitionHandle, { items: IngestItem[]; idx: number[] }>();
   const where: Array<{ topic: string; partition: number }> = [];
@@ -217,23 +243,6 @@ async function ingest(ctx: ServerContext, wire: WireRequest, held: Map<string, T
     throw err;
   }
   return acks;
-}
-
-/** ingest() for a request of one batch (an agent's usual request): no grouping by partition. */
-async function ingestOne(ctx: ServerContext, wire: WireRequest, held: Map<string, TopicHandle>): Promise<Ack> {
-  const b = wire.batches[0]!;
-  const topic = (await ctx.storage.acquire(b.topic, true))!;
-  held.set(b.topic, topic);
-  const p = topic.partitions[partitionFor(wire.host, b.source, topic.partitions.length)]!;
-  let r: IngestResult;
-  try {
-    [r] = (await p.append([itemOf(wire, b)])) as [IngestResult];
-  } catch (err) {
-    fenced(ctx, wire, err);
-    throw err;
-  }
-  countStored(ctx.metrics, b, r);
-  return { seq: b.seq, topic: b.topic, partition: p.partition, offset: r.offset, duplicate: r.duplicate };
 }
 
 function itemOf(wire: WireRequest, b: WireRequest['batches'][number]): IngestItem {

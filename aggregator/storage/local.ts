@@ -175,6 +175,15 @@ export class LocalStorage implements Storage {
     }
   }
 
+  /** acquire() of a topic that is open now, without a promise; undefined when it is not open. */
+  acquireOpen(name: string): Topic | undefined {
+    const t = this.#topics.get(name);
+    if (!t) return undefined;
+    this.#users.set(name, (this.#users.get(name) ?? 0) + 1);
+    this.#lastUsed.set(name, Date.now());
+    return t;
+  }
+
   release(name: string): void {
     const n = (this.#users.get(name) ?? 1) - 1;
     if (n <= 0) this.#users.delete(name);

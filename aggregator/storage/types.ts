@@ -116,6 +116,8 @@ export interface Storage {
   stats(name: string): PartitionStats[] | undefined;
   /** The topic, opened (or created with the configured settings when `create`) and held until release(). */
   acquire(name: string, create: boolean): Promise<TopicHandle | undefined>;
+  /** acquire() without a promise when the topic is open now (the ingest hot path); undefined: use acquire(). */
+  acquireOpen?(name: string): TopicHandle | undefined;
   release(name: string): void;
   /** acquire + fn + release. */
   withTopic<T>(name: string, create: boolean, fn: (t: TopicHandle | undefined) => Promise<T> | T): Promise<T>;
