@@ -17,6 +17,9 @@
  * build and the other one after the other, interleaved, and prints both sides' medians;
  * BENCH_FANIN_AB=processes=N runs this build against itself with ingest.processes N.
  * BENCH_INGEST_PROCESSES sets this build's ingest.processes (default: the aggregator's own).
+ * BENCH_PROFILE=1 (not with A/B): the aggregator under --cpu-prof, its top functions, and its
+ * main thread's time split by kind of work (cost-split.ts): HTTP itself against the payload check,
+ * decode and routing, storage, metrics, GC, as a share and as us per batch.
  * With ingest processes, "aggregator" CPU is the writer's and every ingest process's together,
  * and the writer's main thread and the ingest processes are printed apart; the binary framing's
  * own cost per batch (ingest-ipc.ts) is measured in this process first.
@@ -54,7 +57,8 @@ import {
 import { clkTck } from './proc-stats.js';
 import { TreeWatch } from './proc-tree.js';
 import { measureIngestIpc } from './ingest-ipc.js';
-import { summarizeDir } from './top-profile.js';
+import { profilesIn, summarizeDir } from './top-profile.js';
+import { COST_BUCKETS, costSplit } from './cost-split.js';
 
 const TOPIC = 'many';
 const PAYLOADS = 64;
@@ -331,10 +335,22 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
     const r = await runOnce(tmp.dir, c, 'this build', undefined, profileDir);
     checkStored(r, c.linesPer, notes, 'many-producers');
     const raw: Record<string, unknown> = {};
+    const splitRows: Row[] = [];
     if (profileDir) {
       try {
         raw.profile_aggregator = await summarizeDir(profileDir, 'aggregator', log);
         notes.push(`aggregator CPU profiles: ${profileDir}`);
+        // The main thread (the biggest profile) by kind of work: how much of a batch is HTTP itself.
+        const main = (await profilesIn(profileDir))[0];
+        if (main) {
+          const split = await costSplit(main);
+          raw.cost_split_main_thread = split;
+          const mainUs = perBatch(r.aggMainCpu, r);
+          for (const b of COST_BUCKETS) {
+            splitRows.push(info(`  main thread: ${b}`, `${(100 * split.share[b]).toFixed(1)} % ~ ${(split.share[b] * mainUs).toFixed(0)} us/batch`));
+          }
+          notes.push('main-thread split: self time of the profiled run (the profiler adds its own cost; the start-up bucket is not per batch); test/bench/cost-split.ts');
+        }
       } catch (err) {
         notes.push(`no aggregator profile: ${(err as Error).message}`);
       }
@@ -356,6 +372,7 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
         info('aggregator peak RSS', r.peakRss / MiB, 'MiB'),
         info('producers (this process) CPU', (100 * r.clientCpu) / r.elapsed, '% of a core'),
         ...costRows(r),
+        ...splitRows,
         ipcRow,
       ],
       notes,
