@@ -225,7 +225,7 @@ export class MatchEval extends RuleEval<MatchAlertRule> {
       this.#line(g, i, t, records, topic, partition);
       const rest = j1 - j - 1;
       const m = g.matches;
-      if (rest > 0 && t === m.pairs[2 * m.tail - 2] && (g.status === 'firing' || Math.min(cap, m.total + rest) <= threshold)) {
+      if (rest > 0 && t === m.ends[1] && (g.status === 'firing' || Math.min(cap, m.total + rest) <= threshold)) {
         // the rest at once: in order (t is the newest), nothing to cut, no transition
         const before = m.total;
         m.pairs[2 * m.tail - 1]! += rest;
@@ -254,15 +254,15 @@ export class MatchEval extends RuleEval<MatchAlertRule> {
   #line(g: GroupState, i: number, t: number, records: ArrayLike<MatchedRecord>, topic: string, partition: number): void {
     const m = g.matches;
     const tail = m.tail;
-    const pairs = m.pairs;
-    if (tail === m.head || t >= pairs[2 * tail - 2]!) {
+    const ends = m.ends;
+    if (tail === m.head || t >= ends[1]!) {
       // in order: t is the newest; what the window drops is at the front, and every other time is within it
-      if (tail > m.head && t === pairs[2 * tail - 2]) {
-        pairs[2 * tail - 1]!++;
+      if (tail > m.head && t === ends[1]) {
+        m.pairs[2 * tail - 1]!++;
         m.total++;
       } else m.add(t);
       const from = t - this.rule.window + 1;
-      if (m.pairs[2 * m.head]! < from) m.dropBefore(from);
+      if (ends[0]! < from) m.dropBefore(from);
       if (m.total > 2 * this.cap) m.keepNewest(this.cap);
       g.count = m.total < this.cap ? m.total : this.cap;
     } else this.#late(g, t);

@@ -26,6 +26,12 @@ export class MatchTimes {
   tail = 0;
   /** matches kept: the sum of the counts */
   total = 0;
+  /**
+   * [0] the oldest time, [1] the newest (meaningful when not empty): kept beside the object in a
+   * small array (on the heap with it), so the common check of a match (in order? anything left
+   * the window?) reads neither end of `pairs`
+   */
+  readonly ends = new Float64Array(2);
 
   constructor(capacity = 4) {
     this.pairs = new Float64Array(capacity * 2);
@@ -70,6 +76,7 @@ export class MatchTimes {
     m.pairs.set(this.pairs.subarray(2 * this.head, 2 * this.tail));
     m.tail = this.tail - this.head;
     m.total = this.total;
+    m.ends.set(this.ends);
     return m;
   }
 
@@ -102,6 +109,8 @@ export class MatchTimes {
         return;
       }
     }
+    if (tail === this.head) this.ends[0] = t;
+    this.ends[1] = t;
     if (2 * tail === this.pairs.length) this.#room();
     const at = 2 * this.tail++;
     this.pairs[at] = t;
@@ -130,6 +139,7 @@ export class MatchTimes {
     this.pairs[2 * lo] = t;
     this.pairs[2 * lo + 1] = n;
     this.tail++;
+    if (lo === this.head) this.ends[0] = t;
   }
 
   /** Space for one more run at the tail: the live runs moved to the start, or an array twice as long. */
@@ -156,6 +166,7 @@ export class MatchTimes {
     while (h < tail && pairs[2 * h]! < from) total -= pairs[2 * h++ + 1]!;
     this.head = h;
     this.total = total;
+    if (h < tail) this.ends[0] = pairs[2 * h]!;
     this.#shrink();
     return true;
   }
@@ -175,6 +186,7 @@ export class MatchTimes {
       this.total -= drop;
     }
     this.head = h;
+    if (h < this.tail) this.ends[0] = pairs[2 * h]!;
     this.#shrink();
   }
 

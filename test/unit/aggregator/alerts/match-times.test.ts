@@ -101,6 +101,8 @@ describe('MatchTimes', () => {
           if (runs.countIn(from, before) !== want) expect({ seed, op, from, before, count: runs.countIn(from, before) }).toEqual({ seed, op, from, before, count: want });
         }
         if (runs.total !== list.length || (op % 50 === 0 && runs.list().join() !== list.join())) expect({ seed, op, times: runs.list() }).toEqual({ seed, op, times: list });
+        // the ends kept beside the runs: the oldest and newest time whenever something is kept
+        if (list.length > 0 && (runs.ends[0] !== list[0] || runs.ends[1] !== list[list.length - 1])) expect({ seed, op, ends: [...runs.ends] }).toEqual({ seed, op, ends: [list[0], list[list.length - 1]] });
       }
       expect(runs.list(), `seed ${seed}`).toEqual(list);
       // saved and read back: the same times
