@@ -62,6 +62,8 @@ export class Agent {
   readonly metrics: AgentMetrics;
   #logger: Logger;
   #now: () => number;
+  /** ms from a file read to its batch being durable in the buffer, smoothed (the max_wait read starts this much early) */
+  #readToDurable = 0;
   #fsync: boolean;
   #quiet: QuietCollector | undefined;
   #payloadGc: PayloadCollector | undefined;
@@ -222,6 +224,7 @@ export class Agent {
       ctx: {
         maxBatchBytes: this.cfg.batch.max_bytes,
         maxWait: this.cfg.batch.max_wait,
+        readHeadroom: () => this.#readToDurable,
         maxLineBytes: input.max_line_bytes,
         partialLineTimeout: input.partial_line_timeout,
         multiline: input.multiline
@@ -255,7 +258,9 @@ export class Agent {
             owned: b.owned,
             timestamp: b.timestamp,
             onDurable: (offset) => {
-              this.registry.applyBatch(meta, offset, this.#now());
+              const now = this.#now();
+              this.registry.applyBatch(meta, offset, now);
+              this.#readToDurable += (Math.max(0, now - b.timestamp) - this.#readToDurable) / 8;
               this.#dirty = true;
             },
           });

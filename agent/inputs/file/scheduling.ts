@@ -44,14 +44,19 @@ export class ReadScheduler {
     t.pump(this.#ctx()).catch((err) => this.#logger.warn({ err, path: t.path }, 'read failed; will retry'));
   }
 
-  /** Read once batch.max_wait is over (at once when it is 0); one pending read per tailer. */
+  /**
+   * Read once batch.max_wait is over (at once when it is 0); one pending read per tailer. The read
+   * starts early by the time a batch lately took from read to durable (readHeadroom, at most half of
+   * max_wait): max_wait bounds the line's wait in the agent, not only in its file.
+   */
   soon(t: Tailer): void {
     if (!this.#maxWait) return this.now(t);
     if (this.#soon.has(t)) return;
+    const headroom = Math.min(this.#maxWait / 2, Math.max(0, this.#ctx().readHeadroom?.() ?? 0));
     const timer = setTimeout(() => {
       this.#soon.delete(t);
       this.now(t);
-    }, this.#maxWait);
+    }, this.#maxWait - headroom);
     timer.unref();
     this.#soon.set(t, timer);
   }

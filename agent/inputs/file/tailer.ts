@@ -38,6 +38,12 @@ export interface TailerContext {
   partialLineTimeout: number;
   /** batch.max_wait: how long a file that grew may wait before it is read */
   maxWait?: number;
+  /**
+   * ms a read batch takes lately to become durable in the buffer (compression, append, fsync): the
+   * max_wait read starts this much earlier (at most half of max_wait), so a line's whole wait in
+   * the agent, read to buffer included, stays within max_wait
+   */
+  readHeadroom?: () => number;
   /** multiline records: start pattern, max lines, and the timeout that flushes an open record */
   multiline?: MultilineRule & { timeout: number };
   now: () => number;

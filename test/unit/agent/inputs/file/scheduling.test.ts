@@ -2,8 +2,9 @@
  * ReadScheduler on real files: a batch closes on batch.max_bytes or batch.max_wait, whichever comes
  * first. A whole max_bytes of unread growth is read at once (only whole batches; the rest keeps its
  * max_wait read), less waits for max_wait; a read of everything cancels the pending max_wait read.
+ * The max_wait read starts early by the agent's recent read-to-durable time (at most half of it).
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { appendFile, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,7 +29,7 @@ afterEach(async () => {
 
 const lines = (from: number, n: number) => Array.from({ length: n }, (_, i) => `line ${String(from + i).padStart(6, '0')} ${'x'.repeat(40)}\n`).join('');
 
-async function setup(initial: string) {
+async function setup(initial: string, o: { maxWait?: number; headroom?: number } = {}) {
   const p = join(dir, 'a.log');
   await writeFile(p, initial);
   const batches: ReadBatch[] = [];
@@ -36,7 +37,8 @@ async function setup(initial: string) {
     maxBatchBytes: MAX_BYTES,
     maxLineBytes: 1 << 16,
     partialLineTimeout: 1_000,
-    maxWait: MAX_WAIT,
+    maxWait: o.maxWait ?? MAX_WAIT,
+    ...(o.headroom !== undefined ? { readHeadroom: () => o.headroom! } : {}),
     now: () => Date.now(),
     hasCapacity: () => true,
     submit: (b) => void batches.push({ ...b, raw: Buffer.from(b.raw) }),
@@ -50,7 +52,7 @@ async function setup(initial: string) {
   const stream: StreamState = { key: 'a', topic: 'app', path: p, dev: 0, ino: 0, fpLen: 0, fpCrc: 0, offset: 0, lastSeen: 0 };
   const { fd, st } = await Tailer.openFile(p);
   const t = Tailer.attach(p, fd, st, stream, Date.now());
-  const sched = new ReadScheduler(() => ctx, MAX_WAIT, createLogger({ level: 'silent' }));
+  const sched = new ReadScheduler(() => ctx, o.maxWait ?? MAX_WAIT, createLogger({ level: 'silent' }));
   closers.push(() => t.close(), () => sched.close());
   const size = async () => (await stat(p)).size;
   /** Bounded wait for the tailer's reads to finish. */
@@ -116,4 +118,27 @@ describe('ReadScheduler', () => {
     expect(h.text()).toBe(content);
     expect(h.sched.pending).toBe(0);
   });
+
+  for (const [headroom, fires] of [
+    [300, 700],
+    [5_000, 500], // at most half of max_wait
+    [0, 1_000],
+  ] as const) {
+    it(`the max_wait read starts early by the read-to-durable headroom (${headroom} ms of 1 s: at ${fires} ms)`, async () => {
+      const h = await setup(lines(0, 20), { maxWait: 1_000, headroom });
+      const size = await h.size();
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      try {
+        h.sched.grew(h.t, size);
+        vi.advanceTimersByTime(fires - 1);
+        expect(h.t.busy).toBe(false);
+        vi.advanceTimersByTime(1);
+        expect(h.t.busy).toBe(true);
+      } finally {
+        vi.useRealTimers();
+      }
+      await h.settled();
+      expect(h.text()).toBe(lines(0, 20));
+    });
+  }
 });
