@@ -24,7 +24,7 @@
  * the buffer exceeds max_bytes by at most that one batch.
  */
 import { join } from 'node:path';
-import { FRAME_HEADER_BYTES, SegmentLog, type StoredBatch } from '../../lib/log/index.js';
+import { crc32c, FRAME_HEADER_BYTES, SegmentLog, type StoredBatch } from '../../lib/log/index.js';
 import { readStateFile, writeStateFile, type StateKind } from '../../lib/state/state-file.js';
 import { CorruptError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/obs/logger.js';
@@ -90,6 +90,12 @@ export interface BufferedBatch {
   meta: BufferedMeta;
   payload: Buffer;
   timestamp: number;
+  /**
+   * crc32c(payload), for batches from the in-memory recent cache: computed once at append for the
+   * buffer frame and sent as the wire CRC, instead of a second pass over the payload per send.
+   * Undefined for batches read back from the files (the sender computes it).
+   */
+  crc?: number;
 }
 
 /** Compressed bytes of recent batches kept in memory for sending without a read-back. */
@@ -262,8 +268,10 @@ export class DiskBuffer {
   }
 
   async append(batches: Array<{ meta: BufferedMeta; payload: Buffer; timestamp: number }>): Promise<number[]> {
+    // One CRC pass per payload: the frame CRC is combined from it (lib/log), and the recent cache keeps it for the wire.
+    const crcs = batches.map((b) => crc32c(b.payload));
     const offsets = await this.log.append(
-      batches.map((b) => ({ count: 1, timestamp: b.timestamp, attributes: b.meta.codec, meta: encodeBufferedMeta(b.meta), payload: b.payload })),
+      batches.map((b, i) => ({ count: 1, timestamp: b.timestamp, attributes: b.meta.codec, meta: encodeBufferedMeta(b.meta), payload: b.payload, payloadCrc: crcs[i]! })),
     );
     let bytes = 0;
     for (let i = 0; i < batches.length; i++) {
@@ -271,7 +279,7 @@ export class DiskBuffer {
       bytes += b.payload.length;
       const last = this.#recent[this.#recent.length - 1];
       if (last && last.offset + 1 !== offsets[i]) this.#dropRecent(Infinity);
-      this.#recent.push({ offset: offsets[i]!, meta: b.meta, payload: b.payload, timestamp: b.timestamp });
+      this.#recent.push({ offset: offsets[i]!, meta: b.meta, payload: b.payload, timestamp: b.timestamp, crc: crcs[i]! });
       this.#recentBytes += b.payload.length;
     }
     while (this.#recentBytes > RECENT_MAX_BYTES && this.#recent.length > 1) this.#dropRecent(this.#recent[0]!.offset + 1);

@@ -202,6 +202,8 @@ export class Forwarder {
       flags: b.meta.flags,
       rawLength: b.meta.rawLength,
       payload: b.payload,
+      // computed once at buffer append for batches still in memory; encodeRequest computes the others'
+      crc: b.crc,
     }));
     // Sent as its parts (the buffered payloads themselves), not joined into a request-sized copy.
     const body = encodeRequest({ producer: this.#o.producer, epoch: this.#o.epoch, host: this.#o.host, batches: wire });

@@ -48,7 +48,11 @@ export interface WireBatch {
   flags: number;
   rawLength: number;
   payload: Buffer;
-  /** CRC-32C of the payload as sent: set by decodeRequest once verified; encodeRequest computes its own */
+  /**
+   * CRC-32C of the payload as sent: set by decodeRequest once verified. encodeRequest sends it when
+   * given (the caller vouches that it is crc32c(payload), e.g. computed once for its own store) and
+   * computes it otherwise.
+   */
   crc?: number;
 }
 
@@ -96,7 +100,7 @@ export function encodeRequest(req: WireRequest): Buffer[] {
     q = h.writeUInt8(b.codec, q);
     q = h.writeUInt8(b.flags, q);
     q = h.writeUInt32BE(b.rawLength, q);
-    q = h.writeUInt32BE(crc32c(b.payload), q);
+    q = h.writeUInt32BE(b.crc ?? crc32c(b.payload), q);
     h.writeUInt32BE(b.payload.length, q);
     out.push(h, b.payload);
   }

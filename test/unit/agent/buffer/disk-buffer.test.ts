@@ -12,6 +12,7 @@ import { pino } from 'pino';
 import { DiskBuffer } from '../../../../agent/buffer/disk-buffer.js';
 import type { BufferedMeta } from '../../../../agent/buffer/buffered-meta.js';
 import { CODEC_ZSTD } from '../../../../lib/protocol/batches.js';
+import { crc32c } from '../../../../lib/log/crc32c.js';
 
 let dir: string;
 let buffers: DiskBuffer[] = [];
@@ -220,6 +221,8 @@ describe('DiskBuffer', () => {
     for (let i = 0; i < 3; i++) await put(b, i);
     const fromMemory = await b.read(0, MiB);
     expect(fromMemory.map((x) => x.payload.readUInt32BE(0))).toEqual([0, 1, 2]);
+    // batches from memory carry the CRC computed once at append (sent as the wire CRC)
+    expect(fromMemory.map((x) => x.crc)).toEqual(fromMemory.map((x) => crc32c(x.payload)));
     expect(readBacks).toEqual([]);
     // every appended payload byte is counted (memory the PayloadCollector frees once sent); a read from memory adds none
     const appended = fromMemory.reduce((n, x) => n + x.payload.length, 0);
@@ -228,6 +231,8 @@ describe('DiskBuffer', () => {
     for (let i = 3; i < 12; i++) await put(b, i, MiB);
     const old = await b.read(0, 2 * MiB);
     expect(old[0]!.payload.readUInt32BE(0)).toBe(0);
+    // read back from the files: no CRC carried (the sender computes it)
+    expect(old.every((x) => x.crc === undefined)).toBe(true);
     expect(readBacks.length).toBe(1);
     expect(readBacks[0]).toBe(old.length);
     // read-backs are new memory too: appended bytes plus the bytes read back

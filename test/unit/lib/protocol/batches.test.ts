@@ -31,6 +31,15 @@ describe('batches wire format', () => {
     expect(() => decodeRequest(body, limits)).toThrow(/batch 1 \(byte \d+\): payload CRC32C mismatch/);
   });
 
+  it('encodeRequest sends a CRC it is given instead of computing one (a wrong one is refused by the receiver)', () => {
+    const given = sample();
+    given.batches = given.batches.map((b) => ({ ...b, crc: crc32c(b.payload) }));
+    expect(Buffer.concat(encodeRequest(given)).equals(Buffer.concat(encodeRequest(sample())))).toBe(true);
+    const wrong = sample();
+    wrong.batches[1] = { ...wrong.batches[1]!, crc: (crc32c(wrong.batches[1]!.payload) ^ 1) >>> 0 };
+    expect(() => decodeRequest(Buffer.concat(encodeRequest(wrong)), limits)).toThrow(/batch 1 \(byte \d+\): payload CRC32C mismatch/);
+  });
+
   it('rejects truncation, trailing bytes and bad magic as LSH_ERR_BAD_BATCH', () => {
     const body = Buffer.concat(encodeRequest(sample()));
     for (const bad of [body.subarray(0, body.length - 3), Buffer.concat([body, Buffer.from('x')]), Buffer.from('nope')]) {
