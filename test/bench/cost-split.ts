@@ -22,6 +22,7 @@ export const COST_BUCKETS = [
   'payload check (inflate, line scan)',
   'decode, auth, routing, acks',
   'storage and log (incl. fs calls)',
+  'CRC32C (wire check, stored frames)',
   'metrics',
   'Buffer calls (any caller)',
   'timers',
@@ -51,6 +52,7 @@ function bucketOf(fn: string, url: string): CostBucket {
   }
   if (/^node:(_http_|net$|internal\/streams\/|internal\/stream_base_commons|stream$|events$|internal\/http|internal\/net|_stream_)/.test(url)) return 'HTTP, sockets and streams';
   if (url === 'node:internal/process/task_queues' || url === 'node:internal/process/promises' || url === 'node:internal/async_hooks') return 'promises and microtasks';
+  if (/\/lib\/log\/crc32c/.test(url)) return 'CRC32C (wire check, stored frames)';
   if (/\/lib\/protocol\/payload|\/lib\/protocol\/newlines|\/lib\/codec\/|^wasm:/.test(url)) return 'payload check (inflate, line scan)';
   if (/\/aggregator\/server\/|\/aggregator\/ingest\/|\/lib\/protocol\/|\/aggregator\/topics\//.test(url)) return 'decode, auth, routing, acks';
   if (/\/aggregator\/storage\/|\/lib\/log\/|^node:fs|node:internal\/fs\//.test(url)) return 'storage and log (incl. fs calls)';

@@ -97,6 +97,8 @@ interface RunStats {
   clientCpu: number;
   peakRss: number;
   stored: number;
+  /** the aggregator's (the writer's) pid: its profiles are named CPU.<date>.<time>.<pid>.<thread>.<n>.cpuprofile */
+  pid: number;
 }
 
 interface RunConfig {
@@ -242,6 +244,7 @@ async function runOnce(dir: string, c: RunConfig, label: string, cli?: string, p
     clientCpu: (clientCpu.user + clientCpu.system) / 1e6,
     peakRss: aw.peakRss,
     stored,
+    pid: agg.pid,
   };
 }
 
@@ -340,17 +343,29 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
       try {
         raw.profile_aggregator = await summarizeDir(profileDir, 'aggregator', log);
         notes.push(`aggregator CPU profiles: ${profileDir}`);
-        // The main thread (the biggest profile) by kind of work: how much of a batch is HTTP itself.
-        const main = (await profilesIn(profileDir))[0];
-        if (main) {
-          const split = await costSplit(main);
-          raw.cost_split_main_thread = split;
-          const mainUs = perBatch(r.aggMainCpu, r);
+        // Main threads by kind of work (how much of a batch is HTTP itself): the aggregator's (the
+        // writer's, with ingest processes), and the busiest ingest process's. Thread 0 is the main one.
+        const files = await profilesIn(profileDir);
+        const pidOf = (f: string) => /\.(\d+)\.0\.\d+\.cpuprofile$/.exec(f)?.[1];
+        const mainOf = (mine: boolean) =>
+          files.find((f) => {
+            const pid = pidOf(f);
+            return pid !== undefined && (pid === String(r.pid)) === mine;
+          });
+        const splits: Record<string, unknown> = {};
+        const picks: Array<[string | undefined, string, number]> = [[mainOf(true), r.ingestProcesses > 0 ? "writer's main thread" : 'main thread', perBatch(r.aggMainCpu, r)]];
+        // Ingest processes: their main threads' us per batch together (each has about the same shares).
+        if (r.ingestProcesses > 0) picks.push([mainOf(false), "ingest processes' main threads (one profiled)", perBatch(r.ingestMainCpu, r)]);
+        for (const [file, who, us] of picks) {
+          if (!file) continue;
+          const split = await costSplit(file);
+          splits[who] = split;
           for (const b of COST_BUCKETS) {
-            splitRows.push(info(`  main thread: ${b}`, `${(100 * split.share[b]).toFixed(1)} % ~ ${(split.share[b] * mainUs).toFixed(0)} us/batch`));
+            splitRows.push(info(`  ${who}: ${b}`, `${(100 * split.share[b]).toFixed(1)} % ~ ${(split.share[b] * us).toFixed(0)} us/batch`));
           }
-          notes.push('main-thread split: self time of the profiled run (the profiler adds its own cost; the start-up bucket is not per batch); test/bench/cost-split.ts');
         }
+        raw.cost_split = splits;
+        notes.push('main-thread splits: self time of the profiled run (the profiler adds its own cost; the start-up bucket is not per batch); test/bench/cost-split.ts');
       } catch (err) {
         notes.push(`no aggregator profile: ${(err as Error).message}`);
       }
