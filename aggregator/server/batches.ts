@@ -145,6 +145,12 @@ const batchZero = (): string => 'batch 0';
 
 /** The topic creation policy (max_topics, auto_create_topics: 403) for a request's topics not stored yet. */
 export function judgeTopics(ctx: Pick<ServerContext, 'storage' | 'topicPolicy'>, wire: WireRequest): void {
+  if (wire.batches.length === 1) {
+    // One batch (an agent's usual request, on the writer's one event loop): an existing topic needs nothing more.
+    const topic = wire.batches[0]!.topic;
+    if (!ctx.storage.has(topic)) ctx.topicPolicy.checkCreate([topic], ctx.storage.count(), batchZero);
+    return;
+  }
   const fresh: string[] = [];
   const firstUse = new Map<string, number>();
   wire.batches.forEach((b, i) => {
