@@ -157,13 +157,14 @@ export class FileInput {
 
   /**
    * Kicks the tailers that stopped for capacity (called after every append). A rest shorter than
-   * batch.max_bytes left for its max_wait read is not read here: only whole batches of it.
+   * batch.max_bytes left for its max_wait read is read here only once its file stopped growing;
+   * while it grows, only whole batches are.
    */
   wake(): void {
     this.#armPoll();
     for (const t of this.#tailers) {
       if (t.stalled || t.hasPartial) this.#reads.now(t);
-      else if (t.lag > 0) this.#reads.grew(t, t.size);
+      else if (t.lag > 0) this.#reads.rest(t);
     }
   }
 

@@ -66,11 +66,17 @@ export class ReadScheduler {
    * whole batch.max_bytes is waiting unread, otherwise once batch.max_wait is over.
    */
   grew(t: Tailer, size: number): void {
-    const ctx = this.#ctx();
-    if (size - t.readOffset >= ctx.maxBatchBytes) {
-      // Only the full batches: the rest waits for max_wait (its timer, kept or started below) or the next full batch.
-      t.pump(ctx, true).catch((err) => this.#logger.warn({ err, path: t.path }, 'read failed; will retry'));
-    }
+    if (size - t.readOffset >= this.#ctx().maxBatchBytes) this.rest(t);
+    else this.soon(t);
+  }
+
+  /**
+   * Unread growth is waiting: a read of its whole batches now (of all of it when the file stopped
+   * growing, see Tailer.pump); the rest waits for max_wait (its timer, kept or started here) or the
+   * next full batch.
+   */
+  rest(t: Tailer): void {
+    t.pump(this.#ctx(), true).catch((err) => this.#logger.warn({ err, path: t.path }, 'read failed; will retry'));
     this.soon(t);
   }
 
@@ -94,9 +100,9 @@ export class ReadScheduler {
         continue;
       }
       // Unread growth without a max_wait read pending (reading stopped for capacity) is read now;
-      // with one, it waits for it, except whole batches (grew).
+      // with one, it waits for it, except whole batches and a file that stopped growing (rest).
       if (t.detached || t.hasPartial || t.stalled || (t.lag > 0 && !this.#soon.has(t))) this.now(t);
-      else if (t.lag > 0) this.grew(t, t.size);
+      else if (t.lag > 0) this.rest(t);
       else if (now - t.lastGrowth < ACTIVE_MS) this.soon(t);
       else if (!t.busy) continue;
       live = true;

@@ -126,10 +126,10 @@ export class Tailer {
   }
 
   /**
-   * Reads until caught up (or out of capacity). With `fullOnly`, reads only while a whole
-   * batch.max_bytes is unread and leaves the shorter rest for a later read, so a busy file is cut
-   * into full batches rather than a full one and a sliver. Concurrent calls coalesce (one that
-   * asks for everything wins).
+   * Reads until caught up (or out of capacity). With `fullOnly`, and when the file grew since the
+   * last look, reads only while a whole batch.max_bytes is unread and leaves the shorter rest for a
+   * later read, so a busy file is cut into full batches rather than a full one and a sliver.
+   * Concurrent calls coalesce (one that asks for everything wins).
    */
   pump(ctx: TailerContext, fullOnly = false): Promise<void> {
     if (this.#pumping) {
@@ -157,6 +157,9 @@ export class Tailer {
     // Truncated and written again up to exactly the old size between two looks: only mtime tells.
     const changed = st.size !== this.size || st.mtimeMs !== this.#mtimeMs;
     this.#mtimeMs = st.mtimeMs;
+    // A rest is left only while the file keeps growing: a backlog (a file that stopped growing, or
+    // lag after capacity returned) is read to its end.
+    const wholeOnly = fullOnly && st.size > this.size;
     if (st.size > this.size) this.lastGrowth = now;
     this.size = st.size;
     if (this.size < this.readOffset || (changed && this.readOffset > 0 && !(await this.#sameContent()))) {
@@ -167,7 +170,7 @@ export class Tailer {
       this.readOffset = 0;
       this.#partialSince = 0;
     }
-    while (!this.#closed && this.readOffset < this.size && (!fullOnly || this.size - this.readOffset >= ctx.maxBatchBytes) && ctx.hasCapacity()) {
+    while (!this.#closed && this.readOffset < this.size && (!wholeOnly || this.size - this.readOffset >= ctx.maxBatchBytes) && ctx.hasCapacity()) {
       if (this.stream.fpLen < FINGERPRINT_MAX && this.size > this.stream.fpLen && this.readOffset < FINGERPRINT_MAX) {
         const fp = await fingerprintOf(this.fd, this.size);
         ctx.setFingerprint(this.stream, fp.fpLen, fp.fpCrc);

@@ -75,9 +75,10 @@ describe('ReadScheduler', () => {
     expect(h.sched.pending).toBe(1);
   });
 
-  it('a whole batch.max_bytes unread is read at once, in full batches only; the rest keeps its max_wait read', async () => {
+  it('a whole batch.max_bytes of growth is read at once, in full batches only; the rest keeps its max_wait read', async () => {
     const content = lines(0, 200); // ~9.6 KiB: two full batches and a rest
-    const h = await setup(content);
+    const h = await setup('');
+    await appendFile(h.p, content); // grows after the tailer's last look
     const size = await h.size();
     h.sched.grew(h.t, size);
     await h.settled();
@@ -108,9 +109,19 @@ describe('ReadScheduler', () => {
     expect(h.batches.reduce((n, b) => n + b.lines, 0)).toBe(202);
   });
 
+  it('a file that stopped growing (a backlog) is read to its end by a full-batches read', async () => {
+    const content = lines(0, 200);
+    const h = await setup(content); // the tailer saw this size when it opened the file
+    h.sched.grew(h.t, await h.size());
+    await h.settled();
+    expect(h.text()).toBe(content);
+    expect(h.batches.length).toBe(3);
+  });
+
   it('a read of everything asked for while a full-batches read runs takes the rest too', async () => {
     const content = lines(0, 200);
-    const h = await setup(content);
+    const h = await setup('');
+    await appendFile(h.p, content);
     h.sched.grew(h.t, await h.size()); // starts reading whole batches only
     expect(h.t.busy).toBe(true);
     h.sched.now(h.t); // coalesces into it, asking for everything
