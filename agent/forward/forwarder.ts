@@ -36,6 +36,8 @@ export interface ForwarderOptions {
   onRejected: (batches: number, lines: number) => void;
   /** bytes of the inputs' files not yet read into the buffer, reported to the aggregator (X-Logship-Agent-Status) */
   lagBytes?: () => number;
+  /** how long a short request waits for the next appends (LINGER_MS unless set; tests widen it) */
+  lingerMs?: number;
 }
 
 const IDLE_WAIT_MS = 10_000;
@@ -129,7 +131,7 @@ export class Forwarder {
   /** A short request holding everything there is waits (at most LINGER_MS) for the next appends. */
   async #fill(batches: BufferedBatch[], from: number): Promise<BufferedBatch[]> {
     const buf = this.#o.buffer;
-    const until = performance.now() + LINGER_MS;
+    const until = performance.now() + (this.#o.lingerMs ?? LINGER_MS);
     for (;;) {
       let bytes = 0;
       for (const b of batches) bytes += b.payload.length;

@@ -132,7 +132,9 @@ describe('Forwarder: delivery', () => {
 
   it('a short request holding all there is waits briefly for the next appends, so a stream goes out in few larger requests', async () => {
     const url = await fakeAggregator('a', ok);
-    const { acked } = forwarder({ urls: [url] });
+    // The wait is widened from 10 ms so that a loaded machine's slow fsyncs between the two appends
+    // cannot send the first batch alone; what is tested is that the wait gathers them.
+    const { acked } = forwarder({ urls: [url], lingerMs: 3_000 });
     await new Promise((r) => setTimeout(r, 50)); // the forwarder waits for data
     await buffer.append([{ meta: meta(0), payload: Buffer.from('line 0 a\nline 0 b\n'), timestamp: 1_700_000_000_000 }]);
     // the next appends land while the first request would already be going out without the wait
