@@ -97,8 +97,8 @@ export class PayloadCollector {
   #gc: (() => void) | undefined;
   collections = 0;
 
-  /** @param every payload bytes between collections */
-  constructor(every = 8 << 20, gc?: () => void) {
+  /** @param every payload bytes between collections (default: payloadGcEvery()) */
+  constructor(every = payloadGcEvery(), gc?: () => void) {
     this.#every = every;
     this.#gc = gc;
   }
@@ -114,6 +114,23 @@ export class PayloadCollector {
       this.collections++;
     });
   }
+}
+
+/** PayloadCollector's default: 8 MiB of payload between full collections. */
+export const PAYLOAD_GC_EVERY = 8 << 20;
+
+/**
+ * Bytes of payload between the PayloadCollector's collections: PAYLOAD_GC_EVERY, or
+ * LOGSHIP_AGENT_PAYLOAD_GC_MIB (a diagnostic override for measuring the collector's cost:
+ * MiB, > 0; 0 turns the collector off). A value that is not a number >= 0 is refused
+ * with an error naming the variable.
+ */
+export function payloadGcEvery(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.LOGSHIP_AGENT_PAYLOAD_GC_MIB;
+  if (v === undefined || v.trim() === '') return PAYLOAD_GC_EVERY;
+  const mib = Number(v);
+  if (!Number.isFinite(mib) || mib < 0) throw new Error(`LOGSHIP_AGENT_PAYLOAD_GC_MIB: must be a number of MiB >= 0 (0 turns the payload collector off), got ${JSON.stringify(v)}`);
+  return mib === 0 ? Infinity : Math.max(1, Math.round(mib * (1 << 20)));
 }
 
 /** V8's gc() without exposing it to the program (--expose-gc applies to contexts created after it is set). */

@@ -6,14 +6,15 @@
  * /v1/topics every 200 ms). With rsyslogd on PATH the same files also go
  * through rsyslog imfile -> TCP -> imtcp -> omfile, for a ratio.
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { parse, stringify } from 'yaml';
 import { join } from 'node:path';
 import { topicCount } from '../helpers/procs.js';
 import { generateFiles } from './gen-nginx.js';
-import { atLeast, atMost, envNumber, GiB, info, log, mib, MiB, perGiB, progress, scratch, sleep, stopService, type BenchOptions, type Row, type Scenario, type ScenarioResult } from './harness.js';
+import { agentNodeFlags, atLeast, atMost, envNumber, GiB, info, log, mib, MiB, perGiB, progress, scratch, sleep, spawnService, stopService, waitReady, type BenchOptions, type Row, type Scenario, type ScenarioResult } from './harness.js';
 import { availableParallelism } from 'node:os';
-import { ProcWatch, threadCpu, threadSplit } from './proc-stats.js';
-import { benchStack } from './stack.js';
+import { ProcWatch, settledCpu, threadCpu, threadGroups, threadSplit, v8PoolSize } from './proc-stats.js';
+import { benchStack, type BenchStack } from './stack.js';
 import { findRsyslogd, runRsyslog } from './rsyslog-compare.js';
 import { summarizeDir } from './top-profile.js';
 
@@ -50,9 +51,12 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
       profile,
     );
     const agg = await stack.startAggregator();
+    // The agent's start-up alone: the same binary, flags and config on an empty input directory.
+    const startup = await agentStartupCpu(stack, join(tmp.dir, 'startup'));
+    log(`agent start-up: ${startup.toFixed(3)} CPU s (same config, empty input directory, until its CPU settles)`);
     const aw = new ProcWatch(agg.pid);
     const t0 = performance.now();
-    const agent = await stack.startAgent();
+    const agent = await withAgentEnv(() => stack.startAgent());
     aw.mark();
     const aggThreads0 = threadCpu(agg.pid);
     const gw = new ProcWatch(agent.pid);
@@ -83,7 +87,10 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
     // The aggregator runs min(2, CPUs) payload workers (aggregator/index.ts): the busiest threads after its main one.
     const split = threadSplit(agg.pid, aggThreads0, threadCpu(agg.pid), Math.min(2, availableParallelism()));
     // The agent runs one compression thread (agent/index.ts): its busiest thread after the main one.
-    const agentSplit = threadSplit(agent.pid, new Map(), threadCpu(agent.pid), 1);
+    const agentThreadsEnd = threadCpu(agent.pid);
+    const agentSplit = threadSplit(agent.pid, new Map(), agentThreadsEnd, 1);
+    // The same CPU per thread group: V8's platform pool (GC helpers, compiler), the zstd worker, libuv's pool.
+    const agentGroups = threadGroups(agent.pid, new Map(), agentThreadsEnd, { workers: 1, v8Pool: v8PoolSize(agentNodeFlags(), availableParallelism()) });
     // A duplicate would show up as more lines than written.
     await sleep(1_000);
     const final = await topicCount(stack.aggUrl, TOPIC);
@@ -98,7 +105,7 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
 
     const mibs = gen.bytes / MiB / seconds;
     const total = aw.cpu + gw.cpu;
-    raw.logship = { bytes: gen.bytes, lines: gen.lines, seconds, agentCpu: gw.cpu, aggregatorCpu: aw.cpu, aggregatorThreads: split, agentThreads: agentSplit, agentPeakRss: gw.peakRss, aggregatorPeakRss: aw.peakRss };
+    raw.logship = { bytes: gen.bytes, lines: gen.lines, seconds, agentCpu: gw.cpu, aggregatorCpu: aw.cpu, aggregatorThreads: split, agentThreads: agentSplit, agentThreadGroups: agentGroups, agentStartupCpu: startup, agentUvThreadpoolSize: process.env.BENCH_AGENT_UV_THREADPOOL_SIZE ?? '', agentNodeFlags: agentNodeFlags(), agentPeakRss: gw.peakRss, aggregatorPeakRss: aw.peakRss };
     const rows: Row[] = [
       info('data', `${mib(gen.bytes)} MiB, ${gen.lines} lines, ${nFiles} file(s)`),
       info('elapsed', seconds, 's', 2),
@@ -109,12 +116,17 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
       info('  main thread (read, cut lines, buffer append, HTTP)', perGiB(agentSplit.main, gen.bytes), 'CPU s/GiB', 2),
       info('  compression thread (zstd)', perGiB(agentSplit.workers, gen.bytes), 'CPU s/GiB', 2),
       info('  other threads (file read/write + fsync, V8 GC and JIT)', perGiB(agentSplit.other, gen.bytes), 'CPU s/GiB', 2),
+      info('    of which V8 platform threads (concurrent/parallel GC, compiler)', perGiB(agentGroups.v8, gen.bytes), 'CPU s/GiB', 2),
+      info('    of which libuv pool (file reads, buffer writes, fsync)', perGiB(agentGroups.libuv, gen.bytes), 'CPU s/GiB', 2),
+      info('agent start-up (separate start, empty input)', startup, 'CPU s', 3),
+      info('agent CPU excluding start-up', perGiB(Math.max(0, gw.cpu - startup), gen.bytes), 'CPU s/GiB', 2),
       info('aggregator CPU', perGiB(aw.cpu, gen.bytes), 'CPU s/GiB', 2),
       info('  main thread (HTTP, decode + CRC, append)', perGiB(split.main, gen.bytes), 'CPU s/GiB', 2),
       info('  payload workers (inflate + check)', perGiB(split.workers, gen.bytes), 'CPU s/GiB', 2),
       info('  other threads (write + fsync, GC, JIT)', perGiB(split.other, gen.bytes), 'CPU s/GiB', 2),
       // issue 17: agent + aggregator at most 2.6 CPU s/GiB (a quarter of Fluent Bit's 10.4 on this machine)
       atMost('CPU together', perGiB(total, gen.bytes), 2.6, 'CPU s/GiB', 2),
+      info('CPU together excluding agent start-up', perGiB(Math.max(0, total - startup), gen.bytes), 'CPU s/GiB', 2),
       atMost('agent peak RSS', gw.peakRss / MiB, 80, 'MiB'),
       info('aggregator peak RSS', aw.peakRss / MiB, 'MiB'),
       ...(sends && sends.requests > 0 ? [info('agent requests (POST /v1/batches)', sends.requests / (gen.bytes / GiB), 'per GiB', 0)] : []),
@@ -163,11 +175,54 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
         notes.push(`rsyslog comparison failed: ${(err as Error).message.slice(0, 2000)}`);
       }
     }
+    if (process.env.BENCH_AGENT_UV_THREADPOOL_SIZE) notes.push(`agent ran with UV_THREADPOOL_SIZE=${process.env.BENCH_AGENT_UV_THREADPOOL_SIZE} (BENCH_AGENT_UV_THREADPOOL_SIZE)`);
+    if (process.env.BENCH_AGENT_NODE_FLAGS !== undefined) notes.push(`agent node flags from BENCH_AGENT_NODE_FLAGS: '${process.env.BENCH_AGENT_NODE_FLAGS}'`);
+    notes.push('agent start-up: CPU of a separate start of the same agent (flags, config, env) on an empty input directory, from spawn until /healthz answers and its CPU stops growing; the totals above still include it');
     if (process.env.BENCH_AGENT_CONFIG) notes.push(`agent config merged from BENCH_AGENT_CONFIG: ${process.env.BENCH_AGENT_CONFIG}`);
     if (o.bytes < GiB) notes.push(`reduced run: ${mib(gen.bytes)} MiB instead of 1 GiB`);
     return { scenario: fileToAggregator.name, seconds, rows, notes, raw };
   } finally {
     await tmp.cleanup();
+  }
+}
+
+/**
+ * BENCH_AGENT_UV_THREADPOOL_SIZE=N: the agent (only) runs with UV_THREADPOOL_SIZE=N, to A/B libuv's pool.
+ * The bench's own process and the aggregator keep theirs.
+ */
+export async function withAgentEnv<T>(start: () => Promise<T>): Promise<T> {
+  const uv = process.env.BENCH_AGENT_UV_THREADPOOL_SIZE;
+  if (!uv) return start();
+  const prev = process.env.UV_THREADPOOL_SIZE;
+  process.env.UV_THREADPOOL_SIZE = uv;
+  try {
+    return await start();
+  } finally {
+    if (prev === undefined) delete process.env.UV_THREADPOOL_SIZE;
+    else process.env.UV_THREADPOOL_SIZE = prev;
+  }
+}
+
+/**
+ * CPU seconds of the agent's start-up alone: the stack's agent config (same flags, env and
+ * settings) with its inputs pointed at an empty directory and a data dir of its own, started
+ * until its status listener answers and its CPU stops growing, then stopped. Module loading,
+ * config, the zstd worker's start, the first scan; no line read.
+ */
+export async function agentStartupCpu(stack: BenchStack, dir: string): Promise<number> {
+  await mkdir(join(dir, 'empty'), { recursive: true });
+  const cfg = parse(await readFile(stack.agentConfig, 'utf8')) as { data_dir: string; inputs: { include: string[] }[] };
+  cfg.data_dir = join(dir, 'data');
+  for (const input of cfg.inputs) input.include = [join(dir, 'empty', '*.log')];
+  const path = join(dir, 'agent.yaml');
+  await writeFile(path, stringify(cfg));
+  const p = await withAgentEnv(async () => spawnService('agent (start-up)', ['agent', '--config', path]));
+  try {
+    await waitReady(`http://127.0.0.1:${stack.statusPort}/healthz`, p);
+    return await settledCpu(p.pid);
+  } finally {
+    await stopService(p);
+    await rm(dir, { recursive: true, force: true });
   }
 }
 

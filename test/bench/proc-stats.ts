@@ -141,3 +141,72 @@ export function threadSplit(pid: number, before: Map<number, number>, after: Map
   const rest = others.slice(workers).reduce((a, b) => a + b, 0);
   return { main, workers: top, other: rest };
 }
+
+/** CPU seconds of one thread between two threadCpu snapshots, and the group it was put in. */
+export interface ThreadCpu {
+  tid: number;
+  cpu: number;
+  group: 'main' | 'v8' | 'worker' | 'libuv';
+}
+
+/**
+ * A Node process's CPU between two threadCpu snapshots, per thread group. On Node 20
+ * every thread's name (/proc/PID/task/TID/comm) is "node", so the groups come from
+ * the order node creates its threads in (thread ids ascend, checked on Node 20.20):
+ * - main: the thread whose id is the pid (JavaScript, the event loop, V8's main-thread GC);
+ * - v8: the threads node starts before any JavaScript runs: V8's platform pool
+ *   (`v8Pool` threads: concurrent and parallel GC, background compiling, for the main
+ *   isolate and every worker's), its delayed-task thread and the inspector's signal
+ *   thread (idle): the first v8Pool + 2 thread ids after the pid;
+ * - worker: the `workers` busiest threads started later (worker threads, e.g. the
+ *   agent's zstd worker);
+ * - libuv: every other later thread: libuv's pool (UV_THREADPOOL_SIZE threads, started
+ *   at the first file or DNS request: file reads, writes, fsync) and idle workers.
+ */
+export function threadGroups(
+  pid: number,
+  before: Map<number, number>,
+  after: Map<number, number>,
+  opts: { workers: number; v8Pool: number },
+): { main: number; v8: number; worker: number; libuv: number; threads: ThreadCpu[] } {
+  const tids = [...after.keys()].filter((t) => t !== pid).sort((a, b) => a - b);
+  const early = new Set(tids.slice(0, opts.v8Pool + 2));
+  const d = (tid: number) => (after.get(tid) ?? 0) - (before.get(tid) ?? 0);
+  const threads: ThreadCpu[] = [{ tid: pid, cpu: d(pid), group: 'main' }];
+  const late: ThreadCpu[] = [];
+  for (const tid of tids) {
+    if (early.has(tid)) threads.push({ tid, cpu: d(tid), group: 'v8' });
+    else late.push({ tid, cpu: d(tid), group: 'libuv' });
+  }
+  late.sort((a, b) => b.cpu - a.cpu);
+  for (const t of late.slice(0, opts.workers)) t.group = 'worker';
+  threads.push(...late);
+  const sum = (g: ThreadCpu['group']) => threads.filter((t) => t.group === g).reduce((a, t) => a + t.cpu, 0);
+  return { main: sum('main'), v8: sum('v8'), worker: sum('worker'), libuv: sum('libuv'), threads };
+}
+
+/** V8's platform pool size node runs with for these flags: --v8-pool-size=N, else node's default 4 (0: CPUs - 1, at least 1). */
+export function v8PoolSize(nodeFlags: readonly string[], cpus: number): number {
+  let n = 4;
+  for (const f of nodeFlags) {
+    const m = /^--v8[-_]pool[-_]size=(\d+)$/.exec(f);
+    if (m) n = Number(m[1]);
+  }
+  return n > 0 ? n : Math.max(1, cpus - 1);
+}
+
+/**
+ * Waits until pid's CPU stops growing (under 10 ms in `quietMs`), at most `maxMs`; resolves
+ * with its CPU seconds then. For start-up cost: call it once the process says it is ready.
+ */
+export async function settledCpu(pid: number, quietMs = 500, maxMs = 15_000): Promise<number> {
+  const end = Date.now() + maxMs;
+  let last = cpuSeconds(pid) ?? 0;
+  for (;;) {
+    await new Promise((r) => setTimeout(r, quietMs));
+    const now = cpuSeconds(pid);
+    if (now === undefined) return last;
+    if (now - last < 0.01 || Date.now() > end) return now;
+    last = now;
+  }
+}

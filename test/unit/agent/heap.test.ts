@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { getHeapStatistics } from 'node:v8';
-import { limitYoungGeneration, PayloadCollector, QuietCollector } from '../../../agent/heap.js';
+import { limitYoungGeneration, PAYLOAD_GC_EVERY, PayloadCollector, payloadGcEvery, QuietCollector } from '../../../agent/heap.js';
 import { AGENT_NODE_FLAGS } from '../../../agent/heap-flags.js';
 import { ROOT } from '../../helpers/procs.js';
 
@@ -104,6 +104,22 @@ describe('agent heap settings', () => {
     p.add(1);
     await new Promise((r) => setImmediate(r));
     expect(gcs).toBe(2);
+  });
+
+  it('payloadGcEvery: 8 MiB by default, LOGSHIP_AGENT_PAYLOAD_GC_MIB overrides it (0: off), a bad value is refused by name', async () => {
+    expect(payloadGcEvery({})).toBe(PAYLOAD_GC_EVERY);
+    expect(PAYLOAD_GC_EVERY).toBe(8 << 20);
+    expect(payloadGcEvery({ LOGSHIP_AGENT_PAYLOAD_GC_MIB: '32' })).toBe(32 << 20);
+    expect(payloadGcEvery({ LOGSHIP_AGENT_PAYLOAD_GC_MIB: '0' })).toBe(Infinity);
+    expect(() => payloadGcEvery({ LOGSHIP_AGENT_PAYLOAD_GC_MIB: 'lots' })).toThrow(/LOGSHIP_AGENT_PAYLOAD_GC_MIB.*"lots"/);
+    expect(() => payloadGcEvery({ LOGSHIP_AGENT_PAYLOAD_GC_MIB: '-1' })).toThrow(/LOGSHIP_AGENT_PAYLOAD_GC_MIB/);
+    // Off: no collection however much payload goes by.
+    let n = 0;
+    const off = new PayloadCollector(payloadGcEvery({ LOGSHIP_AGENT_PAYLOAD_GC_MIB: '0' }), () => n++);
+    for (let i = 0; i < 100; i++) off.add(64 << 20);
+    await new Promise((r) => setImmediate(r));
+    expect(n).toBe(0);
+    expect(off.collections).toBe(0);
   });
 
   it('PayloadCollector frees sent payloads: in an agent-like process their memory stays bounded instead of piling up', () => {
