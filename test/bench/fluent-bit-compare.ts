@@ -9,7 +9,11 @@
  *   - the same with 2 MiB read buffers.
  *
  * Each run is timed from the sender's start until the receiving end holds
- * every line; CPU is user + system of each process from /proc. Fluent Bit's
+ * every line; CPU is user + system of each process from /proc. Each sender's
+ * start-up CPU is measured apart, the same way for both: a separate start of
+ * the same binary and config on an empty input directory, until its CPU stops
+ * growing (logship's agent: after its /healthz answers); the totals still
+ * include it, the "excluding start-up" row takes it off. Fluent Bit's
  * tail tells the kernel to drop the page cache of what it has read, so the
  * input is read once into the page cache before every run of either shipper:
  * every run starts from memory. Figures are medians over the repetitions.
@@ -22,7 +26,8 @@ import { join } from 'node:path';
 import { freePort, topicCount, waitFor } from '../helpers/procs.js';
 import { generateFiles, type Generated } from './gen-nginx.js';
 import { atLeast, atMost, envNumber, info, log, mib, MiB, perGiB, progress, scratch, sleep, spawnTracked, stopService, type BenchOptions, type Row, type Scenario, type ScenarioResult } from './harness.js';
-import { ProcWatch } from './proc-stats.js';
+import { ProcWatch, settledCpu } from './proc-stats.js';
+import { agentStartupCpu } from './file-to-aggregator.js';
 import { canConnect, newlineCounter } from './rsyslog-compare.js';
 import { benchStack } from './stack.js';
 
@@ -35,6 +40,8 @@ export const fluentBitCompare: Scenario = {
 export interface PathRun {
   seconds: number;
   senderCpu: number;
+  /** CPU seconds of the sender's start-up alone (a separate start on an empty input directory) */
+  senderStartupCpu: number;
   receiverCpu: number;
   senderPeakRss: number;
   receiverPeakRss: number;
@@ -121,9 +128,12 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
       const snd = median(rs.map((x) => perGiB(x.senderCpu, gen.bytes)));
       const rcv = median(rs.map((x) => perGiB(x.receiverCpu, gen.bytes)));
       const tot = median(rs.map((x) => perGiB(x.senderCpu + x.receiverCpu, gen.bytes)));
+      const startup = median(rs.map((x) => x.senderStartupCpu));
+      const sndEx = median(rs.map((x) => perGiB(Math.max(0, x.senderCpu - x.senderStartupCpu), gen.bytes)));
+      const totEx = median(rs.map((x) => perGiB(Math.max(0, x.senderCpu - x.senderStartupCpu) + x.receiverCpu, gen.bytes)));
       const rssS = Math.max(...rs.map((x) => x.senderPeakRss)) / MiB;
       const rssR = Math.max(...rs.map((x) => x.receiverPeakRss)) / MiB;
-      return { mibs, snd, rcv, tot, rssS, rssR, runs: rs };
+      return { mibs, snd, rcv, tot, startup, sndEx, totEx, rssS, rssR, runs: rs };
     };
     const s = Object.fromEntries(paths.map((p) => [p.key, summary(p.key)]));
     const rows: Row[] = [info('data', `${mib(gen.bytes)} MiB, ${gen.lines} lines, one file; ${reps} interleaved repetitions, medians`)];
@@ -133,6 +143,8 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
         info(`${p.label}: throughput`, x.mibs, 'MiB/s'),
         info(`${p.label}: CPU sender / receiver / total`, `${x.snd.toFixed(2)} / ${x.rcv.toFixed(2)} / ${x.tot.toFixed(2)}`, 'CPU s/GiB'),
         info(`${p.label}: peak RSS sender / receiver`, `${x.rssS.toFixed(0)} / ${x.rssR.toFixed(0)}`, 'MiB'),
+        info(`${p.label}: sender start-up (separate start, empty input)`, x.startup, 'CPU s', 3),
+        info(`${p.label}: CPU excluding sender start-up, sender / total`, `${x.sndEx.toFixed(2)} / ${x.totEx.toFixed(2)}`, 'CPU s/GiB'),
       );
     }
     const ls = s.logship!;
@@ -160,6 +172,7 @@ async function runLogship(dir: string, input: string, gen: Generated): Promise<P
   const agg = await stack.startAggregator();
   const aw = new ProcWatch(agg.pid);
   try {
+    const senderStartupCpu = await agentStartupCpu(stack, join(dir, 'startup'));
     const t0 = performance.now();
     const agent = await stack.startAgent();
     aw.mark();
@@ -178,7 +191,7 @@ async function runLogship(dir: string, input: string, gen: Generated): Promise<P
       const seconds = (performance.now() - t0) / 1000;
       aw.sample();
       gw.sample();
-      return { seconds, senderCpu: gw.cpu, receiverCpu: aw.cpu, senderPeakRss: gw.peakRss, receiverPeakRss: aw.peakRss };
+      return { seconds, senderCpu: gw.cpu, senderStartupCpu, receiverCpu: aw.cpu, senderPeakRss: gw.peakRss, receiverPeakRss: aw.peakRss };
     } finally {
       await stopService(agent);
     }
@@ -248,6 +261,7 @@ export async function runFluentBit(fb: string, state: string, input: string, gen
       if (receiver.child.exitCode !== null) throw new Error(`Fluent Bit receiver exited:\n${receiver.output().slice(-2000)}`);
       return canConnect(port);
     }, 20_000, 50);
+    const senderStartupCpu = await fluentBitStartupCpu(fb, join(state, 'startup'), port, chunk);
     const rw = new ProcWatch(receiver.pid);
     const t0 = performance.now();
     sender = spawnTracked('fluent-bit sender', fb, ['-c', join(state, 'tx.conf')]);
@@ -267,10 +281,29 @@ export async function runFluentBit(fb: string, state: string, input: string, gen
     const seconds = (performance.now() - t0) / 1000;
     rw.sample();
     sw.sample();
-    return { seconds, senderCpu: sw.cpu, receiverCpu: rw.cpu, senderPeakRss: sw.peakRss, receiverPeakRss: rw.peakRss };
+    return { seconds, senderCpu: sw.cpu, senderStartupCpu, receiverCpu: rw.cpu, senderPeakRss: sw.peakRss, receiverPeakRss: rw.peakRss };
   } finally {
     if (sender) await stopService(sender, 5_000);
     await stopService(receiver, 5_000);
+    await rm(state, { recursive: true, force: true });
+  }
+}
+
+/**
+ * CPU seconds of the Fluent Bit sender's start-up alone: the same sender config (tail on an
+ * empty directory, its own DB and storage) from spawn until its CPU stops growing, then stopped.
+ */
+async function fluentBitStartupCpu(fb: string, state: string, port: number, chunk: string): Promise<number> {
+  await mkdir(join(state, 'empty'), { recursive: true });
+  await mkdir(join(state, 'tx'), { recursive: true });
+  await writeFile(join(state, 'tx.conf'), fbConfigs(state, join(state, 'empty', '*.log'), port, chunk).tx);
+  const p = spawnTracked('fluent-bit sender (start-up)', fb, ['-c', join(state, 'tx.conf')]);
+  try {
+    const cpu = await settledCpu(p.pid);
+    if (p.child.exitCode !== null) throw new Error(`Fluent Bit start-up run exited (${p.child.exitCode}):\n${p.output().slice(-2000)}`);
+    return cpu;
+  } finally {
+    await stopService(p, 5_000);
     await rm(state, { recursive: true, force: true });
   }
 }
