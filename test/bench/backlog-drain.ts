@@ -76,6 +76,8 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
     // The last second was spent confirming the buffer is stable.
     const bufferSeconds = (stableSince - tb0) / 1000;
     const bufferCpu = gw.cpu;
+    // VmHWM so far: the peak of the buffering phase, apart from the drain's (which the total row covers).
+    const bufferPeakRss = gw.peakRss;
     const bufferedBytes = st!.buffer.bytes;
     log(`buffered ${mib(gen.bytes)} MiB into ${mib(bufferedBytes)} MiB of buffer in ${bufferSeconds.toFixed(1)} s; starting the aggregator`);
 
@@ -125,10 +127,11 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
         info('drain aggregator CPU', perGiB(aw.cpu, gen.bytes), 'CPU s/GiB', 2),
         info('drain CPU together', perGiB(gw.cpu + aw.cpu, gen.bytes), 'CPU s/GiB', 2),
         info('agent peak RSS', gw.peakRss / MiB, 'MiB'),
+        info('agent peak RSS while buffering', bufferPeakRss / MiB, 'MiB'),
         info('aggregator peak RSS', aw.peakRss / MiB, 'MiB'),
       ],
       notes,
-      raw: { bytes: gen.bytes, lines: gen.lines, bufferSeconds, bufferCpu, bufferedBytes, seconds, agentCpu: gw.cpu, aggregatorCpu: aw.cpu, agentPeakRss: gw.peakRss, aggregatorPeakRss: aw.peakRss },
+      raw: { bytes: gen.bytes, lines: gen.lines, bufferSeconds, bufferCpu, bufferedBytes, seconds, agentCpu: gw.cpu, aggregatorCpu: aw.cpu, agentPeakRss: gw.peakRss, agentBufferingPeakRss: bufferPeakRss, aggregatorPeakRss: aw.peakRss },
     };
   } finally {
     await tmp.cleanup();
