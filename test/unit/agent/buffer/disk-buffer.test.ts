@@ -261,4 +261,25 @@ describe('DiskBuffer', () => {
     expect(got.map((x) => x.payload.readUInt32BE(0))).toEqual([0, 1, 2, 3]);
     expect(await put(b, 4)).toBe(4);
   });
+  it('answers the oldest unacknowledged timestamp from the recent cache, from one batch read back, and again after a reopen', async () => {
+    const b = await open(64 * MiB);
+    // 40 x 200 KiB: more than the 4 MiB recent cache, so the first batches are only in the files.
+    for (let i = 0; i < 40; i++) await put(b, i, 200 << 10);
+    const ts = (i: number) => 1_700_000_000_000 + i;
+    expect(await b.oldestUnackedTimestamp()).toBe(ts(0));
+    await b.ack(5);
+    expect(await b.oldestUnackedTimestamp()).toBe(ts(5));
+    // asked again at the same cursor: the same answer
+    expect(await b.oldestUnackedTimestamp()).toBe(ts(5));
+    await b.ack(38);
+    expect(await b.oldestUnackedTimestamp()).toBe(ts(38));
+    await b.ack(40);
+    expect(await b.oldestUnackedTimestamp()).toBeUndefined();
+    await put(b, 40, 1000);
+    expect(await b.oldestUnackedTimestamp()).toBe(ts(40));
+    await b.close();
+    const again = await open(64 * MiB);
+    expect(again.ackedOffset).toBe(40);
+    expect(await again.oldestUnackedTimestamp()).toBe(ts(40));
+  });
 });
