@@ -22,7 +22,7 @@ export type BatchesFront = Pick<ServerContext, 'auth' | 'metrics' | 'logger' | '
 };
 
 export async function handleBatches(ctx: ServerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const { wire, started } = await receiveBatches(ctx, req, (fresh, where) => ctx.topicPolicy.checkCreate(fresh.filter((t) => !ctx.storage.has(t)), ctx.storage.count(), where));
+  const { wire, started } = await receiveBatches(ctx, req, (topics, where) => judgeFresh(ctx, topics, where));
   const acks = await storeBatches(ctx, wire, req.headers[AGENT_STATUS_HEADER], false);
   ctx.metrics.ingestLatency.observe((performance.now() - started) / 1000);
   sendAcks(res, acks, ctx.metrics);
@@ -57,22 +57,9 @@ export async function receiveBatches(
   }
 
   // Every topic is judged before any is created: a refused request leaves nothing behind.
-  if (wire.batches.length === 1) {
-    // One batch (an agent's usual request): no list of first uses to build.
-    const topic = wire.batches[0]!.topic;
-    ctx.auth.requireTopic(req, topic);
-    judge?.([topic], batchZero);
-  } else {
-    const topics: string[] = [];
-    const firstUse = new Map<string, number>();
-    wire.batches.forEach((b, i) => {
-      if (firstUse.has(b.topic)) return;
-      ctx.auth.requireTopic(req, b.topic); // the token's topics allow-list (403), before anything is created
-      firstUse.set(b.topic, i);
-      topics.push(b.topic);
-    });
-    judge?.(topics, (name) => `batch ${firstUse.get(name)}`);
-  }
+  const { topics, where } = requestTopics(wire);
+  for (const topic of topics) ctx.auth.requireTopic(req, topic); // the token's topics allow-list (403), before anything is created
+  judge?.(topics, where);
 
   // Small requests are checked right here, without a promise; bigger ones on a payload worker (if any).
   const inline = checkInline(ctx, wire, ctx.payloads === undefined);
@@ -143,22 +130,32 @@ async function storeMany(ctx: ServerContext, wire: WireRequest): Promise<Ack[]> 
 
 const batchZero = (): string => 'batch 0';
 
-/** The topic creation policy (max_topics, auto_create_topics: 403) for a request's topics not stored yet. */
-export function judgeTopics(ctx: Pick<ServerContext, 'storage' | 'topicPolicy'>, wire: WireRequest): void {
-  if (wire.batches.length === 1) {
-    // One batch (an agent's usual request, on the writer's one event loop): an existing topic needs nothing more.
-    const topic = wire.batches[0]!.topic;
-    if (!ctx.storage.has(topic)) ctx.topicPolicy.checkCreate([topic], ctx.storage.count(), batchZero);
-    return;
-  }
-  const fresh: string[] = [];
+/**
+ * A request's topics in order of first use, and where each is first used ("batch N") for error
+ * messages. One batch (an agent's usual request) needs no map of first uses.
+ */
+function requestTopics(wire: WireRequest): { topics: string[]; where: (name: string) => string } {
+  if (wire.batches.length === 1) return { topics: [wire.batches[0]!.topic], where: batchZero };
+  const topics: string[] = [];
   const firstUse = new Map<string, number>();
   wire.batches.forEach((b, i) => {
     if (firstUse.has(b.topic)) return;
     firstUse.set(b.topic, i);
-    if (!ctx.storage.has(b.topic)) fresh.push(b.topic);
+    topics.push(b.topic);
   });
-  ctx.topicPolicy.checkCreate(fresh, ctx.storage.count(), (name) => `batch ${firstUse.get(name)}`);
+  return { topics, where: (name) => `batch ${firstUse.get(name)}` };
+}
+
+/** The topic creation policy (max_topics, auto_create_topics: 403) for those of `topics` not stored yet. */
+function judgeFresh(ctx: Pick<ServerContext, 'storage' | 'topicPolicy'>, topics: string[], where: (name: string) => string): void {
+  const fresh = topics.filter((t) => !ctx.storage.has(t));
+  if (fresh.length > 0) ctx.topicPolicy.checkCreate(fresh, ctx.storage.count(), where);
+}
+
+/** judgeFresh for a whole request (the writer, for an ingest process's request). */
+export function judgeTopics(ctx: Pick<ServerContext, 'storage' | 'topicPolicy'>, wire: WireRequest): void {
+  const { topics, where } = requestTopics(wire);
+  judgeFresh(ctx, topics, where);
 }
 
 /**
