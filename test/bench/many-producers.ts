@@ -15,7 +15,8 @@
  * Knobs: BENCH_PRODUCERS (200), BENCH_PRODUCER_SECONDS (20), BENCH_PRODUCER_LINES (50).
  * A/B: BENCH_FANIN_AB=/path/to/other/dist/bin/logship.js [BENCH_FANIN_ROUNDS=3] runs this
  * build and the other one after the other, interleaved, and prints both sides' medians;
- * BENCH_FANIN_AB=processes=N runs this build against itself with ingest.processes N.
+ * BENCH_FANIN_AB=processes=N runs this build against itself with ingest.processes N;
+ * BENCH_FANIN_AB=bare runs it against the bare node:http server (BENCH_FANIN_BARE below).
  * BENCH_INGEST_PROCESSES sets this build's ingest.processes (default: the aggregator's own).
  * BENCH_PROFILE=1 (not with A/B): the aggregator under --cpu-prof, its top functions, and its
  * main thread's time split by kind of work (cost-split.ts): HTTP itself against the payload check,
@@ -23,6 +24,9 @@
  * With ingest processes, "aggregator" CPU is the writer's and every ingest process's together,
  * and the writer's main thread and the ingest processes are printed apart; the binary framing's
  * own cost per batch (ingest-ipc.ts) is measured in this process first.
+ * BENCH_FANIN_BARE=1: the same producers against a bare node:http server (bare-server.ts: reads
+ * each body, answers a fixed ack; no logship code), the ceiling of node:http and this load
+ * generator on this machine; nothing is stored, so rows are figures without a verdict.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -34,7 +38,7 @@ import { BATCHES_CONTENT_TYPE, CODEC_ZSTD, encodeRequest } from '../../lib/proto
 import { topicCount } from '../helpers/procs.js';
 import { AgentConn } from './agent-conn.js';
 import { nginxBatches } from './gen-nginx.js';
-import { benchStack } from './stack.js';
+import { bareFanIn, benchStack, startBareServer } from './stack.js';
 import {
   atLeast,
   atMost,
@@ -96,6 +100,7 @@ interface RunStats {
   ingestProcesses: number;
   clientCpu: number;
   peakRss: number;
+  /** lines stored; NaN against the bare server */
   stored: number;
   /** the aggregator's (the writer's) pid: its profiles are named CPU.<date>.<time>.<pid>.<thread>.<n>.cpuprofile */
   pid: number;
@@ -108,6 +113,8 @@ interface RunConfig {
   client: 'lean' | 'undici';
   /** ingest.processes for this build's aggregator (undefined: its default) */
   processes?: number;
+  /** the bare node:http server (bare-server.ts) instead of an aggregator */
+  bare?: boolean;
 }
 
 type Send = (body: Buffer) => Promise<{ status: number; body: string }>;
@@ -136,7 +143,8 @@ async function runOnce(dir: string, c: RunConfig, label: string, cli?: string, p
   const aggExtra = c.processes === undefined ? {} : { aggregator: { ingest: { processes: c.processes } } };
   const stack = await benchStack(dir, [{ type: 'file', topic: TOPIC, include: ['/nonexistent'] }], aggExtra, profileDir ? { aggregatorDir: profileDir } : undefined);
   let agg;
-  if (cli) {
+  if (c.bare) agg = await startBareServer(stack.aggPort, profileDir);
+  else if (cli) {
     agg = spawnTracked(`aggregator (${label})`, process.execPath, [cli, 'aggregator', '--config', stack.aggConfig], { LOGSHIP_LOG_PRETTY: '0' });
     await waitReady(`${stack.aggUrl}/readyz`, agg, true);
   } else agg = await stack.startAggregator();
@@ -227,7 +235,7 @@ async function runOnce(dir: string, c: RunConfig, label: string, cli?: string, p
   const clientCpu = process.cpuUsage(cpu0);
   await Promise.all(loops);
   await Promise.all(closers.map((f) => f()));
-  const stored = await topicCount(stack.aggUrl, TOPIC);
+  const stored = c.bare ? NaN : await topicCount(stack.aggUrl, TOPIC);
   await stopService(agg);
   return {
     elapsed,
@@ -269,7 +277,7 @@ function costRows(r: RunStats, suffix = ''): Row[] {
 
 function checkStored(r: RunStats, linesPer: number, notes: string[], label: string): void {
   // Requests still in flight when the window closed are stored but not counted.
-  if (r.stored < r.acked * linesPer) notes.push(`${label}: STORED ${r.stored} lines, fewer than the ${r.acked * linesPer} acknowledged`);
+  if (!Number.isNaN(r.stored) && r.stored < r.acked * linesPer) notes.push(`${label}: STORED ${r.stored} lines, fewer than the ${r.acked * linesPer} acknowledged`);
   if (r.errors) notes.push(`${label}: ${r.errors} failed requests; last: ${r.lastError}`);
 }
 
@@ -284,10 +292,13 @@ async function runAB(dir: string, c: RunConfig, other: string, rounds: number): 
   const raw: Record<string, unknown> = { ...c, other, rounds, loadavgBefore: loadavg() };
   // processes=N: the other side is this build with ingest.processes N
   const bProcesses = /^processes=\d+$/.test(other) ? Number(other.slice('processes='.length)) : undefined;
+  // bare: the other side is the bare node:http server (bare-server.ts)
+  const bBare = other === 'bare';
   for (let round = 0; round < rounds; round++) {
     // Alternate which side goes first, so a trend in the machine's load falls on both.
     for (const side of round % 2 === 0 ? (['A', 'B'] as const) : (['B', 'A'] as const)) {
-      const r = await runOnce(join(dir, `${side}-${round}`), side === 'B' && bProcesses !== undefined ? { ...c, processes: bProcesses } : c, side === 'A' ? 'A: this build' : `B: ${other}`, side === 'B' && bProcesses === undefined ? other : undefined);
+      const cB = bProcesses !== undefined ? { ...c, processes: bProcesses } : bBare ? { ...c, bare: true } : c;
+      const r = await runOnce(join(dir, `${side}-${round}`), side === 'B' ? cB : c, side === 'A' ? 'A: this build' : `B: ${other}`, side === 'B' && bProcesses === undefined && !bBare ? other : undefined);
       checkStored(r, c.linesPer, notes, `${side} round ${round}`);
       got[side].push(r);
       log(
@@ -323,7 +334,9 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
     linesPer: envNumber('BENCH_PRODUCER_LINES', 50),
     client: process.env.BENCH_PRODUCER_CLIENT === 'undici' ? 'undici' : 'lean',
     ...(process.env.BENCH_INGEST_PROCESSES ? { processes: envNumber('BENCH_INGEST_PROCESSES', 1) } : {}),
+    ...(bareFanIn() ? { bare: true } : {}),
   };
+  if (c.bare && process.env.BENCH_FANIN_AB) throw new Error('BENCH_FANIN_BARE=1 with BENCH_FANIN_AB: use BENCH_FANIN_AB=bare (this build against the bare server, interleaved)');
   const ipc = await measureIngestIpc(c.linesPer);
   const ipcRow = info(`ingest IPC framing per batch (both ends, one process; ${ipc.frameBytes}-byte frame)`, ipc.usPerBatch, 'us');
   log(`ingest IPC framing: ${ipc.usPerBatch.toFixed(1)} us per batch over a unix socket (${ipc.batches} batches)`);
@@ -335,7 +348,8 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
       return { ...ab, rows: [...ab.rows, ipcRow] };
     }
     const profileDir = o.profile ? join(o.resultsDir, 'profiles', o.stamp, 'many-producers-aggregator') : undefined;
-    const r = await runOnce(tmp.dir, c, 'this build', undefined, profileDir);
+    const bare = c.bare === true;
+    const r = await runOnce(tmp.dir, c, bare ? 'bare node:http server' : 'this build', undefined, profileDir);
     checkStored(r, c.linesPer, notes, 'many-producers');
     const raw: Record<string, unknown> = {};
     const splitRows: Row[] = [];
@@ -376,11 +390,12 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
       seconds: r.elapsed,
       rows: [
         info('producers x lines a batch', `${c.producers} x ${c.linesPer} (${c.client} client)`),
-        atLeast('acked batches/s', r.acked / r.elapsed, 20_000, 'batches/s', 0),
+        ...(bare ? [info('server', 'BARE node:http (BENCH_FANIN_BARE=1): no logship code, nothing stored; "aggregator" rows are that server')] : []),
+        bare ? info('acked batches/s', r.acked / r.elapsed, 'batches/s', 0) : atLeast('acked batches/s', r.acked / r.elapsed, 20_000, 'batches/s', 0),
         info('lines/s', Math.round((r.acked * c.linesPer) / r.elapsed), 'lines/s', 0),
         info('throughput (uncompressed)', r.rawBytes / MiB / r.elapsed, 'MiB/s'),
         info('ack latency p50', percentile(r.lat, 50), 'ms'),
-        atMost('ack latency p99', p99, 50, 'ms'),
+        bare ? info('ack latency p99', p99, 'ms') : atMost('ack latency p99', p99, 50, 'ms'),
         info('ack latency max', percentile(r.lat, 100), 'ms'),
         info('aggregator CPU', (100 * r.aggCpu) / r.elapsed, '% of a core'),
         info('aggregator main thread CPU', (100 * r.aggMainCpu) / r.elapsed, '% of a core'),
@@ -394,6 +409,7 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
       raw: {
         ...raw,
         ...c,
+        bare,
         seconds: r.elapsed,
         acked: r.acked,
         rawBytes: r.rawBytes,

@@ -9,11 +9,14 @@
  * samples the agent every 250 ms and appends to FILE (one JSON line per
  * agent) where its memory was at its highest RSS: anonymous / file-backed
  * (/proc/PID/status) beside the V8 heap and external memory of its /metrics.
+ * BENCH_FANIN_BARE=1 (many-producers, fleet-fan-in): bareFanIn() is true and the
+ * scenario starts startBareServer() (bare-server.ts, no logship code) instead.
  */
 import { appendFileSync, readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { parse, stringify } from 'yaml';
-import { makeStack, type Stack } from '../helpers/procs.js';
+import { join } from 'node:path';
+import { makeStack, ROOT, type Stack } from '../helpers/procs.js';
 import { spawnService, spawnTracked, waitReady, type Service } from './harness.js';
 
 export interface BenchStack extends Stack {
@@ -51,6 +54,17 @@ export async function benchStack(
       return p;
     },
   };
+}
+
+/** BENCH_FANIN_BARE=1: the fan-in scenarios measure a bare node:http server (the machine's ceiling) instead of the aggregator. */
+export const bareFanIn = (): boolean => process.env.BENCH_FANIN_BARE === '1';
+
+/** The bare node:http server of bare-server.ts on `port`, tracked like the aggregator; under --cpu-prof with `profileDir`. */
+export async function startBareServer(port: number, profileDir?: string): Promise<Service> {
+  const flags = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  const p = spawnTracked('bare node:http server (BENCH_FANIN_BARE)', process.execPath, [...flags, join(ROOT, 'dist/test/bench/bare-server.js'), String(port)]);
+  await waitReady(`http://127.0.0.1:${port}/readyz`, p, true);
+  return p;
 }
 
 /** Waits until the agent's status listener answers. */
