@@ -232,8 +232,12 @@ export class Partition implements PartitionHandle {
         results[i] = { offset: -1, duplicate: true };
         continue;
       }
-      // Claimed before the write so a concurrent retry of the same batch is seen as a duplicate.
-      this.#producers.set(it.meta.producer, { epoch: it.meta.epoch, seq: it.meta.seq });
+      // Claimed before the write so a concurrent retry of the same batch is seen as a duplicate
+      // (in place when known: #producers' entries are its own, see clone()).
+      if (st) {
+        st.epoch = it.meta.epoch;
+        st.seq = it.meta.seq;
+      } else this.#producers.set(it.meta.producer, { epoch: it.meta.epoch, seq: it.meta.seq });
       fresh.push(it);
       freshIdx.push(i);
     }

@@ -39,7 +39,11 @@ export const SNAPSHOT_FILE = 'producers.json';
 export function applyProducer(m: ProducerMap, producer: string, epoch: number, seq: number): void {
   const cur = m.get(producer);
   if (!cur) m.set(producer, { epoch, seq });
-  else m.set(producer, { epoch: Math.max(cur.epoch, epoch), seq: Math.max(cur.seq, seq) });
+  else {
+    // In place: every map holds entries of its own (clone() copies), and this runs per stored batch.
+    cur.epoch = Math.max(cur.epoch, epoch);
+    cur.seq = Math.max(cur.seq, seq);
+  }
 }
 
 /** producers.json through lib/state/state-file.ts: versioned, size-capped, every field checked. */

@@ -106,13 +106,20 @@ export class SegmentWriter {
     // that fails are they written one by one, so a failure stays with the append that caused it.
     if (pendings.length > 1) {
       try {
-        const offsets = await this.#write(
-          pendings.flatMap((p) => p.batches),
-          pendings.flatMap((p) => p.crcs),
-        );
+        // Plain loops: flatMap over a round of a few hundred one-batch appends showed in the
+        // aggregator's fan-in profile (~1 % of its main thread), these do not.
+        const batches: AppendInput[] = [];
+        const crcs: number[] = [];
+        for (const p of pendings) {
+          for (let i = 0; i < p.batches.length; i++) {
+            batches.push(p.batches[i]!);
+            crcs.push(p.crcs[i]!);
+          }
+        }
+        const offsets = await this.#write(batches, crcs);
         let k = 0;
         for (const p of pendings) {
-          done.push({ p, offsets: offsets.slice(k, k + p.batches.length) });
+          done.push({ p, offsets: p.batches.length === 1 ? [offsets[k]!] : offsets.slice(k, k + p.batches.length) });
           k += p.batches.length;
         }
       } catch (err) {
