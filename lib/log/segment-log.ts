@@ -131,12 +131,17 @@ export class SegmentLog {
     return this.#dir;
   }
 
-  async append(batches: AppendInput[]): Promise<number[]> {
-    if (this.#closed) throw SegmentWriter.closedError(this.#dir);
-    if (!Array.isArray(batches)) throw new TypeError('append() takes an array of batches');
-    if (batches.length === 0) return [];
-    for (const b of batches) checkBatch(b);
-    return this.#writer.append(batches);
+  /** Not async: the writer's own promise is handed back, without an async function's wrapper around it (per stored batch). */
+  append(batches: AppendInput[]): Promise<number[]> {
+    try {
+      if (this.#closed) throw SegmentWriter.closedError(this.#dir);
+      if (!Array.isArray(batches)) throw new TypeError('append() takes an array of batches');
+      if (batches.length === 0) return Promise.resolve([]);
+      for (const b of batches) checkBatch(b);
+      return this.#writer.append(batches);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   async read(offset: number, maxBytes: number): Promise<StoredBatch[]> {
