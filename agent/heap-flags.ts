@@ -19,3 +19,18 @@
  * V8's defaults; there the flags would slow the aggregator down.
  */
 export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--no-memory-reducer'];
+
+/**
+ * The environment `logship agent` runs with as shipped, from the same three places as the flags
+ * (the unit's Environment=, the wrapper, the benches); a value the user sets wins in the wrapper.
+ * glibc's malloc reads it only at start, so the program cannot set it either.
+ *
+ * MALLOC_MMAP_THRESHOLD_=131072: every allocation of 128 KiB or more (compressed batches, read
+ * and output buffers, buffer read-backs: all outside the V8 heap) gets its own mapping, given
+ * back to the system when the Buffer is collected. Left alone, glibc raises that threshold to
+ * the size of the largest block freed so far (up to 32 MiB), so after the first 1-4 MiB buffer
+ * is freed all of these come from the main heap, whose free holes stay resident: the agent
+ * ended a backlog drain ~10 MiB higher and never gave it back (issue 17; docs/agent-footprint.md).
+ * Other C libraries ignore the variable.
+ */
+export const AGENT_NODE_ENV: Readonly<Record<string, string>> = { MALLOC_MMAP_THRESHOLD_: '131072' };

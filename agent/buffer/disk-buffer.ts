@@ -231,32 +231,33 @@ export class DiskBuffer {
   }
 
   async #dropOldest(): Promise<boolean> {
-    if (this.log.segmentCount < 2) return false;
     const first = this.log.firstOffset;
-    // The log does not expose segment boundaries: collect the oldest batches, then delete
-    // the front up to each one's end in turn; the first call that frees bytes deleted
-    // exactly the oldest segment (segment ends increase).
-    const metas: Array<{ offset: number; lines: number }> = [];
+    const end = this.log.oldestSegmentEnd;
+    if (end === undefined) return false;
+    // Lines per batch of the oldest segment only, kept as running totals in two number arrays
+    // (not objects, not the metas): which of them count as dropped is decided after the delete,
+    // against the cursor as it is then. Before, the whole log's metadata was collected first
+    // (up to 1,000,000 entries, and 64 KiB read chunks held by the scan: issue 17).
+    const offsets: number[] = [];
+    const linesBefore: number[] = [];
+    let total = 0;
     for await (const m of this.log.scanMeta(first)) {
-      metas.push({ offset: m.baseOffset, lines: decodeBufferedMeta(m.meta).lines });
-      if (metas.length >= 1_000_000) break;
+      if (m.baseOffset >= end) break;
+      offsets.push(m.baseOffset);
+      linesBefore.push(total);
+      total += decodeBufferedMeta(m.meta).lines;
     }
-    let freed = 0;
-    for (const m of metas) {
-      freed = await this.log.truncateBefore(m.offset + 1);
-      if (freed > 0) break;
-    }
-    if (freed === 0) return false;
+    const freed = await this.log.truncateBefore(end);
+    // Nothing freed: someone else (a trim) deleted the front meanwhile; the caller checks the room again.
+    if (freed === 0) return this.log.firstOffset !== first;
     const newFirst = this.log.firstOffset;
-    let batches = 0;
-    let lines = 0;
-    for (const m of metas) {
-      if (m.offset >= newFirst) break;
-      if (m.offset >= this.#acked) {
-        batches++;
-        lines += m.lines;
-      }
-    }
+    // The batches in [cursor, newFirst) were never delivered (offsets ascend; one record per batch).
+    let i = 0;
+    while (i < offsets.length && offsets[i]! < this.#acked) i++;
+    let j = i;
+    while (j < offsets.length && offsets[j]! < newFirst) j++;
+    const batches = j - i;
+    const lines = i === j ? 0 : (j < offsets.length ? linesBefore[j]! : total) - linesBefore[i]!;
     // Not awaited: a restart clamps the cursor to the oldest batch left anyway.
     if (this.#acked < newFirst) void this.ack(newFirst);
     this.#opts.logger.error(

@@ -5,12 +5,17 @@
  * measures like the service; every other command runs with V8's defaults.
  * The flags are plain words (checked), so the script quotes nothing.
  */
-export function wrapperScript(agentFlags, entry = '/usr/lib/logship/dist/bin/logship.js') {
+export function wrapperScript(agentFlags, entry = '/usr/lib/logship/dist/bin/logship.js', agentEnv = {}) {
   for (const f of agentFlags) if (!/^--[a-z0-9-]+(=[0-9]+)?$/.test(f)) throw new Error(`agent node flag not shell-safe: ${f}`);
+  const env = Object.entries(agentEnv).map(([k, v]) => {
+    if (!/^[A-Z_][A-Z0-9_]*$/.test(k) || !/^[0-9]+$/.test(v)) throw new Error(`agent environment not shell-safe: ${k}=${v}`);
+    // a value already in the caller's environment wins
+    return `export ${k}="\${${k}:-${v}}"; `;
+  });
   return [
     '#!/bin/sh',
-    '# logship agent runs with the node flags of its systemd unit (small young generation, no memory reducer).',
-    `if [ "$1" = agent ]; then exec /usr/bin/node ${agentFlags.join(' ')} ${entry} "$@"; fi`,
+    '# logship agent runs with the node flags and environment of its systemd unit (small young generation, no memory reducer, large blocks mapped apart).',
+    `if [ "$1" = agent ]; then ${env.join('')}exec /usr/bin/node ${agentFlags.join(' ')} ${entry} "$@"; fi`,
     `exec /usr/bin/node ${entry} "$@"`,
     '',
   ].join('\n');

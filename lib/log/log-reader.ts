@@ -39,7 +39,7 @@ function segmentFor(view: ReadView, offset: number): number {
   return found < segs.length && segs[found]!.base < view.end ? found : -1;
 }
 
-type Next = (body: boolean | ((f: { baseOffset: number; count: number }) => boolean)) => Promise<Frame | undefined>;
+type Next = (body: boolean | ((f: { baseOffset: number; count: number }) => boolean), readAhead?: number) => Promise<Frame | undefined>;
 
 /**
  * Runs `fn` with a cursor positioned at or before the frame holding `target` (computed once the
@@ -70,11 +70,11 @@ async function withCursor<T>(
     if (pos >= limit) pos = 0;
     let cur = new FrameCursor(view.io, fd, pos, limit, chunk);
     let expected = -1;
-    const next: Next = async (body) => {
-      let step: CursorStep = await cur.next(body);
+    const next: Next = async (body, readAhead) => {
+      let step: CursorStep = await cur.next(body, readAhead);
       if (step && 'fault' in step && expected < 0 && step.position !== 0) {
         cur = new FrameCursor(view.io, fd, 0, limit, chunk);
-        step = await cur.next(body);
+        step = await cur.next(body, readAhead);
       }
       if (!step) return undefined;
       if ('fault' in step) throw corrupt(seg, step.position, step.fault);
@@ -104,6 +104,12 @@ export function checkRange(view: ReadView, offset: number): void {
 
 const atOffset = (offset: number) => () => offset;
 
+/**
+ * Batches from `offset` on until their frames add up to `maxBytes` (at least one batch). The
+ * payloads are views of the chunks read. Once the first batch is found, a refill reads only
+ * what the budget still allows (plus the one frame that crosses it): a read of N bytes allocates
+ * about N + one index interval + one frame, not two chunks of N (issue 17).
+ */
 export async function readBatches(view: ReadView, offset: number, maxBytes: number): Promise<StoredBatch[]> {
   checkRange(view, offset);
   const out: StoredBatch[] = [];
@@ -117,7 +123,7 @@ export async function readBatches(view: ReadView, offset: number, maxBytes: numb
     target = Math.max(target, seg.base);
     await withCursor(view, seg, atOffset(target), chunk, async (next) => {
       for (;;) {
-        const f = await next((h) => h.baseOffset + h.count > target && h.baseOffset < view.end);
+        const f = await next((h) => h.baseOffset + h.count > target && h.baseOffset < view.end, out.length === 0 ? undefined : maxBytes - bytes);
         if (!f || f.baseOffset >= view.end) return;
         if (f.baseOffset + f.count <= target) continue;
         const { baseOffset, count, timestamp, attributes, meta, payload, size } = f;
@@ -152,9 +158,15 @@ export async function offsetForTimestamp(view: ReadView, ts: number): Promise<nu
   return view.end;
 }
 
-const SCAN_BATCH = 1024;
+const SCAN_BATCH = 256;
 
-/** Headers and meta from `fromOffset` (clamped up to firstOffset) to the end as of the call. */
+/**
+ * Headers and meta from `fromOffset` (clamped up to firstOffset) to the end as of the call.
+ * Reads headers only (FrameCursor reads a few KiB per frame when frames are large) and yields
+ * copies of the metas in runs of at most SCAN_BATCH: a meta kept by the consumer holds its own
+ * bytes, not the read chunk it came from. Before, each run of 1,024 metas pinned a 64 KiB chunk
+ * per large frame, up to ~64 MiB while a scan ran (issue 17).
+ */
 export async function* scanMeta(view: ReadView, fromOffset: number): AsyncGenerator<BatchMeta> {
   let target = Math.max(fromOffset, view.firstOffset);
   while (target < view.end) {
@@ -169,7 +181,7 @@ export async function* scanMeta(view: ReadView, fromOffset: number): AsyncGenera
         const f = await next(false);
         if (!f || f.baseOffset >= view.end) break;
         if (f.baseOffset + f.count <= target) continue;
-        acc.push({ baseOffset: f.baseOffset, count: f.count, timestamp: f.timestamp, attributes: f.attributes, meta: f.meta });
+        acc.push({ baseOffset: f.baseOffset, count: f.count, timestamp: f.timestamp, attributes: f.attributes, meta: Buffer.from(f.meta) });
       }
       return acc;
     });

@@ -122,6 +122,15 @@ export class SegmentLog {
     return first.committedNext > first.base ? first.firstTimestamp : undefined;
   }
 
+  /**
+   * The offset just past the oldest segment when a truncateBefore() could delete it (sealed, not
+   * the only one): truncateBefore(oldestSegmentEnd) deletes exactly that segment. Else undefined.
+   */
+  get oldestSegmentEnd(): number | undefined {
+    const segs = this.#writer.segments;
+    return segs.length > 1 && !segs[0]!.writable ? segs[0]!.nextOffset : undefined;
+  }
+
   /** Segments currently on disk (the active one included). */
   get segmentCount(): number {
     return this.#writer.segments.length;

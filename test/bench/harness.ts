@@ -9,7 +9,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CLI, ROOT, tempDir, waitFor } from '../helpers/procs.js';
 import type { MachineShare } from './machine-share.js';
-import { AGENT_NODE_FLAGS } from '../../agent/heap-flags.js';
+import { AGENT_NODE_ENV, AGENT_NODE_FLAGS } from '../../agent/heap-flags.js';
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
@@ -127,12 +127,27 @@ export function agentNodeFlags(): string[] {
 }
 
 /**
- * Starts `node [nodeFlags] dist/bin/logship.js <args>`; `logship agent` with agentNodeFlags(). With
+ * The environment a bench's `logship agent` gets on top of the bench's own: the shipped one
+ * (AGENT_NODE_ENV, as the systemd unit and the .deb wrapper set it), or BENCH_AGENT_NODE_ENV (a JSON
+ * object of strings; '{}' for none) to A/B it.
+ */
+export function agentNodeEnv(): Record<string, string> {
+  const v = process.env.BENCH_AGENT_NODE_ENV;
+  if (v === undefined) return { ...AGENT_NODE_ENV };
+  const o: unknown = JSON.parse(v);
+  if (typeof o !== 'object' || o === null || Array.isArray(o) || Object.values(o).some((x) => typeof x !== 'string')) {
+    throw new Error(`BENCH_AGENT_NODE_ENV: a JSON object of strings, got ${v}`);
+  }
+  return o as Record<string, string>;
+}
+
+/**
+ * Starts `node [nodeFlags] dist/bin/logship.js <args>`; `logship agent` with agentNodeFlags() and agentNodeEnv(). With
  * profileDir, node runs with --cpu-prof and writes its .cpuprofile there on a clean exit.
  */
 export function spawnService(name: string, args: string[], opts: { profileDir?: string; env?: NodeJS.ProcessEnv } = {}): Service {
   const nodeFlags = [...(args[0] === 'agent' ? agentNodeFlags() : []), ...(opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] : [])];
-  return spawnTracked(name, process.execPath, [...nodeFlags, CLI, ...args], { LOGSHIP_LOG_PRETTY: '0', ...opts.env });
+  return spawnTracked(name, process.execPath, [...nodeFlags, CLI, ...args], { LOGSHIP_LOG_PRETTY: '0', ...(args[0] === 'agent' ? agentNodeEnv() : {}), ...opts.env });
 }
 
 /** Spawns any program, tracked so that it is stopped (by PID) when the run ends. */

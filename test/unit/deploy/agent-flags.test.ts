@@ -9,8 +9,8 @@ import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { AGENT_NODE_FLAGS } from '../../../agent/heap-flags.js';
-import { agentNodeFlags } from '../../bench/harness.js';
+import { AGENT_NODE_ENV, AGENT_NODE_FLAGS } from '../../../agent/heap-flags.js';
+import { agentNodeEnv, agentNodeFlags } from '../../bench/harness.js';
 import { tempDir } from '../../helpers/procs.js';
 // @ts-expect-error plain .mjs without types (the .deb build script's own module)
 import { packagedUnit, wrapperScript } from '../../../deploy/deb/wrapper.mjs';
@@ -37,8 +37,11 @@ describe('the agent node flags', () => {
       expect(argv.slice(1, 1 + n)).toEqual([...AGENT_NODE_FLAGS]);
       expect(argv.slice(1 + n)).toEqual([entry, 'agent', '--config', '/etc/logship/agent.yaml']);
     }
-    // the aggregator keeps V8's defaults
-    expect(await readFile(join(DEPLOY, 'logship-aggregator.service'), 'utf8')).not.toMatch(/semi-space|memory-reducer/);
+    // and the environment
+    const env = Object.fromEntries(unit.split('\n').filter((l) => l.startsWith('Environment=')).map((l) => l.slice('Environment='.length).split('=') as [string, string]));
+    expect(env).toEqual({ ...AGENT_NODE_ENV });
+    // the aggregator keeps V8's and glibc's defaults
+    expect(await readFile(join(DEPLOY, 'logship-aggregator.service'), 'utf8')).not.toMatch(/semi-space|memory-reducer|MALLOC_/);
   });
 
   it('are what the .deb wrapper gives `logship agent`, and only it', async () => {
@@ -46,17 +49,23 @@ describe('the agent node flags', () => {
     try {
       // The wrapper as packaged, pointed at a stand-in program that prints how node started it.
       const entry = join(t.dir, 'entry.mjs');
-      await writeFile(entry, 'process.stdout.write(JSON.stringify({ execArgv: process.execArgv, argv: process.argv.slice(2) }));\n');
+      const envKeys = JSON.stringify(Object.keys(AGENT_NODE_ENV));
+      await writeFile(entry, `process.stdout.write(JSON.stringify({ execArgv: process.execArgv, argv: process.argv.slice(2), env: Object.fromEntries(${envKeys}.filter((k) => k in process.env).map((k) => [k, process.env[k]])) }));\n`);
       const wrapper = join(t.dir, 'logship');
-      const text = wrapperScript(AGENT_NODE_FLAGS, entry) as string;
+      const text = wrapperScript(AGENT_NODE_FLAGS, entry, AGENT_NODE_ENV) as string;
       expect(wrapperScript(AGENT_NODE_FLAGS)).toContain('/usr/lib/logship/dist/bin/logship.js');
       await writeFile(wrapper, text);
       await chmod(wrapper, 0o755);
-      const run = (...args: string[]) => JSON.parse(execFileSync(wrapper, args, { encoding: 'utf8', timeout: 30_000 }));
-      expect(run('agent', '--config', 'a b.yaml')).toEqual({ execArgv: [...AGENT_NODE_FLAGS], argv: ['agent', '--config', 'a b.yaml'] });
-      expect(run('aggregator', '--config', 'x.yaml')).toEqual({ execArgv: [], argv: ['aggregator', '--config', 'x.yaml'] });
-      expect(run('check', '--config', 'agent')).toEqual({ execArgv: [], argv: ['check', '--config', 'agent'] });
+      const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !(k in AGENT_NODE_ENV)));
+      const run = (args: string[], extra: NodeJS.ProcessEnv = {}) => JSON.parse(execFileSync(wrapper, args, { encoding: 'utf8', timeout: 30_000, env: { ...clean, ...extra } }));
+      expect(run(['agent', '--config', 'a b.yaml'])).toEqual({ execArgv: [...AGENT_NODE_FLAGS], argv: ['agent', '--config', 'a b.yaml'], env: { ...AGENT_NODE_ENV } });
+      expect(run(['aggregator', '--config', 'x.yaml'])).toEqual({ execArgv: [], argv: ['aggregator', '--config', 'x.yaml'], env: {} });
+      expect(run(['check', '--config', 'agent'])).toEqual({ execArgv: [], argv: ['check', '--config', 'agent'], env: {} });
+      // a value the user set wins
+      const mine = Object.fromEntries(Object.keys(AGENT_NODE_ENV).map((k) => [k, '65536']));
+      expect(run(['agent'], mine).env).toEqual(mine);
       expect(() => wrapperScript(['--x=1; rm -rf /'])).toThrow(/not shell-safe/);
+      expect(() => wrapperScript([], undefined, { X: '1; rm -rf /' })).toThrow(/not shell-safe/);
     } finally {
       await t.cleanup();
     }
@@ -67,6 +76,7 @@ describe('the agent node flags', () => {
     delete process.env.BENCH_AGENT_NODE_FLAGS;
     try {
       expect(agentNodeFlags()).toEqual([...AGENT_NODE_FLAGS]);
+      expect(agentNodeEnv()).toEqual({ ...AGENT_NODE_ENV });
     } finally {
       if (saved !== undefined) process.env.BENCH_AGENT_NODE_FLAGS = saved;
     }

@@ -201,6 +201,24 @@ describe('DiskBuffer', () => {
     expect(logs.some((l) => l.level === 50 && /drop_oldest/.test(l.msg))).toBe(true);
   });
 
+  it('drop_oldest counts the lines of exactly the undelivered batches it deleted, with the cursor inside the oldest segment', async () => {
+    const drops: Array<[number, number]> = [];
+    const b = await open(MiB, 'drop_oldest', (x, l) => drops.push([x, l]));
+    const lines = (i: number): number => (i % 5) + 1;
+    for (let i = 0; i < 120; i++) {
+      await b.waitForSpace(undefined, DiskBuffer.frameBytes(meta(i), 10_000));
+      await put(b, i, 10_000, lines(i));
+      if (i === 4) await b.ack(2); // batches 0..1 delivered, 2.. not: the cursor sits inside the first segment
+    }
+    expect(drops.length).toBeGreaterThan(1);
+    const first = b.log.firstOffset;
+    let expected = 0;
+    for (let i = 2; i < first; i++) expected += lines(i);
+    expect(drops.reduce((a, [x]) => a + x, 0)).toBe(first - 2);
+    expect(drops.reduce((a, [, l]) => a + l, 0)).toBe(expected);
+    expect(b.ackedOffset).toBe(first);
+  });
+
   it('sends recent batches from memory and counts the ones it must read back from its files', async () => {
     const readBacks: number[] = [];
     let payloadBytes = 0;
