@@ -1,7 +1,8 @@
 /**
  * From read batches to the durable buffer, in read order: compression runs on
  * worker threads (several batches at once), appends happen strictly in
- * submission order and every batch that is ready joins one append (one fsync).
+ * submission order and every batch that is ready joins one append (one fsync); in a backlog a
+ * ready batch waits for the one being compressed behind it, so an append holds two or more.
  * A failed append (disk full) is retried with backoff, never skipped.
  */
 import type { Logger } from '../../lib/obs/logger.js';
@@ -123,12 +124,20 @@ export class Pipeline {
         // Join every ready batch that fits into one append (one fsync): the buffer bound holds.
         let n = 0;
         let bytes = 0;
+        let raw = 0;
         while (n < this.#queue.length && this.#queue[n]!.payload) {
           const size = DiskBuffer.frameBytes(this.#queue[n]!.item.meta, this.#queue[n]!.payload!.length);
           if (n > 0 && this.#buffer.sizeBytes + bytes + size > this.#buffer.maxBytes) break;
           bytes += size;
+          raw += this.#queue[n]!.rawLength;
           n++;
         }
+        // While the batch after the ready ones is being compressed and they hold less than half the
+        // in-flight bound, wait for it (its completion drains again): one append and one fsync for
+        // two batches or more instead of one each. The wait is one compression at most, and only
+        // when batches come faster than they compress (a backlog), never for a lone batch.
+        const next = this.#queue[n];
+        if (n > 0 && next && !next.payload && !next.failed && raw < this.#maxInFlight / 2) break;
         if (n === 0) {
           // Compression failed (only if the worker died): compress on this thread instead.
           const e = this.#queue[0]!;

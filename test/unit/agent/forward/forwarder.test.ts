@@ -134,7 +134,7 @@ describe('Forwarder: delivery', () => {
     const url = await fakeAggregator('a', ok);
     // The wait is widened from 10 ms so that a loaded machine's slow fsyncs between the two appends
     // cannot send the first batch alone; what is tested is that the wait gathers them.
-    const { acked } = forwarder({ urls: [url], lingerMs: 3_000 });
+    const { acked } = forwarder({ urls: [url], lingerMs: 3_000, lingerGapMs: 3_000 });
     await new Promise((r) => setTimeout(r, 50)); // the forwarder waits for data
     await buffer.append([{ meta: meta(0), payload: Buffer.from('line 0 a\nline 0 b\n'), timestamp: 1_700_000_000_000 }]);
     // the next appends land while the first request would already be going out without the wait
@@ -142,6 +142,23 @@ describe('Forwarder: delivery', () => {
     await waitFor('all 10 acknowledged', () => acked.at(-1) === 10, 10_000, 10);
     expect(hits.flatMap((h) => h.seqs)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(hits[0]!.seqs.length).toBeGreaterThan(1);
+  });
+
+  it('the wait for each next append is shorter than the whole wait: a request stops gathering when appends stop coming', async () => {
+    const url = await fakeAggregator('a', ok);
+    // Each next append may come up to 1 s after the one before, all of them within 20 s. The gaps
+    // below are 20 ms (joins) and 3 s (does not): wide enough apart for a loaded machine.
+    const { acked } = forwarder({ urls: [url], lingerMs: 20_000, lingerGapMs: 1_000 });
+    await new Promise((r) => setTimeout(r, 50)); // the forwarder waits for data
+    const append = (k: number) => buffer.append([{ meta: meta(k), payload: Buffer.from(`line ${k} a\nline ${k} b\n`), timestamp: 1_700_000_000_000 + k }]);
+    await append(0);
+    await new Promise((r) => setTimeout(r, 20));
+    await append(1);
+    await waitFor('the first two acknowledged', () => acked.at(-1) === 2, 10_000, 10);
+    await new Promise((r) => setTimeout(r, 3_000));
+    await append(2);
+    await waitFor('all 3 acknowledged', () => acked.at(-1) === 3, 10_000, 10);
+    expect(hits.map((h) => h.seqs)).toEqual([[0, 1], [2]]);
   });
 
   it('fails over across urls in order, stays on the one that works, and wraps around to the first after the last', async () => {

@@ -187,6 +187,37 @@ describe('Pipeline', () => {
     expect(await stored(b)).toEqual([0, 1, 2].map((i) => line(i).toString()));
   });
 
+  it('a ready batch waits for the one being compressed behind it (one append, one fsync for both), unless it holds half the in-flight bound; a lone batch goes at once', async () => {
+    const b = await openBuffer();
+    const pool = new ManualPool();
+    const raw = line(0, 1000);
+    const { p, durable } = setup(b, pool, raw.length * 4);
+    for (let i = 0; i < 2; i++) p.submit({ meta: meta(i, raw), raw, timestamp: i, onDurable: (off) => durable.push([i, off]) });
+    pool.finish(0);
+    // time itself is tested: give batch 0 every chance to be appended alone, then check it waited
+    await new Promise((r) => setTimeout(r, 100));
+    expect(durable).toEqual([]);
+    pool.finish(1);
+    await p.flush();
+    expect(durable).toEqual([[0, 0], [1, 1]]);
+    expect(p.appendCount).toBe(1);
+    // a lone batch: nothing behind it to wait for
+    p.submit({ meta: meta(2, raw), raw, timestamp: 2, onDurable: (off) => durable.push([2, off]) });
+    pool.finish(2);
+    await p.flush();
+    expect(durable.at(-1)).toEqual([2, 2]);
+    expect(p.appendCount).toBe(2);
+    // ready bytes at half the bound (2 of 4 batches' worth): appended without waiting for the third
+    for (let i = 3; i < 6; i++) p.submit({ meta: meta(i, raw), raw, timestamp: i, onDurable: (off) => durable.push([i, off]) });
+    pool.finish(3);
+    pool.finish(4);
+    await waitFor('batches 3 and 4 durable while 5 is still compressing', () => durable.length === 5, 5_000, 5);
+    expect(durable.slice(3)).toEqual([[3, 3], [4, 4]]);
+    pool.finish(5);
+    await p.flush();
+    expect(durable.at(-1)).toEqual([5, 5]);
+  });
+
   it('hasCapacity is false once raw bytes in flight reach maxInFlightBytes, and true again when they are durable', async () => {
     const b = await openBuffer();
     const pool = new ManualPool();
