@@ -223,6 +223,9 @@ describe('aggregator under hostile input', () => {
       }
     });
     const samplerDone = new Promise<void>((res) => sampler.once('exit', () => res()));
+    // The sampler starts two node processes before its first sample; the hostile tests wait for
+    // it, so its samples cover them from the first (on a fast machine the suite takes ~2 s).
+    await waitFor('the /healthz sampler to answer', async () => health.length > 0, 30_000);
     samplers = [
       (async () => {
         while (sampling) await new Promise((res) => setTimeout(res, 50));
@@ -444,6 +447,9 @@ describe('aggregator under hostile input', () => {
     await ensureUp();
     await alive();
     expect(crashes, 'the aggregator died during the suite').toBe(0);
+    // Enough samples to judge by, whatever the suite's speed: a fast machine runs the hostile
+    // tests in ~2 s (20 samples once); the sampler goes on through the aggregator's aftermath.
+    await waitFor('30 /healthz samples', async () => health.length >= 30, 30_000);
     sampling = false;
     await Promise.all(samplers);
     const sorted = health.map((h) => h.agg).sort((a, b) => a - b);
@@ -459,7 +465,7 @@ describe('aggregator under hostile input', () => {
       `hostile suite (load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}): ${health.length} /healthz samples, p50 ${q(sorted, 0.5)} ms, p99 ${q(sorted, 0.99)} ms, max ${sorted.at(-1)!.toFixed(1)} ms; ` +
         `control server p50 ${q(control, 0.5)} ms, p99 ${q(control, 0.99)} ms; ${over} samples over 100 ms beyond the control; RSS max ${maxRss.toFixed(0)} MiB over ${rss.length} samples`,
     );
-    expect(health.length).toBeGreaterThan(20);
+    expect(health.length).toBeGreaterThanOrEqual(30);
     // Generous, as the issue asks: a lone slow sample is scheduling noise; three in a row (over
     // 100 ms of the suite) or more than 5% of all samples over 100 ms beyond the control is the aggregator.
     let run = 0;
