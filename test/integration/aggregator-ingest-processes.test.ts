@@ -52,7 +52,7 @@ interface Ack {
 
 async function startAggregator(config: string, url: string): Promise<Proc> {
   const p = spawnLogship(['aggregator', '--config', config]);
-  await waitFor(() => `aggregator ready\n${p.output()}`, async () => (await fetch(`${url}/readyz`)).ok, 30_000);
+  await waitFor(() => `aggregator ready\n${p.output()}`, async () => (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2_000) })).ok, 30_000);
   return p;
 }
 
