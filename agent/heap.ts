@@ -51,12 +51,18 @@ export class QuietCollector {
   #quietSince = 0;
   #collectedFor = NaN;
   #usedAfter = 0;
+  #onQuiet: (() => number) | undefined;
   collections = 0;
 
-  /** @param opts.quietMs how long without activity counts as quiet @param opts.minGrowth heap growth (bytes) worth a collection */
-  constructor(opts: { quietMs?: number; minGrowth?: number } = {}) {
+  /**
+   * @param opts.quietMs how long without activity counts as quiet @param opts.minGrowth heap growth (bytes) worth a collection
+   * @param opts.onQuiet called once per busy -> quiet change, before the decision: returns bytes outside the heap it let go
+   *   of (the agent's unused payload slabs), which only a collection frees; any makes it collect
+   */
+  constructor(opts: { quietMs?: number; minGrowth?: number; onQuiet?: () => number } = {}) {
     this.#quietMs = opts.quietMs ?? 5_000;
     this.#minGrowth = opts.minGrowth ?? 1 << 20;
+    this.#onQuiet = opts.onQuiet;
   }
 
   /** Called periodically with a counter that moves while the agent works (appends); true when it collected. */
@@ -68,7 +74,8 @@ export class QuietCollector {
     }
     if (now - this.#quietSince < this.#quietMs || this.#collectedFor === activity) return false;
     this.#collectedFor = activity;
-    if (getHeapStatistics().used_heap_size - this.#usedAfter < this.#minGrowth) return false;
+    const external = this.#onQuiet?.() ?? 0;
+    if (external === 0 && getHeapStatistics().used_heap_size - this.#usedAfter < this.#minGrowth) return false;
     this.#gc ??= fullGc();
     this.#gc();
     this.#usedAfter = getHeapStatistics().used_heap_size;
