@@ -120,6 +120,7 @@ export class Agent {
     const slabs = new PayloadSlabs({
       maxSlabs: slabsFor({ recentBytes: RECENT_MAX_BYTES, requestBytes: cfg.aggregator.max_request_bytes, inFlightBytes: maxInFlightBytes }),
       poison: poisonFromEnv(),
+      onGiveUp: (n) => this.#payloadGc?.add(n),
     });
     this.#slabs = slabs;
     if (poisonFromEnv()) this.#logger.warn('test hook: payload slabs are poisoned when released (LOGSHIP_TEST_POISON_SLABS=1)');

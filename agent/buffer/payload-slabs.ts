@@ -16,7 +16,8 @@
  * or never only keeps a slab from reuse. So every holder releases exactly once,
  * and where a path cannot know, it keeps its reference (a shutdown).
  *
- * Bounded: at most `maxSlabs` slabs exist. A payload larger than half a slab,
+ * Bounded: at most `maxSlabs` slabs exist, and at most `keepFree` of them
+ * unused (one freed beyond that is given up to the collector). A payload larger than half a slab,
  * or one that finds every slab in use, gets a plain allocation of its own
  * (`plainTaken` counts them); the disk buffer reports those to the payload
  * collector (agent/heap.ts), which frees them as before.
@@ -48,7 +49,18 @@ export interface PayloadSlabsOptions {
   slabBytes?: number;
   /** fill a slab with POISON as soon as it is free (tests) */
   poison?: boolean;
+  /** free slabs kept for reuse (default KEEP_FREE); one freed beyond them is given up */
+  keepFree?: number;
+  /** bytes of a slab given up: garbage outside the heap until the next full collection (the payload collector counts it) */
+  onGiveUp?: (bytes: number) => void;
 }
+
+/**
+ * Free slabs kept beyond those in use. At full speed the agent cycles through about four, so a
+ * slab rarely waits; more are kept only while they are in use (an outage holds a request's and
+ * the recent cache's slabs), and given up as they come free instead of staying for the drain.
+ */
+export const KEEP_FREE = 2;
 
 /**
  * Slabs enough for every reference the agent can hold at once, plus two for slabs kept by a few
@@ -68,6 +80,8 @@ export class PayloadSlabs {
   readonly slabBytes: number;
   readonly maxSlabs: number;
   #poison: boolean;
+  #keepFree: number;
+  #onGiveUp: ((bytes: number) => void) | undefined;
   #of = new Map<ArrayBuffer, Slab>();
   /** the slab being cut */
   #current: Slab | undefined;
@@ -82,6 +96,8 @@ export class PayloadSlabs {
     this.slabBytes = o.slabBytes ?? SLAB_BYTES;
     this.maxSlabs = Math.max(0, Math.floor(o.maxSlabs));
     this.#poison = o.poison === true;
+    this.#keepFree = o.keepFree ?? KEEP_FREE;
+    this.#onGiveUp = o.onGiveUp;
   }
 
   /** slabs allocated now */
@@ -154,7 +170,13 @@ export class PayloadSlabs {
     if (--s.refs > 0) return;
     if (this.#poison) s.mem.fill(POISON);
     if (s === this.#current) s.pos = 0;
-    else this.#free.push(s);
+    else if (this.#free.length < this.#keepFree) this.#free.push(s);
+    else this.#giveUp(s);
+  }
+
+  #giveUp(s: Slab): void {
+    this.#of.delete(s.mem.buffer as ArrayBuffer);
+    this.#onGiveUp?.(s.mem.byteLength);
   }
 
   /** Forgets the slabs nobody references (an agent gone quiet): their memory goes with the next collection. Bytes given up. */

@@ -54,6 +54,24 @@ describe('PayloadSlabs', () => {
     expect(s.holds(s.take(600))).toBe(false);
   });
 
+  it('keeps at most keepFree unused slabs: one freed beyond them is given up (counted for the collector) and never handed out again', () => {
+    const given: number[] = [];
+    const s = new PayloadSlabs({ maxSlabs: 4, slabBytes: 1024, keepFree: 1, onGiveUp: (n) => given.push(n) });
+    const a = [s.take(512), s.take(512)]; // slab 1
+    const b = [s.take(512), s.take(512)]; // slab 2
+    s.take(512); // slab 3, current
+    for (const x of a) s.release(x); // slab 1 kept free
+    expect(given).toEqual([]);
+    for (const x of b) s.release(x); // slab 2: one free is kept already, so it is given up
+    expect(given).toEqual([1024]);
+    expect(s.slabs).toBe(2);
+    expect(s.holds(b[0]!)).toBe(false);
+    s.take(512); // the rest of slab 3
+    const next = s.take(512); // slab 1 again, never slab 2
+    expect(next.buffer).toBe(a[0]!.buffer);
+    expect(s.slabs).toBe(2);
+  });
+
   it('refuses a release without a reference (a bug) instead of freeing a slab still in use', () => {
     const s = new PayloadSlabs({ maxSlabs: 1, slabBytes: 1024 });
     const a = s.take(10);
