@@ -14,8 +14,9 @@
  * Memory per batch in a worker's hands: its input moves there (no copy when
  * handed over), and so does an output buffer of compressBound(input) bytes
  * from this side's small free list; the worker writes into it and both move
- * back. The exact-size result is copied out here and the output buffer waits
- * for the next job. So all per-batch memory is allocated on this thread, as
+ * back. The exact-size result is copied out here (into memory from `alloc`:
+ * the agent's payload slabs, agent/buffer/payload-slabs.ts) and the output
+ * buffer waits for the next job. So all per-batch memory is allocated on this thread, as
  * with no worker, and the worker isolate holds nothing between jobs.
  *
  * A pool of size 0 runs no thread: every job runs on the calling thread (the
