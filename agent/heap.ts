@@ -51,12 +51,18 @@ export class QuietCollector {
   #quietSince = 0;
   #collectedFor = NaN;
   #usedAfter = 0;
+  #onQuiet: (() => number) | undefined;
   collections = 0;
 
-  /** @param opts.quietMs how long without activity counts as quiet @param opts.minGrowth heap growth (bytes) worth a collection */
-  constructor(opts: { quietMs?: number; minGrowth?: number } = {}) {
+  /**
+   * @param opts.quietMs how long without activity counts as quiet @param opts.minGrowth heap growth (bytes) worth a collection
+   * @param opts.onQuiet called once per busy -> quiet change, before the decision: returns bytes outside the heap it let go
+   *   of (the agent's unused payload slabs), which only a collection frees; any makes it collect
+   */
+  constructor(opts: { quietMs?: number; minGrowth?: number; onQuiet?: () => number } = {}) {
     this.#quietMs = opts.quietMs ?? 5_000;
     this.#minGrowth = opts.minGrowth ?? 1 << 20;
+    this.#onQuiet = opts.onQuiet;
   }
 
   /** Called periodically with a counter that moves while the agent works (appends); true when it collected. */
@@ -68,7 +74,8 @@ export class QuietCollector {
     }
     if (now - this.#quietSince < this.#quietMs || this.#collectedFor === activity) return false;
     this.#collectedFor = activity;
-    if (getHeapStatistics().used_heap_size - this.#usedAfter < this.#minGrowth) return false;
+    const external = this.#onQuiet?.() ?? 0;
+    if (external === 0 && getHeapStatistics().used_heap_size - this.#usedAfter < this.#minGrowth) return false;
     this.#gc ??= fullGc();
     this.#gc();
     this.#usedAfter = getHeapStatistics().used_heap_size;
@@ -78,20 +85,22 @@ export class QuietCollector {
 }
 
 /**
- * One full garbage collection for every `every` bytes of batch payloads the
- * agent has taken into memory (compressed and appended to the buffer, or read
- * back from it). A payload is a Buffer whose bytes are outside the V8 heap; it
- * lives until it is acknowledged, long enough to be promoted to the old
- * generation, so only a full collection frees it. V8 starts one for external
- * memory only after tens of MiB have piled up, and the agent's small heap
- * rarely needs one for itself: at full speed 15-30 MiB of sent payloads stayed
- * resident. A collection of the agent's heap takes a few milliseconds; at
- * 8 MiB of payload (~50-60 MiB of lines at zstd level 1) that is about 18
- * collections per GiB of lines. Measured on a quiet machine (2026-12-02,
- * file-to-aggregator, 4 interleaved pairs) they cost about 0.5 agent CPU s/GiB
- * (main thread and V8's helper threads) for 8-10 MiB less peak RSS; nothing
- * when the agent is idle. The collection runs on the next turn of the event
- * loop, not inside the caller.
+ * One full garbage collection for every `every` bytes of batch payload memory
+ * that only a collection frees: payloads outside the agent's payload slabs
+ * (agent/buffer/payload-slabs.ts: one too large for a slab, or taken when
+ * every slab was in use), slabs given up, and batches read back from the
+ * buffer's files (the drain after an outage). Such a Buffer's bytes are outside
+ * the V8 heap; it lives until it is acknowledged, long enough to be promoted to
+ * the old generation, so only a full collection frees it, and V8 starts one for
+ * external memory only after tens of MiB have piled up.
+ *
+ * Before the slabs every compressed payload counted: at 8 MiB (~50-60 MiB of
+ * lines at zstd level 1) about 18 collections per GiB, measured at about 0.5
+ * agent CPU s/GiB (main thread and V8's helper threads) for 8-10 MiB less peak
+ * RSS. With the slabs, a full-speed agent reading live files feeds it next to
+ * nothing (V8's helper threads 0.20-0.28 CPU s/GiB instead of 0.72-0.82,
+ * docs/agent-footprint.md). Nothing when the agent is idle. The collection runs
+ * on the next turn of the event loop, not inside the caller.
  */
 export class PayloadCollector {
   #every: number;
@@ -119,7 +128,7 @@ export class PayloadCollector {
   }
 }
 
-/** PayloadCollector's default: 8 MiB of payload between full collections. */
+/** PayloadCollector's default: 8 MiB of payload (outside the slabs) between full collections. */
 export const PAYLOAD_GC_EVERY = 8 << 20;
 
 /**

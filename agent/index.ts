@@ -15,7 +15,7 @@ import type { Logger } from '../lib/obs/logger.js';
 import { readStateFile, writeStateFile, type StateKind } from '../lib/state/state-file.js';
 import { ZstdPool } from '../lib/codec/zstd-pool.js';
 import { CODEC_ZSTD, FLAG_METRICS } from '../lib/protocol/batches.js';
-import { DiskBuffer } from './buffer/disk-buffer.js';
+import { DiskBuffer, RECENT_MAX_BYTES } from './buffer/disk-buffer.js';
 import { Pipeline } from './pipeline/pipeline.js';
 import { ReadBuffers } from './pipeline/read-buffers.js';
 import { Forwarder } from './forward/forwarder.js';
@@ -30,6 +30,7 @@ import { createAgentMetrics, type AgentMetrics } from './metrics.js';
 import { buildStatus, type AgentStatus } from './status/report.js';
 import { checkDataDir } from '../lib/state/data-dir.js';
 import { PayloadCollector, QuietCollector } from './heap.js';
+import { PayloadSlabs, poisonFromEnv, slabsFor } from './buffer/payload-slabs.js';
 
 /** <data_dir>/producer.json: the agent's producer identity, {"version": 1, "incarnation", "epoch"}. */
 const PRODUCER_STATE: StateKind<{ incarnation: string; epoch: number }> = {
@@ -49,7 +50,7 @@ export interface AgentOptions {
   logger: Logger;
   now?: () => number;
   fsync?: boolean;
-  /** one full GC each time the agent turns quiet and one per 8 MiB of batch payloads (agent/heap.ts); only where the agent has the process to itself (`logship agent`) */
+  /** one full GC each time the agent turns quiet and one per 8 MiB of batch payloads outside the payload slabs (agent/heap.ts); only where the agent has the process to itself (`logship agent`) */
   collectWhenQuiet?: boolean;
 }
 
@@ -67,6 +68,7 @@ export class Agent {
   #fsync: boolean;
   #quiet: QuietCollector | undefined;
   #payloadGc: PayloadCollector | undefined;
+  #slabs: PayloadSlabs | undefined;
   #pool: ZstdPool | undefined;
   #readBuffers: ReadBuffers | undefined;
   buffer!: DiskBuffer;
@@ -94,7 +96,8 @@ export class Agent {
     this.#now = opts.now ?? Date.now;
     this.#fsync = opts.fsync ?? true;
     this.metrics = createAgentMetrics();
-    this.#quiet = opts.collectWhenQuiet ? new QuietCollector() : undefined;
+    // Quiet: the payload slabs nobody uses are given up, and the collection frees them.
+    this.#quiet = opts.collectWhenQuiet ? new QuietCollector({ onQuiet: () => this.#slabs?.shrink() ?? 0 }) : undefined;
     this.#payloadGc = opts.collectWhenQuiet ? new PayloadCollector() : undefined;
   }
 
@@ -112,7 +115,16 @@ export class Agent {
     // stops after 10 s without work, so the agent can use a second core for zstd (~3 CPU s/GiB). With 0
     // every batch is compressed here, on the main thread: no worker isolate (~20 MiB less resident at
     // full speed) but one core in all. Measured A/B in docs/agent-footprint.md.
-    this.#pool = new ZstdPool(cfg.compression.threads, { recycle: (ab) => reads.give(ab), inlineBelow: 64 * 1024 });
+    // Compressed payloads are cut from reused slabs (agent/buffer/payload-slabs.ts), bounded by what can be held at once.
+    const maxInFlightBytes = Math.max(3 * cfg.batch.max_bytes, 3 << 20);
+    const slabs = new PayloadSlabs({
+      maxSlabs: slabsFor({ recentBytes: RECENT_MAX_BYTES, requestBytes: cfg.aggregator.max_request_bytes, inFlightBytes: maxInFlightBytes }),
+      poison: poisonFromEnv(),
+      onGiveUp: (n) => this.#payloadGc?.add(n),
+    });
+    this.#slabs = slabs;
+    if (poisonFromEnv()) this.#logger.warn('test hook: payload slabs are poisoned when released (LOGSHIP_TEST_POISON_SLABS=1)');
+    this.#pool = new ZstdPool(cfg.compression.threads, { recycle: (ab) => reads.give(ab), inlineBelow: 64 * 1024, alloc: (n) => slabs.take(n) });
     this.buffer = await DiskBuffer.open({
       dir: join(cfg.data_dir, 'buffer'),
       maxBytes: cfg.buffer.max_bytes,
@@ -125,6 +137,7 @@ export class Agent {
       },
       onReadBack: (b) => this.metrics.bufferReadBacks.inc(b),
       onPayloadBytes: this.#payloadGc && ((n) => this.#payloadGc!.add(n)),
+      slabs,
     });
     this.registry = new StreamRegistry(cfg.data_dir);
     await this.registry.restore(this.buffer);
@@ -134,7 +147,7 @@ export class Agent {
       level: cfg.compression.level,
       // One batch compressing, one waiting for the worker, one being appended; more only grows memory
       // (8 MiB before: the same throughput, ~15 MiB more resident at full speed).
-      maxInFlightBytes: Math.max(3 * cfg.batch.max_bytes, 3 << 20),
+      maxInFlightBytes,
       logger: this.#logger,
       onCapacity: () => {
         for (const f of this.fileInputs) f.wake();

@@ -28,6 +28,7 @@ import { crc32c, FRAME_HEADER_BYTES, SegmentLog, type StoredBatch } from '../../
 import { readStateFile, writeStateFile, type StateKind } from '../../lib/state/state-file.js';
 import { CorruptError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/obs/logger.js';
+import type { PayloadSlabs } from './payload-slabs.js';
 import { bufferedMetaLength, decodeBufferedMeta, encodeBufferedMeta, type BufferedMeta } from './buffered-meta.js';
 
 /** <buffer dir>/ack.json: {"version": 1, "next": N}, the first buffer offset not yet acknowledged. */
@@ -49,10 +50,18 @@ export interface DiskBufferOptions {
   /** batches read back from the segment files because they were no longer in the in-memory recent cache */
   onReadBack?: (batches: number) => void;
   /**
-   * bytes of batch payload that passed through here (appended, or read back from the files): memory
-   * outside the V8 heap that is garbage once the batch is sent (agent/heap.ts PayloadCollector)
+   * bytes of batch payload that passed through here (appended, or read back from the files) and are not
+   * in `slabs`: memory outside the V8 heap that is garbage once the batch is sent (agent/heap.ts PayloadCollector)
    */
   onPayloadBytes?: (bytes: number) => void;
+  /**
+   * Where appended payloads may come from (agent/buffer/payload-slabs.ts): the recent cache holds a
+   * reference on each payload it keeps, and read() gives its caller one on each batch it returns,
+   * which the caller gives back with release() once nothing can use the bytes any more.
+   */
+  slabs?: PayloadSlabs;
+  /** compressed bytes of recent batches kept in memory (default RECENT_MAX_BYTES; tests raise it) */
+  recentMaxBytes?: number;
   /** persist the cursor at most this often (default ACK_PERSIST_MS); close() persists the last one */
   ackPersistMs?: number;
 }
@@ -99,7 +108,7 @@ export interface BufferedBatch {
 }
 
 /** Compressed bytes of recent batches kept in memory for sending without a read-back. */
-const RECENT_MAX_BYTES = 4 << 20;
+export const RECENT_MAX_BYTES = 4 << 20;
 
 export class DiskBuffer {
   readonly log: SegmentLog;
@@ -274,28 +283,53 @@ export class DiskBuffer {
     const offsets = await this.log.append(
       batches.map((b, i) => ({ count: 1, timestamp: b.timestamp, attributes: b.meta.codec, meta: encodeBufferedMeta(b.meta), payload: b.payload, payloadCrc: crcs[i]! })),
     );
+    const slabs = this.#opts.slabs;
     let bytes = 0;
     for (let i = 0; i < batches.length; i++) {
       const b = batches[i]!;
-      bytes += b.payload.length;
+      if (!slabs?.holds(b.payload)) bytes += b.payload.length;
       const last = this.#recent[this.#recent.length - 1];
       if (last && last.offset + 1 !== offsets[i]) this.#dropRecent(Infinity);
+      // The recent cache's own reference (the appender keeps and releases its own).
+      slabs?.retain(b.payload);
       this.#recent.push({ offset: offsets[i]!, meta: b.meta, payload: b.payload, timestamp: b.timestamp, crc: crcs[i]! });
       this.#recentBytes += b.payload.length;
     }
-    while (this.#recentBytes > RECENT_MAX_BYTES && this.#recent.length > 1) this.#dropRecent(this.#recent[0]!.offset + 1);
-    this.#opts.onPayloadBytes?.(bytes);
+    while (this.#recentBytes > (this.#opts.recentMaxBytes ?? RECENT_MAX_BYTES) && this.#recent.length > 1) this.#dropRecent(this.#recent[0]!.offset + 1);
+    if (bytes > 0) this.#opts.onPayloadBytes?.(bytes);
     return offsets;
   }
 
-  /** Forgets cached batches below `below` (all with Infinity). */
+  /** Forgets cached batches below `below` (all with Infinity), giving back the cache's references. */
   #dropRecent(below: number): void {
     let n = 0;
-    while (n < this.#recent.length && this.#recent[n]!.offset < below) this.#recentBytes -= this.#recent[n++]!.payload.length;
+    while (n < this.#recent.length && this.#recent[n]!.offset < below) {
+      const p = this.#recent[n++]!.payload;
+      this.#recentBytes -= p.length;
+      this.#opts.slabs?.release(p);
+    }
     if (n > 0) this.#recent.splice(0, n);
   }
 
-  /** Unacknowledged batches from `from` on, about maxBytes of payload. */
+  /**
+   * Gives back the references read() handed out with `batches`: call it once per read() result (or
+   * per batch of it), when nothing can use their payload bytes any more (a request answered, or its
+   * socket closed).
+   */
+  release(batches: readonly BufferedBatch[]): void {
+    const slabs = this.#opts.slabs;
+    if (slabs) for (const b of batches) slabs.release(b.payload);
+  }
+
+  /** Gives back an appender's reference on a payload it took from the slabs (after append() returned). */
+  releasePayload(payload: Buffer): void {
+    this.#opts.slabs?.release(payload);
+  }
+
+  /**
+   * Unacknowledged batches from `from` on, about maxBytes of payload. The caller holds a reference on
+   * each returned payload until it calls release() with them.
+   */
   async read(from: number, maxBytes: number): Promise<BufferedBatch[]> {
     if (from >= this.log.nextOffset) return [];
     const start = Math.max(from, this.log.firstOffset);
@@ -309,6 +343,8 @@ export class DiskBuffer {
         out.push(b);
         bytes += b.payload.length;
       }
+      // Taken here, before anything else runs: the cache may drop them as soon as this returns.
+      for (const b of out) this.#opts.slabs?.retain(b.payload);
       if (out.length > 0) return out;
     }
     const stored: StoredBatch[] = await this.log.read(start, maxBytes);

@@ -8,6 +8,12 @@
  * logged at error, then skipped, so one bad batch never wedges a host. It is
  * never dropped unsaved: when saving fails it stays in the buffer and is
  * tried again. The URL that worked is kept until it fails (sticky failover).
+ *
+ * Payload memory: each read from the buffer hands the forwarder a reference on the batches' payloads
+ * (agent/buffer/payload-slabs.ts). It gives them back after it is done with the batches (delivered,
+ * set aside, dropped by drop_oldest, or at shutdown) and only when every request made with them has
+ * closed: an answer can arrive before node wrote the whole body, and a failed request's socket may
+ * still hold queued writes until it is closed. A request that never closes keeps its slab (never reused early).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -131,8 +137,18 @@ export class Forwarder {
         await this.#sleep(100);
         continue;
       }
+      // Every request made with these batches: their payloads go back to the buffer only once each
+      // of them is closed (node can no longer write the bytes), never on the answer alone.
+      // #fill never throws; it gives back the references of any list it replaces.
       if (this.#failures === 0) batches = await this.#fill(batches, from);
-      await this.#deliver(batches);
+      const requests: Array<Promise<void>> = [];
+      try {
+        await this.#deliver(batches, requests);
+      } finally {
+        const held = batches;
+        if (requests.length === 0) buf.release(held);
+        else void Promise.all(requests).then(() => buf.release(held));
+      }
     }
   }
 
@@ -155,7 +171,12 @@ export class Forwarder {
       await new Promise((r) => setImmediate(r));
       try {
         const more = await buf.read(from, this.#o.maxRequestBytes);
-        if (more.length <= batches.length || more[0]!.offset !== batches[0]!.offset) return batches;
+        if (more.length <= batches.length || more[0]!.offset !== batches[0]!.offset) {
+          buf.release(more);
+          return batches;
+        }
+        // Nothing was sent with the shorter list: its references go back, `more` holds its own.
+        buf.release(batches);
         batches = more;
       } catch {
         return batches;
@@ -163,10 +184,11 @@ export class Forwarder {
     }
   }
 
-  async #deliver(batches: BufferedBatch[]): Promise<void> {
+  /** @param requests collects every request made (see #run) */
+  async #deliver(batches: BufferedBatch[], requests: Array<Promise<void>>): Promise<void> {
     while (this.#running) {
       try {
-        await this.#send(batches);
+        await this.#send(batches, requests);
         await this.#acked(batches);
         return;
       } catch (err) {
@@ -174,7 +196,7 @@ export class Forwarder {
         if ((status === 400 || status === 413) && this.#running) {
           if (batches.length === 1) return this.#reject(batches[0]!, (err as Error).message);
           for (const b of batches) {
-            await this.#deliver([b]);
+            await this.#deliver([b], requests);
             // The cursor is "everything below next": never move on past a batch that is neither
             // delivered nor saved (acknowledging a later one would skip it). The loop reads it again.
             if (this.#o.buffer.ackedOffset <= b.offset) return;
@@ -204,7 +226,7 @@ export class Forwarder {
     await this.#o.onAcked(next, delivered);
   }
 
-  async #send(batches: BufferedBatch[]): Promise<void> {
+  async #send(batches: BufferedBatch[], requests: Array<Promise<void>>): Promise<void> {
     const wire: WireBatch[] = batches.map((b) => ({
       topic: b.meta.topic,
       source: b.meta.source,
@@ -227,6 +249,7 @@ export class Forwarder {
     const res = await this.#http.post(url, body, {
       timeoutMs: this.#o.requestTimeout,
       signal: this.#abort.signal,
+      onRequest: (closed) => requests.push(closed),
       headers: {
         'content-type': BATCHES_CONTENT_TYPE,
         ...(this.#o.token ? { authorization: `Bearer ${this.#o.token}` } : {}),

@@ -22,6 +22,13 @@ export interface PostOptions {
   timeoutMs: number;
   signal?: AbortSignal;
   headers: OutgoingHttpHeaders;
+  /**
+   * Called with each request made (a retry on a new connection makes a second one): the promise
+   * resolves on the request's 'close', the last thing node does with it. Until then node may still
+   * write the body's bytes (an answer can come before the whole body went out; a destroyed socket
+   * may hold queued writes until it is closed), so body memory that is reused must wait for it.
+   */
+  onRequest?: (closed: Promise<void>) => void;
 }
 
 export interface PostAnswer {
@@ -108,6 +115,10 @@ export class HttpPoster {
           if (!res.complete) fail(new Error('the aggregator closed the connection mid-answer'));
         });
       });
+      if (o.onRequest) {
+        const r = req;
+        o.onRequest(new Promise<void>((done) => r.once('close', () => done())));
+      }
       req.setTimeout(o.timeoutMs, () => fail(new Error(`no answer from the aggregator within ${o.timeoutMs} ms`)));
       req.on('error', fail);
       req.cork();

@@ -4,6 +4,10 @@
  * submission order and every batch that is ready joins one append (one fsync); in a backlog a
  * ready batch waits for the one being compressed behind it, so an append holds two or more.
  * A failed append (disk full) is retried with backoff, never skipped.
+ *
+ * A compressed payload may come from the buffer's payload slabs (the pool's `alloc`): the pipeline
+ * holds that reference until the append returns, then gives it back. After stop() the payloads
+ * still queued keep theirs (an append may be writing them; the process is ending).
  */
 import type { Logger } from '../../lib/obs/logger.js';
 import { CODEC_ZSTD } from '../../lib/protocol/batches.js';
@@ -162,6 +166,8 @@ export class Pipeline {
         this.#queue.splice(0, n);
         for (let i = 0; i < n; i++) {
           const e = batch[i]!;
+          // The buffer holds its own reference now (agent/buffer/payload-slabs.ts): give back the one the compression took.
+          this.#buffer.releasePayload(e.payload!);
           this.#inFlightBytes -= e.rawLength;
           e.item.onDurable(offsets[i]!);
         }

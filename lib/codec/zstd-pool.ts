@@ -14,8 +14,9 @@
  * Memory per batch in a worker's hands: its input moves there (no copy when
  * handed over), and so does an output buffer of compressBound(input) bytes
  * from this side's small free list; the worker writes into it and both move
- * back. The exact-size result is copied out here and the output buffer waits
- * for the next job. So all per-batch memory is allocated on this thread, as
+ * back. The exact-size result is copied out here (into memory from `alloc`:
+ * the agent's payload slabs, agent/buffer/payload-slabs.ts) and the output
+ * buffer waits for the next job. So all per-batch memory is allocated on this thread, as
  * with no worker, and the worker isolate holds nothing between jobs.
  *
  * A pool of size 0 runs no thread: every job runs on the calling thread (the
@@ -59,14 +60,18 @@ export class ZstdPool {
   #recycle: ((ab: ArrayBuffer) => void) | undefined;
   #inlineBelow: number;
   #outFree: ArrayBuffer[] = [];
+  #alloc: (n: number) => Buffer;
 
   /**
    * @param opts.recycle receives each input the worker is done with (moved back whole), for reuse
    * @param opts.inlineBelow compress inputs of at most this many bytes on the calling thread (0: never)
+   * @param opts.alloc memory for each compression result (the agent's payload slabs, agent/buffer/payload-slabs.ts);
+   *   by default a Buffer of its own. Decompression results are never taken from it.
    */
-  constructor(size = 1, opts: { recycle?: (ab: ArrayBuffer) => void; inlineBelow?: number } = {}) {
+  constructor(size = 1, opts: { recycle?: (ab: ArrayBuffer) => void; inlineBelow?: number; alloc?: (n: number) => Buffer } = {}) {
     this.#size = Math.max(0, size);
     this.#recycle = opts.recycle;
+    this.#alloc = opts.alloc ?? ownBuffer;
     this.#inlineBelow = this.#size === 0 ? Infinity : (opts.inlineBelow ?? 0);
   }
 
@@ -85,7 +90,7 @@ export class ZstdPool {
       let result: Buffer | undefined;
       if (m.out) {
         if (p && m.error === undefined) {
-          result = Buffer.allocUnsafeSlow(m.n!); // its own memory, never a slice of node's shared pool
+          result = this.#alloc(m.n!);
           result.set(new Uint8Array(m.out, 0, m.n!));
         }
         this.#giveOut(m.out);
@@ -153,7 +158,7 @@ export class ZstdPool {
   compress(data: Buffer, level: number, transfer = false): Promise<Buffer> {
     if (data.byteLength <= this.#inlineBelow && !this.#closed) {
       try {
-        const out = compressHere(data, level);
+        const out = compressHere(data, level, this.#alloc);
         if (transfer && this.#recycle) this.#recycle(data.buffer as ArrayBuffer);
         return Promise.resolve(out);
       } catch (err) {
@@ -221,10 +226,15 @@ export class ZstdPool {
   }
 }
 
+/** A result's default memory: its own, never a slice of node's shared pool. */
+function ownBuffer(n: number): Buffer {
+  return Buffer.allocUnsafeSlow(n);
+}
+
 const hereContexts = new Map<number, InstanceType<typeof binding.CCtx>>();
 let hereScratch = Buffer.alloc(0);
 /** Compresses into one reused scratch buffer and returns an exact-size copy (nothing big left as garbage). */
-function compressHere(data: Buffer, level: number): Buffer {
+function compressHere(data: Buffer, level: number, alloc: (n: number) => Buffer): Buffer {
   let cctx = hereContexts.get(level);
   if (!cctx) {
     cctx = new binding.CCtx();
@@ -234,7 +244,7 @@ function compressHere(data: Buffer, level: number): Buffer {
   const bound = binding.compressBound(data.byteLength);
   if (hereScratch.byteLength < bound) hereScratch = Buffer.allocUnsafeSlow(bound);
   const n = cctx.compress2(hereScratch, data);
-  const out = Buffer.allocUnsafeSlow(n); // its own memory, never a slice of node's shared pool
+  const out = alloc(n);
   hereScratch.copy(out, 0, 0, n);
   return out;
 }

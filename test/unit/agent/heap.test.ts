@@ -33,6 +33,24 @@ describe('agent heap settings', () => {
     expect(newSpaceAfterAllocating('agent', '--max-semi-space-size=8')).toBeGreaterThan(4 * MiB);
   }, 120_000);
 
+  it('QuietCollector: onQuiet runs once per busy -> quiet change, and memory it gave up makes it collect even without heap growth', () => {
+    let gaveUp = 0;
+    let calls = 0;
+    const q = new QuietCollector({ quietMs: 1_000, minGrowth: 1 << 30, onQuiet: () => (calls++, gaveUp) });
+    q.tick(1, 0);
+    // quiet, nothing given up and the heap did not grow by 1 GiB: no collection
+    expect(q.tick(1, 2_000)).toBe(false);
+    expect(calls).toBe(1);
+    expect(q.tick(1, 3_000)).toBe(false); // same quiet spell: not asked again
+    expect(calls).toBe(1);
+    // busy again, then quiet with slabs given up: it collects
+    q.tick(2, 4_000);
+    gaveUp = 4 << 20;
+    expect(q.tick(2, 6_000)).toBe(true);
+    expect(calls).toBe(2);
+    expect(q.collections).toBe(1);
+  });
+
   it('QuietCollector: one full collection per busy -> quiet change, only after quietMs and only when the heap grew', () => {
     const q = new QuietCollector({ quietMs: 5_000, minGrowth: 1 << 20 });
     // busy: the activity counter moves every tick

@@ -13,6 +13,8 @@ import type { BufferedMeta } from '../../../../agent/buffer/buffered-meta.js';
 import { Forwarder, type ForwarderOptions } from '../../../../agent/forward/forwarder.js';
 import { CODEC_NONE, decodeRequest } from '../../../../lib/protocol/batches.js';
 import { freePort, waitFor } from '../../../helpers/procs.js';
+import { randomFillSync } from 'node:crypto';
+import { PayloadSlabs } from '../../../../agent/buffer/payload-slabs.js';
 
 interface Hit {
   server: string;
@@ -330,5 +332,54 @@ describe('Forwarder: close', () => {
     expect(buffer.unackedBatches).toBe(3);
     await new Promise((r) => setTimeout(r, 200)); // time itself is tested: no attempt after close
     expect(hits.length).toBe(n);
+  });
+});
+
+describe('Forwarder: payload slabs', () => {
+  it('gives payload memory back only after node wrote the whole request, even when the answer comes first (poisoned slabs catch an early release)', async () => {
+    // A buffer whose payloads come from slabs that are filled with a poison byte the moment their last
+    // reference goes: a payload released while node still writes it goes out poisoned and fails the CRC.
+    await buffer.close();
+    const slabs = new PayloadSlabs({ maxSlabs: 32, slabBytes: 1 << 20, poison: true });
+    // A recent cache larger than the default, so one request of 12 MiB (more than the kernel's socket
+    // buffers take: the rest waits in node's queue) is sent from it.
+    const recentMaxBytes = 16 << 20;
+    buffer = await DiskBuffer.open({ dir: join(dir, 'slab-buffer'), maxBytes: 64 << 20, whenFull: 'block', logger: pino({ level: 'silent' }), fsync: false, slabs, recentMaxBytes });
+    // An aggregator that answers 200 as soon as a request's head arrives, reads the body only later
+    // (the body waits in node's socket queue meanwhile), then checks it.
+    const bodies: Array<{ batches: number; error?: string }> = [];
+    const s = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      // Marked as being consumed (read), so node does not discard the body once the answer is sent.
+      req.read(0);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ acks: [] }));
+      setTimeout(() => req.on('data', (c: Buffer) => chunks.push(c)), 300);
+      req.on('end', () => {
+        try {
+          bodies.push({ batches: decodeRequest(Buffer.concat(chunks), { maxBatchRawBytes: 1 << 30 }).batches.length });
+        } catch (err) {
+          bodies.push({ batches: 0, error: `${(err as Error).message} (${chunks.reduce((k, c) => k + c.length, 0)} bytes)` });
+        }
+      });
+    });
+    servers.push(s);
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+    const url = `http://127.0.0.1:${(s.address() as { port: number }).port}`;
+    // 12 MiB of incompressible payload in the recent cache, sent in one request
+    const n = 24;
+    for (let i = 0; i < n; i++) {
+      const p = slabs.take(512 << 10);
+      randomFillSync(p);
+      await buffer.append([{ meta: { ...meta(i), rawLength: p.length }, payload: p, timestamp: 1_700_000_000_000 + i }]);
+      buffer.releasePayload(p);
+    }
+    const { acked } = forwarder({ urls: [url], maxRequestBytes: 16 << 20 });
+    await waitFor('all acknowledged', () => acked.at(-1) === n, 10_000, 10);
+    await waitFor('every body read by the aggregator', () => bodies.some((b) => b.error) || bodies.reduce((k, b) => k + b.batches, 0) >= n, 10_000, 10);
+    expect(bodies.filter((b) => b.error)).toEqual([]);
+    expect(bodies.reduce((k, b) => k + b.batches, 0)).toBe(n);
+    // and every reference was given back in the end: the slabs are free for reuse
+    await waitFor('no reference left', () => slabs.references === 0, 5_000, 10);
   });
 });

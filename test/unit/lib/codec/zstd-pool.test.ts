@@ -24,6 +24,26 @@ describe('ZstdPool', () => {
     expect(pool.threads).toBe(1);
   });
 
+  it('alloc: every compression result, from a worker or this thread, is written into memory the caller provides', async () => {
+    for (const size of [0, 1]) {
+      const slab = Buffer.alloc(1 << 20);
+      let pos = 0;
+      const alloc = (n: number) => slab.subarray(pos, (pos += n));
+      pool = new ZstdPool(size, { alloc });
+      const data = Buffer.from('a line of text\n'.repeat(20_000));
+      const a = await pool.compress(data, 1);
+      const b = await pool.compress(data, 1);
+      expect(a.buffer).toBe(slab.buffer);
+      expect(b.byteOffset).toBe(a.byteOffset + a.byteLength);
+      expect(decompressSync(a)).toEqual(data);
+      expect(decompressSync(b)).toEqual(data);
+      // a decompression's result is never taken from it
+      expect((await pool.decompress(a)).buffer).not.toBe(slab.buffer);
+      await pool.close();
+      pool = undefined;
+    }
+  });
+
   it('starts another thread only while every running one is busy, up to its size', async () => {
     pool = new ZstdPool(2);
     const inputs = Array.from({ length: 8 }, (_, i) => Buffer.from(`batch ${i} `.repeat(50_000)));
