@@ -137,10 +137,10 @@ export class Forwarder {
         await this.#sleep(100);
         continue;
       }
-      // Every request made with these batches: their payloads go back to the buffer only once each
-      // of them is closed (node can no longer write the bytes), never on the answer alone.
       // #fill never throws; it gives back the references of any list it replaces.
       if (this.#failures === 0) batches = await this.#fill(batches, from);
+      // Every request made with these batches: their payloads go back to the buffer only once each
+      // of them is closed (node can no longer write the bytes), never on the answer alone.
       const requests: Array<Promise<void>> = [];
       try {
         await this.#deliver(batches, requests);
