@@ -46,9 +46,17 @@ export interface Proc {
 
 const running = new Set<ChildProcess>();
 
+/**
+ * Every agent the tests start runs with poisoned payload slabs (agent/buffer/payload-slabs.ts): a slab
+ * is filled with 0xA5 the moment its last reference goes, so a payload released too early reaches the
+ * aggregator as bytes it refuses and the exactly-once checks lose lines. LOGSHIP_TEST_HOOKS=1 also arms
+ * the SIGUSR2 append hold, which only a test that sends the signal uses. A test's own env wins.
+ */
+const TEST_ENV: NodeJS.ProcessEnv = { LOGSHIP_LOG_PRETTY: '0', LOGSHIP_TEST_HOOKS: '1', LOGSHIP_TEST_POISON_SLABS: '1' };
+
 export function spawnLogship(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
   const child = spawn(process.execPath, [CLI, ...args], {
-    env: { ...process.env, LOGSHIP_LOG_PRETTY: '0', ...env },
+    env: { ...process.env, ...TEST_ENV, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
