@@ -99,16 +99,13 @@ export const realFs: FsSeam = {
   },
 };
 
-/** Buffers a single writev may take (IOV_MAX on Linux). */
-const IOV_MAX = 1024;
-
 /** Writes every byte of `buffers` at `position`, looping over short writes. */
 export async function writeFully(io: FsSeam, fd: number, buffers: Buffer[], position: number): Promise<number> {
   let bufs = buffers.filter((b) => b.length > 0);
   let pos = position;
   while (bufs.length > 0) {
     // IOV_MAX is 1024 on Linux; libuv does not split for us.
-    const n = await io.writev(fd, bufs.length > IOV_MAX ? bufs.slice(0, IOV_MAX) : bufs, pos);
+    const n = await io.writev(fd, bufs.length > 1024 ? bufs.slice(0, 1024) : bufs, pos);
     pos += n;
     let skip = n;
     let i = 0;
@@ -117,26 +114,6 @@ export async function writeFully(io: FsSeam, fd: number, buffers: Buffer[], posi
     if (skip > 0) bufs[0] = bufs[0]!.subarray(skip);
     if (n === 0 && bufs.length > 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' });
   }
-  return pos - position;
-}
-
-/**
- * writeFully for many buffers: each run of IOV_MAX buffers is written at its own position, all
- * side by side (one thread-pool round trip for a round of thousands of small appends instead of
- * one per run). Settles only once every write has: on a failure nothing is still writing when the
- * caller cuts the file back. Rejects with the first failure.
- */
-export async function writeAllAt(io: FsSeam, fd: number, buffers: Buffer[], position: number): Promise<number> {
-  if (buffers.length <= IOV_MAX) return writeFully(io, fd, buffers, position);
-  const writes: Promise<number>[] = [];
-  let pos = position;
-  for (let i = 0; i < buffers.length; i += IOV_MAX) {
-    const run = buffers.slice(i, i + IOV_MAX);
-    writes.push(writeFully(io, fd, run, pos));
-    for (const b of run) pos += b.length;
-  }
-  const settled = await Promise.allSettled(writes);
-  for (const s of settled) if (s.status === 'rejected') throw s.reason;
   return pos - position;
 }
 

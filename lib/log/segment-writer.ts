@@ -1,7 +1,7 @@
 import { IoError, LogshipError } from '../errors.js';
 import type { Logger } from '../obs/logger.js';
 import { bodyCrc, encodeFrame, FRAME_HEADER_BYTES } from './format.js';
-import { writeAllAt, type FsSeam } from './io.js';
+import { writeFully, type FsSeam } from './io.js';
 import { Segment, type SegmentState } from './segment.js';
 import type { AppendInput } from './types.js';
 
@@ -56,10 +56,6 @@ export class SegmentWriter {
   #running: Promise<void> | undefined;
   /** A truncate that failed during a rollback; retried before anything else is written. */
   #unfinished: { seg: Segment; size: number } | undefined;
-  /** Index upkeep of the rounds so far (seal, persist), one after another, off the rounds' path. */
-  #tidying: Promise<void> | undefined;
-  /** Rolled segments of an upkeep queued behind the running one (not started yet). */
-  #tidyWaiting: Segment[] | undefined;
 
   constructor(
     segments: Segment[],
@@ -81,12 +77,9 @@ export class SegmentWriter {
     });
   }
 
-  /** Resolves once every queued append has been settled and the index upkeep it caused is done. */
+  /** Resolves once every queued append has been settled. */
   async drain(): Promise<void> {
-    while (this.#running || this.#tidying) {
-      if (this.#running) await this.#running;
-      else await this.#tidying;
-    }
+    while (this.#running) await this.#running;
   }
 
   async #loop(): Promise<void> {
@@ -167,32 +160,8 @@ export class SegmentWriter {
     const rolled = this.#publish(start.active);
     for (const d of done) d.p.resolve(d.offsets);
     this.opts.onCommit();
-    // Index upkeep after the acks, and not awaited by the next round: derived data (never
-    // fsynced, checked at open), so it never delays an ack or a round. Under fan-in a round's
-    // every hop to the thread pool waits for the event loop's turn through thousands of sockets;
-    // two index writes per round had made every round, and so every ack, two turns longer.
-    // The upkeeps run one after another (one writer per index file), each after the round it
-    // follows, and drain() waits for them, so nothing closes an index fd under a write.
-    this.#scheduleTidy(rolled);
-  }
-
-  /** Queues index upkeep after the one running (at most one running and one waiting: a waiting one takes on later rounds' work). */
-  #scheduleTidy(rolled: Segment[]): void {
-    if (this.#tidyWaiting) {
-      this.#tidyWaiting.push(...rolled);
-      return;
-    }
-    const list = [...rolled];
-    this.#tidyWaiting = list;
-    const run = (): Promise<void> => {
-      if (this.#tidyWaiting === list) this.#tidyWaiting = undefined;
-      return this.#tidy(list).catch((err: unknown) => this.opts.logger.warn({ err, dir: this.opts.dir }, 'index upkeep failed; indexes are rebuilt on the next open'));
-    };
-    const prev = this.#tidying;
-    const next: Promise<void> = (prev ? prev.then(run) : run()).finally(() => {
-      if (this.#tidying === next) this.#tidying = undefined;
-    });
-    this.#tidying = next;
+    // Index upkeep after the acks: derived data, so it never delays one.
+    await this.#tidy(rolled);
   }
 
   /** Encodes and writes one append's frames, rolling first where a frame would not fit. */
@@ -206,7 +175,7 @@ export class SegmentWriter {
       const b = batches[i]!;
       const size = FRAME_HEADER_BYTES + b.meta.length + b.payload.length;
       if (this.#mustRoll(size, now)) {
-        if (bufs.length > 0) await writeAllAt(io, this.active.fd, bufs, at);
+        if (bufs.length > 0) await writeFully(io, this.active.fd, bufs, at);
         bufs = [];
         await this.#roll(now);
         at = 0;
@@ -217,7 +186,7 @@ export class SegmentWriter {
       seg.noteFrame(seg.size, size, base, b.count, b.timestamp, indexIntervalBytes);
       offsets.push(base);
     }
-    await writeAllAt(io, this.active.fd, bufs, at);
+    await writeFully(io, this.active.fd, bufs, at);
     return offsets;
   }
 
@@ -233,8 +202,6 @@ export class SegmentWriter {
 
   async #roll(now: number): Promise<void> {
     const { io, dir, fsync } = this.opts;
-    // Segments change: the index upkeep still running (it may touch the active segment) goes first.
-    await this.#tidied();
     const old = this.active;
     if (fsync) {
       try {
@@ -255,8 +222,6 @@ export class SegmentWriter {
 
   /** Undoes everything written since `mark`: newer segments deleted, the file cut back. */
   async #rollback(mark: Mark): Promise<void> {
-    // Segments may be deleted and indexes cut back: no index upkeep may run alongside.
-    await this.#tidied();
     while (this.active !== mark.active) {
       const seg = this.segments.pop()!;
       await seg.deleteFiles().catch((err: unknown) => this.opts.logger.error({ err, file: seg.logPath }, 'could not delete a rolled-back segment'));
@@ -288,11 +253,6 @@ export class SegmentWriter {
     for (let j = i; j < this.segments.length; j++) this.segments[j]!.commit();
     this.committedNext = this.active.nextOffset;
     return this.segments.slice(i, -1);
-  }
-
-  /** Waits for the index upkeep running now, if any (it never rejects). */
-  async #tidied(): Promise<void> {
-    while (this.#tidying) await this.#tidying;
   }
 
   async #tidy(rolled: Segment[]): Promise<void> {

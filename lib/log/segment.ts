@@ -145,12 +145,9 @@ export class Segment {
 
   /** Writes index entries not yet in the index files. Best effort: indexes are rebuildable. */
   async persistIndexes(): Promise<void> {
-    const fds = this.#indexFds;
-    if (!fds) return;
-    // Two files, written side by side (one thread-pool round trip instead of two); the first failure is reported.
-    const [o, t] = await Promise.allSettled([this.offsetIndex?.persist(this.io, fds[0]), this.timeIndex?.persist(this.io, fds[1])]);
-    if (o.status === 'rejected') throw o.reason;
-    if (t.status === 'rejected') throw t.reason;
+    if (!this.#indexFds) return;
+    await this.offsetIndex?.persist(this.io, this.#indexFds[0]);
+    await this.timeIndex?.persist(this.io, this.#indexFds[1]);
   }
 
   /** Ends writing: index files flushed and closed; the .log fd stays for readers. */

@@ -126,6 +126,11 @@ export function agentNodeFlags(): string[] {
   return v === undefined ? [...AGENT_NODE_FLAGS] : v.split(/\s+/).filter(Boolean);
 }
 
+/** BENCH_AGGREGATOR_NODE_FLAGS (space-separated): node flags for a bench's `logship aggregator` (none by default), to A/B them. */
+export function aggregatorNodeFlags(): string[] {
+  return (process.env.BENCH_AGGREGATOR_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+}
+
 /**
  * The environment a bench's `logship agent` gets on top of the bench's own: the shipped one
  * (AGENT_NODE_ENV, as the systemd unit and the .deb wrapper set it), or BENCH_AGENT_NODE_ENV (a JSON
@@ -146,7 +151,7 @@ export function agentNodeEnv(): Record<string, string> {
  * profileDir, node runs with --cpu-prof and writes its .cpuprofile there on a clean exit.
  */
 export function spawnService(name: string, args: string[], opts: { profileDir?: string; env?: NodeJS.ProcessEnv } = {}): Service {
-  const nodeFlags = [...(args[0] === 'agent' ? agentNodeFlags() : []), ...(opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] : [])];
+  const nodeFlags = [...(args[0] === 'agent' ? agentNodeFlags() : []), ...(args[0] === 'aggregator' ? aggregatorNodeFlags() : []), ...(opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] : [])];
   return spawnTracked(name, process.execPath, [...nodeFlags, CLI, ...args], { LOGSHIP_LOG_PRETTY: '0', ...(args[0] === 'agent' ? agentNodeEnv() : {}), ...opts.env });
 }
 
