@@ -117,13 +117,14 @@ export class Agent {
     // full speed) but one core in all. Measured A/B in docs/agent-footprint.md.
     // Compressed payloads are cut from reused slabs (agent/buffer/payload-slabs.ts), bounded by what can be held at once.
     const maxInFlightBytes = Math.max(3 * cfg.batch.max_bytes, 3 << 20);
+    const poison = poisonFromEnv();
     const slabs = new PayloadSlabs({
       maxSlabs: slabsFor({ recentBytes: RECENT_MAX_BYTES, requestBytes: cfg.aggregator.max_request_bytes, inFlightBytes: maxInFlightBytes }),
-      poison: poisonFromEnv(),
+      poison,
       onGiveUp: (n) => this.#payloadGc?.add(n),
     });
     this.#slabs = slabs;
-    if (poisonFromEnv()) this.#logger.warn('test hook: payload slabs are poisoned when released (LOGSHIP_TEST_POISON_SLABS=1)');
+    if (poison) this.#logger.warn('test hook: payload slabs are poisoned when released (LOGSHIP_TEST_POISON_SLABS=1)');
     this.#pool = new ZstdPool(cfg.compression.threads, { recycle: (ab) => reads.give(ab), inlineBelow: 64 * 1024, alloc: (n) => slabs.take(n) });
     this.buffer = await DiskBuffer.open({
       dir: join(cfg.data_dir, 'buffer'),

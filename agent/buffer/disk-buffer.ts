@@ -317,8 +317,7 @@ export class DiskBuffer {
    * socket closed).
    */
   release(batches: readonly BufferedBatch[]): void {
-    const slabs = this.#opts.slabs;
-    if (slabs) for (const b of batches) slabs.release(b.payload);
+    for (const b of batches) this.releasePayload(b.payload);
   }
 
   /** Gives back an appender's reference on a payload it took from the slabs (after append() returned). */

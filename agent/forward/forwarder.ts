@@ -145,9 +145,8 @@ export class Forwarder {
       try {
         await this.#deliver(batches, requests);
       } finally {
-        const held = batches;
-        if (requests.length === 0) buf.release(held);
-        else void Promise.all(requests).then(() => buf.release(held));
+        if (requests.length === 0) buf.release(batches);
+        else void Promise.all(requests).then(() => buf.release(batches));
       }
     }
   }
