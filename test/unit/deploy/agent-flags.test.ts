@@ -94,4 +94,27 @@ describe('the agent node flags', () => {
     // 1 MiB semi-spaces: new space stays at most ~3 MiB (V8's default grows it to 16 or more)
     expect(Number(r.stdout)).toBeLessThanOrEqual(3 << 20);
   }, 60_000);
+
+  it('keep TurboFan off: a hot function stays unoptimized (V8 optimizes it without the flags)', () => {
+    // %GetOptimizationStatus bit 64: the function runs TurboFan code (V8 11, node 20).
+    const code = `
+      const v8 = await import('node:v8');
+      v8.setFlagsFromString('--allow-natives-syntax');
+      const status = new Function('f', 'return %GetOptimizationStatus(f)');
+      function hot(a) { let s = 0; for (let i = 0; i < a.length; i++) s += a[i] * 2; return s; }
+      const a = new Array(1000).fill(1);
+      let t = 0;
+      for (let round = 0; round < 2; round++) {
+        for (let i = 0; i < 20000; i++) t += hot(a);
+        await new Promise((r) => setTimeout(r, 200)); // concurrent compile jobs finish
+      }
+      process.stdout.write(String(status(hot) & 64));`;
+    const run = (flags: readonly string[]) => {
+      const r = spawnSync(process.execPath, [...flags, '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, NODE_OPTIONS: '' } });
+      expect(r.stderr).toBe('');
+      return Number(r.stdout);
+    };
+    expect(run([])).toBe(64); // the check can see TurboFan at work
+    expect(run(AGENT_NODE_FLAGS)).toBe(0);
+  }, 60_000);
 });
