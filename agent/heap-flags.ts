@@ -19,9 +19,9 @@
  *   runs in V8's interpreter and baseline compiler (Sparkplug). Without the
  *   optimizing compiler the agent never pages in its code (node's own text), its
  *   compile jobs on V8's helper threads and their memory, nor optimized code.
- *   Measured A/B (docs/agent-footprint.md, 2026-12-02): peak RSS at full speed 2-4 MiB
- *   lower, idle RSS ~4 MiB lower, V8 helper threads 0.3 CPU s/GiB less, start-up
- *   ~0.06 CPU s less, throughput and the main thread's CPU unchanged or better.
+ *   Measured A/B (docs/agent-footprint.md, 2026-12-02): peak RSS at full speed 1.6-3.5 MiB
+ *   lower, idle RSS 4.4-5.2 MiB lower, V8 helper threads ~0.3 CPU s/GiB less, start-up
+ *   ~0.06 CPU s less, throughput and the main thread's CPU unchanged.
  *
  * `logship start` runs the agent inside the aggregator's process, which keeps
  * V8's defaults; there the flags would slow the aggregator down.
