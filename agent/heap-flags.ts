@@ -4,7 +4,7 @@
  * /usr/bin/logship wrapper (deploy/deb/wrapper.mjs) and the benches' agent
  * (test/bench/harness.ts); test/unit/deploy/agent-flags.test.ts holds them to it.
  *
- * V8 reads both only when the process starts, so agent/heap.ts cannot set
+ * V8 reads the first two only when the process starts, so agent/heap.ts cannot set
  * them from inside:
  * - --max-semi-space-size=1: the young generation stays at 1 MiB a semi-space
  *   (3 MiB resident) instead of growing to 8 MiB a semi-space at full speed.
@@ -14,11 +14,24 @@
  *   goes quiet (V8 runs a few Mark-Compacts ~10-30 s after allocation stops,
  *   to hand memory back, which an agent with a small heap has little of).
  *   NODE_OPTIONS refuses this flag, so it must be on node's command line.
+ * - --no-opt: no TurboFan. The agent's hot path is native (zstd, CRC, reads, writes,
+ *   the WebAssembly newline counter, which --no-opt leaves alone); its JavaScript
+ *   runs in V8's interpreter and baseline compiler (Sparkplug). Without the
+ *   optimizing compiler the agent never pages in its code (node's own text), its
+ *   compile jobs on V8's helper threads and their memory, nor optimized code.
+ *   Measured A/B (docs/agent-footprint.md, 2026-12-02): peak RSS at full speed 1.6-3.5 MiB
+ *   lower, idle RSS 4.4-5.2 MiB lower, V8 helper threads ~0.3 CPU s/GiB less; start-up
+ *   CPU, throughput and the main thread's CPU unchanged.
+ * - --optimize-for-size: V8 sizes the old generation for memory rather than speed, so
+ *   full collections come sooner and free the Buffers (batches, read-backs) that died
+ *   in the old generation sooner. Measured A/B against --no-opt alone: peak RSS at full
+ *   speed 82.6-83.9 against 87.6-89.5 MiB, at the price of ~0.1-0.2 CPU s/GiB more on
+ *   V8's helper threads (about what --no-opt saved there); throughput unchanged.
  *
  * `logship start` runs the agent inside the aggregator's process, which keeps
  * V8's defaults; there the flags would slow the aggregator down.
  */
-export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--no-memory-reducer'];
+export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--no-memory-reducer', '--no-opt', '--optimize-for-size'];
 
 /**
  * The environment `logship agent` runs with as shipped, from the same three places as the flags

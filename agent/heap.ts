@@ -29,9 +29,27 @@ export function limitYoungGeneration(execArgv: readonly string[] = process.execA
   return true;
 }
 
+/**
+ * The compiler and old-generation flags of agent/heap-flags.ts (`--no-opt`, `--optimize-for-size`)
+ * for an agent started without them (`node dist/bin/logship.js agent`, the integration tests): V8
+ * reads both as it runs, so they can be set from inside, unlike the semi-space maximum. A user who
+ * names either flag on node's command line keeps theirs. Returns the flags it set.
+ */
+export function agentCompilerFlags(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): string[] {
+  const mentions = (re: RegExp) => execArgv.some((s) => re.test(s)) || re.test(nodeOptions);
+  const set: string[] = [];
+  if (!mentions(/--(no-)?(opt|turbofan)\b(?!-)/)) set.push('--no-opt');
+  if (!mentions(/optimize[-_]for[-_]size/)) set.push('--optimize-for-size');
+  for (const f of set) setFlagsFromString(f);
+  return set;
+}
+
 // Imported first by bin/logship.ts: applied before any other module loads, since a young
 // generation once grown (module loading alone grows it) is not given back.
-if (process.argv[2] === 'agent') limitYoungGeneration();
+if (process.argv[2] === 'agent') {
+  limitYoungGeneration();
+  agentCompilerFlags();
+}
 
 /**
  * One full garbage collection each time the agent turns quiet. With the memory

@@ -14,7 +14,7 @@ export function wrapperScript(agentFlags, entry = '/usr/lib/logship/dist/bin/log
   });
   return [
     '#!/bin/sh',
-    '# logship agent runs with the node flags and environment of its systemd unit (small young generation, no memory reducer, large blocks mapped apart).',
+    '# logship agent runs with the node flags and environment of its systemd unit (small young generation, no memory reducer, no optimizing compiler, old generation sized for memory, large blocks mapped apart).',
     `if [ "$1" = agent ]; then ${env.join('')}exec /usr/bin/node ${agentFlags.join(' ')} ${entry} "$@"; fi`,
     `exec /usr/bin/node ${entry} "$@"`,
     '',

@@ -12,7 +12,7 @@
  * BENCH_FANIN_BARE=1 (many-producers, fleet-fan-in): bareFanIn() is true and the
  * scenario starts startBareServer() (bare-server.ts, no logship code) instead.
  */
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { parse, stringify } from 'yaml';
 import { join } from 'node:path';
@@ -99,6 +99,16 @@ function sampleMemory(agent: Service, statusPort: number, out: string): void {
     const rss = kib('VmRSS');
     if (best && rss <= (best.rss as number)) return;
     const at: Record<string, number | string> = { at: new Date().toISOString(), rss, anon: kib('RssAnon'), file: kib('RssFile'), threads: Number(/^Threads:\s+(\d+)/m.exec(text)?.[1]) };
+    // BENCH_AGENT_SMAPS=PREFIX: the mappings at the first sample (start-up) and at the highest RSS, for a diff by hand.
+    const smapsTo = process.env.BENCH_AGENT_SMAPS;
+    if (smapsTo) {
+      try {
+        const smaps = readFileSync(`/proc/${agent.pid}/smaps`, 'utf8');
+        writeFileSync(`${smapsTo}-${agent.pid}-${best ? 'peak' : 'first'}.smaps`, smaps);
+      } catch {
+        // the agent exited between the two reads
+      }
+    }
     busy = true;
     fetch(`http://127.0.0.1:${statusPort}/metrics`)
       .then((r) => r.text())

@@ -7,11 +7,11 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { AGENT_NODE_ENV, AGENT_NODE_FLAGS } from '../../../agent/heap-flags.js';
 import { agentNodeEnv, agentNodeFlags } from '../../bench/harness.js';
-import { tempDir } from '../../helpers/procs.js';
+import { ROOT, tempDir } from '../../helpers/procs.js';
 // @ts-expect-error plain .mjs without types (the .deb build script's own module)
 import { packagedUnit, wrapperScript } from '../../../deploy/deb/wrapper.mjs';
 
@@ -93,5 +93,60 @@ describe('the agent node flags', () => {
     expect(r.status).toBe(0);
     // 1 MiB semi-spaces: new space stays at most ~3 MiB (V8's default grows it to 16 or more)
     expect(Number(r.stdout)).toBeLessThanOrEqual(3 << 20);
+  }, 60_000);
+
+  it('keep TurboFan off: a hot function stays unoptimized (V8 optimizes it without the flags)', () => {
+    // %GetOptimizationStatus bit 64: the function runs TurboFan code (V8 11, node 20).
+    const code = `
+      const v8 = await import('node:v8');
+      v8.setFlagsFromString('--allow-natives-syntax');
+      const status = new Function('f', 'return %GetOptimizationStatus(f)');
+      function hot(a) { let s = 0; for (let i = 0; i < a.length; i++) s += a[i] * 2; return s; }
+      const a = new Array(1000).fill(1);
+      let t = 0;
+      for (let round = 0; round < 2; round++) {
+        for (let i = 0; i < 20000; i++) t += hot(a);
+        await new Promise((r) => setTimeout(r, 200)); // concurrent compile jobs finish
+      }
+      process.stdout.write(String(status(hot) & 64));`;
+    const run = (flags: readonly string[]) => {
+      const r = spawnSync(process.execPath, [...flags, '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, NODE_OPTIONS: '' } });
+      expect(r.stderr).toBe('');
+      return Number(r.stdout);
+    };
+    expect(run([])).toBe(64); // the check can see TurboFan at work
+    expect(run(AGENT_NODE_FLAGS)).toBe(0);
+  }, 60_000);
+
+  it('an agent started without them turns TurboFan off itself (agent/heap.ts), and only `logship agent`', async () => {
+    const t = await tempDir();
+    try {
+      // Imports the built heap.js as bin/logship.js does first, with the command in argv[2].
+      const script = join(t.dir, 'probe.mjs');
+      await writeFile(
+        script,
+        `await import(${JSON.stringify(pathToFileURL(join(ROOT, 'dist/agent/heap.js')).href)});
+        const v8 = await import('node:v8');
+        v8.setFlagsFromString('--allow-natives-syntax');
+        const status = new Function('f', 'return %GetOptimizationStatus(f)');
+        function hot(a) { let s = 0; for (let i = 0; i < a.length; i++) s += a[i] * 2; return s; }
+        const a = new Array(1000).fill(1);
+        let t = 0;
+        for (let round = 0; round < 2; round++) {
+          for (let i = 0; i < 20000; i++) t += hot(a);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        process.stdout.write(String(status(hot) & 64));\n`,
+      );
+      const run = (cmd: string) => {
+        const r = spawnSync(process.execPath, [script, cmd], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, NODE_OPTIONS: '' } });
+        expect(r.stderr).toBe('');
+        return Number(r.stdout);
+      };
+      expect(run('aggregator')).toBe(64);
+      expect(run('agent')).toBe(0);
+    } finally {
+      await t.cleanup();
+    }
   }, 60_000);
 });
