@@ -6,7 +6,6 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
-import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -31,6 +30,7 @@ import { buildStatus, type AgentStatus } from './status/report.js';
 import { checkDataDir } from '../lib/state/data-dir.js';
 import { PayloadCollector, QuietCollector } from './heap.js';
 import { PayloadSlabs, poisonFromEnv, slabsFor } from './buffer/payload-slabs.js';
+import { randomUuid } from '../lib/util/random-id.js';
 
 /** <data_dir>/producer.json: the agent's producer identity, {"version": 1, "incarnation", "epoch"}. */
 const PRODUCER_STATE: StateKind<{ incarnation: string; epoch: number }> = {
@@ -221,7 +221,7 @@ export class Agent {
   /** Producer id "<id>/<incarnation>": a new incarnation per data dir, so a wiped buffer never looks like old sequences. */
   async #producerIdentity(): Promise<{ id: string; epoch: number }> {
     const path = join(this.cfg.data_dir, 'producer.json');
-    const prev = (await readStateFile(path, PRODUCER_STATE)) ?? { incarnation: randomUUID(), epoch: 0 };
+    const prev = (await readStateFile(path, PRODUCER_STATE)) ?? { incarnation: randomUuid(), epoch: 0 };
     const next = { incarnation: prev.incarnation, epoch: prev.epoch + 1 };
     await writeStateFile(path, PRODUCER_STATE, next);
     return { id: `${this.cfg.id}/${next.incarnation}`, epoch: next.epoch };

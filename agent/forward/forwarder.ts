@@ -23,6 +23,7 @@ import type { Logger } from '../../lib/obs/logger.js';
 import { BATCHES_CONTENT_TYPE, CODEC_ZSTD, encodeRequest, type WireBatch } from '../../lib/protocol/batches.js';
 import type { BufferedBatch, DiskBuffer } from '../buffer/disk-buffer.js';
 import { redactCredentials } from '../status/redact.js';
+import { isoTime } from '../../lib/util/utc-time.js';
 
 export interface ForwarderOptions {
   urls: string[];
@@ -315,7 +316,7 @@ export class Forwarder {
       codec: b.meta.codec === CODEC_ZSTD ? 'zstd' : 'none',
       flags: b.meta.flags,
       raw_length: b.meta.rawLength,
-      timestamp: new Date(b.timestamp).toISOString(),
+      timestamp: isoTime(b.timestamp),
     };
     try {
       await mkdir(dir, { recursive: true });

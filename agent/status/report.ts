@@ -1,6 +1,7 @@
 /** What `logship status` and GET /status show: files, buffer, delivery, backlog progress. */
 import type { Agent } from '../index.js';
 import { redactCredentials } from './redact.js';
+import { isoTime } from '../../lib/util/utc-time.js';
 
 export interface FileStatus {
   path: string;
@@ -38,7 +39,8 @@ export async function buildStatus(agent: Agent, now: number): Promise<AgentStatu
       toRead += Math.max(0, t.size - t.readOffset);
     }
   }
-  files.sort((a, b) => a.path.localeCompare(b.path));
+  // Code-unit order: the same on every host whatever its locale, and no ICU collation data loaded (~3 MiB resident).
+  files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const oldest = await agent.buffer.oldestUnackedTimestamp();
   const f = agent.forwarder;
   const elapsed = Math.max(1, (now - agent.startedAt) / 1000);
@@ -67,7 +69,7 @@ export async function buildStatus(agent: Agent, now: number): Promise<AgentStatu
     aggregator: {
       url: redactCredentials(f.currentUrl),
       reachable: f.reachable ?? null,
-      last_success: f.lastSuccess ? new Date(f.lastSuccess).toISOString() : null,
+      last_success: f.lastSuccess ? isoTime(f.lastSuccess) : null,
       last_error: redactCredentials(f.lastError ?? null),
     },
     backlog: { bytes_to_read: toRead, bytes_delivered_since_start: agent.ackedBytes, rate_bytes_per_second: Math.round(rate), eta_seconds: eta === null ? null : Math.ceil(eta), progress },

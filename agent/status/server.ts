@@ -2,6 +2,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseListen } from '../../lib/config/listen.js';
+import { httpDate } from '../../lib/util/utc-time.js';
 
 export interface StatusSource {
   status(): Promise<unknown>;
@@ -12,8 +13,10 @@ export interface StatusSource {
 export async function startStatusServer(listen: string, src: StatusSource): Promise<{ server: Server; address: AddressInfo }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
+    // The Date header is written here: node's own (Date#toUTCString) would keep ~0.6 MiB of ICU resident (lib/util/utc-time.ts).
+    res.sendDate = false;
     const reply = (status: number, body: string, type = 'application/json', extra: Record<string, string> = {}) => {
-      res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), ...extra });
+      res.writeHead(status, { date: httpDate(Date.now()), 'content-type': type, 'content-length': Buffer.byteLength(body), ...extra });
       res.end(body); // Node sends no body for HEAD
     };
     // Read-only: anything but GET and HEAD is refused before any work is done.

@@ -12,7 +12,6 @@
  */
 import { read, statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { FileInputConfig } from '../../config.js';
@@ -25,6 +24,7 @@ import { POLL_MS, ReadScheduler } from './scheduling.js';
 import type { StreamRegistry, StreamState } from './streams.js';
 import { Tailer, type TailerContext } from './tailer.js';
 import { UnattachedFiles } from './unattached.js';
+import { randomUuid } from '../../../lib/util/random-id.js';
 
 export interface FileInputDeps {
   registry: StreamRegistry;
@@ -333,7 +333,7 @@ export class FileInput {
   }
 
   #newStream(path: string, dev: number, ino: number, offset: number): StreamState {
-    const s: StreamState = { key: randomUUID(), topic: this.cfg.topic, path, dev, ino, fpLen: 0, fpCrc: 0, offset, lastSeen: this.#deps.now() };
+    const s: StreamState = { key: randomUuid(), topic: this.cfg.topic, path, dev, ino, fpLen: 0, fpCrc: 0, offset, lastSeen: this.#deps.now() };
     this.#deps.registry.add(s);
     return s;
   }

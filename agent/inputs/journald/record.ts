@@ -18,6 +18,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { JournalEntry } from './export-parser.js';
+import { isoTime } from '../../../lib/util/utc-time.js';
 
 export const SEVERITY = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'] as const;
 
@@ -58,7 +59,7 @@ function isoFromMicros(us: string): string | undefined {
   const sec = Math.floor(ms / 1000);
   if (sec !== isoSecond) {
     isoSecond = sec;
-    isoPrefix = new Date(sec * 1000).toISOString().slice(0, -4); // "YYYY-MM-DDTHH:MM:SS."
+    isoPrefix = isoTime(sec * 1000).slice(0, -4); // "YYYY-MM-DDTHH:MM:SS."
   }
   const frac = ms - sec * 1000;
   return `${isoPrefix}${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}Z`;
