@@ -61,6 +61,9 @@ if (process.argv[2] === 'agent') {
  * and only when the heap grew since the last time, so a trickle of lines costs
  * nothing; one collection of the agent's ~15 MiB heap takes a few milliseconds.
  */
+/** How long after the quiet collection its second one runs. */
+const SECOND_GC_DELAY_MS = 1_000;
+
 export class QuietCollector {
   #quietMs: number;
   #minGrowth: number;
@@ -98,6 +101,15 @@ export class QuietCollector {
     this.#gc();
     this.#usedAfter = getHeapStatistics().used_heap_size;
     this.collections++;
+    // A second, plain collection a second later gives back what the first left committed (pages V8
+    // pools after a compaction until its background sweeping and unmapping are done; run at once,
+    // it changed nothing). Measured (idle-cost, 1,000 files, 2026-12-03 02:50 UTC, quiet): committed
+    // heap 11.5-11.7 -> 10.5 MiB, anonymous RSS 18.5-18.6 -> 17.7 MiB, RSS at the end 61.5-61.7 -> 60.7 MiB.
+    const plain = exposedGc();
+    setTimeout(() => {
+      plain();
+      this.#usedAfter = getHeapStatistics().used_heap_size;
+    }, SECOND_GC_DELAY_MS).unref();
     return true;
   }
 }

@@ -51,6 +51,27 @@ describe('agent heap settings', () => {
     expect(q.collections).toBe(1);
   });
 
+  it('QuietCollector: a second, plain full collection follows the quiet one about a second later', async () => {
+    const { PerformanceObserver, constants } = await import('node:perf_hooks');
+    const majors: number[] = [];
+    const obs = new PerformanceObserver((l) => {
+      for (const e of l.getEntries()) if ((e as unknown as { detail: { kind: number } }).detail.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majors.push(performance.now());
+    });
+    obs.observe({ entryTypes: ['gc'] });
+    try {
+      const q = new QuietCollector({ quietMs: 1_000, minGrowth: 0 });
+      expect(q.tick(1, 0)).toBe(false);
+      const t0 = performance.now();
+      expect(q.tick(1, 1_000)).toBe(true);
+      await new Promise((r) => setTimeout(r, 2_500));
+      const after = majors.filter((t) => t >= t0);
+      expect(after.length).toBeGreaterThanOrEqual(2);
+      expect(after.some((t) => t - t0 >= 900)).toBe(true);
+    } finally {
+      obs.disconnect();
+    }
+  });
+
   it('QuietCollector: one full collection per busy -> quiet change, only after quietMs and only when the heap grew', () => {
     const q = new QuietCollector({ quietMs: 5_000, minGrowth: 1 << 20 });
     // busy: the activity counter moves every tick
