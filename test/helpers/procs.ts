@@ -54,8 +54,9 @@ const running = new Set<ChildProcess>();
  */
 const TEST_ENV: NodeJS.ProcessEnv = { LOGSHIP_LOG_PRETTY: '0', LOGSHIP_TEST_HOOKS: '1', LOGSHIP_TEST_POISON_SLABS: '1' };
 
-export function spawnLogship(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
-  const child = spawn(process.execPath, [CLI, ...args], {
+/** @param nodeArgs node's own flags, before the script (e.g. the agent's shipped flags, agent/heap-flags.ts) */
+export function spawnLogship(args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: readonly string[] = []): Proc {
+  const child = spawn(process.execPath, [...nodeArgs, CLI, ...args], {
     env: { ...process.env, ...TEST_ENV, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

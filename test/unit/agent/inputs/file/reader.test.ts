@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cutBatch } from '../../../../../agent/inputs/file/reader.js';
+import { cutBatch, SIMD_MIN_BYTES } from '../../../../../agent/inputs/file/reader.js';
 import { FLAG_FRAMED } from '../../../../../lib/protocol/batches.js';
 import { iterateRecords, RECORD_NO_NEWLINE, RECORD_PART } from '../../../../../lib/protocol/records.js';
 
@@ -33,6 +33,23 @@ describe('cutBatch', () => {
     expect([edge.lines, edge.flags, edge.splitLines]).toEqual([1, 0, 0]);
     const over = cutBatch(Buffer.from('y'.repeat(1025) + '\n'), 1024, true, false)!;
     expect([over.lines, over.flags, over.splitLines]).toEqual([2, FLAG_FRAMED, 1]);
+  });
+
+  it('cuts on either side of SIMD_MIN_BYTES (indexOf loop below, the WebAssembly counter from it) count the same', () => {
+    for (const size of [1, 2, 100, SIMD_MIN_BYTES - 1, SIMD_MIN_BYTES, SIMD_MIN_BYTES + 1, 3 * SIMD_MIN_BYTES + 17]) {
+      // Lines of varied length, the last newline exactly at byte `size`.
+      let text = '';
+      let n = 0;
+      for (let i = 0; text.length < size; i++) {
+        const room = size - text.length;
+        const len = Math.min(room - 1, (i * 131) % 300);
+        text += 'z'.repeat(Math.max(0, len)) + '\n';
+        n++;
+      }
+      expect(text.length).toBe(size);
+      const c = cutBatch(Buffer.from(text + 'tail'), 1 << 20, true, false)!;
+      expect([c.lines, c.consumed, c.flags], `size ${size}`).toEqual([n, size, 0]);
+    }
   });
 
   it('waits when only a partial line is there', () => {
