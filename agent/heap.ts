@@ -51,6 +51,9 @@ if (process.argv[2] === 'agent') {
   agentCompilerFlags();
 }
 
+/** How long after the quiet collection its second, plain one runs (QuietCollector). */
+const SECOND_GC_DELAY_MS = 1_000;
+
 /**
  * One full garbage collection each time the agent turns quiet. With the memory
  * reducer off (agent/heap-flags.ts), nothing else collects the old generation
@@ -60,10 +63,8 @@ if (process.argv[2] === 'agent') {
  * 1,000 idle files). This collects (and compacts) once per busy -> quiet change,
  * and only when the heap grew since the last time, so a trickle of lines costs
  * nothing; one collection of the agent's ~15 MiB heap takes a few milliseconds.
+ * A plain full collection follows a second later (see tick()).
  */
-/** How long after the quiet collection its second one runs. */
-const SECOND_GC_DELAY_MS = 1_000;
-
 export class QuietCollector {
   #quietMs: number;
   #minGrowth: number;
@@ -175,10 +176,17 @@ export function payloadGcEvery(env: NodeJS.ProcessEnv = process.env): number {
   return mib === 0 ? Infinity : Math.max(1, Math.round(mib * (1 << 20)));
 }
 
-/** V8's gc() without exposing it to the program (--expose-gc applies to contexts created after it is set). */
+let plainGc: (() => void) | undefined;
+
+/**
+ * V8's gc() without exposing it to the program (--expose-gc applies to contexts created after it is
+ * set). The context it comes from is made once per process and shared by every collector.
+ */
 function exposedGc(): () => void {
+  if (plainGc) return plainGc;
   const g = (globalThis as { gc?: () => void }).gc;
-  return typeof g === 'function' ? g : (setFlagsFromString('--expose-gc'), runInNewContext('gc') as () => void);
+  plainGc = typeof g === 'function' ? g : (setFlagsFromString('--expose-gc'), runInNewContext('gc') as () => void);
+  return plainGc;
 }
 
 /**

@@ -50,7 +50,7 @@ export interface AgentOptions {
   logger: Logger;
   now?: () => number;
   fsync?: boolean;
-  /** one full GC each time the agent turns quiet and one per 8 MiB of batch payloads outside the payload slabs (agent/heap.ts); only where the agent has the process to itself (`logship agent`) */
+  /** one full GC each time the agent turns quiet (and a plain one a second later) and one per 8 MiB of batch payloads outside the payload slabs (agent/heap.ts); only where the agent has the process to itself (`logship agent`) */
   collectWhenQuiet?: boolean;
 }
 

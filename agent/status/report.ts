@@ -39,7 +39,7 @@ export async function buildStatus(agent: Agent, now: number): Promise<AgentStatu
       toRead += Math.max(0, t.size - t.readOffset);
     }
   }
-  // Code-unit order: the same on every host whatever its locale, and no ICU collation data loaded (~3 MiB resident).
+  // Code-unit order: the same on every host whatever its locale, and no ICU collation data loaded (~2.3 MiB resident).
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const oldest = await agent.buffer.oldestUnackedTimestamp();
   const f = agent.forwarder;

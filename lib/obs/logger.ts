@@ -24,7 +24,7 @@ export function createLogger(opts: { level?: string; name?: string; pretty?: boo
       transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } },
     });
   }
-  // pino's isoTime, without Date#toISOString (lib/util/utc-time.ts: that call alone keeps ~0.6 MiB of ICU resident).
+  // pino's isoTime, without Date#toISOString (lib/util/utc-time.ts: that call alone keeps ~0.95 MiB of ICU resident).
   return pino({ level, base, timestamp: () => `,"time":"${isoTime(Date.now())}"` });
 }
 

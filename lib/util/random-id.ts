@@ -10,11 +10,10 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 
 const POOL = 256;
-let pool = Buffer.alloc(0);
+const pool = Buffer.allocUnsafeSlow(POOL);
 let at = POOL;
 
 function refill(): void {
-  if (pool.length === 0) pool = Buffer.allocUnsafeSlow(POOL);
   const fd = openSync('/dev/urandom', 'r');
   try {
     let got = 0;

@@ -2,11 +2,11 @@
  * UTC timestamps as text, from epoch milliseconds, in integer arithmetic.
  *
  * Why not `Date#toISOString` / `toUTCString`: the first call of either makes V8 set up its
- * time-zone cache, which loads ICU's zone data and code pages: ~0.6 MiB of the node binary
- * become resident for good (measured on node 20.20 with /proc/self/pagemap over `icudt*_dat`).
+ * time-zone cache, which loads ICU's zone data and code pages: ~0.95 MiB of the node binary
+ * become resident for good (node 20.20, RssFile before and after the first call).
  * The agent writes one timestamp per log line and one `Date` header per status response, and is
  * measured by its resident memory (docs/agent-footprint.md), so it formats them here. Output is
- * byte for byte what Date gives for years 0000-9999 (test/unit/lib/utc-time.test.ts); outside
+ * byte for byte what Date gives for years 0000-9999 (test/unit/lib/util/utc-time.test.ts); outside
  * that range, or for a value that is not a finite integer time, Date does it.
  */
 
@@ -28,7 +28,7 @@ interface Parts {
   ms: number;
 }
 
-/** Year, month (1-12) and day of the civil (proleptic Gregorian) date `days` after 1970-01-01. */
+/** The UTC fields of epoch milliseconds `t`: civil (proleptic Gregorian) date, month 1-12, day count since 1970-01-01, time of day. */
 function parts(t: number): Parts {
   const days = Math.floor(t / DAY_MS);
   let rest = t - days * DAY_MS;

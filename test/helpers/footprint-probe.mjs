@@ -1,4 +1,4 @@
-// Preloaded into an agent by test/integration/agent-footprint.test.ts (NODE_OPTIONS=--import=...).
+// Preloaded into an agent by test/integration/agent-footprint.test.ts (node --import=...).
 // When the file LOGSHIP_PROBE_DIR/go appears, it writes LOGSHIP_PROBE_DIR/result.json: whether
 // node:crypto was ever loaded, and how many KiB of node's file-backed pages become resident on the
 // first Date#toISOString (V8's time-zone cache: ICU zone data) and the first localeCompare (ICU

@@ -25,14 +25,9 @@ export interface Cut {
 }
 
 /**
- * @param chunk bytes read from the file at the current position
- * @param atEnd the chunk reaches the file's current end (a missing newline may just be a line being written)
- * @param flushPartial emit a trailing line without newline (partial_line_timeout passed, or the file is going away)
- */
-/**
  * Cuts shorter than this are counted by the indexOf loop below, not by the WebAssembly counter. V8
  * compiles a WebAssembly function, and the wrapper JavaScript calls it through, with its optimizing
- * compiler once they have run enough (the wrapper after 1,000 calls): that pages in ~2.5 MiB of
+ * compiler once they have run enough (the wrapper after 1,000 calls): that pages in ~2.9 MiB of
  * node's TurboFan code for good. An agent that tails 1,000 quiet files made those calls at start,
  * one per file, and kept the pages (docs/agent-footprint.md). A 64 KiB cut of ~200-byte lines is
  * ~330 indexOf calls, tens of microseconds; a busy file's cuts (batch.max_bytes, 1 MiB) still take
@@ -40,6 +35,11 @@ export interface Cut {
  */
 export const SIMD_MIN_BYTES = 64 * 1024;
 
+/**
+ * @param chunk bytes read from the file at the current position
+ * @param atEnd the chunk reaches the file's current end (a missing newline may just be a line being written)
+ * @param flushPartial emit a trailing line without newline (partial_line_timeout passed, or the file is going away)
+ */
 export function cutBatch(chunk: Buffer, maxLineBytes: number, atEnd: boolean, flushPartial: boolean): Cut | undefined {
   const lastNl = chunk.lastIndexOf(10);
   let end = lastNl + 1;
