@@ -191,7 +191,7 @@ export const agentOptions: OptionTable = table(
             key: 'threads',
             type: t.int({ min: 0, max: 1 }),
             default: 1,
-            doc: '1: on one compression thread (batches up to 64 KiB still inline; the thread stops when idle) | 0: compress on the main thread (no worker isolate: ~20 MiB less resident at full speed, but the agent is bounded by one core: 11-23 % less throughput here)',
+            doc: '1: batches over 512 KiB are compressed on zstd\'s own threads (two at most at once; they stop after 10 s without work), smaller ones on the main thread | 0: every batch on the main thread (the agent is bounded by one core: 11-23 % less throughput here)',
           },
         ]),
       ),

@@ -111,10 +111,11 @@ export class Agent {
     // Read buffers come back from the compression workers and are reused (see read-buffers.ts).
     const reads = new ReadBuffers(cfg.batch.max_bytes);
     this.#readBuffers = reads;
-    // compression.threads 1 (the default): batches over 64 KiB go to one compression thread, which
-    // stops after 10 s without work, so the agent can use a second core for zstd (~3 CPU s/GiB). With 0
-    // every batch is compressed here, on the main thread: no worker isolate (~20 MiB less resident at
-    // full speed) but one core in all. Measured A/B in docs/agent-footprint.md.
+    // compression.threads 1 (the default): batches over 512 KiB (what a busy file gives: batch.max_bytes
+    // is 1 MiB) are compressed on libzstd's own threads (lib/codec/zstd-mt.ts; no second V8 isolate), up
+    // to two at once, so the agent can use a second core for zstd (~3 CPU s/GiB); smaller batches, from
+    // files growing under 512 KiB a batch.max_wait, are compressed here. With 0 every batch is
+    // compressed here: one core in all. Measured A/B in docs/agent-footprint.md.
     // Compressed payloads are cut from reused slabs (agent/buffer/payload-slabs.ts), bounded by what can be held at once.
     const maxInFlightBytes = Math.max(3 * cfg.batch.max_bytes, 3 << 20);
     const poison = poisonFromEnv();
@@ -125,7 +126,7 @@ export class Agent {
     });
     this.#slabs = slabs;
     if (poison) this.#logger.warn('test hook: payload slabs are poisoned when released (LOGSHIP_TEST_POISON_SLABS=1)');
-    this.#pool = new ZstdPool(cfg.compression.threads, { recycle: (ab) => reads.give(ab), inlineBelow: 64 * 1024, alloc: (n) => slabs.take(n) });
+    this.#pool = new ZstdPool(cfg.compression.threads, { recycle: (ab) => reads.give(ab), inlineBelow: 64 * 1024, alloc: (n) => slabs.take(n), zstdThreads: true });
     this.buffer = await DiskBuffer.open({
       dir: join(cfg.data_dir, 'buffer'),
       maxBytes: cfg.buffer.max_bytes,

@@ -19,6 +19,10 @@
  * buffer waits for the next job. So all per-batch memory is allocated on this thread, as
  * with no worker, and the worker isolate holds nothing between jobs.
  *
+ * With `zstdThreads` (the agent), compression never starts a worker: inputs
+ * over 512 KiB go to threads libzstd runs itself (zstd-mt.ts: no V8 isolate,
+ * ~6 MiB less resident in the agent at full speed), smaller ones run here.
+ *
  * A pool of size 0 runs no thread: every job runs on the calling thread (the
  * agent's `compression.threads: 0`). An input handed over (`transfer`) then
  * goes to `recycle` as soon as it is compressed, as a worker would move it back.
@@ -27,6 +31,7 @@ import { Worker } from 'node:worker_threads';
 import { Compressor, Decompressor } from 'zstd-napi';
 import binding from 'zstd-napi/binding.js';
 import { LogshipError } from '../errors.js';
+import { THREAD_MIN_BYTES, ZstdThreads } from './zstd-mt.js';
 
 interface Pending {
   resolve: (b: Buffer) => void;
@@ -74,23 +79,28 @@ export class ZstdPool {
   #inlineBelow: number;
   #outFree: ArrayBuffer[] = [];
   #alloc: (n: number) => Buffer;
+  #zt: ZstdThreads | undefined;
 
   /**
    * @param opts.recycle receives each input the worker is done with (moved back whole), for reuse
    * @param opts.inlineBelow compress inputs of at most this many bytes on the calling thread (0: never)
    * @param opts.alloc memory for each compression result (the agent's payload slabs, agent/buffer/payload-slabs.ts);
    *   by default a Buffer of its own. Decompression results are never taken from it.
+   * @param opts.zstdThreads compress inputs over 512 KiB on zstd's own threads (zstd-mt.ts), `size` + 1 frames at
+   *   once (one more, so that a thread is not idle while this thread collects the result before), and everything
+   *   smaller on the calling thread: no worker isolate is ever started for compression. Decompression still uses workers.
    */
-  constructor(size = 1, opts: { recycle?: (ab: ArrayBuffer) => void; inlineBelow?: number; alloc?: (n: number) => Buffer } = {}) {
+  constructor(size = 1, opts: { recycle?: (ab: ArrayBuffer) => void; inlineBelow?: number; alloc?: (n: number) => Buffer; zstdThreads?: boolean } = {}) {
     this.#size = Math.max(0, size);
     this.#recycle = opts.recycle;
     this.#alloc = opts.alloc ?? ownBuffer;
+    if (opts.zstdThreads && this.#size > 0) this.#zt = new ZstdThreads({ contexts: this.#size + 1, alloc: this.#alloc });
     this.#inlineBelow = this.#size === 0 ? Infinity : (opts.inlineBelow ?? 0);
   }
 
   /** worker threads running now (they start on demand, up to the pool's size) */
   get threads(): number {
-    return this.#workers.length;
+    return this.#workers.length + (this.#zt?.threads ?? 0);
   }
 
   #spawn(): PoolWorker {
@@ -169,7 +179,14 @@ export class ZstdPool {
    *   Buffer.allocUnsafeSlow): it is moved to the worker instead of copied, and is empty here afterwards.
    */
   compress(data: Buffer, level: number, transfer = false): Promise<Buffer> {
-    if (data.byteLength <= this.#inlineBelow && !this.#closed) {
+    const zt = this.#zt;
+    if (zt && data.byteLength >= THREAD_MIN_BYTES && !this.#closed) {
+      const given = transfer && this.#recycle ? () => this.#recycle!(data.buffer as ArrayBuffer) : undefined;
+      return zt.compress(data, level, given).catch((err: Error) => {
+        throw new LogshipError('LSH_ERR_CORRUPT', `zstd: ${err.message}`);
+      });
+    }
+    if ((data.byteLength <= this.#inlineBelow || zt) && !this.#closed) {
       try {
         const out = compressHere(data, level, this.#alloc);
         if (transfer && this.#recycle) this.#recycle(data.buffer as ArrayBuffer);
@@ -233,6 +250,7 @@ export class ZstdPool {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#zt?.close();
     this.#failAll(new LogshipError('LSH_ERR_CLOSED', 'zstd pool closed'));
     this.#outFree = [];
     await Promise.all(this.#workers.map((pw) => pw.w.terminate()));
