@@ -3,19 +3,20 @@
  *
  * libzstd (as zstd-napi builds it, with ZSTD_MULTITHREAD) can run a frame's
  * compression on a POSIX thread of its own (`nbWorkers`). Its calls stay
- * synchronous, but they do not all wait for that thread:
+ * synchronous, but the first does not wait for that thread:
  *  - `compressStream2(out, input, continue)` copies the input into zstd's
  *    own buffer and, once a whole job's worth is there, hands the job to the
- *    thread and returns at once. The job size is set per frame to the
- *    batch's size, so one batch is one job, started by that first call.
- *  - `compressStream2(out, <nothing>, continue)` copies out what the job has
- *    produced so far and returns 0 once the job is done and all copied out;
- *    it waits only while the job has produced nothing new (zstd publishes a
- *    job's output every 512 KiB of input), so it is called when the job
- *    should be done (the measured speed times the size), and once more if it
- *    was not.
- *  - `compressStream2(out, <nothing>, end)` then writes the frame's last,
- *    empty block (3 bytes), without a job.
+ *    thread and returns. The job size is set per frame to the batch's size,
+ *    so one batch is one job, started by that first call.
+ *  - `compressStream2(out, <nothing>, end)` waits until the job is done,
+ *    copies its output out and writes the frame's last, empty block. It is
+ *    called when the job should just be done (a timer set from an estimate of
+ *    the time per byte at this level), so this thread waits a fraction of a
+ *    millisecond or not at all, and zstd's thread is seldom left idle with a
+ *    result nobody collects. A look that waited longer than WAITED_NS makes
+ *    the estimate 5 % longer, one that did not 2 % shorter: about three looks
+ *    in ten wait, briefly. A look that comes far too early (a first guess
+ *    that is wrong) waits for the whole job: as long as compressing here.
  * The caller's input is free again as soon as the first call returns, and
  * the result comes back through a Promise, as from a worker.
  *
@@ -35,8 +36,14 @@ export const THREAD_MIN_BYTES = 512 * 1024 + 1;
 /** Contexts (each with its zstd thread and buffers) idle this long are dropped; the next job makes new ones. */
 const IDLE_STOP_MS = 10_000;
 const EMPTY = Buffer.alloc(0);
-/** The first guess of zstd level 1's speed here (~3 CPU s/GiB), before a job has been timed. */
-const FIRST_NS_PER_BYTE = 3;
+/**
+ * First guesses of zstd's time per input byte at each level, before a job at that level has been timed:
+ * compress2 of 1 MiB of the bench's nginx lines, one thread, this machine, 2026-12-03 (quiet).
+ * Each look corrects them by 2-5 %; one half the real time costs ~14 looks that wait (as much as compressing here).
+ */
+const FIRST_NS_PER_BYTE: Record<number, number> = { [-7]: 1.5, [-5]: 1.6, [-3]: 1.6, [-1]: 1.8, 1: 1.9, 2: 2.1, 3: 2.6, 4: 3.1, 5: 6.8, 6: 11.2, 7: 10.8, 8: 12.9, 9: 13.6, 10: 17.1, 12: 24.7, 15: 82, 17: 234, 19: 470 };
+/** A look that waited longer than this for its job came too early. */
+const WAITED_NS = 300_000;
 
 interface Job {
   data: Buffer;
@@ -53,8 +60,6 @@ interface Context {
   out: Buffer;
   pos: number;
   job?: Job;
-  /** the job was looked at before it was done */
-  looked: boolean;
   timer?: NodeJS.Timeout;
 }
 
@@ -64,22 +69,28 @@ export class ZstdThreads {
   #queue: Job[] = [];
   #closed = false;
   #alloc: (n: number) => Buffer;
-  /** when to look at a job: ns per input byte, adjusted so that about one look in ten comes early */
-  #nsPerByte: number;
+  /** when to look at a job: ns per input byte, per level (see FIRST_NS_PER_BYTE) */
+  #nsPerByte = new Map<number, number>();
+  #firstGuess: number | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
-  /** looks that found the job still running (test and metrics) */
+  /** looks that waited for the job (came before it was done) */
   early = 0;
   jobs = 0;
 
-  /** the current estimate, ns per input byte */
-  get nsPerByte(): number {
-    return this.#nsPerByte;
+  /** the current estimate at a level, ns per input byte */
+  nsPerByte(level: number): number {
+    let v = this.#nsPerByte.get(level);
+    if (v === undefined) {
+      v = this.#firstGuess ?? FIRST_NS_PER_BYTE[level] ?? guessBetween(level);
+      this.#nsPerByte.set(level, v);
+    }
+    return v;
   }
 
   /** @param opts.nsPerByte the first estimate of zstd's speed (tests make it wrong on purpose) */
   constructor(opts: { contexts?: number; alloc?: (n: number) => Buffer; nsPerByte?: number } = {}) {
     this.#max = Math.max(1, opts.contexts ?? 1);
-    this.#nsPerByte = opts.nsPerByte ?? FIRST_NS_PER_BYTE;
+    this.#firstGuess = opts.nsPerByte;
     this.#alloc = opts.alloc ?? ((n) => Buffer.allocUnsafeSlow(n));
   }
 
@@ -107,7 +118,7 @@ export class ZstdThreads {
       let c = this.#contexts.find((x) => !x.job);
       if (!c) {
         if (this.#contexts.length >= this.#max) return;
-        c = { cctx: new binding.CCtx(), level: -1, out: EMPTY, pos: 0, looked: false };
+        c = { cctx: new binding.CCtx(), level: -1, out: EMPTY, pos: 0 };
         c.cctx.setParameter(binding.CParameter.nbWorkers, 1);
         this.#contexts.push(c);
       }
@@ -129,7 +140,6 @@ export class ZstdThreads {
       if (c.out.byteLength < bound) c.out = Buffer.allocUnsafeSlow(bound);
       c.pos = 0;
       c.job = job;
-      c.looked = false;
       let fed = 0;
       // zstd takes up to one job's worth a call; the job is exactly the input, so one call takes it all.
       for (let i = 0; fed < n && i < 4; i++) {
@@ -144,11 +154,7 @@ export class ZstdThreads {
     }
     job.done?.();
     this.jobs++;
-    this.#wait(c, n * this.#nsPerByte);
-  }
-
-  #wait(c: Context, ns: number): void {
-    c.timer = setTimeout(() => this.#look(c), Math.max(1, Math.round(ns / 1e6)));
+    c.timer = setTimeout(() => this.#look(c), Math.max(1, Math.round((n * this.nsPerByte(job.level)) / 1e6)));
   }
 
   #look(c: Context): void {
@@ -156,26 +162,22 @@ export class ZstdThreads {
     const job = c.job;
     if (!job) return;
     try {
-      const [left, produced] = c.cctx.compressStream2(c.out.subarray(c.pos), EMPTY, binding.EndDirective.continue);
-      c.pos += produced;
-      if (left !== 0) {
-        this.early++;
-        if (!c.looked) this.#nsPerByte = Math.min(50, this.#nsPerByte * 1.1);
-        c.looked = true;
-        // Not done: look again after a tenth of the whole estimate.
-        this.#wait(c, (job.data.byteLength * this.#nsPerByte) / 10);
-        return;
-      }
+      const t0 = now();
       const [rest, last] = c.cctx.compressStream2(c.out.subarray(c.pos), EMPTY, binding.EndDirective.end);
+      const t1 = now();
       c.pos += last;
-      if (rest !== 0) throw new Error('zstd frame did not end');
+      if (rest !== 0) throw new Error(`zstd frame did not end (${rest} bytes left to write)`);
+      const est = this.nsPerByte(job.level);
+      if (t1 - t0 > WAITED_NS) {
+        this.early++;
+        this.#nsPerByte.set(job.level, Math.min(10_000, est * 1.05));
+      } else {
+        this.#nsPerByte.set(job.level, Math.max(0.05, est * 0.98));
+      }
     } catch (err) {
       this.#fail(c, err as Error);
       return;
     }
-    // Done at the first look: look a little sooner next time. A look that came early (above) made the
-    // estimate longer by 10 %; so about one look in ten is early.
-    if (!c.looked) this.#nsPerByte = Math.max(0.2, this.#nsPerByte * 0.99);
     const result = this.#alloc(c.pos);
     c.out.copy(result, 0, 0, c.pos);
     c.job = undefined;
@@ -218,4 +220,14 @@ export class ZstdThreads {
     for (const j of this.#queue) j.reject(new Error('zstd threads closed'));
     this.#queue = [];
   }
+}
+
+function now(): number {
+  return Number(process.hrtime.bigint());
+}
+
+/** A level missing from the table: the guess of the nearest level below it that is there. */
+function guessBetween(level: number): number {
+  for (let l = level; l >= -7; l--) if (FIRST_NS_PER_BYTE[l] !== undefined) return FIRST_NS_PER_BYTE[l]!;
+  return FIRST_NS_PER_BYTE[1]!;
 }
