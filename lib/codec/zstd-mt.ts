@@ -128,6 +128,7 @@ export class ZstdThreads {
 
   #start(c: Context, job: Job): void {
     const n = job.data.byteLength;
+    c.job = job; // before anything can throw: #fail rejects the context's job
     try {
       if (c.level !== job.level) {
         c.cctx.setParameter(binding.CParameter.compressionLevel, job.level);
@@ -139,7 +140,6 @@ export class ZstdThreads {
       const bound = binding.compressBound(n) + 64;
       if (c.out.byteLength < bound) c.out = Buffer.allocUnsafeSlow(bound);
       c.pos = 0;
-      c.job = job;
       let fed = 0;
       // zstd takes up to one job's worth a call; the job is exactly the input, so one call takes it all.
       for (let i = 0; fed < n && i < 4; i++) {

@@ -85,6 +85,29 @@ describe('ZstdThreads (compression on zstd\'s own thread)', () => {
     zt.close();
   });
 
+  it('a zstd call that throws rejects that job only; the context is reset and takes the next', async () => {
+    const zt = new ZstdThreads();
+    const proto = binding.CCtx.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
+    for (const method of ['setPledgedSrcSize', 'compressStream2']) {
+      const real = proto[method]!;
+      let calls = 0;
+      proto[method] = function (this: unknown, ...a: unknown[]) {
+        if (calls++ === 0) throw new Error(`injected failure in ${method}`);
+        return real.apply(this, a);
+      };
+      try {
+        const bad = zt.compress(lines(1 << 20, 30), 1);
+        const good = lines(1 << 20, 31);
+        const next = zt.compress(good, 1);
+        await expect(bad).rejects.toThrow(`injected failure in ${method}`);
+        expect(decompressSync(await next).equals(good)).toBe(true);
+      } finally {
+        proto[method] = real;
+      }
+    }
+    zt.close();
+  });
+
   it('several contexts run frames at once, each result exact', async () => {
     const zt = new ZstdThreads({ contexts: 2 });
     const inputs = [1, 2, 3, 4].map((s) => lines(1 << 20, s + 20));
