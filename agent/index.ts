@@ -108,7 +108,7 @@ export class Agent {
     // Before anything in it is read: a directory of a newer layout or of the aggregator is refused.
     await checkDataDir(cfg.data_dir, 'agent');
     const producer = await this.#producerIdentity();
-    // Read buffers come back from the compression workers and are reused (see read-buffers.ts).
+    // Read buffers come back once compression has its own copy (or is done) and are reused (see read-buffers.ts).
     const reads = new ReadBuffers(cfg.batch.max_bytes);
     this.#readBuffers = reads;
     // compression.threads 1 (the default): batches over 512 KiB (what a busy file gives: batch.max_bytes
@@ -126,7 +126,7 @@ export class Agent {
     });
     this.#slabs = slabs;
     if (poison) this.#logger.warn('test hook: payload slabs are poisoned when released (LOGSHIP_TEST_POISON_SLABS=1)');
-    this.#pool = new ZstdPool(cfg.compression.threads, { recycle: (ab) => reads.give(ab), inlineBelow: 64 * 1024, alloc: (n) => slabs.take(n), zstdThreads: true });
+    this.#pool = new ZstdPool(cfg.compression.threads, { recycle: (ab) => reads.give(ab), alloc: (n) => slabs.take(n), zstdThreads: true });
     this.buffer = await DiskBuffer.open({
       dir: join(cfg.data_dir, 'buffer'),
       maxBytes: cfg.buffer.max_bytes,

@@ -1,6 +1,6 @@
 /**
  * From read batches to the durable buffer, in read order: compression runs on
- * worker threads (several batches at once), appends happen strictly in
+ * zstd's own threads (several batches at once; lib/codec/zstd-mt.ts), appends happen strictly in
  * submission order and every batch that is ready joins one append (one fsync); in a backlog a
  * ready batch waits for the one being compressed behind it, so an append holds two or more.
  * A failed append (disk full) is retried with backoff, never skipped.
@@ -18,7 +18,7 @@ import type { BufferedMeta } from '../buffer/buffered-meta.js';
 export interface PipelineItem {
   meta: BufferedMeta;
   raw: Buffer;
-  /** raw's memory may be handed to the worker (it is unusable here afterwards) */
+  /** raw's memory may be handed to compression (it is reused for other reads afterwards) */
   owned?: boolean;
   timestamp: number;
   /** called once the batch is durably in the buffer, in order */
@@ -143,14 +143,15 @@ export class Pipeline {
         const next = this.#queue[n];
         if (n > 0 && next && !next.payload && !next.failed && raw < this.#maxInFlight / 2) break;
         if (n === 0) {
-          // Compression failed (only if the worker died): compress on this thread instead.
+          // Compression failed (a zstd call threw): compress on this thread instead.
           const e = this.#queue[0]!;
           if (e.item.owned) {
-            // The bytes went to the worker with the job. They are in no buffer yet, so a restart reads them again.
-            this.#logger.fatal({ err: e.failed }, 'compression worker failed holding a batch; exiting so the lines are read again from their files at restart');
+            // The bytes were given up with the job (their memory may hold another read now). They are in no
+            // buffer yet, so a restart reads them again.
+            this.#logger.fatal({ err: e.failed }, 'compression failed holding a batch; exiting so the lines are read again from their files at restart');
             process.exit(70);
           }
-          this.#logger.error({ err: e.failed }, 'compression worker failed; compressing on the main thread');
+          this.#logger.error({ err: e.failed }, 'compression failed; compressing on the main thread');
           const { compressSync } = await import('../../lib/codec/zstd-pool.js');
           e.payload = compressSync(e.item.raw, this.#level);
           e.failed = undefined;

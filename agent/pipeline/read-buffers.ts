@@ -1,8 +1,8 @@
 /**
  * Memory for file reads, reused. A full-size read (batch.max_bytes) goes into
- * an ArrayBuffer that travels to a compression worker and comes back with the
- * compressed batch; here it waits for the next read instead of becoming
- * garbage. At full speed that spares a fresh mapping of batch.max_bytes (and
+ * an ArrayBuffer that is handed to compression and given back as soon as zstd
+ * holds its own copy (lib/codec/zstd-mt.ts) or the batch is compressed; here it
+ * waits for the next read instead of becoming garbage. At full speed that spares a fresh mapping of batch.max_bytes (and
  * its page faults) per batch, and memory that only a garbage collection would
  * return. At most `keep` buffers wait; small reads are plain allocations.
  */

@@ -48,8 +48,8 @@ const WAITED_NS = 300_000;
 interface Job {
   data: Buffer;
   level: number;
-  /** called with the input once zstd has copied it (it may be reused) */
-  done?: () => void;
+  /** called once zstd has copied the input (it may be reused) */
+  onCopied?: () => void;
   resolve: (b: Buffer) => void;
   reject: (e: Error) => void;
 }
@@ -107,7 +107,7 @@ export class ZstdThreads {
     if (this.#closed) return Promise.reject(new Error('zstd threads closed'));
     if (data.byteLength < THREAD_MIN_BYTES) return Promise.reject(new Error(`zstd threads take ${THREAD_MIN_BYTES} bytes or more, not ${data.byteLength}`));
     return new Promise<Buffer>((resolve, reject) => {
-      this.#queue.push({ data, level, done: onCopied, resolve, reject });
+      this.#queue.push({ data, level, onCopied, resolve, reject });
       this.#next();
     });
   }
@@ -152,7 +152,7 @@ export class ZstdThreads {
       this.#fail(c, err as Error);
       return;
     }
-    job.done?.();
+    job.onCopied?.();
     this.jobs++;
     c.timer = setTimeout(() => this.#look(c), Math.max(1, Math.round((n * this.nsPerByte(job.level)) / 1e6)));
   }

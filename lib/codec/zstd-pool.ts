@@ -83,7 +83,8 @@ export class ZstdPool {
 
   /**
    * @param opts.recycle receives each input the worker is done with (moved back whole), for reuse
-   * @param opts.inlineBelow compress inputs of at most this many bytes on the calling thread (0: never)
+   * @param opts.inlineBelow compress inputs of at most this many bytes on the calling thread (0: never; with zstdThreads,
+   *   every input of 512 KiB or less is)
    * @param opts.alloc memory for each compression result (the agent's payload slabs, agent/buffer/payload-slabs.ts);
    *   by default a Buffer of its own. Decompression results are never taken from it.
    * @param opts.zstdThreads compress inputs over 512 KiB on zstd's own threads (zstd-mt.ts), `size` + 1 frames at
@@ -98,7 +99,7 @@ export class ZstdPool {
     this.#inlineBelow = this.#size === 0 ? Infinity : (opts.inlineBelow ?? 0);
   }
 
-  /** worker threads running now (they start on demand, up to the pool's size) */
+  /** threads running now: workers (they start on demand, up to the pool's size) and zstd's own (zstdThreads) */
   get threads(): number {
     return this.#workers.length + (this.#zt?.threads ?? 0);
   }

@@ -23,7 +23,7 @@ export interface ReadBatch {
   lines: number;
   flags: number;
   raw: Buffer;
-  /** raw is a view of memory nobody else uses: it may be moved to the compression worker */
+  /** raw is a view of memory nobody else uses: it may be handed to compression and reused for other reads */
   owned: boolean;
   timestamp: number;
   dev: number;

@@ -276,7 +276,7 @@ export class JournaldInput {
     if (this.#records > 0 && this.#len + worst > this.#o.maxBatchBytes) this.#flush();
     if (this.#len + worst > this.#buf.length) {
       const size = Math.max(this.#len + worst, Math.min(this.#o.maxBatchBytes, Math.max(FIRST_BATCH_BYTES, this.#buf.length * 2)));
-      const nb = Buffer.allocUnsafeSlow(size); // never from the shared pool: the batch memory is handed to a compression worker
+      const nb = Buffer.allocUnsafeSlow(size); // never from the shared pool: the batch memory is handed to compression
       this.#buf.copy(nb, 0, 0, this.#len);
       this.#buf = nb;
     }

@@ -3,21 +3,15 @@ import { join } from 'node:path';
 import binding from 'zstd-napi/binding.js';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../../../helpers/procs.js';
+import { makeRng, nginxLine } from '../../../bench/gen-nginx.js';
 import { THREAD_MIN_BYTES, ZstdThreads } from '../../../../lib/codec/zstd-mt.js';
 import { decompressSync, ZstdPool } from '../../../../lib/codec/zstd-pool.js';
 
-/** Lines that compress like logs do (not one repeated string). */
+/** Exactly `bytes` of the bench's nginx lines (they compress like logs do), ending with a newline. */
 function lines(bytes: number, seed: number): Buffer {
+  const rng = makeRng(seed);
   const out = Buffer.allocUnsafe(bytes);
-  let x = seed >>> 0 || 1;
-  let p = 0;
-  while (p < bytes) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    const s = `10.0.${(x >>> 8) & 255}.${x & 255} - - "GET /item/${x >>> 0} HTTP/1.1" ${200 + (x & 3)} ${(x >>> 3) & 4095}\n`;
-    p += out.write(s, p);
-  }
+  for (let p = 0, k = 0; p < bytes; k++) p += out.write(nginxLine(rng, 1_764_700_000 + k) + '\n', p);
   out[bytes - 1] = 10;
   return out;
 }
