@@ -65,7 +65,30 @@ export function natsServerVersion(): string {
   return v;
 }
 
+/** A node exited while the cluster was starting; `output` is what it printed. */
+class NodeExited extends Error {
+  constructor(message: string, readonly output: string) {
+    super(message);
+  }
+}
+
+/**
+ * Starts a cluster; when a node exits during start because one of its ports was taken between
+ * freePort() and its bind (another test's server), starts again on fresh ports, at most 3 times.
+ * Any other failure is thrown at once with the nodes' output.
+ */
 export async function startNatsCluster(opts: NatsClusterOptions = {}): Promise<NatsCluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (err) {
+      if (!(err instanceof NodeExited) || !/address already in use/i.test(err.output) || attempt >= 3) throw err;
+      console.error(`[nats-cluster] attempt ${attempt}: a port was taken, starting again on fresh ports\n${err.message}`);
+    }
+  }
+}
+
+async function startOnce(opts: NatsClusterOptions): Promise<NatsCluster> {
   natsServerVersion();
   const size = opts.size ?? 3;
   const dir = await mkdtemp(join(tmpdir(), 'logship-nats-'));
@@ -130,6 +153,11 @@ export async function startNatsCluster(opts: NatsClusterOptions = {}): Promise<N
     let last = '';
     for (;;) {
       const up = nodes.filter((n) => n.pid !== undefined);
+      const dead = nodes.findIndex((n, i) => n.pid !== undefined && children.get(i)?.exitCode != null);
+      if (dead >= 0) {
+        const n = nodes[dead]!;
+        throw new NodeExited(`nats-server ${n.name} (ports ${n.port}/${n.clusterPort}/${n.monitorPort}) exited with code ${children.get(dead)!.exitCode} before the cluster was ready:\n${n.output().slice(-2000)}`, n.output());
+      }
       const leaders = await Promise.all(up.map((n) => healthy(n).catch((e: Error) => (last = e.message, undefined))));
       if (leaders.every((l) => l !== undefined) && new Set(leaders).size === 1) return;
       last = `leaders seen: ${JSON.stringify(leaders)} ${last}`;
@@ -148,7 +176,15 @@ export async function startNatsCluster(opts: NatsClusterOptions = {}): Promise<N
     async kill(i) {
       const c = children.get(i);
       if (!c || nodes[i]!.pid === undefined) return;
-      process.kill(c.pid!, 'SIGKILL');
+      // A node that already exited (it failed to start, or crashed) has nothing left to kill;
+      // its PID may not be ours any more, so it is not signalled.
+      if (c.exitCode === null && c.signalCode === null) {
+        try {
+          process.kill(c.pid!, 'SIGKILL');
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+        }
+      }
       await Promise.race([exits.get(i), new Promise((r) => setTimeout(r, 10_000))]);
       nodes[i]!.pid = undefined;
       children.delete(i);

@@ -4,6 +4,7 @@
  * cleanup of every process a test started (by PID).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -17,7 +18,33 @@ const up = resolve(import.meta.dirname, '../..');
 export const ROOT = basename(up) === 'dist' ? resolve(up, '..') : up;
 export const CLI = join(ROOT, 'dist/bin/logship.js');
 
-export async function freePort(): Promise<number> {
+/**
+ * The lowest port the kernel hands out on its own (bind to 0, connect without bind). A port
+ * below it can only be taken by a process that asks for it by number, so between freePort()
+ * and the test's server binding it no client connection (thousands a second in the soak and
+ * the fan-in tests) can grab it as its source port; a port from the ephemeral range can be.
+ */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 0 ? low : 0;
+  } catch {
+    return 0;
+  }
+}
+const EPHEMERAL_LOW = ephemeralLow();
+/** Ports this process handed out already: two calls never return the same one. */
+const handedOut = new Set<number>();
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const s = createServer();
+    s.once('error', () => res(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => res(true)));
+  });
+}
+
+function kernelPort(): Promise<number> {
   return new Promise((res, rej) => {
     const s = createServer();
     s.once('error', rej);
@@ -26,6 +53,30 @@ export async function freePort(): Promise<number> {
       s.close(() => res(port));
     });
   });
+}
+
+/**
+ * A loopback port nothing listens on: a random one from [10000, the ephemeral range's low end)
+ * that binds, or the kernel's choice when that range is too small (an unusual
+ * ip_local_port_range). Bounded: at most 100 tries.
+ */
+export async function freePort(): Promise<number> {
+  const lo = 10_000;
+  const span = EPHEMERAL_LOW - lo;
+  if (span >= 2_000) {
+    for (let i = 0; i < 100; i++) {
+      const port = lo + Math.floor(Math.random() * span);
+      if (handedOut.has(port)) continue;
+      if (await bindable(port)) {
+        handedOut.add(port);
+        return port;
+      }
+    }
+  }
+  let port = await kernelPort();
+  for (let i = 0; i < 100 && handedOut.has(port); i++) port = await kernelPort();
+  handedOut.add(port);
+  return port;
 }
 
 export async function tempDir(prefix = 'logship-test-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
