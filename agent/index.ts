@@ -126,7 +126,7 @@ export class Agent {
     });
     this.#slabs = slabs;
     if (poison) this.#logger.warn('test hook: payload slabs are poisoned when released (LOGSHIP_TEST_POISON_SLABS=1)');
-    this.#pool = new ZstdPool(cfg.compression.threads, { recycle: (ab) => reads.give(ab), alloc: (n) => slabs.take(n), zstdThreads: true });
+    this.#pool = new ZstdPool(cfg.compression.threads, { recycle: (b) => reads.give(b), alloc: (n) => slabs.take(n), zstdThreads: true });
     this.buffer = await DiskBuffer.open({
       dir: join(cfg.data_dir, 'buffer'),
       maxBytes: cfg.buffer.max_bytes,
@@ -248,6 +248,7 @@ export class Agent {
         now: this.#now,
         hasCapacity: () => this.pipeline.hasCapacity(),
         readBuffer: (n) => this.#readBuffers!.take(n),
+        releaseRead: (b) => this.#readBuffers!.give(b),
         onSplitLines: (n) => m.splitLines.inc(n),
         submit: (b) => {
           m.linesRead.inc({ input: input.name }, b.lines);

@@ -31,6 +31,7 @@ import { Worker } from 'node:worker_threads';
 import { Compressor, Decompressor } from 'zstd-napi';
 import binding from 'zstd-napi/binding.js';
 import { LogshipError } from '../errors.js';
+import { countsInPlace } from '../protocol/newlines.js';
 import { THREAD_MIN_BYTES, ZstdThreads } from './zstd-mt.js';
 
 interface Pending {
@@ -75,7 +76,7 @@ export class ZstdPool {
   #nextId = 1;
   #closed = false;
 
-  #recycle: ((ab: ArrayBuffer) => void) | undefined;
+  #recycle: ((input: Uint8Array) => void) | undefined;
   #inlineBelow: number;
   #outFree: ArrayBuffer[] = [];
   #alloc: (n: number) => Buffer;
@@ -91,7 +92,7 @@ export class ZstdPool {
    *   once (one more, so that a thread is not idle while this thread collects the result before), and everything
    *   smaller on the calling thread: no worker isolate is ever started for compression. Decompression still uses workers.
    */
-  constructor(size = 1, opts: { recycle?: (ab: ArrayBuffer) => void; inlineBelow?: number; alloc?: (n: number) => Buffer; zstdThreads?: boolean } = {}) {
+  constructor(size = 1, opts: { recycle?: (input: Uint8Array) => void; inlineBelow?: number; alloc?: (n: number) => Buffer; zstdThreads?: boolean } = {}) {
     this.#size = Math.max(0, size);
     this.#recycle = opts.recycle;
     this.#alloc = opts.alloc ?? ownBuffer;
@@ -109,7 +110,7 @@ export class ZstdPool {
     w.unref();
     const pw: PoolWorker = { w, busy: 0 };
     w.on('message', (m: { id: number; n?: number; out?: ArrayBuffer; data?: Uint8Array; input?: Uint8Array; error?: string }) => {
-      if (m.input && this.#recycle) this.#recycle(m.input.buffer as ArrayBuffer);
+      if (m.input && this.#recycle) this.#recycle(m.input);
       const p = this.#pending.get(m.id);
       let result: Buffer | undefined;
       if (m.out) {
@@ -177,12 +178,14 @@ export class ZstdPool {
 
   /**
    * @param transfer the caller gives up `data`'s memory (an ArrayBuffer nobody else uses, e.g. from
-   *   Buffer.allocUnsafeSlow): it is moved to the worker instead of copied, and is empty here afterwards.
+   *   Buffer.allocUnsafeSlow, or a read slot of WebAssembly memory): it goes to `recycle` as soon as
+   *   compression no longer reads it; an ArrayBuffer is moved to a worker instead of copied (and is
+   *   empty here afterwards), WebAssembly memory is copied for a worker and recycled at once.
    */
   compress(data: Buffer, level: number, transfer = false): Promise<Buffer> {
     const zt = this.#zt;
     if (zt && data.byteLength >= THREAD_MIN_BYTES && !this.#closed) {
-      const given = transfer && this.#recycle ? () => this.#recycle!(data.buffer as ArrayBuffer) : undefined;
+      const given = transfer && this.#recycle ? () => this.#recycle!(data) : undefined;
       return zt.compress(data, level, given).catch((err: Error) => {
         throw new LogshipError('LSH_ERR_CORRUPT', `zstd: ${err.message}`);
       });
@@ -190,7 +193,7 @@ export class ZstdPool {
     if ((data.byteLength <= this.#inlineBelow || zt) && !this.#closed) {
       try {
         const out = compressHere(data, level, this.#alloc);
-        if (transfer && this.#recycle) this.#recycle(data.buffer as ArrayBuffer);
+        if (transfer && this.#recycle) this.#recycle(data);
         return Promise.resolve(out);
       } catch (err) {
         return Promise.reject(new LogshipError('LSH_ERR_CORRUPT', `zstd: ${(err as Error).message}`));
@@ -224,9 +227,12 @@ export class ZstdPool {
       // Copy (the caller keeps its bytes, e.g. to retry), into memory that is not zero-filled first,
       // then move the copy to the worker without a second copy.
       let input = data;
-      if (!transfer) {
+      // WebAssembly memory (a read slot, agent/pipeline/read-buffers.ts) cannot be moved: copy it and give it back now.
+      const movable = transfer && !countsInPlace(data);
+      if (!movable) {
         input = Buffer.allocUnsafeSlow(data.byteLength);
         data.copy(input);
+        if (transfer && this.#recycle) this.#recycle(data);
       }
       const inputAb = input.buffer as ArrayBuffer;
       if (op === 'decompress') {

@@ -120,9 +120,35 @@ export function scanBuffer(size: number): Buffer | undefined {
   return view;
 }
 
+/** Memories made by countableMemory: each is the counter's module instantiated once more, never grown. */
+const fixed: Counter[] = [];
+
+/**
+ * A block of at least `bytes` bytes of memory that countNewlines counts in place, without the copy into
+ * scanBuffer's memory: for buffers a caller fills itself (the agent's file reads land there). It is made
+ * at its full size and never grows, so views of it stay valid for good (growing a WebAssembly memory
+ * detaches every view of it). Undefined without WebAssembly SIMD.
+ */
+export function countableMemory(bytes: number): Buffer | undefined {
+  if (!counter) return undefined;
+  const c = load();
+  if (!c) return undefined;
+  const pages = Math.ceil(bytes / 65_536);
+  if (pages > 1) c.memory.grow(pages - 1);
+  fixed.push(c);
+  return Buffer.from(c.memory.buffer);
+}
+
+/** Does countNewlines count `buf` in WebAssembly memory where it lies (it is in countableMemory's memory)? */
+export function countsInPlace(buf: Uint8Array): boolean {
+  for (const c of fixed) if (buf.buffer === c.memory.buffer) return true;
+  return false;
+}
+
 /** '\n' bytes in buf[0, n). */
 export function countNewlines(buf: Buffer, n: number): number {
   if (counter && buf.buffer === counter.memory.buffer) return counter.count(buf.byteOffset, n);
+  for (const c of fixed) if (buf.buffer === c.memory.buffer) return c.count(buf.byteOffset, n);
   // one native search per line (memchr)
   const b = n === buf.length ? buf : buf.subarray(0, n);
   let c = 0;

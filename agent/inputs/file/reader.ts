@@ -3,14 +3,15 @@
  * read: one lastIndexOf for the cut, then the lines are counted. When the cut
  * is no longer than max_line_bytes (the default: reads are batch.max_bytes,
  * 1 MiB, and so is max_line_bytes) no line in it can be too long, so only the
- * count is needed: the cut is copied into the WebAssembly SIMD counter's
- * memory (lib/protocol/newlines.ts) and counted 16 bytes at a time, about a
- * fifth of the CPU of one Buffer#indexOf call per line. Otherwise one indexOf
+ * count is needed: it is counted 16 bytes at a time in the WebAssembly SIMD
+ * counter's memory (lib/protocol/newlines.ts), about a fifth of the CPU of one
+ * Buffer#indexOf call per line; a full-size read already lies there (the
+ * agent's ReadBuffers), a smaller one is copied there first. Otherwise one indexOf
  * pass counts and finds the longest line. No object per line, except for the
  * rare batch that holds an over-long line, which is then framed into parts.
  */
 import { FLAG_FRAMED } from '../../../lib/protocol/batches.js';
-import { countNewlines, scanBuffer } from '../../../lib/protocol/newlines.js';
+import { countNewlines, countsInPlace, scanBuffer } from '../../../lib/protocol/newlines.js';
 import { encodeFramed, RECORD_NO_NEWLINE, RECORD_PART, type FramedRecord } from '../../../lib/protocol/records.js';
 
 export interface Cut {
@@ -50,12 +51,18 @@ export function cutBatch(chunk: Buffer, maxLineBytes: number, atEnd: boolean, fl
   let longest = 0;
   let start = 0;
   if (end - 1 <= maxLineBytes && end >= SIMD_MIN_BYTES) {
-    // Every line fits (the longest is at most end - 1 bytes): count only.
-    const scan = scanBuffer(end);
-    if (scan) {
-      chunk.copy(scan, 0, 0, end);
-      lines = countNewlines(scan, end);
+    // Every line fits (the longest is at most end - 1 bytes): count only, where the read put the
+    // bytes when that is the counter's memory (ReadBuffers' slots), else in a copy there.
+    if (countsInPlace(chunk)) {
+      lines = countNewlines(chunk, end);
       start = end;
+    } else {
+      const scan = scanBuffer(end);
+      if (scan) {
+        chunk.copy(scan, 0, 0, end);
+        lines = countNewlines(scan, end);
+        start = end;
+      }
     }
   }
   while (start < end) {

@@ -52,6 +52,8 @@ export interface TailerContext {
   submit: (b: ReadBatch) => void;
   /** memory for a read of n bytes that the tailer owns entirely (default: a fresh allocation) */
   readBuffer?: (n: number) => Buffer;
+  /** gives back a buffer readBuffer returned that the pipeline did not take */
+  releaseRead?: (buf: Buffer) => void;
   /** The file was truncated (or rewritten under us): returns the new stream its content now is, read from 0. */
   onTruncated: (t: Tailer, from: number) => StreamState;
   setFingerprint: (s: StreamState, fpLen: number, fpCrc: number) => void;
@@ -176,43 +178,53 @@ export class Tailer {
         ctx.setFingerprint(this.stream, fp.fpLen, fp.fpCrc);
       }
       const want = Math.min(ctx.maxBatchBytes, this.size - this.readOffset);
-      // Not from the shared pool: the plain batch is a view of it and its memory moves to the zstd worker.
+      // Not from node's shared pool: the plain batch is a view of it, and it is reused once zstd holds a copy.
       const buf = ctx.readBuffer ? ctx.readBuffer(want) : Buffer.allocUnsafeSlow(want);
-      const { bytesRead } = await readAsync(this.fd, buf, 0, want, this.readOffset);
-      if (bytesRead === 0) break;
-      const chunk = bytesRead === want ? buf : buf.subarray(0, bytesRead);
-      const atEnd = this.readOffset + bytesRead >= this.size;
-      const ml = ctx.multiline;
-      // A multiline record is open until no line came for its timeout; a plain partial line waits partial_line_timeout.
-      const waitMs = ml ? ml.timeout : ctx.partialLineTimeout;
-      const waitingSince = ml ? Math.max(this.#partialSince, this.lastGrowth) : this.#partialSince;
-      const partialDue = this.#partialSince > 0 && now - waitingSince >= waitMs;
-      const flush = atEnd && (partialDue || (this.detached && now - this.lastGrowth >= waitMs));
-      const cut = ml ? cutMultiline(chunk, ml, ctx.maxLineBytes, atEnd, flush) : cutBatch(chunk, ctx.maxLineBytes, atEnd, flush);
-      if (!cut) {
-        if (this.#partialSince === 0) this.#partialSince = now;
-        break;
+      // A read buffer the pipeline does not take (nothing read, no whole line yet, a framed copy, an
+      // error) goes back at once: ReadBuffers' slots are not garbage-collected.
+      let handedOn = false;
+      try {
+        const { bytesRead } = await readAsync(this.fd, buf, 0, want, this.readOffset);
+        if (bytesRead === 0) break;
+        const chunk = bytesRead === want ? buf : buf.subarray(0, bytesRead);
+        const atEnd = this.readOffset + bytesRead >= this.size;
+        const ml = ctx.multiline;
+        // A multiline record is open until no line came for its timeout; a plain partial line waits partial_line_timeout.
+        const waitMs = ml ? ml.timeout : ctx.partialLineTimeout;
+        const waitingSince = ml ? Math.max(this.#partialSince, this.lastGrowth) : this.#partialSince;
+        const partialDue = this.#partialSince > 0 && now - waitingSince >= waitMs;
+        const flush = atEnd && (partialDue || (this.detached && now - this.lastGrowth >= waitMs));
+        const cut = ml ? cutMultiline(chunk, ml, ctx.maxLineBytes, atEnd, flush) : cutBatch(chunk, ctx.maxLineBytes, atEnd, flush);
+        if (!cut) {
+          if (this.#partialSince === 0) this.#partialSince = now;
+          break;
+        }
+        this.#partialSince = 0;
+        if (cut.splitLines) ctx.onSplitLines(cut.splitLines);
+        const raw = cut.consumed === chunk.length && cut.raw === chunk ? chunk : cut.raw;
+        // The pipeline gives the read buffer back after compression when the batch is a view of it.
+        const owned = raw.buffer === buf.buffer;
+        handedOn = owned;
+        ctx.submit({
+          stream: this.stream,
+          source: this.path,
+          start: this.readOffset,
+          end: this.readOffset + cut.consumed,
+          lines: cut.lines,
+          flags: cut.flags,
+          raw,
+          owned,
+          timestamp: now,
+          dev: this.dev,
+          ino: this.ino,
+          fpLen: this.stream.fpLen,
+          fpCrc: this.stream.fpCrc,
+        });
+        this.readOffset += cut.consumed;
+        this.stream.read = this.readOffset;
+      } finally {
+        if (!handedOn) ctx.releaseRead?.(buf);
       }
-      this.#partialSince = 0;
-      if (cut.splitLines) ctx.onSplitLines(cut.splitLines);
-      const raw = cut.consumed === chunk.length && cut.raw === chunk ? chunk : cut.raw;
-      ctx.submit({
-        stream: this.stream,
-        source: this.path,
-        start: this.readOffset,
-        end: this.readOffset + cut.consumed,
-        lines: cut.lines,
-        flags: cut.flags,
-        raw,
-        owned: raw.buffer === buf.buffer,
-        timestamp: now,
-        dev: this.dev,
-        ino: this.ino,
-        fpLen: this.stream.fpLen,
-        fpCrc: this.stream.fpCrc,
-      });
-      this.readOffset += cut.consumed;
-      this.stream.read = this.readOffset;
     }
     this.stalled = !this.#closed && this.readOffset < this.size && !ctx.hasCapacity();
   }

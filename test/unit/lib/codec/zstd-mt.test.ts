@@ -124,7 +124,7 @@ describe('ZstdThreads (compression on zstd\'s own thread)', () => {
 
   it('through ZstdPool: batches over 512 KiB go to zstd\'s threads, size + 1 at once (no worker isolate), smaller ones are compressed here; handed-over inputs are recycled', async () => {
     const recycled: ArrayBuffer[] = [];
-    const pool = new ZstdPool(1, { zstdThreads: true, inlineBelow: 64 * 1024, recycle: (ab) => recycled.push(ab) });
+    const pool = new ZstdPool(1, { zstdThreads: true, inlineBelow: 64 * 1024, recycle: (b) => recycled.push(b.buffer as ArrayBuffer) });
     const big = lines(1 << 20, 5);
     const bigCopy = Buffer.from(big);
     const mid = lines(200 * 1024, 6);

@@ -99,7 +99,7 @@ describe('ZstdPool', () => {
 
   it('a transferred input moves to the worker and comes back for reuse; close rejects later jobs', async () => {
     const back: ArrayBuffer[] = [];
-    pool = new ZstdPool(1, { recycle: (ab) => back.push(ab) });
+    pool = new ZstdPool(1, { recycle: (b) => back.push(b.buffer as ArrayBuffer) });
     const data = Buffer.allocUnsafeSlow(4096).fill(7);
     const expected = Buffer.from(data);
     const c = await pool.compress(data.subarray(0, 3000), 3, true);
@@ -117,7 +117,7 @@ describe('ZstdPool', () => {
 
   it('size 0: every job runs on the calling thread, no worker ever starts; a handed-over input is recycled at once', async () => {
     const back: ArrayBuffer[] = [];
-    pool = new ZstdPool(0, { recycle: (ab) => back.push(ab), inlineBelow: 64 * 1024 });
+    pool = new ZstdPool(0, { recycle: (b) => back.push(b.buffer as ArrayBuffer), inlineBelow: 64 * 1024 });
     const big = Buffer.allocUnsafeSlow(2 << 20);
     for (let i = 0; i < big.length; i += 64) big.write(`line ${i} of a big batch, more than 64 KiB\n`.padEnd(64, '.'), i, 'latin1');
     const expected = Buffer.from(big);
