@@ -28,8 +28,9 @@
  *   speed 82.6-83.9 against 87.6-89.5 MiB, at the price of ~0.1-0.2 CPU s/GiB more on
  *   V8's helper threads (about what --no-opt saved there); throughput unchanged.
  *
- * `logship start` runs the agent inside the aggregator's process, which keeps
- * V8's defaults; there the flags would slow the aggregator down.
+ * `logship start` runs the agent inside the aggregator's process, which runs with
+ * the aggregator's flag (aggregator/heap-flags.ts); there these would slow the
+ * aggregator down.
  */
 export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--no-memory-reducer', '--no-opt', '--optimize-for-size'];
 

@@ -72,7 +72,8 @@ try {
   const bin = join(stage, 'usr/bin');
   mkdirSync(bin, { recursive: true });
   const { AGENT_NODE_FLAGS, AGENT_NODE_ENV } = await import(pathToFileURL(join(ROOT, 'dist/agent/heap-flags.js')).href);
-  writeFileSync(join(bin, 'logship'), wrapperScript(AGENT_NODE_FLAGS, undefined, AGENT_NODE_ENV));
+  const { AGGREGATOR_NODE_FLAGS } = await import(pathToFileURL(join(ROOT, 'dist/aggregator/heap-flags.js')).href);
+  writeFileSync(join(bin, 'logship'), wrapperScript(AGENT_NODE_FLAGS, undefined, AGENT_NODE_ENV, AGGREGATOR_NODE_FLAGS));
   chmodSync(join(bin, 'logship'), 0o755);
   const units = join(stage, 'lib/systemd/system');
   mkdirSync(units, { recursive: true });

@@ -2,11 +2,14 @@
  * The .deb's /usr/bin/logship: runs the installed program with the system's
  * node. `logship agent` gets the agent's node flags (agent/heap-flags.ts), the
  * same the systemd unit's ExecStart passes, so an agent started by hand
- * measures like the service; every other command runs with V8's defaults.
+ * measures like the service; `logship aggregator` and `logship start` get the
+ * aggregator's (aggregator/heap-flags.ts), as its unit does; every other
+ * command runs with V8's defaults.
  * The flags are plain words (checked), so the script quotes nothing.
  */
-export function wrapperScript(agentFlags, entry = '/usr/lib/logship/dist/bin/logship.js', agentEnv = {}) {
+export function wrapperScript(agentFlags, entry = '/usr/lib/logship/dist/bin/logship.js', agentEnv = {}, aggregatorFlags = []) {
   for (const f of agentFlags) if (!/^--[a-z0-9-]+(=[0-9]+)?$/.test(f)) throw new Error(`agent node flag not shell-safe: ${f}`);
+  for (const f of aggregatorFlags) if (!/^--[a-z0-9-]+(=[0-9]+)?$/.test(f)) throw new Error(`aggregator node flag not shell-safe: ${f}`);
   const env = Object.entries(agentEnv).map(([k, v]) => {
     if (!/^[A-Z_][A-Z0-9_]*$/.test(k) || !/^[0-9]+$/.test(v)) throw new Error(`agent environment not shell-safe: ${k}=${v}`);
     // a value already in the caller's environment wins
@@ -16,6 +19,12 @@ export function wrapperScript(agentFlags, entry = '/usr/lib/logship/dist/bin/log
     '#!/bin/sh',
     '# logship agent runs with the node flags and environment of its systemd unit (small young generation, no memory reducer, no optimizing compiler, old generation sized for memory, large blocks mapped apart).',
     `if [ "$1" = agent ]; then ${env.join('')}exec /usr/bin/node ${agentFlags.join(' ')} ${entry} "$@"; fi`,
+    ...(aggregatorFlags.length
+      ? [
+          '# logship aggregator and logship start (the aggregator with an agent inside) run with the aggregator\'s (an old generation limit of at least 64 MB).',
+          `if [ "$1" = aggregator ] || [ "$1" = start ]; then exec /usr/bin/node ${aggregatorFlags.join(' ')} ${entry} "$@"; fi`,
+        ]
+      : []),
     `exec /usr/bin/node ${entry} "$@"`,
     '',
   ].join('\n');

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { CLI, ROOT, tempDir, waitFor } from '../helpers/procs.js';
 import type { MachineShare } from './machine-share.js';
 import { AGENT_NODE_ENV, AGENT_NODE_FLAGS } from '../../agent/heap-flags.js';
+import { AGGREGATOR_NODE_FLAGS } from '../../aggregator/heap-flags.js';
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
@@ -126,9 +127,13 @@ export function agentNodeFlags(): string[] {
   return v === undefined ? [...AGENT_NODE_FLAGS] : v.split(/\s+/).filter(Boolean);
 }
 
-/** BENCH_AGGREGATOR_NODE_FLAGS (space-separated): node flags for a bench's `logship aggregator` (none by default), to A/B them. */
+/**
+ * Node flags for a bench's `logship aggregator`: the shipped AGGREGATOR_NODE_FLAGS (as the systemd unit,
+ * the .deb wrapper and `npm start` pass them), or BENCH_AGGREGATOR_NODE_FLAGS (space-separated; '' for none) to A/B them.
+ */
 export function aggregatorNodeFlags(): string[] {
-  return (process.env.BENCH_AGGREGATOR_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+  const v = process.env.BENCH_AGGREGATOR_NODE_FLAGS;
+  return v === undefined ? [...AGGREGATOR_NODE_FLAGS] : v.split(/\s+/).filter(Boolean);
 }
 
 /**
