@@ -8,8 +8,8 @@
  * The flags are plain words (checked), so the script quotes nothing.
  */
 export function wrapperScript(agentFlags, entry = '/usr/lib/logship/dist/bin/logship.js', agentEnv = {}, aggregatorFlags = []) {
-  for (const f of agentFlags) if (!/^--[a-z0-9-]+(=[0-9]+)?$/.test(f)) throw new Error(`agent node flag not shell-safe: ${f}`);
-  for (const f of aggregatorFlags) if (!/^--[a-z0-9-]+(=[0-9]+)?$/.test(f)) throw new Error(`aggregator node flag not shell-safe: ${f}`);
+  checkFlags('agent', agentFlags);
+  checkFlags('aggregator', aggregatorFlags);
   const env = Object.entries(agentEnv).map(([k, v]) => {
     if (!/^[A-Z_][A-Z0-9_]*$/.test(k) || !/^[0-9]+$/.test(v)) throw new Error(`agent environment not shell-safe: ${k}=${v}`);
     // a value already in the caller's environment wins
@@ -28,6 +28,11 @@ export function wrapperScript(agentFlags, entry = '/usr/lib/logship/dist/bin/log
     `exec /usr/bin/node ${entry} "$@"`,
     '',
   ].join('\n');
+}
+
+/** Node flags go into the script unquoted: each must be a plain `--word` or `--word=digits`. */
+function checkFlags(who, flags) {
+  for (const f of flags) if (!/^--[a-z0-9-]+(=[0-9]+)?$/.test(f)) throw new Error(`${who} node flag not shell-safe: ${f}`);
 }
 
 /** A unit of deploy/ as the .deb installs it: docs and program under the package's own paths. */

@@ -139,16 +139,22 @@ export function countableMemory(bytes: number): Buffer | undefined {
   return Buffer.from(c.memory.buffer);
 }
 
+/** The countableMemory counter whose memory holds `buf`, if any. */
+function fixedCounterOf(buf: Uint8Array): Counter | undefined {
+  for (const c of fixed) if (buf.buffer === c.memory.buffer) return c;
+  return undefined;
+}
+
 /** Does countNewlines count `buf` in WebAssembly memory where it lies (it is in countableMemory's memory)? */
 export function countsInPlace(buf: Uint8Array): boolean {
-  for (const c of fixed) if (buf.buffer === c.memory.buffer) return true;
-  return false;
+  return fixedCounterOf(buf) !== undefined;
 }
 
 /** '\n' bytes in buf[0, n). */
 export function countNewlines(buf: Buffer, n: number): number {
   if (counter && buf.buffer === counter.memory.buffer) return counter.count(buf.byteOffset, n);
-  for (const c of fixed) if (buf.buffer === c.memory.buffer) return c.count(buf.byteOffset, n);
+  const own = fixedCounterOf(buf);
+  if (own) return own.count(buf.byteOffset, n);
   // one native search per line (memchr)
   const b = n === buf.length ? buf : buf.subarray(0, n);
   let c = 0;
