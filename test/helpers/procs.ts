@@ -36,23 +36,22 @@ const EPHEMERAL_LOW = ephemeralLow();
 /** Ports this process handed out already: two calls never return the same one. */
 const handedOut = new Set<number>();
 
-function bindable(port: number): Promise<boolean> {
+/** Listens on 127.0.0.1:port (0: the kernel's choice) and closes again: the port it had, or undefined if it could not bind. */
+function listenOnce(port: number): Promise<number | undefined> {
   return new Promise((res) => {
     const s = createServer();
-    s.once('error', () => res(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => res(true)));
+    s.once('error', () => res(undefined));
+    s.listen(port, '127.0.0.1', () => {
+      const bound = (s.address() as { port: number }).port;
+      s.close(() => res(bound));
+    });
   });
 }
 
-function kernelPort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-  });
+async function kernelPort(): Promise<number> {
+  const port = await listenOnce(0);
+  if (port === undefined) throw new Error('cannot bind any loopback port');
+  return port;
 }
 
 /**
@@ -67,7 +66,7 @@ export async function freePort(): Promise<number> {
     for (let i = 0; i < 100; i++) {
       const port = lo + Math.floor(Math.random() * span);
       if (handedOut.has(port)) continue;
-      if (await bindable(port)) {
+      if ((await listenOnce(port)) !== undefined) {
         handedOut.add(port);
         return port;
       }
