@@ -81,3 +81,56 @@ describe('PayloadPool.check', () => {
     expect((await pool.check({ batches: bad.batches, maxRaw: 1 << 20 }, bad.body)).index).toBe(3);
   });
 });
+
+describe('PayloadPool.checkSmall', () => {
+  /** A small request of `n` batches (its own body), each batch of 20-60 lines. */
+  const small = (r: number, n: number, lie?: { index: number; lines: number }) => request(Array.from({ length: n }, (_, i) => spec(r * 10 + i, 20 + ((r + i) % 5) * 10)), 'own', lie);
+
+  it('many requests of one turn: each gets its own verdict, the first bad batch within it', async () => {
+    const reqs = Array.from({ length: 40 }, (_, r) => small(r, 1 + (r % 3), r % 7 === 3 ? { index: r % 3, lines: 1 } : undefined));
+    // rawLength lies and garbage payloads too, in the same turn as good ones
+    reqs[10]!.batches[0]!.rawLength += 1;
+    reqs[20]!.batches[0]!.payload = Buffer.from('not zstd at all');
+    const results = await Promise.all(reqs.map((q) => pool.checkSmall({ batches: q.batches, maxRaw: 1 << 20 })));
+    results.forEach((res, r) => {
+      const want = r === 10 || r === 20 ? 0 : r % 7 === 3 ? r % 3 : -1;
+      expect(res.index, `request ${r}`).toBe(want);
+      if (want >= 0) expect(res.reason, `request ${r}`).toBeTruthy();
+      else expect(res.reason).toBeUndefined();
+    });
+    expect(results[20]!.reason).toMatch(/not a valid zstd payload/);
+    expect(results[10]!.reason).toMatch(/inflates to \d+ bytes, header says/);
+    expect(results[3]!.reason).toMatch(/holds \d+ lines, header says/);
+    // the copies travel in reused buffers, not one per turn
+    for (let round = 0; round < 5; round++) await Promise.all(reqs.slice(0, 8).map((q) => pool.checkSmall({ batches: q.batches, maxRaw: 1 << 20 })));
+    expect(pool.spareBuffers).toBeLessThanOrEqual(4);
+  });
+
+  it('the request keeps its payloads: nothing is moved or detached', async () => {
+    const reqs = Array.from({ length: 6 }, (_, r) => small(r, 2));
+    const before = reqs.map((q) => q.batches.map((b) => Buffer.from(b.payload)));
+    await Promise.all(reqs.map((q) => pool.checkSmall({ batches: q.batches, maxRaw: 1 << 20 })));
+    reqs.forEach((q, r) => q.batches.forEach((b, i) => expect(Buffer.compare(Buffer.from(b.payload), before[r]![i]!)).toBe(0)));
+  });
+
+  it('the per-batch limit holds in a group as on its own', async () => {
+    const reqs = Array.from({ length: 5 }, (_, r) => small(r, 1));
+    const results = await Promise.all(reqs.map((q, r) => pool.checkSmall({ batches: q.batches, maxRaw: r === 2 ? 100 : 1 << 20 })));
+    expect(results.map((x) => x.index)).toEqual([-1, -1, 0, -1, -1]);
+    expect(results[2]!.reason).toMatch(/exceeds the limit of 100 bytes/);
+  });
+
+  it('a lone request in its turn (checked on the event loop) gets the same verdict; a closed pool refuses', async () => {
+    const lone = small(1, 1, { index: 0, lines: 2 });
+    expect((await pool.checkSmall({ batches: lone.batches, maxRaw: 1 << 20 })).index).toBe(0);
+    const p = new PayloadPool(1);
+    const good = small(2, 1);
+    const queued = p.checkSmall({ batches: good.batches, maxRaw: 1 << 20 }).then(
+      () => 'checked',
+      (err: Error) => err.message,
+    );
+    await p.close();
+    expect(await queued).toMatch(/closed/);
+    await expect(p.checkSmall({ batches: good.batches, maxRaw: 1 << 20 })).rejects.toThrow(/closed/);
+  });
+});
