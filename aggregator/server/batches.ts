@@ -61,10 +61,9 @@ export async function receiveBatches(
   for (const topic of topics) ctx.auth.requireTopic(req, topic); // the token's topics allow-list (403), before anything is created
   judge?.(topics, where);
 
-  // Tiny requests are checked right here, without a promise; small ones with the other small ones of
-  // this event-loop turn on a payload worker; bigger ones split over the workers (if any).
-  const checking = checkPayloads(ctx, wire, body);
-  const check = checking instanceof Promise ? await checking : checking;
+  // Small requests are checked right here, without a promise; bigger ones on a payload worker (if any).
+  const inline = checkInline(ctx, wire, ctx.payloads === undefined);
+  const check = inline ?? (await checkOnWorker(ctx.payloads!, ctx.limits.maxDecompressedBatchBytes, wire, body));
   if (check.index >= 0) {
     // An ingest process has no storage at hand: the writer judges topic creation, which comes first (403 before 400).
     if (judgeElsewhere) await judgeElsewhere(wire);
@@ -160,40 +159,36 @@ export function judgeTopics(ctx: Pick<ServerContext, 'storage' | 'topicPolicy'>,
 }
 
 /**
- * Where a request's payloads are checked, by the bytes its batches inflate to in all. The event
- * loop is the aggregator's bound under many small requests (one core for HTTP, decoding, storage
- * and acks), so inflating off it pays once a request is big enough that a worker's round trip,
- * shared by the requests of one turn, costs the loop less than inflating here. Measured in one
- * process, event-loop time per request: a 10-line batch (1.9 KB raw) ~6 us checked here against
- * 8-10 us sent with others; a 50-line one (10 KB) ~13 us against ~3 us in groups of 20 and ~7 us in
- * groups of 5 (a worker's round trip alone ~40-80 us of CPU); a request of its own on a worker
- * ~45-49 us (10 KB). Bigger requests are split over the workers, so the event loop never inflates
- * much at once.
+ * A request whose batches inflate to at most this many bytes in all is checked on the event loop:
+ * a round trip to a payload worker (post, wake its thread, answer, wake this one) costs more than
+ * the inflate and scan of a few KiB, also on the event loop alone. Measured in one process, CPU
+ * per check: a 10-line batch (1.9 KB raw) ~40-80 us through a worker against ~7 us here; a
+ * 50-line one (10 KB) ~45-49 us against ~14-20 us, with the loop's time per check halved. A fleet
+ * of agents, each sending a small batch a second, sends mostly such requests. Bigger requests still
+ * go to the workers, so the event loop never inflates much at once.
  */
-export const CHECK_HERE_RAW_BYTES = 4 * 1024;
-export const CHECK_GROUPED_RAW_BYTES = 16 * 1024;
+export const INLINE_CHECK_RAW_BYTES = 16 * 1024;
 
 const PASSED = { index: -1 } as const;
 
-function checkPayloads(ctx: BatchesFront, wire: WireRequest, body: Buffer): { index: number; reason?: string } | Promise<{ index: number; reason?: string }> {
-  let raw = 0;
-  for (const b of wire.batches) raw += b.rawLength;
-  const maxRaw = ctx.limits.maxDecompressedBatchBytes;
-  if (!ctx.payloads || raw <= CHECK_HERE_RAW_BYTES) return checkHere(wire, maxRaw);
-  if (raw <= CHECK_GROUPED_RAW_BYTES) return ctx.payloads.checkSmall({ batches: wire.batches, maxRaw });
-  return checkOnWorker(ctx.payloads, maxRaw, wire, body);
-}
-
-/** Checks every batch's payload against its header on the event loop: the first that disagrees, or index -1. */
-function checkHere(wire: WireRequest, maxRaw: number): { index: number; reason?: string } {
+/**
+ * Checks every batch's payload against its header on the event loop when the request is small
+ * enough (the first that disagrees, or index -1); undefined: too big, check it on a worker.
+ */
+function checkInline(ctx: BatchesFront, wire: WireRequest, always: boolean): { index: number; reason?: string } | undefined {
+  if (!always) {
+    let raw = 0;
+    for (const b of wire.batches) raw += b.rawLength;
+    if (raw > INLINE_CHECK_RAW_BYTES) return undefined;
+  }
   for (let i = 0; i < wire.batches.length; i++) {
-    const reason = payloadProblem(wire.batches[i]!.payload, wire.batches[i]!, maxRaw);
+    const reason = payloadProblem(wire.batches[i]!.payload, wire.batches[i]!, ctx.limits.maxDecompressedBatchBytes);
     if (reason) return { index: i, reason };
   }
   return PASSED;
 }
 
-/** The check of a bigger request, split over the payload workers. */
+/** The same check as checkInline on a payload worker. */
 async function checkOnWorker(payloads: ServerContext['payloads'], maxRaw: number, wire: WireRequest, body: Buffer): Promise<{ index: number; reason?: string }> {
   // The body is moved to a payload worker and back (no copy): take the payloads from what comes back.
   const at = wire.batches.map((b) => [b.payload.byteOffset, b.payload.byteLength] as const);

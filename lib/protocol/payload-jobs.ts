@@ -19,26 +19,6 @@ export interface CheckResult {
   reason?: string;
 }
 
-/**
- * Several small requests' checks in one job (PayloadPool.checkSmall): their payloads back to back
- * in `data`, each batch described by GROUP_FIELDS numbers in `meta` (offset in data, length,
- * codec, flags, rawLength, lines, maxRaw), and `ends[r]` the index after request r's last batch.
- * Plain typed arrays, so the job crosses to a worker by transfer, without a structured clone of
- * one object per batch.
- */
-export interface GroupCheckJob {
-  op: 'check-group';
-  data: Uint8Array;
-  meta: Float64Array;
-  ends: Int32Array;
-}
-/** Per request: the first of its batches that disagrees with its header (index within the request), or -1; reasons by request. */
-export interface GroupCheckResult {
-  index: Int32Array;
-  reasons: Record<number, string>;
-}
-export const GROUP_FIELDS = 7;
-
 export interface StoredInput extends PayloadHeader {
   payload: Uint8Array;
   baseOffset: number;
@@ -78,11 +58,11 @@ const extraJobs = new Map<string, (job: ExtraJob) => object>();
 
 export function registerJob<J extends ExtraJob>(op: string, run: (job: J) => object): void {
   // two modules with one name would silently run each other's jobs
-  if (op === 'check' || op === 'check-group' || op === 'records' || (extraJobs.has(op) && extraJobs.get(op) !== run)) throw new Error(`payload job "${op}" is registered twice`);
+  if (op === 'check' || op === 'records' || (extraJobs.has(op) && extraJobs.get(op) !== run)) throw new Error(`payload job "${op}" is registered twice`);
   extraJobs.set(op, run as (job: ExtraJob) => object);
 }
 
-export type Job = CheckJob | GroupCheckJob | RecordsJob | ExtraJob;
+export type Job = CheckJob | RecordsJob | ExtraJob;
 
 const buf = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
@@ -93,27 +73,6 @@ export function runCheck(job: CheckJob): CheckResult {
     if (reason) return { index: i, reason };
   }
   return { index: -1 };
-}
-
-export function runGroupCheck(job: GroupCheckJob): GroupCheckResult {
-  const { data, meta, ends } = job;
-  const index = new Int32Array(ends.length).fill(-1);
-  const reasons: Record<number, string> = {};
-  let b = 0;
-  for (let r = 0; r < ends.length; r++) {
-    const first = b;
-    for (; b < ends[r]!; b++) {
-      if (index[r] !== -1) continue;
-      const m = b * GROUP_FIELDS;
-      const payload = Buffer.from(data.buffer, data.byteOffset + meta[m]!, meta[m + 1]!);
-      const reason = payloadProblem(payload, { codec: meta[m + 2]!, flags: meta[m + 3]!, rawLength: meta[m + 4]!, lines: meta[m + 5]! }, meta[m + 6]!);
-      if (reason) {
-        index[r] = b - first;
-        reasons[r] = reason;
-      }
-    }
-  }
-  return { index, reasons };
 }
 
 export function runRecords(job: RecordsJob): RecordsResult {
@@ -158,8 +117,7 @@ export function runRecords(job: RecordsJob): RecordsResult {
 export function runJob(job: Job): object {
   if (job.op === 'check') return runCheck(job as CheckJob);
   if (job.op === 'records') return runRecords(job as RecordsJob);
-  if (job.op === 'check-group') return runGroupCheck(job as GroupCheckJob);
   const run = extraJobs.get(job.op);
   if (!run) throw new Error(`unknown payload job "${job.op}"`);
-  return run(job as ExtraJob);
+  return run(job);
 }

@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { LogshipError } from '../errors.js';
-import { GROUP_FIELDS, runCheck, runJob, type CheckJob, type CheckResult, type ExtraJob, type GroupCheckJob, type GroupCheckResult, type Job, type RecordsJob, type RecordsResult } from './payload-jobs.js';
+import { runJob, type CheckJob, type CheckResult, type ExtraJob, type Job, type RecordsJob, type RecordsResult } from './payload-jobs.js';
 
 /** The compiled worker: beside this module in dist/, or dist's copy when this module runs from source (tests). */
 function workerUrl(): URL | undefined {
@@ -23,22 +23,6 @@ function workerUrl(): URL | undefined {
 }
 
 const QUICK_DEATH_MS = 2_000;
-/**
- * checkSmall: fewer requests than this in one event-loop turn are checked on the event loop (a
- * worker round trip costs ~40-80 us of CPU, more than inflating a few small requests here); from
- * this many on they go to the workers together. Measured in one process with 50-line batches
- * (10 KB raw): ~13 us of the event loop per request checked here, ~3 us (groups of 20) to ~7 us
- * (groups of 5) sent to a worker.
- */
-export const GROUP_MIN_REQUESTS = 4;
-/** One group message carries at most this many requests; more are spread over several messages (and workers). */
-const GROUP_MAX_REQUESTS = 256;
-
-interface SmallCheck {
-  job: Omit<CheckJob, 'op'>;
-  resolve: (r: CheckResult) => void;
-  reject: (e: Error) => void;
-}
 
 interface Slot {
   spawnedAt: number;
@@ -55,8 +39,6 @@ export class PayloadPool {
   #url: URL | undefined;
   #onDegraded: (reason: string) => void;
   #spares = new SparePool();
-  #small: SmallCheck[] = [];
-  #smallScheduled = false;
 
   /**
    * @param size workers; 0 runs jobs in-process (tests of the pure logic only).
@@ -142,92 +124,6 @@ export class PayloadPool {
     const moved = results[0]!.body;
     for (let k = 0; k < parts.length; k++) if (results[k]!.index >= 0) return { index: parts[k]!.from + results[k]!.index, reason: results[k]!.reason, body: moved };
     return { index: -1, body: moved };
-  }
-
-  /**
-   * The check of a small request (a few KiB), made together with the other small requests of this
-   * event-loop turn: at the end of the turn (setImmediate) they go to the workers in one message
-   * per worker, their payloads copied back to back into one moved buffer, so the event loop spends
-   * a copy and a share of one round trip on each instead of its inflation. Fewer than
-   * GROUP_MIN_REQUESTS in a turn (a quiet aggregator) are checked on the event loop then. Resolves
-   * like check(); rejects with LSH_ERR_UNAVAILABLE if the worker fails, LSH_ERR_CLOSED after close.
-   */
-  checkSmall(job: Omit<CheckJob, 'op'>): Promise<CheckResult> {
-    if (this.#closed) return Promise.reject(new LogshipError('LSH_ERR_CLOSED', 'payload pool closed'));
-    return new Promise((resolve, reject) => {
-      this.#small.push({ job, resolve, reject });
-      if (!this.#smallScheduled) {
-        this.#smallScheduled = true;
-        setImmediate(() => this.#flushSmall());
-      }
-    });
-  }
-
-  #flushSmall(): void {
-    this.#smallScheduled = false;
-    const queue = this.#small;
-    this.#small = [];
-    if (this.#closed) {
-      for (const q of queue) q.reject(new LogshipError('LSH_ERR_CLOSED', 'payload pool closed'));
-      return;
-    }
-    if (this.#inline || queue.length < GROUP_MIN_REQUESTS) {
-      for (const q of queue) {
-        try {
-          q.resolve(runCheck({ op: 'check', ...q.job }));
-        } catch (err) {
-          q.reject(err as Error);
-        }
-      }
-      return;
-    }
-    // As many messages as there are workers (each at least GROUP_MIN_REQUESTS), none over GROUP_MAX_REQUESTS.
-    const parts = Math.max(Math.min(this.#slots.length, Math.floor(queue.length / GROUP_MIN_REQUESTS)), Math.ceil(queue.length / GROUP_MAX_REQUESTS));
-    const per = Math.ceil(queue.length / parts);
-    for (let i = 0; i < queue.length; i += per) this.#postGroup(queue.slice(i, i + per));
-  }
-
-  #postGroup(items: SmallCheck[]): void {
-    let size = 0;
-    let count = 0;
-    for (const it of items) {
-      for (const b of it.job.batches) size += b.payload.byteLength;
-      count += it.job.batches.length;
-    }
-    const ab = this.#spares.take(size) ?? new ArrayBuffer(SparePool.capacity(size));
-    const data = new Uint8Array(ab, 0, size);
-    const meta = new Float64Array(count * GROUP_FIELDS);
-    const ends = new Int32Array(items.length);
-    let at = 0;
-    let k = 0;
-    items.forEach((it, r) => {
-      for (const b of it.job.batches) {
-        const m = k++ * GROUP_FIELDS;
-        meta[m] = at;
-        meta[m + 1] = b.payload.byteLength;
-        meta[m + 2] = b.codec;
-        meta[m + 3] = b.flags;
-        meta[m + 4] = b.rawLength;
-        meta[m + 5] = b.lines;
-        meta[m + 6] = it.job.maxRaw;
-        data.set(b.payload, at);
-        at += b.payload.byteLength;
-      }
-      ends[r] = k;
-    });
-    const slot = this.#slots.reduce((a, s) => (s.pending.size < a.pending.size ? s : a));
-    const id = this.#nextId++;
-    slot.pending.set(id, {
-      resolve: (res) => {
-        const r = res as GroupCheckResult & { body?: ArrayBuffer };
-        if (r.body) this.#spares.give(r.body);
-        items.forEach((it, i) => it.resolve(r.index[i]! < 0 ? { index: -1 } : { index: r.index[i]!, reason: r.reasons[i] }));
-      },
-      reject: (err) => items.forEach((it) => it.reject(err)),
-    });
-    slot.worker.ref();
-    const job: GroupCheckJob = { op: 'check-group', data, meta, ends };
-    slot.worker.postMessage({ id, job, back: true }, [ab, meta.buffer, ends.buffer]);
   }
 
   /** Copy buffers kept for reuse (tests, diagnostics). */

@@ -1,7 +1,7 @@
 // Runs in a worker thread (payload-pool.ts): one payload job per message, so
 // inflating and splitting untrusted batches never blocks the event loop.
 import { parentPort } from 'node:worker_threads';
-import { runJob, type GroupCheckJob, type Job } from './payload-jobs.js';
+import { runJob, type Job } from './payload-jobs.js';
 
 interface Message {
   id: number;
@@ -20,8 +20,7 @@ function loadExtras(): Promise<unknown> {
 
 function handle(m: Message): void {
   // A moved request body goes back with the answer: the aggregator stores its payloads next.
-  const input = m.job.op === 'check-group' ? (m.job as GroupCheckJob).data : (m.job as Exclude<Job, GroupCheckJob>).batches[0]?.payload;
-  const body = m.back ? (input?.buffer as ArrayBuffer | undefined) : undefined;
+  const body = m.back ? (m.job.batches[0]?.payload.buffer as ArrayBuffer | undefined) : undefined;
   try {
     const result: Record<string, unknown> = { ...runJob(m.job) };
     // typed arrays that own their whole ArrayBuffer move back instead of being copied
@@ -38,7 +37,7 @@ function handle(m: Message): void {
 }
 
 parentPort!.on('message', (m: Message) => {
-  if (m.job.op === 'check' || m.job.op === 'check-group' || m.job.op === 'records') return handle(m);
+  if (m.job.op === 'check' || m.job.op === 'records') return handle(m);
   // Answered in any order: the pool matches answers by id.
   loadExtras().then(
     () => handle(m),
