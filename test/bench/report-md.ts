@@ -27,7 +27,7 @@ export function markdownReport(stamp: string, env: RunEnv, results: Array<Scenar
   const out: string[] = [];
   out.push(`# logship benchmarks, ${stamp.replace('T', ' ').replace(/-(\d\d)-(\d\d)$/, ':$1:$2')} UTC`, '');
   out.push(`Machine: ${env.cpus} x ${env.cpuModel ?? 'CPU'}, ${env.memGiB} GiB, Node ${env.node}; load average at the start ${env.loadavgAtStart.map((x) => x.toFixed(2)).join(' ')}.`);
-  out.push(`A scenario gives a verdict only when other processes used at most ${OTHERS_MAX_PCT} % of the machine while it ran.`, '');
+  out.push(`A scenario gives a verdict only when others (other processes, and on a VM the hypervisor's steal) used at most ${OTHERS_MAX_PCT} % of the machine while it ran.`, '');
   out.push('| scenario | load average (start -> end) | others\' share of the machine | verdict |', '|---|---|---|---|');
   for (const r of results) {
     if (!('rows' in r)) {
@@ -36,7 +36,8 @@ export function markdownReport(stamp: string, env: RunEnv, results: Array<Scenar
     }
     const m = r.machine;
     const load = m ? `${m.loadavgStart[0]!.toFixed(2)} -> ${m.loadavgEnd[0]!.toFixed(2)}` : '';
-    const share = m ? (m.othersPct === null ? 'unknown' : `${m.othersPct.toFixed(1)} %`) : '';
+    const stealPct = m && m.othersCpuSeconds > 0 ? (m.othersPct ?? 0) * ((m.stealCpuSeconds ?? 0) / m.othersCpuSeconds) : 0;
+    const share = m ? (m.othersPct === null ? 'unknown' : `${m.othersPct.toFixed(1)} % (steal ${stealPct.toFixed(1)} %)`) : '';
     const judged = r.rows.filter((x) => x.ok !== undefined);
     const missed = judged.filter((x) => x.ok === false).length;
     const verdict = m && !m.verdict ? 'no verdict' : judged.length === 0 ? '' : missed ? `${missed} of ${judged.length} targets missed` : `all ${judged.length} targets met`;
