@@ -11,8 +11,8 @@
  *
  * On a virtual machine "others" includes steal: time a virtual CPU was ready to
  * run and the hypervisor ran something else. It is printed apart, since it is
- * not a process on this machine: on this project's 2-core VM, steal was 10-36 %
- * in runs where nothing else ran (2026-12-03), which earlier notes called "a
+ * not a process on this machine: on this project's 2-core VM, steal was up to
+ * 36 % in runs where nothing else ran (2026-12-03), which earlier notes called "a
  * noisy VM" or took for other work.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -36,6 +36,8 @@ export interface MachineShare {
   stealCpuSeconds: number;
   /** othersCpuSeconds over seconds x cpus, in percent; null when /proc could not be read */
   othersPct: number | null;
+  /** stealCpuSeconds the same way (part of othersPct) */
+  stealPct: number | null;
   /** false when others used more than OTHERS_MAX_PCT % of the machine (or it is unknown) */
   verdict: boolean;
 }
@@ -123,7 +125,7 @@ export function watchMachine(): { stop: () => MachineShare } {
       const n = cpus().length;
       const base = { cpus: n, seconds: round2(seconds), loadavgStart: load0.map(round2), loadavgEnd: loadavg().map(round2) };
       if (!s0 || !s1 || s1.total <= s0.total) {
-        return { ...base, machineBusyCpuSeconds: 0, benchCpuSeconds: 0, othersCpuSeconds: 0, stealCpuSeconds: 0, othersPct: null, verdict: false };
+        return { ...base, machineBusyCpuSeconds: 0, benchCpuSeconds: 0, othersCpuSeconds: 0, stealCpuSeconds: 0, othersPct: null, stealPct: null, verdict: false };
       }
       const hz = clkTck();
       const busy = (s1.busy - s0.busy) / hz;
@@ -134,7 +136,7 @@ export function watchMachine(): { stop: () => MachineShare } {
       // both ends of the ratio then come from the same counters.
       const capacity = (s1.total - s0.total) / hz;
       const pct = (100 * others) / capacity;
-      return { ...base, machineBusyCpuSeconds: round2(busy), benchCpuSeconds: round2(bench), othersCpuSeconds: round2(others), stealCpuSeconds: round2(steal), othersPct: round2(pct), verdict: pct <= OTHERS_MAX_PCT };
+      return { ...base, machineBusyCpuSeconds: round2(busy), benchCpuSeconds: round2(bench), othersCpuSeconds: round2(others), stealCpuSeconds: round2(steal), othersPct: round2(pct), stealPct: round2((100 * steal) / capacity), verdict: pct <= OTHERS_MAX_PCT };
     },
   };
 }
@@ -144,7 +146,7 @@ const round2 = (x: number): number => Math.round(x * 100) / 100;
 /** The line a table prints about the machine, and why there is no verdict when there is none. */
 export function machineLine(m: MachineShare): string {
   const la = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
-  const others = m.othersPct === null ? 'others\' CPU unknown (no /proc)' : `others used ${m.othersPct.toFixed(1)} % of the machine (${m.othersCpuSeconds.toFixed(1)} CPU s of ${(m.seconds * m.cpus).toFixed(0)}, ${(m.stealCpuSeconds ?? 0).toFixed(1)} of them the hypervisor's steal; this bench ${m.benchCpuSeconds.toFixed(1)} CPU s)`;
+  const others = m.othersPct === null ? 'others\' CPU unknown (no /proc)' : `others used ${m.othersPct.toFixed(1)} % of the machine (${m.othersCpuSeconds.toFixed(1)} CPU s of ${(m.seconds * m.cpus).toFixed(0)}, ${m.stealCpuSeconds.toFixed(1)} of them the hypervisor's steal; this bench ${m.benchCpuSeconds.toFixed(1)} CPU s)`;
   return `machine: load average ${la(m.loadavgStart)} -> ${la(m.loadavgEnd)}, ${others}`;
 }
 

@@ -36,8 +36,7 @@ export function markdownReport(stamp: string, env: RunEnv, results: Array<Scenar
     }
     const m = r.machine;
     const load = m ? `${m.loadavgStart[0]!.toFixed(2)} -> ${m.loadavgEnd[0]!.toFixed(2)}` : '';
-    const stealPct = m && m.othersCpuSeconds > 0 ? (m.othersPct ?? 0) * ((m.stealCpuSeconds ?? 0) / m.othersCpuSeconds) : 0;
-    const share = m ? (m.othersPct === null ? 'unknown' : `${m.othersPct.toFixed(1)} % (steal ${stealPct.toFixed(1)} %)`) : '';
+    const share = m ? (m.othersPct === null ? 'unknown' : `${m.othersPct.toFixed(1)} % (steal ${(m.stealPct ?? 0).toFixed(1)} %)`) : '';
     const judged = r.rows.filter((x) => x.ok !== undefined);
     const missed = judged.filter((x) => x.ok === false).length;
     const verdict = m && !m.verdict ? 'no verdict' : judged.length === 0 ? '' : missed ? `${missed} of ${judged.length} targets missed` : `all ${judged.length} targets met`;
