@@ -18,6 +18,8 @@ import { PipelineSet } from './pipelines/index.js';
 import { GroupStore } from './topics/groups.js';
 import { loadTokens, TokenAuth } from './server/auth.js';
 import { createRouter } from './server/router.js';
+import { BatchStreams } from './server/batch-stream.js';
+import { storeFrame } from './server/batches.js';
 import { createListenServer, guardHandler, listenOn } from './server/http-util.js';
 import { AgentTable } from './server/agents.js';
 import { JsonIngestState } from './server/es-compat/state.js';
@@ -55,6 +57,7 @@ export class Aggregator {
   #cfg: AggregatorConfig;
   #logger: Logger;
   #server: Server | undefined;
+  #streams: BatchStreams | undefined;
   #ready = false;
   #retentionTimer: NodeJS.Timeout | undefined;
   #retentionRun: Promise<void> | undefined;
@@ -188,6 +191,15 @@ export class Aggregator {
       this.#server = await hub.start();
     } else {
       this.#server = createListenServer(tls, handler);
+      const streams = (this.#streams = new BatchStreams({
+        metrics: ctx.metrics,
+        logger: this.#logger,
+        auth: ctx.auth,
+        isReady: ctx.isReady,
+        maxBodyBytes: ctx.limits.maxBodyBytes,
+        store: (body, principal, status) => storeFrame(ctx, body, principal, status),
+      }));
+      this.#server.on('upgrade', streams.upgrade);
       const { host, port } = splitListen(this.#cfg.listen);
       await listenOn(this.#server, host, port);
     }
@@ -349,11 +361,14 @@ export class Aggregator {
       await this.#hub?.close();
       if (this.#server) {
         const s = this.#server;
+        // Batch streams are connections of the server too: they end (frames in flight answered) while it closes.
+        const streams = this.#streams?.close();
         await new Promise<void>((resolve) => {
           s.close(() => resolve());
           s.closeIdleConnections();
           setTimeout(() => s.closeAllConnections(), 5_000).unref();
         });
+        await streams;
       }
       if (this.#retentionRun) await this.#retentionRun;
       // Sinks first: a delivery in flight finishes and its cursor is committed before the logs close.

@@ -17,7 +17,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { HttpPoster } from './http-post.js';
+import { StreamPoster } from './stream-post.js';
 import { readFileSync } from 'node:fs';
 import type { Logger } from '../../lib/obs/logger.js';
 import { BATCHES_CONTENT_TYPE, CODEC_ZSTD, encodeRequest, type WireBatch } from '../../lib/protocol/batches.js';
@@ -77,7 +77,7 @@ class SendError extends Error {
 
 export class Forwarder {
   #o: ForwarderOptions;
-  #http: HttpPoster;
+  #http: StreamPoster;
   #urlIndex = 0;
   #running = false;
   #loop: Promise<void> | undefined;
@@ -93,8 +93,10 @@ export class Forwarder {
 
   constructor(o: ForwarderOptions) {
     this.#o = o;
-    this.#http = new HttpPoster({
+    this.#http = new StreamPoster({
       keepAliveMs: 30_000,
+      onFallback: (origin, why) =>
+        o.logger.warn({ url: redactCredentials(origin), answer: redactCredentials(why) }, 'the aggregator does not take the batch stream (an older version, or a proxy without upgrades); sending POST /v1/batches, and trying the stream again in 10 minutes'),
       tls: o.tls
         ? {
             ...(o.tls.ca_file ? { ca: readFileSync(o.tls.ca_file) } : {}),

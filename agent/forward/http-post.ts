@@ -38,7 +38,20 @@ export interface PostAnswer {
 }
 
 /** The aggregator answers POST /v1/batches with a short JSON document; more is cut (memory stays bounded). */
-const MAX_ANSWER_BYTES = 64 * 1024;
+export const MAX_ANSWER_BYTES = 64 * 1024;
+
+/** Keeps the first MAX_ANSWER_BYTES of an answer's body as it is read; the text, once it has ended. */
+export function keepAnswer(res: IncomingMessage): () => string {
+  const chunks: Buffer[] = [];
+  let kept = 0;
+  res.on('data', (c: Buffer) => {
+    if (kept >= MAX_ANSWER_BYTES) return;
+    const part = c.byteLength > MAX_ANSWER_BYTES - kept ? c.subarray(0, MAX_ANSWER_BYTES - kept) : c;
+    chunks.push(part);
+    kept += part.byteLength;
+  });
+  return () => Buffer.concat(chunks, kept).toString('utf8');
+}
 const RETRYABLE = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
 /**
@@ -97,18 +110,11 @@ export class HttpPoster {
         ...(o.signal ? { signal: o.signal } : {}),
       };
       req = (https ? https.request : httpRequest)(url, options, (res: IncomingMessage) => {
-        const chunks: Buffer[] = [];
-        let kept = 0;
-        res.on('data', (c: Buffer) => {
-          if (kept >= MAX_ANSWER_BYTES) return;
-          const part = c.byteLength > MAX_ANSWER_BYTES - kept ? c.subarray(0, MAX_ANSWER_BYTES - kept) : c;
-          chunks.push(part);
-          kept += part.byteLength;
-        });
+        const text = keepAnswer(res);
         res.on('end', () => {
           if (settled) return;
           settled = true;
-          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
+          resolve({ status: res.statusCode ?? 0, text: text() });
         });
         res.on('error', fail);
         res.on('close', () => {

@@ -13,7 +13,8 @@ import { createAggregatorMetrics } from '../metrics.js';
 import { loadTokens, TokenAuth } from '../server/auth.js';
 import { createRouter } from '../server/router.js';
 import { HttpError, createListenServer, guardHandler, listenOn, sendError } from '../server/http-util.js';
-import { receiveBatches, sendAcks, type BatchesFront } from '../server/batches.js';
+import { acksJson, checkBatches, receiveBatches, sendAcks, type BatchesFront } from '../server/batches.js';
+import { BatchStreams } from '../server/batch-stream.js';
 import { AGENT_STATUS_HEADER } from '../server/agents.js';
 import type { ServerContext } from '../server/context.js';
 import type { Route } from '../server/routes.js';
@@ -66,13 +67,26 @@ async function run(hello: Extract<ToWorker, { t: 'config' }>): Promise<void> {
       const status = req.headers[AGENT_STATUS_HEADER];
       const acks = await store.store(wire, typeof status === 'string' ? status : '');
       metrics.ingestLatency.observe((performance.now() - started) / 1000);
-      sendAcks(
-        res,
-        acks.map((a, i) => ({ seq: wire.batches[i]!.seq, topic: wire.batches[i]!.topic, partition: a.partition, offset: a.offset, duplicate: a.duplicate })),
-        metrics,
-      );
+      sendAcks(res, answerOf(wire, acks), metrics);
     },
   };
+  const answerOf = (wire: WireRequest, acks: AckFields[]) =>
+    acks.map((a, i) => ({ seq: wire.batches[i]!.seq, topic: wire.batches[i]!.topic, partition: a.partition, offset: a.offset, duplicate: a.duplicate }));
+  // The batch stream (batch-stream.ts): the same checks and store as the route above, per frame.
+  const streams = new BatchStreams({
+    metrics,
+    logger,
+    auth: front.auth,
+    isReady: () => !stopping,
+    maxBodyBytes: front.limits.maxBodyBytes,
+    store: async (body, principal, agentStatus) => {
+      const started = performance.now();
+      const wire = await checkBatches(front, body, principal, undefined, (w) => store.judge(w).then(() => undefined));
+      const acks = await store.store(wire, agentStatus);
+      metrics.ingestLatency.observe((performance.now() - started) / 1000);
+      return acksJson(answerOf(wire, acks), metrics);
+    },
+  });
   // Only what the batches route uses: the writer answers everything else.
   const ctx = { ...front, isReady: () => !stopping } as unknown as ServerContext;
   const router = createRouter(ctx, [batchesRoute]);
@@ -87,6 +101,7 @@ async function run(hello: Extract<ToWorker, { t: 'config' }>): Promise<void> {
     else relay.pass(req, res);
   };
   const server = createListenServer(cfg.tls, handler);
+  server.on('upgrade', streams.upgrade);
   const parsed = parseListen(cfg.listen);
   if (!parsed.ok) throw new Error(parsed.message);
   await listenOn(server, parsed.value.host, parsed.value.port);
@@ -97,6 +112,8 @@ async function run(hello: Extract<ToWorker, { t: 'config' }>): Promise<void> {
     } else if (m?.t === 'stop' && !stopping) {
       stopping = true;
       // Stop accepting, let in-flight requests finish (the writer is still open), then leave.
+      // Batch streams count as the server's connections: they end once their frame in flight is answered.
+      void streams.close();
       server.close(() => {
         store.end();
         process.exit(0);

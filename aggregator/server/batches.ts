@@ -28,6 +28,15 @@ export async function handleBatches(ctx: ServerContext, req: IncomingMessage, re
   sendAcks(res, acks, ctx.metrics);
 }
 
+/** A batch stream's frame (batch-stream.ts): what handleBatches does with a request's body, the answer's JSON. */
+export async function storeFrame(ctx: ServerContext, body: Buffer, principal: IncomingMessage, agentStatus: string): Promise<string> {
+  const started = performance.now();
+  const wire = await checkBatches(ctx, body, principal, (topics, where) => judgeFresh(ctx, topics, where));
+  const acks = await storeBatches(ctx, wire, agentStatus === '' ? undefined : agentStatus, false);
+  ctx.metrics.ingestLatency.observe((performance.now() - started) / 1000);
+  return acksJson(acks, ctx.metrics);
+}
+
 /**
  * The HTTP half: media type, bounded body, decode (headers, CRC), the token's topic allow-list,
  * `judge` (topic creation policy, where storage is at hand), then every payload's check. Throws
@@ -48,6 +57,21 @@ export async function receiveBatches(
   }
   const body = await readBody(req, ctx.limits.maxBodyBytes);
   const started = performance.now();
+  return { wire: await checkBatches(ctx, body, req, judge, judgeElsewhere), started };
+}
+
+/**
+ * receiveBatches after the body is read (also a batch stream's frame, batch-stream.ts): decode,
+ * the topic allow-list of the token `principal` (the request that carried it) was checked with,
+ * `judge` or `judgeElsewhere`, every payload's check. Throws as receiveBatches does.
+ */
+export async function checkBatches(
+  ctx: BatchesFront,
+  body: Buffer,
+  principal: IncomingMessage,
+  judge?: (topics: string[], where: (name: string) => string) => void,
+  judgeElsewhere?: (wire: WireRequest) => Promise<void>,
+): Promise<WireRequest> {
   let wire;
   try {
     wire = decodeRequest(body, { maxBatchRawBytes: ctx.limits.maxDecompressedBatchBytes, maxRequestRawBytes: ctx.limits.maxDecompressedRequestBytes });
@@ -58,7 +82,7 @@ export async function receiveBatches(
 
   // Every topic is judged before any is created: a refused request leaves nothing behind.
   const { topics, where } = requestTopics(wire);
-  for (const topic of topics) ctx.auth.requireTopic(req, topic); // the token's topics allow-list (403), before anything is created
+  for (const topic of topics) ctx.auth.requireTopic(principal, topic); // the token's topics allow-list (403), before anything is created
   judge?.(topics, where);
 
   // Small requests are checked right here, without a promise; bigger ones on a payload worker (if any).
@@ -72,7 +96,7 @@ export async function receiveBatches(
     ctx.logger.warn({ host: wire.host, producer: wire.producer, batch: check.index, topic: b.topic, source: b.source, reason: check.reason }, 'refused a request: a batch disagrees with its header (400); nothing of it was stored');
     throw new HttpError(400, 'bad_batch', `batch ${check.index}: ${check.reason}; nothing of this request was stored`);
   }
-  return { wire, started };
+  return wire;
 }
 
 /**
@@ -322,14 +346,22 @@ function topicCounters(m: AggregatorMetrics, topic: string): TopicCounters {
  * 200 with `{"acks":[{"seq","topic","partition","offset","duplicate"}, ...]}`, written without
  * JSON.stringify of objects (the same bytes as before: field order and number format unchanged).
  */
-export function sendAcks(res: ServerResponse, acks: ReadonlyArray<Pick<Ack, 'seq' | 'topic' | 'partition' | 'offset' | 'duplicate'>>, m: AggregatorMetrics): void {
+export function sendAcks(res: ServerResponse, acks: ReadonlyArray<AckAnswer>, m: AggregatorMetrics): void {
+  const data = acksJson(acks, m);
+  // A flat header list: no header object to walk.
+  res.writeHead(200, ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(data))]);
+  res.end(data);
+}
+
+export type AckAnswer = Pick<Ack, 'seq' | 'topic' | 'partition' | 'offset' | 'duplicate'>;
+
+/** The answer's JSON: the same bytes over HTTP and on a batch stream. */
+export function acksJson(acks: ReadonlyArray<AckAnswer>, m: AggregatorMetrics): string {
   let data = '{"acks":[';
   for (let i = 0; i < acks.length; i++) {
     const a = acks[i]!;
     data += `${i === 0 ? '' : ','}{"seq":${a.seq},"topic":${topicCounters(m, a.topic).json},"partition":${a.partition},"offset":${a.offset},"duplicate":${a.duplicate}}`;
   }
   data += ']}';
-  // A flat header list: no header object to walk.
-  res.writeHead(200, ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(data))]);
-  res.end(data);
+  return data;
 }

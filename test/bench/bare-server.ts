@@ -3,12 +3,14 @@
  * logship code, started in place of the aggregator by `many-producers` and `fleet-fan-in` when
  * BENCH_FANIN_BARE=1. Keep-alive as node:http does by default; every POST reads its body to the end
  * and answers 200 with a fixed JSON of the size of one ack; GET /readyz answers 200 so the bench can
- * wait for it as for the aggregator. Nothing is decoded, checked or stored, so what the bench
+ * wait for it as for the aggregator; the batch stream's upgrade (GET /v1/batches) is taken and every
+ * frame answered with the same ack. Nothing is decoded, checked or stored, so what the bench
  * measures against it is what node:http and the load generator alone cost on these cores.
  *
  * Run as a program: node dist/test/bench/bare-server.js <port>
  */
 import { createServer } from 'node:http';
+import type { Socket } from 'node:net';
 
 const ACK = '{"acks":[{"seq":0,"topic":"many","partition":0,"offset":0,"duplicate":false}]}';
 const ACK_LEN = String(Buffer.byteLength(ACK));
@@ -33,6 +35,34 @@ export function bareServer(port: number): Promise<() => Promise<void>> {
       res.writeHead(200, ['content-type', 'application/json', 'content-length', ACK_LEN]);
       res.end(ACK);
     });
+  });
+  // The batch stream (aggregator/server/batch-stream.ts) as bare: each whole frame answered with the
+  // same fixed ack, in a frame; nothing decoded.
+  const ackFrame = Buffer.alloc(6 + Buffer.byteLength(ACK));
+  ackFrame.writeUInt32BE(2 + Buffer.byteLength(ACK), 0);
+  ackFrame.writeUInt16BE(200, 4);
+  ackFrame.write(ACK, 6);
+  server.on('upgrade', (_req, sock: Socket, head: Buffer) => {
+    sock.write('HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: logship-batches/1\r\n\r\n');
+    sock.setNoDelay(true);
+    let buf = head;
+    const onData = (d: Buffer) => {
+      buf = buf.length ? Buffer.concat([buf, d]) : d;
+      let off = 0;
+      let answers = 0;
+      while (buf.length - off >= 4) {
+        const n = buf.readUInt32BE(off);
+        if (n > MAX_BODY) return void sock.destroy();
+        if (buf.length - off < 4 + n) break;
+        off += 4 + n;
+        answers++;
+      }
+      buf = buf.subarray(off);
+      for (let i = 0; i < answers; i++) sock.write(ackFrame);
+    };
+    sock.on('data', onData);
+    sock.on('error', () => sock.destroy());
+    if (head.length) onData(Buffer.alloc(0));
   });
   // The aggregator's settings (aggregator/server/http-util.ts), so only its code differs.
   server.keepAliveTimeout = 65_000;

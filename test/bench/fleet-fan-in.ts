@@ -10,8 +10,9 @@
  * connections refused or reset over the whole run (any reconnect is counted).
  * At the end every acknowledged batch must be stored exactly once (line count).
  *
- * The agents speak HTTP/1.1 through a lean client of this file (one socket
- * each, request bytes as an agent's, answers parsed by Content-Length) and are
+ * The agents speak the batch stream as the agent does (BENCH_FANIN_TRANSPORT=http:
+ * one POST per request, as where the upgrade is not taken) through the lean client
+ * of agent-conn.ts (one socket each, an agent's bytes) and are
  * scheduled by one timer wheel: with undici and a timer per agent, driving
  * 10,000 requests a second took this process more CPU than the aggregator
  * used to answer them, on a machine with two cores for both.
@@ -25,12 +26,13 @@
  * this machine; nothing is stored, so the rows are figures without a verdict.
  */
 import { randomUUID } from 'node:crypto';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { BATCHES_CONTENT_TYPE, CODEC_ZSTD, encodeRequest } from '../../lib/protocol/batches.js';
 import { topicCount, waitFor } from '../helpers/procs.js';
-import { AgentConn } from './agent-conn.js';
+import { AgentConn, fanInTransport } from './agent-conn.js';
 import { nginxBatches } from './gen-nginx.js';
 import { bareFanIn, benchStack, startBareServer } from './stack.js';
 import { atLeast, atMost, envNumber, info, log, MiB, percentile, progress, scratch, sleep, stopService, GiB, type BenchOptions, type Scenario, type ScenarioResult } from './harness.js';
@@ -59,23 +61,23 @@ function userSys(pid: number, tid?: number): { user: number; sys: number } {
 }
 
 /**
- * Connections the kernel has completed but the aggregator has not accepted yet: the rx_queue of
- * its LISTEN socket in /proc/net/tcp (state 0A). Node's libuv (>= 1.45) accepts one connection
- * per event-loop iteration, so a loop busy with thousands of agents accepts newcomers slowly.
+ * The listen socket's accept queue on `port` (connections the kernel completed that the aggregator
+ * has not accepted yet), from `ss` (netlink, filtered in the kernel), or undefined when `ss` is
+ * missing or fails. Node's libuv (>= 1.45) accepts one connection per event-loop iteration, so a
+ * loop busy with thousands of agents accepts newcomers slowly. Never /proc/net/tcp here: with 20,000 sockets open it is ~4 MB of text, and
+ * reading and splitting it took this process's event loop 75-115 ms each second, which showed in
+ * every latency figure the bench took of the agents this process drives.
  */
-export function acceptQueue(port: number): number | undefined {
-  let text: string;
-  try {
-    text = readFileSync('/proc/net/tcp', 'utf8');
-  } catch {
-    return undefined;
-  }
-  const want = `:${port.toString(16).toUpperCase().padStart(4, '0')} `;
-  for (const line of text.split('\n')) {
-    const f = line.trim().split(/\s+/);
-    if (f[3] === '0A' && `${f[1]} `.endsWith(want)) return parseInt(f[4]!.split(':')[1]!, 16);
-  }
-  return undefined;
+export function acceptQueue(port: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    execFile('ss', ['-ltnH', `sport = :${port}`], { timeout: 2_000 }, (err, stdout) => {
+      if (err) return resolve(undefined);
+      // State Recv-Q Send-Q Local Peer: for a listening socket Recv-Q is the accept queue.
+      const f = stdout.trim().split(/\s+/);
+      const q = f[0] === 'LISTEN' ? Number(f[1]) : NaN;
+      resolve(Number.isInteger(q) ? q : undefined);
+    });
+  });
 }
 
 /** The kernel's count of connections dropped because a listen queue was full (whole machine, TcpExt ListenOverflows). */
@@ -165,7 +167,7 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
       stopping: () => stopping,
     };
     const agents: Agent[] = Array.from({ length: n }, (_, i) => ({
-      conn: new AgentConn(stack.aggPort, events),
+      conn: new AgentConn(stack.aggPort, events, fanInTransport()),
       producer: `fleet-${i}/${runId}`,
       host: `fleet-host-${i}`,
       source: `/var/log/nginx/access.log`,
@@ -253,10 +255,14 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
     log(`fleet fan-in: ${n} agents connecting over ${rampS} s, then ${seconds} s measured; ${linesPer} lines a batch, one batch a second each`);
     const eld = monitorEventLoopDelay({ resolution: 10 });
     let peakAcceptQueue = 0;
+    let acceptQueueUnknown = false;
     const overflows0 = listenOverflows();
     const ticker = setInterval(() => {
       aw.sample();
-      peakAcceptQueue = Math.max(peakAcceptQueue, acceptQueue(stack.aggPort) ?? 0);
+      void acceptQueue(stack.aggPort).then((q) => {
+        if (q === undefined) acceptQueueUnknown = true;
+        else peakAcceptQueue = Math.max(peakAcceptQueue, q);
+      });
     }, 1_000);
     const pr = progress(() => {
       const s = (performance.now() - t0) / 1000;
@@ -333,7 +339,7 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
       scenario: fleetFanIn.name,
       seconds: elapsed,
       rows: [
-        info('agents x lines a batch', `${n} x ${linesPer}`),
+        info('agents x lines a batch', `${n} x ${linesPer} (${fanInTransport() === 'stream' ? 'batch stream' : 'POST per request'})`),
         ...(bare ? [info('server', 'BARE node:http (BENCH_FANIN_BARE=1): no logship code, nothing stored; "aggregator" rows are that server')] : []),
         atLeast('agents acknowledged before the window', started, n, 'agents', 0),
         info('measured window', elapsed, 's'),
@@ -344,7 +350,7 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
         info('ack latency max', percentile(sorted, 100), 'ms'),
         atMost('connections refused or reset', refusedOrReset, 0, '', 0),
         info('requests failed (HTTP or other)', httpErrors + requestErrors, '', 0),
-        info('peak accept queue (connected, not yet accepted)', peakAcceptQueue, 'connections', 0),
+        info('peak accept queue (connected, not yet accepted)', acceptQueueUnknown && peakAcceptQueue === 0 ? 'unknown (ss failed)' : peakAcceptQueue, 'connections', 0),
         info('listen queue overflows, whole machine', overflows ?? 'unknown', '', 0),
         info('ingest processes (ingest.processes)', aw.ingestProcesses === 0 ? 'none: one process' : aw.ingestProcesses, '', 0),
         bare ? info('aggregator peak RSS', aw.peakRss / MiB, 'MiB') : atMost('aggregator peak RSS, all processes', aw.peakRss / MiB, GiB / MiB, 'MiB'),

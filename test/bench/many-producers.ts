@@ -7,7 +7,9 @@
  * batch (all threads, and its main thread alone: the event loop is one core,
  * so 1 / its cost bounds the rate) and this process's CPU per batch.
  *
- * The producers speak through the lean client of agent-conn.ts (as
+ * The producers speak the batch stream, as agents do (BENCH_FANIN_TRANSPORT=http: one POST per
+ * request; use it for BENCH_FANIN_AB against a build without the batch stream), through the lean
+ * client of agent-conn.ts (as
  * fleet-fan-in does): through undici this process used ~130 us of CPU per
  * request, so at 20,000 batches/s the load generator alone would need more
  * than the machine's two cores. BENCH_PRODUCER_CLIENT=undici uses undici.
@@ -36,7 +38,7 @@ import { join } from 'node:path';
 import { Client } from 'undici';
 import { BATCHES_CONTENT_TYPE, CODEC_ZSTD, encodeRequest } from '../../lib/protocol/batches.js';
 import { topicCount } from '../helpers/procs.js';
-import { AgentConn } from './agent-conn.js';
+import { AgentConn, fanInTransport } from './agent-conn.js';
 import { nginxBatches } from './gen-nginx.js';
 import { bareFanIn, benchStack, startBareServer } from './stack.js';
 import {
@@ -120,7 +122,7 @@ interface RunConfig {
 type Send = (body: Buffer) => Promise<{ status: number; body: string }>;
 
 function leanSender(port: number, onError: (e: Error) => void, stopping: () => boolean): { send: Send; close: () => void } {
-  const conn = new AgentConn(port, { error: (_what, err) => onError(err), stopping });
+  const conn = new AgentConn(port, { error: (_what, err) => onError(err), stopping }, fanInTransport());
   const head = (n: number) => `POST /v1/batches HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\ncontent-type: ${BATCHES_CONTENT_TYPE}\r\ncontent-length: ${n}\r\n\r\n`;
   return { send: (body) => conn.request(head(body.length), body), close: () => conn.close() };
 }
@@ -389,7 +391,7 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
       scenario: manyProducers.name,
       seconds: r.elapsed,
       rows: [
-        info('producers x lines a batch', `${c.producers} x ${c.linesPer} (${c.client} client)`),
+        info('producers x lines a batch', `${c.producers} x ${c.linesPer} (${c.client === 'lean' ? `lean client, ${fanInTransport() === 'stream' ? 'batch stream' : 'POST per request'}` : 'undici, POST per request'})`),
         ...(bare ? [info('server', 'BARE node:http (BENCH_FANIN_BARE=1): no logship code, nothing stored; "aggregator" rows are that server')] : []),
         bare ? info('acked batches/s', r.acked / r.elapsed, 'batches/s', 0) : atLeast('acked batches/s', r.acked / r.elapsed, 20_000, 'batches/s', 0),
         info('lines/s', Math.round((r.acked * c.linesPer) / r.elapsed), 'lines/s', 0),
