@@ -241,6 +241,43 @@ describe('batch stream (issue 17)', () => {
     }
   });
 
+  it('stops reading a client that does not read its answers (bounded memory), and stays up', { timeout: 60_000 }, async () => {
+    const t = await tempDir();
+    const agg = await aggregator(t.dir);
+    try {
+      const s = RawStream.handshake(agg.port, { token: INGEST });
+      expect((await s.answerHead()).status).toBe(101);
+      // Frames of 2 bytes (an empty status, an empty request): each answered 400 with ~150 bytes of
+      // JSON, 25 times what it costs to send. 24 MB of them, and none of the answers read.
+      s.sock.pause();
+      const one = Buffer.from([0, 0, 0, 2, 0, 0]);
+      const chunk = Buffer.alloc(one.length * 100_000);
+      for (let i = 0; i < chunk.length; i += one.length) one.copy(chunk, i);
+      for (let i = 0; i < 40; i++) s.sock.write(chunk);
+      // Answered until ~1 MiB waited unsent beyond what the kernel's buffers took, then nothing more
+      // read: the count stops moving while most of the 4,000,000 frames still wait on this side.
+      const answered = async () => counter(await metricsText(agg.url), 'logship_aggregator_requests_total', 'route="batches_stream",status="400"');
+      let before = -1;
+      let now = await answered();
+      for (let i = 0; i < 30 && now !== before; i++) {
+        await new Promise((r) => setTimeout(r, 1_000));
+        before = now;
+        now = await answered();
+      }
+      expect(now, 'the aggregator kept reading frames whose answers nobody reads').toBe(before);
+      expect(now).toBeGreaterThan(1_000);
+      expect(now).toBeLessThan(1_000_000);
+      expect(s.sock.writableLength).toBeGreaterThan(0);
+      const rss = Number(/^logship_aggregator_process_resident_memory_bytes (\d+)/m.exec(await metricsText(agg.url))?.[1]);
+      expect(rss).toBeLessThan(400 * 1024 * 1024);
+      expect((await fetch(`${agg.url}/healthz`)).status).toBe(200);
+      s.sock.destroy();
+    } finally {
+      await agg.stop();
+      await t.cleanup();
+    }
+  });
+
   it('is served by ingest processes too', { timeout: 60_000 }, async () => {
     const t = await tempDir();
     const agg = await aggregator(t.dir, { ingest: { processes: 2 } });
