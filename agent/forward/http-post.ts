@@ -52,7 +52,8 @@ export function keepAnswer(res: IncomingMessage): () => string {
   });
   return () => Buffer.concat(chunks, kept).toString('utf8');
 }
-const RETRYABLE = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+/** Errors of a reused connection the server had closed: the request is tried once more on a new one. */
+export const RETRYABLE = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
 /**
  * node:https (with tls and its secure contexts) is loaded on the first https
@@ -60,7 +61,7 @@ const RETRYABLE = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
  * its resident memory ~0.3-1 MiB lower for its whole life (issue 17).
  */
 let httpsModule: Promise<typeof import('node:https')> | undefined;
-const loadHttps = (): Promise<typeof import('node:https')> => (httpsModule ??= import('node:https'));
+export const loadHttps = (): Promise<typeof import('node:https')> => (httpsModule ??= import('node:https'));
 
 export class HttpPoster {
   #http: HttpAgent | undefined;

@@ -19,9 +19,9 @@
  */
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { HttpPoster, keepAnswer, MAX_ANSWER_BYTES, type PostAnswer, type PostOptions } from './http-post.js';
+import { BATCH_STREAM_PROTOCOL } from '../../lib/protocol/batches.js';
+import { HttpPoster, keepAnswer, loadHttps, MAX_ANSWER_BYTES, RETRYABLE, type PostAnswer, type PostOptions } from './http-post.js';
 
-export const BATCH_STREAM_PROTOCOL = 'logship-batches/1';
 /** After a handshake the aggregator did not take, POSTs for this long before the stream is tried again. */
 export const FALLBACK_MS = 10 * 60_000;
 /**
@@ -38,10 +38,6 @@ const REFUSALS = new Set([401, 403, 429, 503, 507]);
 const MAX_ANSWER_FRAME = 64 << 20;
 /** The agent status is carried in a u16-sized field (the aggregator takes at most 4 KiB). */
 const MAX_STATUS_BYTES = 4096;
-const RETRYABLE = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
-
-let httpsModule: Promise<typeof import('node:https')> | undefined;
-const loadHttps = (): Promise<typeof import('node:https')> => (httpsModule ??= import('node:https'));
 
 /** What opening a stream gave: the stream, the refusal that is the request's answer, or "use POST". */
 const FALLBACK = Symbol('fallback');

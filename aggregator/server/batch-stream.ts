@@ -23,10 +23,10 @@
  */
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { HttpError, toHttpError } from './http-util.js';
+import { HttpError, noteRefusal, toHttpError } from './http-util.js';
 import type { AggregatorMetrics } from '../metrics.js';
+import { BATCH_STREAM_PROTOCOL } from '../../lib/protocol/batches.js';
 
-export const BATCH_STREAM_PROTOCOL = 'logship-batches/1';
 export const BATCH_STREAM_PATH = '/v1/batches';
 /** The agent status a frame may carry (the header's own bound in the agents table is smaller). */
 export const MAX_FRAME_STATUS_BYTES = 4096;
@@ -73,10 +73,6 @@ export class BatchStreams {
   #counted = new Map<number, { inc(): void }>();
 
   constructor(private readonly host: BatchStreamHost) {}
-
-  get open(): number {
-    return this.#conns.size;
-  }
 
   count(status: number): void {
     let c = this.#counted.get(status);
@@ -204,21 +200,12 @@ class StreamConn {
     if (this.#buffered < 4 + n) return this.#waitFor();
     clearTimeout(this.#deadline);
     this.#deadline = undefined;
-    const head = this.#chunks[0]!;
-    let frame: Buffer;
-    if (head.length >= 4 + n) {
-      // A frame of its own: a copy (its payloads may be moved to a payload worker, so no shared memory).
-      frame = Buffer.allocUnsafe(n);
-      head.copy(frame, 0, 4, 4 + n);
-      if (head.length === 4 + n) this.#chunks.shift();
-      else this.#chunks[0] = head.subarray(4 + n);
-    } else {
-      const joined = this.#join(4 + n);
-      frame = Buffer.allocUnsafe(n);
-      joined.copy(frame, 0, 4, 4 + n);
-      if (joined.length === 4 + n) this.#chunks.shift();
-      else this.#chunks[0] = joined.subarray(4 + n);
-    }
+    const src = this.#chunks[0]!.length >= 4 + n ? this.#chunks[0]! : this.#join(4 + n);
+    // A frame of its own: a copy (its payloads may be moved to a payload worker, so no shared memory).
+    const frame = Buffer.allocUnsafe(n);
+    src.copy(frame, 0, 4, 4 + n);
+    if (src.length === 4 + n) this.#chunks.shift();
+    else this.#chunks[0] = src.subarray(4 + n);
     this.#buffered -= 4 + n;
     return frame;
   }
@@ -284,11 +271,8 @@ class StreamConn {
       const agentStatus = s === 0 ? '' : frame.toString('latin1', 2, 2 + s);
       json = await this.host.store(frame.subarray(2 + s), this.req, agentStatus);
     } catch (err) {
-      const e = toHttpError(err);
+      const e = noteRefusal(err, this.host, { route: ROUTE });
       status = e.status;
-      if (e.status >= 500 && e.type === 'internal') this.host.logger.error({ err }, 'batch stream request failed');
-      else if (e.status >= 500) this.host.logger.warn({ reason: e.reason }, 'batch stream request refused');
-      if (e.status === 400 || e.status === 413 || e.status === 415) this.host.metrics.badRequests.inc({ type: e.type });
       json = errorJson(e);
     }
     this.streams.count(status);

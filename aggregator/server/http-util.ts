@@ -82,6 +82,24 @@ export function toHttpError(err: unknown): HttpError {
 }
 
 /** The answer to a request whose handler failed past the router's own error handling. */
+/**
+ * A request's failure as its answer will say it (toHttpError), logged and counted as every route
+ * does: an internal error at error level with the error, another 5xx as a warning with its reason,
+ * a malformed request (400, 413, 415) in logship_aggregator_bad_requests_total. `where` names the
+ * request in the log line (its path, or the batch stream).
+ */
+export function noteRefusal(
+  err: unknown,
+  ctx: { logger: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void }; metrics: { badRequests: { inc(labels: { type: string }): void } } },
+  where: Record<string, string>,
+): HttpError {
+  const e = toHttpError(err);
+  if (e.status >= 500 && e.type === 'internal') ctx.logger.error({ err, ...where }, 'request failed');
+  else if (e.status >= 500) ctx.logger.warn({ ...where, reason: e.reason }, 'request refused');
+  if (e.status === 400 || e.status === 413 || e.status === 415) ctx.metrics.badRequests.inc({ type: e.type });
+  return e;
+}
+
 export const HANDLER_FAILED_STATUS = 503;
 export const HANDLER_FAILED_BODY = '{"error":{"type":"internal","reason":"internal error"}}';
 

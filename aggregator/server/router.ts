@@ -7,7 +7,7 @@
  * the open endpoints.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HttpError, sendError, toHttpError } from './http-util.js';
+import { HttpError, noteRefusal, sendError } from './http-util.js';
 import type { ServerContext } from './context.js';
 import { matchRoute, routes as defaultRoutes, type Route } from './routes.js';
 
@@ -49,11 +49,7 @@ export function createRouter(ctx: ServerContext, table: readonly Route[] = defau
       ctx.auth.requireScope(req, auth.scope, auth.topicParam === undefined ? undefined : found.params[auth.topicParam]);
       return await r.handle(ctx, { req, res, raw, params: found.params });
     } catch (err) {
-      const e = toHttpError(err);
-      if (e.status >= 500 && e.type === 'internal') ctx.logger.error({ err, path }, 'request failed');
-      else if (e.status >= 500) ctx.logger.warn({ path, reason: e.reason }, 'request refused');
-      if (e.status === 400 || e.status === 413 || e.status === 415) ctx.metrics.badRequests.inc({ type: e.type });
-      sendError(res, e);
+      sendError(res, noteRefusal(err, ctx, { path }));
     } finally {
       try {
         count(label, res.statusCode);

@@ -33,6 +33,8 @@ import { LogshipError } from '../errors.js';
 import { headerProblem, timestampProblem } from './payload.js';
 
 export const BATCHES_CONTENT_TYPE = 'application/vnd.logship.batches.v1';
+/** The Upgrade token of the batch stream (aggregator/server/batch-stream.ts, agent/forward/stream-post.ts). */
+export const BATCH_STREAM_PROTOCOL = 'logship-batches/1';
 const MAGIC = 0x4c534231; // "LSB1"
 
 export { CODEC_NONE, CODEC_ZSTD, FLAG_FRAMED, FLAG_METRICS } from './codes.js';

@@ -6,16 +6,13 @@
  * once, and every line is still stored exactly once.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { freePort, killAll, makeStack, stop, tempDir, topicCount, waitFor, waitSettled } from '../helpers/procs.js';
-
-const NGINX = '/usr/sbin/nginx';
-let nginx: ChildProcess | undefined;
+import { killNginx, startNginx } from '../helpers/nginx.js';
+import { freePort, killAll, makeStack, stop, tempDir, topicCount, waitSettled } from '../helpers/procs.js';
 
 afterAll(async () => {
-  if (nginx?.pid && nginx.exitCode === null) nginx.kill('SIGKILL');
+  killNginx();
   await killAll();
 });
 
@@ -26,35 +23,19 @@ function counter(text: string, labels: string): number {
 
 describe('agent behind nginx', () => {
   it('streams through a proxy that passes upgrades, falls back to POST through one that does not; every line once', { timeout: 180_000 }, async () => {
-    const probe = spawnSync(NGINX, ['-v']);
-    if (probe.error) throw new Error(`nginx not found at ${NGINX}: run deploy/test-deps.sh (installs nginx-light)`);
     const t = await tempDir();
+    let nginx: { stop(): void } | undefined;
     try {
       const log = join(t.dir, 'app.log');
       await writeFile(log, '');
       const stack = await makeStack(t.dir, [{ type: 'file', topic: 'app', include: [log], start_at: 'beginning' }]);
       const upgrading = await freePort();
       const plain = await freePort();
-      const ngx = join(t.dir, 'nginx');
-      await mkdir(join(ngx, 'tmp'), { recursive: true });
-      await mkdir(join(ngx, 'logs'), { recursive: true });
-      const conf = join(ngx, 'nginx.conf');
       const upstream = `http://127.0.0.1:${stack.aggPort}`;
-      await writeFile(
-        conf,
-        `daemon off;
-master_process off;
-pid ${join(ngx, 'nginx.pid')};
-error_log ${join(ngx, 'logs', 'error.log')} warn;
-events { worker_connections 512; }
-http {
-  access_log ${join(ngx, 'logs', 'access.log')};
-  client_body_temp_path ${join(ngx, 'tmp')};
-  proxy_temp_path ${join(ngx, 'tmp')};
-  fastcgi_temp_path ${join(ngx, 'tmp')};
-  uwsgi_temp_path ${join(ngx, 'tmp')};
-  scgi_temp_path ${join(ngx, 'tmp')};
-  client_max_body_size 64m;
+      const agg = await stack.startAggregator();
+      nginx = await startNginx(join(t.dir, 'nginx'), {
+        readyUrl: [`http://127.0.0.1:${plain}/healthz`, `http://127.0.0.1:${upgrading}/healthz`],
+        http: `  client_max_body_size 64m;
   server {
     listen 127.0.0.1:${upgrading};
     location / {
@@ -68,17 +49,8 @@ http {
   server {
     listen 127.0.0.1:${plain};
     location / { proxy_pass ${upstream}; }
-  }
-}
-`,
-      );
-      nginx = spawn(NGINX, ['-p', ngx, '-c', conf, '-e', join(ngx, 'logs', 'error.log')], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let ngxOut = '';
-      nginx.stdout!.on('data', (d) => (ngxOut += d));
-      nginx.stderr!.on('data', (d) => (ngxOut += d));
-
-      const agg = await stack.startAggregator();
-      await waitFor(() => `nginx: ${ngxOut}`, async () => (await fetch(`http://127.0.0.1:${plain}/healthz`).catch(() => undefined))?.ok && (await fetch(`http://127.0.0.1:${upgrading}/healthz`).catch(() => undefined))?.ok, 30_000);
+  }`,
+      });
       const metrics = async () => (await fetch(`${stack.aggUrl}/metrics`)).text();
       const agentConfig = await readFile(stack.agentConfig, 'utf8');
       let n = 0;
@@ -122,7 +94,7 @@ http {
       expect(await topicCount(stack.aggUrl, 'app')).toBe(n);
       await stop(agg);
     } finally {
-      if (nginx?.pid && nginx.exitCode === null) nginx.kill('SIGKILL');
+      nginx?.stop();
       await t.cleanup();
     }
   });

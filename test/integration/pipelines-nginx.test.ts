@@ -8,16 +8,14 @@
  * nginx_access / nginx_error presets make, each checked against what was sent.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Pool } from 'undici';
-import { freePort, killAll, makeStack, runLogship, stop, tempDir, waitFor, waitSettled } from '../helpers/procs.js';
+import { killNginx, startNginx, type Nginx } from '../helpers/nginx.js';
+import { freePort, killAll, makeStack, runLogship, stop, tempDir, waitSettled } from '../helpers/procs.js';
 
-const NGINX = '/usr/sbin/nginx';
-let nginx: ChildProcess | undefined;
 afterAll(async () => {
-  if (nginx?.pid && nginx.exitCode === null) nginx.kill('SIGKILL');
+  killNginx();
   await killAll();
 });
 
@@ -44,47 +42,26 @@ const rawBytes = (s: string) => Buffer.from(s, 'utf8').toString('latin1');
 
 describe('pipelines: nginx access and error logs', () => {
   it('every document has the method, path, status, bytes, source.ip, user agent and @timestamp that were sent', { timeout: 300_000 }, async () => {
-    const probe = spawnSync(NGINX, ['-v']);
-    if (probe.error) throw new Error(`nginx not found at ${NGINX}: run deploy/test-deps.sh (installs nginx-light)`);
     const t = await tempDir();
+    let nginx: Nginx | undefined;
     try {
       const ngx = join(t.dir, 'nginx');
-      const logs = join(ngx, 'logs');
-      await mkdir(join(ngx, 'tmp'), { recursive: true });
-      await mkdir(logs, { recursive: true });
-      await mkdir(join(ngx, 'www'), { recursive: true });
       const port = await freePort();
       const statusLocations = STATUSES.map((s) => (s === 301 ? `location /s/301/ { return 301 /moved; }` : s === 204 ? `location /s/204/ { return 204; }` : `location /s/${s}/ { return ${s} "status ${s}\\n"; }`)).join('\n    ');
-      const conf = join(ngx, 'nginx.conf');
-      await writeFile(
-        conf,
-        `daemon off;
-master_process off;
-pid ${join(ngx, 'nginx.pid')};
-error_log ${join(logs, 'error.log')} error;
-events { worker_connections 512; }
-http {
-  access_log ${join(logs, 'access.log')} combined;
-  client_body_temp_path ${join(ngx, 'tmp')};
-  proxy_temp_path ${join(ngx, 'tmp')};
-  fastcgi_temp_path ${join(ngx, 'tmp')};
-  uwsgi_temp_path ${join(ngx, 'tmp')};
-  scgi_temp_path ${join(ngx, 'tmp')};
+      const logs = join(ngx, 'logs');
+      await mkdir(join(ngx, 'www'), { recursive: true });
+      nginx = await startNginx(ngx, {
+        errorLevel: 'error',
+        readyUrl: `http://127.0.0.1:${port}/s/200/`,
+        http: `  access_log ${join(logs, 'access.log')} combined;
   keepalive_requests 100000;
   server {
     listen 127.0.0.1:${port};
     server_name localhost;
     root ${join(ngx, 'www')};
     ${statusLocations}
-  }
-}
-`,
-      );
-      nginx = spawn(NGINX, ['-p', ngx, '-c', conf, '-e', join(logs, 'error.log')], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let ngxOut = '';
-      nginx.stdout!.on('data', (d) => (ngxOut += d));
-      nginx.stderr!.on('data', (d) => (ngxOut += d));
-      await waitFor(() => `nginx on ${port}: ${ngxOut}`, async () => (await fetch(`http://127.0.0.1:${port}/s/200/`).catch(() => undefined))?.ok, 30_000);
+  }`,
+      });
 
       const stack = await makeStack(
         t.dir,
@@ -185,14 +162,14 @@ http {
       for (const m of missing) {
         const d = byPath.get(m.path);
         expect(d, m.path).toBeDefined();
-        expect({ level: d!.log.level, ip: d!.source.ip, method: d!.http.request.method, pid: d!.process.pid }).toEqual({ level: 'error', ip: '127.0.0.1', method: 'GET', pid: nginx.pid });
+        expect({ level: d!.log.level, ip: d!.source.ip, method: d!.http.request.method, pid: d!.process.pid }).toEqual({ level: 'error', ip: '127.0.0.1', method: 'GET', pid: nginx.child.pid });
         const ts = Date.parse(d!['@timestamp']);
         expect(ts >= second(m.start) && ts <= m.end).toBe(true);
       }
       expect(await stop(agent)).toBe(0);
       expect(await stop(agg)).toBe(0);
     } finally {
-      if (nginx?.pid && nginx.exitCode === null) nginx.kill('SIGKILL');
+      nginx?.stop();
       await t.cleanup();
     }
   });
