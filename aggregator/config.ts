@@ -65,6 +65,8 @@ export interface AggregatorConfig {
     max_topics: number;
     auto_create_topics: boolean | string[];
     max_partitions_per_topic: number;
+    /** unset: defaultMaxConnections of ulimit -n (storage/descriptors.ts) */
+    max_connections?: number;
   };
   retention_check_interval: number;
   sinks: SinkConfig[];
@@ -187,6 +189,12 @@ export const aggregatorOptions: OptionTable = table(
             doc: 'true: ingest creates any valid topic; false: only topics named under `topics`; a list: those names and globs too',
           },
           { key: 'max_partitions_per_topic', type: t.int({ min: 1, max: 1024 }), default: 64, doc: 'largest `partitions` a topic may have (config and topic.json on disk)' },
+          {
+            key: 'max_connections',
+            type: t.int({ min: 1, max: 10_000_000 }),
+            defaultDoc: 'what ulimit -n leaves after 256 reserved and 3 a partition for max_topics x topics.default.partitions, but at least half of it after the 256, and at least 64',
+            doc: 'client connections each listening process holds open at once; one more is closed as it is accepted (counted, logged), so connections never take the descriptors storage needs',
+          },
           ...jsonIngestLimitKeys,
         ]),
       ),

@@ -20,7 +20,7 @@ import { loadTokens, TokenAuth } from './server/auth.js';
 import { createRouter } from './server/router.js';
 import { BatchStreams } from './server/batch-stream.js';
 import { storeFrame } from './server/batches.js';
-import { createListenServer, guardHandler, listenOn } from './server/http-util.js';
+import { capConnections, createListenServer, guardHandler, listenOn } from './server/http-util.js';
 import { AgentTable } from './server/agents.js';
 import { JsonIngestState } from './server/es-compat/state.js';
 import { createAggregatorMetrics, type AggregatorMetrics } from './metrics.js';
@@ -30,7 +30,7 @@ import type { PartitionEvents } from './storage/partition.js';
 import { availableParallelism } from 'node:os';
 import { PayloadPool } from '../lib/protocol/payload-pool.js';
 import { TopicPolicy } from './topics/policy.js';
-import { FDS_PER_PARTITION, RESERVE } from './storage/descriptors.js';
+import { DescriptorBudget, FDS_PER_PARTITION, RESERVE, defaultMaxConnections, openFilesLimit } from './storage/descriptors.js';
 import { builtinSinks, type SinkRegistry } from './sinks/registry.js';
 import { SinkRunner } from './sinks/runner.js';
 import { LocalTransport } from './consumer/local-transport.js';
@@ -68,6 +68,8 @@ export class Aggregator {
   readonly storage: Storage;
   /** the same object as storage, for what only local storage has (the descriptor budget) */
   #local: LocalStorage | undefined;
+  /** client connections this process holds open at most (limits.max_connections or its default); undefined: no cap */
+  #maxConnections: number | undefined;
   /** the same object as storage when it is on JetStream (availability for readiness) */
   #js: JetStreamStorage | undefined;
   readonly groups: GroupStore;
@@ -85,6 +87,8 @@ export class Aggregator {
     this.#cfg = opts.config;
     this.#logger = opts.logger;
     this.metrics = createAggregatorMetrics();
+    const fdLimit = openFilesLimit();
+    this.#maxConnections = this.#cfg.limits.max_connections ?? defaultMaxConnections(fdLimit, this.#cfg.limits.max_topics * this.#cfg.topics.default.partitions);
     // Topic names come from clients: only the config's own keys count ("constructor" is a topic, not Object).
     const settingsFor = (t: string) => ({ ...this.#cfg.topics.default, ...(t !== 'default' && Object.hasOwn(this.#cfg.topics, t) ? this.#cfg.topics[t] : {}) });
     if (this.#cfg.storage.type === 'jetstream') {
@@ -108,6 +112,8 @@ export class Aggregator {
         events: this.#partitionEvents(),
         settingsFor,
         maxPartitions: this.#cfg.limits.max_partitions_per_topic,
+        // Connections up to their cap are counted first: a flood of them cannot take a partition's descriptors.
+        budget: new DescriptorBudget(fdLimit, this.#maxConnections ?? 0),
       });
       this.groups = new GroupStore(this.#cfg.data_dir, this.#logger);
     }
@@ -191,6 +197,7 @@ export class Aggregator {
       this.#server = await hub.start();
     } else {
       this.#server = createListenServer(tls, handler);
+      capConnections(this.#server, this.#maxConnections, ctx.metrics, this.#logger);
       const streams = (this.#streams = new BatchStreams({
         metrics: ctx.metrics,
         logger: this.#logger,
@@ -238,11 +245,17 @@ export class Aggregator {
   #checkDescriptorBudget(): void {
     const b = this.#local?.budget;
     if (!b || b.limit === undefined) return;
+    if (this.#cfg.limits.max_connections !== undefined && this.#cfg.limits.max_connections > b.limit - RESERVE) {
+      this.#logger.warn(
+        { ulimit_n: b.limit, max_connections: this.#cfg.limits.max_connections },
+        `limits.max_connections (${this.#cfg.limits.max_connections}) is more than ulimit -n ${b.limit} holds beside the ${RESERVE} descriptors kept for workers and reads: raise LimitNOFILE (systemd) or ulimit -n to at least ${this.#cfg.limits.max_connections + RESERVE}, or lower limits.max_connections; until then accepting connections fails (EMFILE) before the limit is reached, and topics cannot be opened`,
+      );
+    }
     const want = this.#cfg.limits.max_topics * this.#cfg.topics.default.partitions;
     if (want > b.partitions) {
       this.#logger.warn(
-        { ulimit_n: b.limit, max_topics: this.#cfg.limits.max_topics, partitions: this.#cfg.topics.default.partitions, partitions_that_fit: b.partitions },
-        `descriptor budget: ulimit -n ${b.limit} holds about ${b.partitions} open partitions, but limits.max_topics x topics.default.partitions is ${want}. Raise LimitNOFILE (systemd) or ulimit -n to at least ${want * FDS_PER_PARTITION + RESERVE}, or lower limits.max_topics; creating topics beyond the budget answers 503 with this reason`,
+        { ulimit_n: b.limit, max_connections: b.connections, max_topics: this.#cfg.limits.max_topics, partitions: this.#cfg.topics.default.partitions, partitions_that_fit: b.partitions },
+        `descriptor budget: ulimit -n ${b.limit} holds about ${b.partitions} open partitions beside ${b.connections} connections (limits.max_connections), but limits.max_topics x topics.default.partitions is ${want}. Raise LimitNOFILE (systemd) or ulimit -n to at least ${want * FDS_PER_PARTITION + RESERVE + b.connections}, or lower limits.max_topics or limits.max_connections; creating topics beyond the budget answers 503 with this reason`,
       );
     }
   }

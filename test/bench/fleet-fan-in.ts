@@ -82,11 +82,21 @@ export function acceptQueue(port: number): Promise<number | undefined> {
 
 /** The kernel's count of connections dropped because a listen queue was full (whole machine, TcpExt ListenOverflows). */
 export function listenOverflows(): number | undefined {
+  return tcpCounter('/proc/net/netstat', 'TcpExt:', 'ListenOverflows');
+}
+
+/** TCP segments retransmitted, whole machine (SYNs included; /proc/net/snmp), or undefined. */
+export function retransmittedSegments(): number | undefined {
+  return tcpCounter('/proc/net/snmp', 'Tcp:', 'RetransSegs');
+}
+
+/** One counter of a `<prefix> names` / `<prefix> values` line pair in a /proc/net file. */
+function tcpCounter(file: string, prefix: string, key: string): number | undefined {
   try {
-    const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:'));
+    const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.startsWith(prefix));
     const keys = lines[0]!.split(/\s+/);
     const vals = lines[1]!.split(/\s+/);
-    const v = Number(vals[keys.indexOf('ListenOverflows')]);
+    const v = Number(vals[keys.indexOf(key)]);
     return Number.isFinite(v) ? v : undefined;
   } catch {
     return undefined;
@@ -134,7 +144,10 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
     const profileDir = o.profile ? join(o.resultsDir, 'profiles', o.stamp, 'fleet-fan-in-aggregator') : undefined;
     // BENCH_INGEST_PROCESSES: the aggregator's ingest.processes (default: its own default for this host)
     const processes = process.env.BENCH_INGEST_PROCESSES ? Math.round(envNumber('BENCH_INGEST_PROCESSES', 1)) : undefined;
-    const aggExtra = processes === undefined ? {} : { aggregator: { ingest: { processes } } };
+    // Every agent holds a connection: the cap (limits.max_connections, by default about half of ulimit -n) must
+    // take them all, and the few partitions this bench uses leave the rest of the descriptors to connections.
+    const limits = { max_connections: n + 1000, max_topics: 10 };
+    const aggExtra = { aggregator: { limits, ...(processes === undefined ? {} : { ingest: { processes } }) } };
     const stack = await benchStack(tmp.dir, [{ type: 'file', topic: TOPIC, include: ['/nonexistent'] }], aggExtra, profileDir ? { aggregatorDir: profileDir } : undefined);
     const bare = bareFanIn();
     const agg = bare ? await startBareServer(stack.aggPort, profileDir) : await stack.startAggregator();
@@ -157,6 +170,8 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
     let windowAcks = 0;
     let windowBytes = 0;
     const lat: number[] = [];
+    /** each latency's send time, seconds into the window: the per-second series in the notes */
+    const latAt: number[] = [];
 
     const events = {
       error: (what: 'connect' | 'reset', err: Error) => {
@@ -203,6 +218,7 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
         const done = performance.now();
         if (t >= windowStart && t < windowEnd) {
           lat.push(done - t);
+          latAt.push(Math.floor((t - windowStart) / 1000));
           windowAcks++;
           windowBytes += p.rawLength;
         }
@@ -276,6 +292,8 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
     let main1 = us0;
     let elapsed = 0;
     let started = 0;
+    let retrans0: number | undefined;
+    let retrans1: number | undefined;
     try {
       // Every agent's first acknowledgement, within the ramp + 120 s; if the aggregator cannot take them all, measure what it has.
       const deadline = performance.now() + (rampS + 120) * 1000;
@@ -292,6 +310,7 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
       await sleep(1_000);
       windowStart = performance.now();
       aw.mark();
+      retrans0 = retransmittedSegments();
       us0 = userSys(agg.pid);
       main0 = userSys(agg.pid, agg.pid);
       eld.enable();
@@ -299,6 +318,7 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
       await sleep(seconds * 1000);
       windowEnd = performance.now();
       aw.sample();
+      retrans1 = retransmittedSegments();
       us1 = userSys(agg.pid);
       main1 = userSys(agg.pid, agg.pid);
       eld.disable();
@@ -332,6 +352,8 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
     notes.push(`descriptors: ulimit -n ${fdLimit ?? '?'} here, ${aggFd ?? '?'} in the aggregator`);
     notes.push('latency is measured by this process, which drives every agent: its event-loop delay (row above) is part of each figure');
 
+    const series = perSecond(lat, latAt);
+    notes.push(`ack latency p50/p99 ms by second of the window: ${series.map((x) => `${x.p50.toFixed(0)}/${x.p99.toFixed(0)}`).join(' ')}`);
     const sorted = Float64Array.from(lat).sort();
     const p99 = percentile(sorted, 99);
     const refusedOrReset = connectErrors + disconnects + Math.max(0, reconnects);
@@ -352,6 +374,8 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
         info('requests failed (HTTP or other)', httpErrors + requestErrors, '', 0),
         info('peak accept queue (connected, not yet accepted)', acceptQueueUnknown && peakAcceptQueue === 0 ? 'unknown (ss failed)' : peakAcceptQueue, 'connections', 0),
         info('listen queue overflows, whole machine', overflows ?? 'unknown', '', 0),
+        // A retransmission on loopback waits out an RTO (>= 200 ms): it shows in the tail, not in CPU.
+        info('TCP segments retransmitted in the window, whole machine', retrans0 === undefined || retrans1 === undefined ? 'unknown' : retrans1 - retrans0, '', 0),
         info('ingest processes (ingest.processes)', aw.ingestProcesses === 0 ? 'none: one process' : aw.ingestProcesses, '', 0),
         bare ? info('aggregator peak RSS', aw.peakRss / MiB, 'MiB') : atMost('aggregator peak RSS, all processes', aw.peakRss / MiB, GiB / MiB, 'MiB'),
         info('aggregator CPU, all processes', (100 * aw.cpu) / elapsed, '% of a core'),
@@ -398,9 +422,21 @@ async function run(o: BenchOptions): Promise<ScenarioResult> {
         clientEventLoopDelayP99Ms: eld.percentile(99) / 1e6,
         peakAcceptQueue,
         listenOverflows: overflows,
+        retransmittedSegments: retrans0 === undefined || retrans1 === undefined ? undefined : retrans1 - retrans0,
+        latencyBySecond: series,
       },
     };
   } finally {
     await tmp.cleanup();
   }
+}
+
+/** p50 and p99 of the latencies sent in each second of the window: flowing and congested spells show apart. */
+function perSecond(lat: number[], at: number[]): Array<{ p50: number; p99: number; n: number }> {
+  const buckets: number[][] = [];
+  for (let i = 0; i < lat.length; i++) (buckets[at[i]!] ??= []).push(lat[i]!);
+  return Array.from(buckets, (b) => {
+    const sorted = Float64Array.from(b ?? []).sort();
+    return { p50: sorted.length ? percentile(sorted, 50) : NaN, p99: sorted.length ? percentile(sorted, 99) : NaN, n: sorted.length };
+  });
 }

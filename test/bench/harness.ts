@@ -4,7 +4,7 @@
  * with their targets, and cleanup of every process this run started (by PID).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { createWriteStream, rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CLI, ROOT, tempDir, waitFor } from '../helpers/procs.js';
@@ -165,7 +165,12 @@ export function spawnTracked(name: string, cmd: string, args: string[], env: Nod
   const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   mine.add(child);
   let out = '';
+  // BENCH_SERVICE_LOG_DIR: every service's whole output also goes to <dir>/<name>.log (e.g. with --trace-gc).
+  const logDir = process.env.BENCH_SERVICE_LOG_DIR;
+  const tee = logDir ? createWriteStream(join(logDir, `${name.replace(/[^\w.-]+/g, '_')}-${Date.now()}.log`)) : undefined;
+  if (tee) child.once('exit', () => tee.end());
   const keep = (d: Buffer): void => {
+    tee?.write(d);
     out += d.toString();
     if (out.length > 400_000) out = out.slice(-200_000);
   };

@@ -106,10 +106,19 @@ const TEST_ENV: NodeJS.ProcessEnv = { LOGSHIP_LOG_PRETTY: '0', LOGSHIP_TEST_HOOK
 
 /** @param nodeArgs node's own flags, before the script (e.g. the agent's shipped flags, agent/heap-flags.ts) */
 export function spawnLogship(args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: readonly string[] = []): Proc {
-  const child = spawn(process.execPath, [...nodeArgs, CLI, ...args], {
-    env: { ...process.env, ...TEST_ENV, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  return tracked(
+    spawn(process.execPath, [...nodeArgs, CLI, ...args], {
+      env: { ...process.env, ...TEST_ENV, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
+}
+
+/**
+ * A child spawned with piped stdout and stderr as a Proc: its output kept (the last MB or two) and
+ * killed by killAll.
+ */
+export function tracked(child: ChildProcess): Proc {
   running.add(child);
   let out = '';
   const keep = (d: Buffer) => {

@@ -10,7 +10,7 @@ import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalStorage } from '../../../aggregator/storage/local.js';
-import { DescriptorBudget, FDS_PER_PARTITION, RESERVE, openFilesLimit } from '../../../aggregator/storage/descriptors.js';
+import { DescriptorBudget, FDS_PER_PARTITION, MIN_CONNECTIONS, RESERVE, defaultMaxConnections, openFilesLimit } from '../../../aggregator/storage/descriptors.js';
 import { silentLogger } from '../../../lib/obs/logger.js';
 import { LogshipError } from '../../../lib/errors.js';
 
@@ -44,6 +44,27 @@ describe('descriptor budget', () => {
     expect(openFilesLimit(join(dir, 'limits'))).toBe(1024);
     expect(openFilesLimit(join(dir, 'missing'))).toBeUndefined();
     expect(new DescriptorBudget(1024).partitions).toBe(Math.floor((1024 - RESERVE) / FDS_PER_PARTITION));
+  });
+
+  it('keeps descriptors for connections up to their cap: partitions get what is left', () => {
+    const b = new DescriptorBudget(20_000, 11_000);
+    expect(b.partitions).toBe(Math.floor((20_000 - RESERVE - 11_000) / FDS_PER_PARTITION));
+    expect(b.problem(0, b.partitions)).toBeUndefined();
+    expect(b.problem(b.partitions, 1)).toMatch(/beside 11000 for connections \(limits\.max_connections\); ulimit -n is 20000/);
+    // More connections than the limit holds: no partition fits, and it says so.
+    expect(new DescriptorBudget(1_000, 5_000).partitions).toBe(0);
+  });
+
+  it('defaults the connection cap to what max_topics leaves, at least half the budget, at least 64', () => {
+    // The shipped unit's LimitNOFILE: connections take all the partitions of max_topics x partitions leave.
+    expect(defaultMaxConnections(262_144, 4_000)).toBe(262_144 - RESERVE - 4_000 * FDS_PER_PARTITION);
+    // A tighter limit: half of it, the other half for partitions (opened least recently used first).
+    expect(defaultMaxConnections(20_000, 4_000)).toBe(Math.floor((20_000 - RESERVE) / 2));
+    expect(defaultMaxConnections(4_096, 4_000)).toBe(Math.floor((4_096 - RESERVE) / 2));
+    // Below the reserve itself: still some connections, or nothing could ever connect.
+    expect(defaultMaxConnections(300, 4_000)).toBe(MIN_CONNECTIONS);
+    // No readable limit: no cap.
+    expect(defaultMaxConnections(undefined, 4_000)).toBeUndefined();
   });
 
   it('opens topics on use, closes the least recently used idle one, never one in use; restarts with more topics than fit', async () => {
