@@ -52,6 +52,8 @@ export interface BatchStreamHost {
    * `principal` is the upgrade request: its token is the stream's.
    */
   store(body: Buffer, principal: IncomingMessage, agentStatus: string): Promise<string>;
+  /** FRAME_DEADLINE_MS and IDLE_MS unless given (tests shorten them) */
+  timeouts?: { frameMs: number; idleMs: number };
 }
 
 /** The bytes of a frame holding `json` with `status`. */
@@ -135,6 +137,7 @@ class StreamConn {
   #deadline: NodeJS.Timeout | undefined;
   #closed: Promise<void>;
   #maxFrame: number;
+  #frameMs: number;
 
   constructor(
     private readonly streams: BatchStreams,
@@ -144,6 +147,7 @@ class StreamConn {
     done: () => void,
   ) {
     this.#maxFrame = 2 + MAX_FRAME_STATUS_BYTES + host.maxBodyBytes;
+    this.#frameMs = host.timeouts?.frameMs ?? FRAME_DEADLINE_MS;
     this.#closed = new Promise<void>((resolve) =>
       socket.once('close', () => {
         this.#ended = true;
@@ -157,10 +161,14 @@ class StreamConn {
   start(head: Buffer): void {
     const s = this.socket as Duplex & { setTimeout?(ms: number, cb?: () => void): void; setNoDelay?(on: boolean): void };
     s.setNoDelay?.(true);
-    s.setTimeout?.(IDLE_MS, () => {
-      // No bytes either way for IDLE_MS: an idle stream ends; one storing a frame (a slow disk) waits for it.
+    const idleMs = this.host.timeouts?.idleMs ?? IDLE_MS;
+    // No bytes either way for IDLE_MS: an idle stream ends; one storing a frame (a slow disk) waits
+    // for it, and its clock starts again with the answer's write. A listener of its own: the one
+    // setTimeout takes is called once only, and such a stream never idled out afterwards.
+    this.socket.on('timeout', () => {
       if (!this.#busy) this.socket.destroy();
     });
+    s.setTimeout?.(idleMs);
     this.socket.on('data', (d: Buffer) => this.#data(d));
     this.socket.on('end', () => {
       this.#clientEnded = true;
@@ -222,9 +230,9 @@ class StreamConn {
 
   #waitFor(): undefined {
     this.#deadline ??= setTimeout(() => {
-      this.host.logger.warn({ remote: (this.socket as { remoteAddress?: string }).remoteAddress }, `closed a batch stream: a frame was not complete within ${FRAME_DEADLINE_MS} ms`);
+      this.host.logger.warn({ remote: (this.socket as { remoteAddress?: string }).remoteAddress }, `closed a batch stream: a frame was not complete within ${this.#frameMs} ms`);
       this.socket.destroy();
-    }, FRAME_DEADLINE_MS);
+    }, this.#frameMs);
     return undefined;
   }
 
