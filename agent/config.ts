@@ -32,6 +32,8 @@ export interface AgentAggregatorConfig {
   request_timeout: number;
   max_backoff: number;
   max_request_bytes: number;
+  /** stream: the batch stream, POST where it is not taken | post: POST /v1/batches only */
+  transport: 'stream' | 'post';
 }
 
 export interface MultilineConfig {
@@ -104,6 +106,12 @@ const aggregatorTable = table(
     { key: 'request_timeout', type: t.duration({ min: 1 }), default: 30 * SECOND, doc: 'give up on one request after this long and retry' },
     { key: 'max_backoff', type: t.duration({ min: 1 }), default: 30 * SECOND, doc: 'longest wait between retries (exponential backoff with jitter)' },
     { key: 'max_request_bytes', type: t.size({ min: 1 * KiB }), default: 4 * MiB, doc: 'largest request body sent; keep it at most the aggregator limits.max_body_bytes' },
+    {
+      key: 'transport',
+      type: t.enum(['stream', 'post']),
+      default: 'stream',
+      doc: 'stream: requests as frames on one upgraded connection (GET /v1/batches), POST for 10 minutes where the upgrade is not taken | post: one POST /v1/batches each, for proxies that take the upgrade but break the connection',
+    },
   ],
   (v, ctx) => {
     if (ctx.has('token') && ctx.has('token_file')) ctx.error('token_file', 'set token or token_file, not both');

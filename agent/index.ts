@@ -164,6 +164,7 @@ export class Agent {
       requestTimeout: cfg.aggregator.request_timeout,
       maxBackoff: cfg.aggregator.max_backoff,
       maxRequestBytes: cfg.aggregator.max_request_bytes,
+      transport: cfg.aggregator.transport,
       producer: producer.id,
       epoch: producer.epoch,
       host: cfg.id,

@@ -18,6 +18,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StreamPoster } from './stream-post.js';
+import { HttpPoster } from './http-post.js';
 import { readFileSync } from 'node:fs';
 import type { Logger } from '../../lib/obs/logger.js';
 import { BATCHES_CONTENT_TYPE, CODEC_ZSTD, encodeRequest, type WireBatch } from '../../lib/protocol/batches.js';
@@ -43,6 +44,8 @@ export interface ForwarderOptions {
   onRejected: (batches: number, lines: number) => void;
   /** bytes of the inputs' files not yet read into the buffer, reported to the aggregator (X-Logship-Agent-Status) */
   lagBytes?: () => number;
+  /** 'post': POST /v1/batches only (aggregator.transport); the batch stream otherwise */
+  transport?: 'stream' | 'post';
   /** how long a short request waits for the next appends in all (LINGER_MS unless set; tests widen it) */
   lingerMs?: number;
   /** how long it waits for each next append (LINGER_GAP_MS unless set; tests widen it) */
@@ -77,7 +80,7 @@ class SendError extends Error {
 
 export class Forwarder {
   #o: ForwarderOptions;
-  #http: StreamPoster;
+  #http: StreamPoster | HttpPoster;
   #urlIndex = 0;
   #running = false;
   #loop: Promise<void> | undefined;
@@ -93,18 +96,22 @@ export class Forwarder {
 
   constructor(o: ForwarderOptions) {
     this.#o = o;
-    this.#http = new StreamPoster({
-      keepAliveMs: 30_000,
-      onFallback: (origin, why) =>
-        o.logger.warn({ url: redactCredentials(origin), answer: redactCredentials(why) }, 'the aggregator does not take the batch stream (an older version, or a proxy without upgrades); sending POST /v1/batches, and trying the stream again in 10 minutes'),
-      tls: o.tls
-        ? {
-            ...(o.tls.ca_file ? { ca: readFileSync(o.tls.ca_file) } : {}),
-            ...(o.tls.cert_file ? { cert: readFileSync(o.tls.cert_file) } : {}),
-            ...(o.tls.key_file ? { key: readFileSync(o.tls.key_file) } : {}),
-          }
-        : undefined,
-    });
+    const tls = o.tls
+      ? {
+          ...(o.tls.ca_file ? { ca: readFileSync(o.tls.ca_file) } : {}),
+          ...(o.tls.cert_file ? { cert: readFileSync(o.tls.cert_file) } : {}),
+          ...(o.tls.key_file ? { key: readFileSync(o.tls.key_file) } : {}),
+        }
+      : undefined;
+    this.#http =
+      o.transport === 'post'
+        ? new HttpPoster({ keepAliveMs: 30_000, tls })
+        : new StreamPoster({
+            keepAliveMs: 30_000,
+            onFallback: (origin, why) =>
+              o.logger.warn({ url: redactCredentials(origin), answer: redactCredentials(why) }, 'the aggregator does not take the batch stream (an older version, or a proxy without upgrades); sending POST /v1/batches, and trying the stream again in 10 minutes'),
+            tls,
+          });
   }
 
   get currentUrl(): string {

@@ -479,3 +479,19 @@ describe('Forwarder: payload slabs', () => {
     });
   });
 });
+
+describe('aggregator.transport: post', () => {
+  beforeEach(() => {
+    transport = 'stream';
+  });
+
+  it('sends POST /v1/batches only, to an aggregator that would take the stream: no handshake, no fallback warning', async () => {
+    await fill(4);
+    const url = await fakeAggregator('a', ok);
+    const { acked } = forwarder({ urls: [url], maxRequestBytes: 40, transport: 'post' });
+    await waitFor('all 4 acknowledged', () => acked.at(-1) === 4, 10_000, 10);
+    expect(hits.flatMap((h) => h.seqs)).toEqual([0, 1, 2, 3]);
+    expect(streamSockets, 'upgrade requests the fake aggregator saw').toHaveLength(0);
+    expect(logs.filter((l) => String(l.msg).includes('batch stream'))).toEqual([]);
+  });
+});

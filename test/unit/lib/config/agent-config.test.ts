@@ -28,7 +28,7 @@ describe('agent config', () => {
     expect(c).toEqual({
       id: hostname(),
       data_dir: '/var/lib/logship/agent',
-      aggregator: { urls: ['http://127.0.0.1:9400'], request_timeout: 30_000, max_backoff: 30_000, max_request_bytes: 4 * 1024 ** 2 },
+      aggregator: { urls: ['http://127.0.0.1:9400'], request_timeout: 30_000, max_backoff: 30_000, max_request_bytes: 4 * 1024 ** 2, transport: 'stream' },
       inputs: [
         {
           type: 'file',
