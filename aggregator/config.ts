@@ -192,7 +192,7 @@ export const aggregatorOptions: OptionTable = table(
           {
             key: 'max_connections',
             type: t.int({ min: 1, max: 10_000_000 }),
-            defaultDoc: 'what ulimit -n leaves after 256 reserved and 3 a partition for max_topics x topics.default.partitions, but at least half of it after the 256, and at least 64',
+            defaultDoc: 'what ulimit -n leaves after 256 reserved and 3 a partition for max_topics x topics.default.partitions, but at least a quarter of it after the 256, and at least 64',
             doc: 'client connections each listening process holds open at once; one more is closed as it is accepted (counted, logged), so connections never take the descriptors storage needs',
           },
           ...jsonIngestLimitKeys,

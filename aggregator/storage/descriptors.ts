@@ -17,14 +17,15 @@ export const MIN_CONNECTIONS = 64;
 /**
  * Client connections a listening process accepts at once when limits.max_connections is not set:
  * what ulimit -n leaves after the reserve and `partitions` open partitions (limits.max_topics x
- * topics.default.partitions), but at least half of what it leaves after the reserve (the other half
- * is then the partitions', opened least recently used first), and at least MIN_CONNECTIONS; no cap
- * where the limit cannot be read.
+ * topics.default.partitions: what the operator configured storage for comes first), but at least a
+ * quarter of what it leaves after the reserve (a limit too small for those partitions still takes
+ * agents; partitions are then opened least recently used first), and at least MIN_CONNECTIONS; no
+ * cap where the limit cannot be read.
  */
 export function defaultMaxConnections(limit: number | undefined, partitions: number): number | undefined {
   if (limit === undefined) return undefined;
   const free = limit - RESERVE;
-  return Math.max(MIN_CONNECTIONS, Math.floor(free / 2), free - partitions * FDS_PER_PARTITION);
+  return Math.max(MIN_CONNECTIONS, Math.floor(free / 4), free - partitions * FDS_PER_PARTITION);
 }
 
 /** The soft limit on open files, or undefined where /proc is not readable (then nothing is checked). */

@@ -55,12 +55,15 @@ describe('descriptor budget', () => {
     expect(new DescriptorBudget(1_000, 5_000).partitions).toBe(0);
   });
 
-  it('defaults the connection cap to what max_topics leaves, at least half the budget, at least 64', () => {
+  it('defaults the connection cap to what max_topics leaves, at least a quarter of the budget, at least 64', () => {
     // The shipped unit's LimitNOFILE: connections take all the partitions of max_topics x partitions leave.
     expect(defaultMaxConnections(262_144, 4_000)).toBe(262_144 - RESERVE - 4_000 * FDS_PER_PARTITION);
-    // A tighter limit: half of it, the other half for partitions (opened least recently used first).
-    expect(defaultMaxConnections(20_000, 4_000)).toBe(Math.floor((20_000 - RESERVE) / 2));
-    expect(defaultMaxConnections(4_096, 4_000)).toBe(Math.floor((4_096 - RESERVE) / 2));
+    // Room for max_topics' partitions and some: storage's share first, so no warning at start.
+    const c = defaultMaxConnections(20_000, 4_000)!;
+    expect(c).toBe(20_000 - RESERVE - 4_000 * FDS_PER_PARTITION);
+    expect(new DescriptorBudget(20_000, c).partitions).toBe(4_000);
+    // A limit too small for those partitions: a quarter for connections, the rest opened least recently used first.
+    expect(defaultMaxConnections(4_096, 4_000)).toBe(Math.floor((4_096 - RESERVE) / 4));
     // Below the reserve itself: still some connections, or nothing could ever connect.
     expect(defaultMaxConnections(300, 4_000)).toBe(MIN_CONNECTIONS);
     // No readable limit: no cap.
