@@ -30,7 +30,7 @@ import type { PartitionEvents } from './storage/partition.js';
 import { availableParallelism } from 'node:os';
 import { PayloadPool } from '../lib/protocol/payload-pool.js';
 import { TopicPolicy } from './topics/policy.js';
-import { DescriptorBudget, FDS_PER_PARTITION, RESERVE, defaultMaxConnections, openFilesLimit } from './storage/descriptors.js';
+import { DescriptorBudget, FDS_PER_PARTITION, RESERVE, connectionCap, openFilesLimit } from './storage/descriptors.js';
 import { builtinSinks, type SinkRegistry } from './sinks/registry.js';
 import { SinkRunner } from './sinks/runner.js';
 import { LocalTransport } from './consumer/local-transport.js';
@@ -88,7 +88,7 @@ export class Aggregator {
     this.#logger = opts.logger;
     this.metrics = createAggregatorMetrics();
     const fdLimit = openFilesLimit();
-    this.#maxConnections = this.#cfg.limits.max_connections ?? defaultMaxConnections(fdLimit, this.#cfg.limits.max_topics * this.#cfg.topics.default.partitions);
+    this.#maxConnections = connectionCap(this.#cfg, fdLimit);
     // Topic names come from clients: only the config's own keys count ("constructor" is a topic, not Object).
     const settingsFor = (t: string) => ({ ...this.#cfg.topics.default, ...(t !== 'default' && Object.hasOwn(this.#cfg.topics, t) ? this.#cfg.topics[t] : {}) });
     if (this.#cfg.storage.type === 'jetstream') {

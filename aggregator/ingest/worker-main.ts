@@ -12,7 +12,7 @@ import { createLogger, type Logger } from '../../lib/obs/logger.js';
 import { createAggregatorMetrics } from '../metrics.js';
 import { loadTokens, TokenAuth } from '../server/auth.js';
 import { createRouter } from '../server/router.js';
-import { defaultMaxConnections, openFilesLimit } from '../storage/descriptors.js';
+import { connectionCap } from '../storage/descriptors.js';
 import { HttpError, capConnections, createListenServer, guardHandler, listenOn, sendError } from '../server/http-util.js';
 import { acksJson, checkBatches, receiveBatches, sendAcks, type BatchesFront } from '../server/batches.js';
 import { BatchStreams } from '../server/batch-stream.js';
@@ -103,7 +103,7 @@ async function run(hello: Extract<ToWorker, { t: 'config' }>): Promise<void> {
   };
   const server = createListenServer(cfg.tls, handler);
   // Each ingest process holds its own connections (its own descriptors): the same cap as a single process.
-  capConnections(server, cfg.limits.max_connections ?? defaultMaxConnections(openFilesLimit(), cfg.limits.max_topics * cfg.topics.default.partitions), metrics, logger);
+  capConnections(server, connectionCap(cfg), metrics, logger);
   server.on('upgrade', streams.upgrade);
   const parsed = parseListen(cfg.listen);
   if (!parsed.ok) throw new Error(parsed.message);

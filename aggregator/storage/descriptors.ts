@@ -28,6 +28,14 @@ export function defaultMaxConnections(limit: number | undefined, partitions: num
   return Math.max(MIN_CONNECTIONS, Math.floor(free / 4), free - partitions * FDS_PER_PARTITION);
 }
 
+/** A listening process's connection cap from its config: limits.max_connections, or the default above. */
+export function connectionCap(
+  cfg: { limits: { max_connections?: number; max_topics: number }; topics: { default: { partitions: number } } },
+  limit = openFilesLimit(),
+): number | undefined {
+  return cfg.limits.max_connections ?? defaultMaxConnections(limit, cfg.limits.max_topics * cfg.topics.default.partitions);
+}
+
 /** The soft limit on open files, or undefined where /proc is not readable (then nothing is checked). */
 export function openFilesLimit(procLimits = '/proc/self/limits'): number | undefined {
   try {
