@@ -24,7 +24,7 @@ import { StreamRegistry } from './inputs/file/streams.js';
 import type { HostMetricsInput, Scrape } from './inputs/host-metrics/index.js';
 import type { JournaldInput, JournaldStatus } from './inputs/journald/index.js';
 import type { JournaldMetrics } from './inputs/journald/metrics.js';
-import { startStatusServer } from './status/server.js';
+import { STATUS_MAX_CONNECTIONS, startStatusServer } from './status/server.js';
 import { createAgentMetrics, type AgentMetrics } from './metrics.js';
 import { buildStatus, type AgentStatus } from './status/report.js';
 import { checkDataDir } from '../lib/state/data-dir.js';
@@ -206,11 +206,24 @@ export class Agent {
     this.forwarder.start();
     this.#scheduleCheckpoint();
     if (cfg.status.listen) {
-      const s = await startStatusServer(cfg.status.listen, {
-        status: () => this.status(),
-        metrics: () => this.#renderMetrics(),
-        health: () => this.health(),
-      });
+      let loggedAt = -Infinity;
+      const s = await startStatusServer(
+        cfg.status.listen,
+        {
+          status: () => this.status(),
+          metrics: () => this.#renderMetrics(),
+          health: () => this.health(),
+        },
+        (remote) => {
+          this.metrics.statusRefused.inc();
+          if (performance.now() - loggedAt < 60_000) return;
+          loggedAt = performance.now();
+          this.#logger.warn(
+            { status: cfg.status.listen, max_connections: STATUS_MAX_CONNECTIONS, last_from: remote },
+            `refused a connection to the status listener: ${STATUS_MAX_CONNECTIONS} are open (shipping is not affected); find who holds them open (ss -tnp)`,
+          );
+        },
+      );
       this.#status = s.server;
       this.statusAddress = s.address;
     }

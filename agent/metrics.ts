@@ -17,6 +17,11 @@ export function createAgentMetrics() {
     droppedLines: new Counter({ name: 'logship_agent_dropped_lines_total', help: 'Lines dropped by buffer.when_full: drop_oldest', registers: r }),
     rejectedBatches: new Counter({ name: 'logship_agent_rejected_batches_total', help: 'Batches the aggregator rejected as malformed (saved under data_dir/rejected)', registers: r }),
     truncations: new Counter({ name: 'logship_agent_truncations_total', help: 'Files found truncated', registers: r }),
+    statusRefused: new Counter({
+      name: 'logship_agent_status_connections_refused_total',
+      help: 'Connections to the status listener closed as they were accepted because 64 were open',
+      registers: r,
+    }),
     rotations: new Counter({ name: 'logship_agent_rotations_total', help: 'Files renamed, deleted or replaced while tailed', registers: r }),
     splitLines: new Counter({ name: 'logship_agent_split_lines_total', help: 'Lines longer than max_line_bytes shipped in flagged parts', registers: r }),
     filesOpen: new Gauge({ name: 'logship_agent_files_open', help: 'Files currently open', registers: r }),

@@ -10,7 +10,18 @@ export interface StatusSource {
   health(): { ok: boolean; state?: string; problems: string[] };
 }
 
-export async function startStatusServer(listen: string, src: StatusSource): Promise<{ server: Server; address: AddressInfo }> {
+/**
+ * Connections the status listener holds open at once; one more is closed as it is accepted. A
+ * scraper, `logship status` and a health check need a few: the cap keeps a local flood of
+ * connections from taking the descriptors the agent's inputs and buffer need.
+ */
+export const STATUS_MAX_CONNECTIONS = 64;
+
+export async function startStatusServer(
+  listen: string,
+  src: StatusSource,
+  onRefused: (remote: string | undefined) => void = () => undefined,
+): Promise<{ server: Server; address: AddressInfo }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     // The Date header is written here: node's own (Date#toUTCString) would keep ~0.95 MiB of ICU resident (lib/util/utc-time.ts).
@@ -36,6 +47,8 @@ export async function startStatusServer(listen: string, src: StatusSource): Prom
       reply(404, JSON.stringify({ error: { type: 'not_found', reason: `no route ${path}; try /status, /metrics, /healthz` } }));
     })().catch((err: Error) => reply(500, JSON.stringify({ error: { type: 'internal', reason: err.message } })));
   });
+  server.maxConnections = STATUS_MAX_CONNECTIONS;
+  server.on('drop', (d?: { remoteAddress?: string }) => onRefused(d?.remoteAddress));
   const parsed = parseListen(listen);
   if (!parsed.ok) throw new Error(parsed.message);
   const { host, port } = parsed.value;
