@@ -206,7 +206,6 @@ export class Agent {
     this.forwarder.start();
     this.#scheduleCheckpoint();
     if (cfg.status.listen) {
-      let loggedAt = -Infinity;
       const s = await startStatusServer(
         cfg.status.listen,
         {
@@ -214,14 +213,13 @@ export class Agent {
           metrics: () => this.#renderMetrics(),
           health: () => this.health(),
         },
-        (remote) => {
-          this.metrics.statusRefused.inc();
-          if (performance.now() - loggedAt < 60_000) return;
-          loggedAt = performance.now();
-          this.#logger.warn(
-            { status: cfg.status.listen, max_connections: STATUS_MAX_CONNECTIONS, last_from: remote },
-            `refused a connection to the status listener: ${STATUS_MAX_CONNECTIONS} are open (shipping is not affected); find who holds them open (ss -tnp)`,
-          );
+        {
+          count: () => this.metrics.statusRefused.inc(),
+          report: (refused, lastFrom) =>
+            this.#logger.warn(
+              { status: cfg.status.listen, max_connections: STATUS_MAX_CONNECTIONS, refused, last_from: lastFrom },
+              `refused a connection to the status listener: ${STATUS_MAX_CONNECTIONS} are open (shipping is not affected); find who holds them open (ss -tnp)`,
+            ),
         },
       );
       this.#status = s.server;

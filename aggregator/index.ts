@@ -20,7 +20,7 @@ import { loadTokens, TokenAuth } from './server/auth.js';
 import { createRouter } from './server/router.js';
 import { BatchStreams } from './server/batch-stream.js';
 import { storeFrame } from './server/batches.js';
-import { capConnections, createListenServer, guardHandler, listenOn } from './server/http-util.js';
+import { capListener, createListenServer, guardHandler, listenOn } from './server/http-util.js';
 import { AgentTable } from './server/agents.js';
 import { JsonIngestState } from './server/es-compat/state.js';
 import { createAggregatorMetrics, type AggregatorMetrics } from './metrics.js';
@@ -197,7 +197,7 @@ export class Aggregator {
       this.#server = await hub.start();
     } else {
       this.#server = createListenServer(tls, handler);
-      capConnections(this.#server, this.#maxConnections, ctx.metrics, this.#logger);
+      capListener(this.#server, this.#maxConnections, ctx.metrics, this.#logger);
       const streams = (this.#streams = new BatchStreams({
         metrics: ctx.metrics,
         logger: this.#logger,

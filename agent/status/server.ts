@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseListen } from '../../lib/config/listen.js';
 import { httpDate } from '../../lib/util/utc-time.js';
+import { capConnections } from '../../lib/util/connection-cap.js';
 
 export interface StatusSource {
   status(): Promise<unknown>;
@@ -20,7 +21,7 @@ export const STATUS_MAX_CONNECTIONS = 64;
 export async function startStatusServer(
   listen: string,
   src: StatusSource,
-  onRefused: (remote: string | undefined) => void = () => undefined,
+  refusals: Parameters<typeof capConnections>[2] = { count: () => undefined, report: () => undefined },
 ): Promise<{ server: Server; address: AddressInfo }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -47,8 +48,7 @@ export async function startStatusServer(
       reply(404, JSON.stringify({ error: { type: 'not_found', reason: `no route ${path}; try /status, /metrics, /healthz` } }));
     })().catch((err: Error) => reply(500, JSON.stringify({ error: { type: 'internal', reason: err.message } })));
   });
-  server.maxConnections = STATUS_MAX_CONNECTIONS;
-  server.on('drop', (d?: { remoteAddress?: string }) => onRefused(d?.remoteAddress));
+  capConnections(server, STATUS_MAX_CONNECTIONS, refusals);
   const parsed = parseListen(listen);
   if (!parsed.ok) throw new Error(parsed.message);
   const { host, port } = parsed.value;

@@ -13,7 +13,7 @@ import { createAggregatorMetrics } from '../metrics.js';
 import { loadTokens, TokenAuth } from '../server/auth.js';
 import { createRouter } from '../server/router.js';
 import { connectionCap } from '../storage/descriptors.js';
-import { HttpError, capConnections, createListenServer, guardHandler, listenOn, sendError } from '../server/http-util.js';
+import { HttpError, capListener, createListenServer, guardHandler, listenOn, sendError } from '../server/http-util.js';
 import { acksJson, checkBatches, receiveBatches, sendAcks, type BatchesFront } from '../server/batches.js';
 import { BatchStreams } from '../server/batch-stream.js';
 import { AGENT_STATUS_HEADER } from '../server/agents.js';
@@ -103,7 +103,7 @@ async function run(hello: Extract<ToWorker, { t: 'config' }>): Promise<void> {
   };
   const server = createListenServer(cfg.tls, handler);
   // Each ingest process holds its own connections (its own descriptors): the same cap as a single process.
-  capConnections(server, connectionCap(cfg), metrics, logger);
+  capListener(server, connectionCap(cfg), metrics, logger);
   server.on('upgrade', streams.upgrade);
   const parsed = parseListen(cfg.listen);
   if (!parsed.ok) throw new Error(parsed.message);

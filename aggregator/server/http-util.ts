@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type RequestListener, type Server, 
 import { createServer as createTlsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { HTTP_STATUS, LogshipError, isDiskFull, type ErrorCode } from '../../lib/errors.js';
+import { capConnections } from '../../lib/util/connection-cap.js';
 
 /**
  * Connections the kernel may hold completed but not yet accepted. Node's default (511) overflows
@@ -32,36 +33,26 @@ export function createListenServer(tls: { cert_file: string; key_file: string; c
   return server;
 }
 
-/** How often, at most, a process logs that it refused connections at its cap. */
-const REFUSED_LOG_MS = 60_000;
-
 /**
- * Holds at most `max` client connections open on `server` (node closes one more as it is
- * accepted, before any byte is read): each is counted, and an error line a minute at most says
- * how many and what to do. Undefined: no cap (ulimit -n unreadable and no limits.max_connections).
+ * Holds at most `max` client connections open on `server` (lib/util/connection-cap.ts): each one
+ * refused is counted, and an error line a minute at most says how many and what to do.
+ * Undefined: no cap (ulimit -n unreadable and no limits.max_connections).
  */
-export function capConnections(
+export function capListener(
   server: Server,
   max: number | undefined,
   metrics: { connectionsRefused: { inc(): void }; maxConnections: { set(v: number): void } },
   logger: { error(obj: object, msg: string): void },
 ): void {
   if (max === undefined) return;
-  server.maxConnections = max;
   metrics.maxConnections.set(max);
-  let refused = 0;
-  let loggedAt = -Infinity;
-  server.on('drop', (d?: { remoteAddress?: string }) => {
-    metrics.connectionsRefused.inc();
-    refused++;
-    const now = performance.now();
-    if (now - loggedAt < REFUSED_LOG_MS) return;
-    loggedAt = now;
-    logger.error(
-      { max_connections: max, refused, last_from: d?.remoteAddress },
-      `refused ${refused} connection(s): ${max} client connections are open (limits.max_connections). If these are agents, raise limits.max_connections and LimitNOFILE (or ulimit -n) together, or add ingest processes or aggregators; if not, find who holds them open (ss -tn)`,
-    );
-    refused = 0;
+  capConnections(server, max, {
+    count: () => metrics.connectionsRefused.inc(),
+    report: (refused, lastFrom) =>
+      logger.error(
+        { max_connections: max, refused, last_from: lastFrom },
+        `refused ${refused} connection(s): ${max} client connections are open (limits.max_connections). If these are agents, raise limits.max_connections and LimitNOFILE (or ulimit -n) together, or add ingest processes or aggregators; if not, find who holds them open (ss -tn)`,
+      ),
   });
 }
 

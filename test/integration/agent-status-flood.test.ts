@@ -4,10 +4,10 @@
  * during the flood is stored once), and the listener answers again once the flood ends.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { connect, type Socket } from 'node:net';
 import { appendFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { killAll, makeStack, stop, tempDir, topicCount, waitFor } from '../helpers/procs.js';
+import { floodConnections } from '../helpers/flood.js';
 import { STATUS_MAX_CONNECTIONS } from '../../agent/status/server.js';
 
 afterAll(killAll);
@@ -17,7 +17,7 @@ const FLOOD = 300;
 describe('agent status listener under a connection flood', () => {
   it(`holds ${STATUS_MAX_CONNECTIONS} connections, closes the rest at accept, counts them, and shipping goes on`, { timeout: 120_000 }, async () => {
     const t = await tempDir();
-    const flood: Socket[] = [];
+    let flood: ReturnType<typeof floodConnections> | undefined;
     try {
       const log = join(t.dir, 'app.log');
       await writeFile(log, '');
@@ -25,21 +25,15 @@ describe('agent status listener under a connection flood', () => {
       const agg = await stack.startAggregator();
       const agent = await stack.startAgent();
 
-      let closed = 0;
-      for (let i = 0; i < FLOOD; i++) {
-        const s = connect({ port: stack.statusPort, host: '127.0.0.1' });
-        s.on('error', () => undefined);
-        s.on('close', () => closed++);
-        flood.push(s);
-      }
-      await waitFor(() => `status connections closed by the agent: ${closed} of ${FLOOD}`, () => closed >= FLOOD - STATUS_MAX_CONNECTIONS, 30_000, 50);
+      const f = (flood = floodConnections(stack.statusPort, FLOOD));
+      await waitFor(() => `status connections closed by the agent: ${f.closed()} of ${FLOOD}`, () => f.closed() >= FLOOD - STATUS_MAX_CONNECTIONS, 30_000, 50);
 
       // Shipping is not affected: lines written during the flood are all stored, once.
       const lines = Array.from({ length: 2_000 }, (_, i) => `flood line ${i}`);
       await appendFile(log, lines.join('\n') + '\n');
       await waitFor(() => 'the lines written during the flood', async () => (await topicCount(stack.aggUrl, 'app')) >= lines.length, 60_000, 200);
 
-      for (const s of flood) s.destroy();
+      f.destroy();
       const metrics = await waitFor(
         () => 'the status listener after the flood',
         async () => {
@@ -57,7 +51,7 @@ describe('agent status listener under a connection flood', () => {
       await stop(agent);
       await stop(agg);
     } finally {
-      for (const s of flood) s.destroy();
+      flood?.destroy();
       await t.cleanup();
     }
   });

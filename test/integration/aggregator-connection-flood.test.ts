@@ -9,10 +9,10 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Client } from 'undici';
 import { BATCHES_CONTENT_TYPE } from '../../lib/protocol/batches.js';
+import { floodConnections } from '../helpers/flood.js';
 import { CLI, batchesBody, freePort, killAll, plainBatch, stop, tempDir, tracked, waitFor, writeYaml, type Proc } from '../helpers/procs.js';
 
 afterAll(killAll);
@@ -62,7 +62,7 @@ describe('a connection flood against a small descriptor budget', () => {
     });
     const agg = aggregatorWithFdLimit(cfg);
     const client = new Client(url, { pipelining: 1, keepAliveTimeout: 120_000, keepAliveMaxTimeout: 120_000 });
-    const flood: Socket[] = [];
+    let flood: ReturnType<typeof floodConnections> | undefined;
     try {
       await waitFor(
         () => `aggregator up\n${agg.output().slice(-2000)}`,
@@ -73,24 +73,19 @@ describe('a connection flood against a small descriptor budget', () => {
       // The agent's connection, before the flood.
       expect((await post(client, 'before', 0, 16)).status).toBe(200);
 
-      let closed = 0;
-      for (let i = 0; i < FLOOD; i++) {
-        const s = connect({ port, host: '127.0.0.1' });
-        s.on('error', () => undefined);
-        s.on('close', () => closed++);
-        flood.push(s);
-      }
+      flood = floodConnections(port, FLOOD);
+      const closed = flood.closed;
       // All but the cap's worth (less the agent's own connection and /healthz's, if still open) are closed by the server.
       // Waited for at most 10 s, then storage is tried anyway: without the cap, that is what fails.
       const until = Date.now() + 10_000;
-      while (closed < FLOOD - cap && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      while (closed() < FLOOD - cap && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
 
       // Storage still opens files: 30 batches on the agent's connection, each rolling a segment, one a new topic.
       for (let seq = 1; seq <= 30; seq++) {
         const r = await post(client, seq === 15 ? 'fresh' : 'before', seq, 16);
         expect(r.status, r.text).toBe(200);
       }
-      expect(closed, 'flood connections closed by the server').toBeGreaterThanOrEqual(FLOOD - cap);
+      expect(closed(), 'flood connections closed by the server').toBeGreaterThanOrEqual(FLOOD - cap);
       const metrics = await (await client.request({ path: '/metrics', method: 'GET' })).body.text();
       const refused = Number(/^logship_aggregator_connections_refused_total (\d+)/m.exec(metrics)?.[1]);
       expect(refused).toBeGreaterThanOrEqual(FLOOD - cap);
@@ -107,7 +102,7 @@ describe('a connection flood against a small descriptor budget', () => {
       expect(agg.output()).not.toMatch(/EMFILE/);
 
       // The flood ends: new connections are taken again, and everything acknowledged reads back.
-      for (const s of flood) s.destroy();
+      flood.destroy();
       await waitFor(
         () => 'a new connection after the flood',
         async () => (await fetch(`${url}/healthz`)).ok,
@@ -122,7 +117,7 @@ describe('a connection flood against a small descriptor budget', () => {
       expect(count('fresh')).toBe(16);
       expect(agg.child.exitCode).toBeNull();
     } finally {
-      for (const s of flood) s.destroy();
+      flood?.destroy();
       await client.close().catch(() => undefined);
       await stop(agg);
       await tmp.cleanup();
