@@ -65,8 +65,9 @@ describe('a connection flood against a small descriptor budget', () => {
     let flood: ReturnType<typeof floodConnections> | undefined;
     try {
       await waitFor(
-        () => `aggregator up\n${agg.output().slice(-2000)}`,
-        async () => (await fetch(`${url}/healthz`)).ok,
+        // Ready, not only alive: with ingest processes /healthz answers before the writer takes batches.
+        () => `aggregator ready\n${agg.output().slice(-2000)}`,
+        async () => (await fetch(`${url}/readyz`)).ok,
         30_000,
         100,
       );
