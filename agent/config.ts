@@ -130,7 +130,7 @@ const fileInputTable = table(
     { key: 'topic', type: t.topic(), required: true, doc: 'topic the lines go to' },
     { key: 'include', type: t.list(t.string(), { minItems: 1 }), required: true, doc: 'glob patterns of files to tail (`*`, `**`, `?`, `[...]`, `{a,b}`)' },
     { key: 'exclude', type: t.list(t.string()), default: [], doc: 'glob patterns to skip; a pattern without `/` matches the file name, e.g. `*.gz`' },
-    { key: 'start_at', type: t.enum(['beginning', 'end']), default: 'end', doc: 'where to start in a file seen for the first time (files created after start are always read from the beginning)' },
+    { key: 'start_at', type: t.enum(['beginning', 'end']), default: 'end', doc: "where to start in the files found at the input's first start (files that appear later, also while the agent is down, are always read from the beginning)" },
     { key: 'multiline', type: t.object(multilineTable), optional: true, doc: 'join continuation lines (stack traces) into one record' },
     { key: 'max_line_bytes', type: t.size({ min: 1 * KiB }), default: 1 * MiB, doc: 'longer lines are split into flagged parts, never silently dropped' },
     { key: 'max_open_files', type: t.int({ min: 1, max: 1_000_000 }), default: 1024, doc: 'file descriptors this input may hold open at once' },

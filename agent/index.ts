@@ -375,7 +375,7 @@ export class Agent {
   async #checkpoint(): Promise<void> {
     // A full buffer with acknowledged segments is trimmed even when nothing changed since the last
     // checkpoint: a full buffer must always make progress without new input.
-    if (!this.#dirty && !(this.buffer.isFull() && this.buffer.trimmable)) return;
+    if (!this.#dirty && !this.registry.changed && !(this.buffer.isFull() && this.buffer.trimmable)) return;
     this.#dirty = false;
     let ttl = Infinity;
     for (const i of this.cfg.inputs) if (i.type === 'file') ttl = Math.min(ttl, i.state_ttl);

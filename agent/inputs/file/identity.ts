@@ -59,6 +59,13 @@ export function matchStream(i: ResolveInput): { best?: StreamState; copyOf?: Tai
     // Prefer the same inode, then the longer fingerprint (the more specific match).
     if (!best || (s.dev === st.dev && s.ino === st.ino && !(best.dev === st.dev && best.ino === st.ino)) || s.fpLen > best.fpLen) best = s;
   }
+  if (!best && !copyOf) {
+    // No content to go by: a stream that never got a fingerprint (see StreamRegistry.unidentified)
+    // is this file if it has its inode and does not reach past its end.
+    for (const s of i.registry.unidentified(st.dev, st.ino)) {
+      if (s.topic === i.topic && !owners.has(s) && resumeOffset(s) <= st.size) return { best: s };
+    }
+  }
   return best ? { best } : copyOf ? { copyOf } : {};
 }
 

@@ -91,6 +91,7 @@ export class FileInput {
 
   async start(): Promise<void> {
     for (const p of await scanMatches(this.#matcher)) await this.#check(p, true);
+    this.#deps.registry.markStarted(this.cfg.name);
     this.#watcher = watchMatches(this.#matcher, {
       add: (p) => void this.#check(p, false),
       change: (p) => this.#poke(p),
@@ -295,7 +296,7 @@ export class FileInput {
         onRotation: this.#deps.onRotation,
         onTruncation: this.#deps.onTruncation,
         newStream: (offset) => this.#newStream(path, st.dev, st.ino, offset),
-        startAtEnd: initial && this.cfg.start_at === 'end',
+        startAtEnd: initial && this.cfg.start_at === 'end' && !this.#deps.registry.hasStarted(this.cfg.name),
       },
     );
     switch (r.kind) {

@@ -36,8 +36,12 @@ export interface StreamState {
   read?: number;
 }
 
-/** <data_dir>/files.json: {"version": 1, "buffer_offset": N, "streams": [...]}. */
-export const FILES_STATE: StateKind<{ buffer_offset: number; streams: StreamState[] }> = {
+/**
+ * <data_dir>/files.json: {"version": 1, "buffer_offset": N, "streams": [...], "inputs": [...]}.
+ * `inputs` names the file inputs that have had their first start (start_at applies only then);
+ * a checkpoint without it was written by an agent before 2026-12-03, whose inputs have all started.
+ */
+export const FILES_STATE: StateKind<{ buffer_offset: number; streams: StreamState[]; inputs?: string[] }> = {
   what: 'file positions checkpoint',
   version: 1,
   remedy:
@@ -61,7 +65,9 @@ export const FILES_STATE: StateKind<{ buffer_offset: number; streams: StreamStat
       if (s.cursor !== undefined) st.cursor = at.str(s.cursor, `${p}.cursor`, 1024);
       return st;
     });
-    return { buffer_offset, streams };
+    if (o.inputs === undefined) return { buffer_offset, streams };
+    const inputs = at.arr(o.inputs, 'inputs').map((x, i) => at.str(x, `inputs[${i}]`, 255));
+    return { buffer_offset, streams, inputs };
   },
 };
 
@@ -80,6 +86,12 @@ export class StreamRegistry {
   #reflected = 0;
   #writing: Promise<void> = Promise.resolve();
   #checkpointed = 0;
+  /** streams without a fingerprint yet (no content seen; or written so by agents before 2026-12-03) */
+  #unidentified = new Set<StreamState>();
+  /** a stream was added or its fingerprint changed since the last checkpoint */
+  #changed = false;
+  /** file inputs past their first start; undefined: every input (a checkpoint of an older agent) */
+  #started: Set<string> | undefined = new Set();
 
   constructor(dataDir: string) {
     this.#path = join(dataDir, 'files.json');
@@ -92,6 +104,7 @@ export class StreamRegistry {
     if (data) {
       from = data.buffer_offset;
       for (const s of data.streams) this.add(s);
+      this.#started = data.inputs ? new Set(data.inputs) : undefined;
     }
     for await (const m of buffer.log.scanMeta(Math.max(from, buffer.log.firstOffset))) {
       const meta = decodeBufferedMeta(m.meta);
@@ -130,6 +143,39 @@ export class StreamRegistry {
   add(s: StreamState): void {
     this.#streams.set(s.key, s);
     this.#index(s);
+    this.#changed = true;
+  }
+
+  /**
+   * Has this file input had its first start? `start_at` applies only to the files found then: a
+   * file first seen at a later start was created or matched while the agent was down, and its
+   * lines are read from its beginning.
+   */
+  hasStarted(input: string): boolean {
+    return this.#started === undefined || this.#started.has(input);
+  }
+
+  /** The input's first start is over (its files found then all have streams); kept in the next checkpoint. */
+  markStarted(input: string): void {
+    if (this.hasStarted(input)) return;
+    this.#started!.add(input);
+    this.#changed = true;
+  }
+
+  /** A stream was added or got a new fingerprint since the last checkpoint (worth writing one). */
+  get changed(): boolean {
+    return this.#changed;
+  }
+
+  /**
+   * Streams with no fingerprint whose last known device+inode are these. Without content to go by,
+   * only the inode can find them again; agents before 2026-12-03 left a file first read from its
+   * end (start_at: end) without a fingerprint.
+   */
+  unidentified(dev: number, ino: number): StreamState[] {
+    const out: StreamState[] = [];
+    for (const s of this.#unidentified) if (s.dev === dev && s.ino === ino) out.push(s);
+    return out;
   }
 
   /** Changes a stream's fingerprint, keeping the lookup index right. */
@@ -139,6 +185,7 @@ export class StreamRegistry {
     s.fpLen = fpLen;
     s.fpCrc = fpCrc >>> 0;
     if (this.#streams.get(s.key) === s) this.#index(s);
+    this.#changed = true;
   }
 
   /** Streams whose fingerprint matches the start of a file, given its first min(size, 1 KiB) bytes. */
@@ -157,7 +204,10 @@ export class StreamRegistry {
   }
 
   #index(s: StreamState): void {
-    if (s.fpLen === 0) return;
+    if (s.fpLen === 0) {
+      this.#unidentified.add(s);
+      return;
+    }
     let m = this.#byFp.get(s.fpLen);
     if (!m) {
       m = new Map();
@@ -171,6 +221,7 @@ export class StreamRegistry {
   }
 
   #unindex(s: StreamState): void {
+    this.#unidentified.delete(s);
     const m = this.#byFp.get(s.fpLen);
     const set = m?.get(s.fpCrc >>> 0);
     if (!set) return;
@@ -198,6 +249,7 @@ export class StreamRegistry {
   /** Forgets streams not seen for ttl, then writes the checkpoint atomically. */
   checkpoint(now: number, ttlMs: number): Promise<void> {
     const reflected = this.#reflected;
+    this.#changed = false;
     for (const [k, s] of this.#streams) {
       if (now - s.lastSeen > ttlMs && s.cursor === undefined) {
         this.#unindex(s);
@@ -205,7 +257,7 @@ export class StreamRegistry {
       }
     }
     const streams = [...this.#streams.values()].map(({ read: _read, ...rest }) => rest);
-    const body = { buffer_offset: reflected, streams };
+    const body = { buffer_offset: reflected, streams, ...(this.#started ? { inputs: [...this.#started] } : {}) };
     this.#writing = this.#writing
       .catch(() => undefined)
       .then(() => writeStateFile(this.#path, FILES_STATE, body))

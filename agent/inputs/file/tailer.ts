@@ -172,11 +172,15 @@ export class Tailer {
       this.readOffset = 0;
       this.#partialSince = 0;
     }
+    // The stream's fingerprint grows with the file up to FINGERPRINT_MAX, wherever reading is: a
+    // stream is found again after a restart only by it. Taken before any batch, and also when
+    // nothing is read (a file first read from its end, start_at: end): a stream left without one
+    // was a new stream at the next start, and the lines written meanwhile were skipped.
+    if (!this.#closed && this.stream.fpLen < Math.min(this.size, FINGERPRINT_MAX)) {
+      const fp = await fingerprintOf(this.fd, this.size);
+      ctx.setFingerprint(this.stream, fp.fpLen, fp.fpCrc);
+    }
     while (!this.#closed && this.readOffset < this.size && (!wholeOnly || this.size - this.readOffset >= ctx.maxBatchBytes) && ctx.hasCapacity()) {
-      if (this.stream.fpLen < FINGERPRINT_MAX && this.size > this.stream.fpLen && this.readOffset < FINGERPRINT_MAX) {
-        const fp = await fingerprintOf(this.fd, this.size);
-        ctx.setFingerprint(this.stream, fp.fpLen, fp.fpCrc);
-      }
       const want = Math.min(ctx.maxBatchBytes, this.size - this.readOffset);
       // Not from node's shared pool: the plain batch is a view of it, and it is reused once zstd holds a copy.
       const buf = ctx.readBuffer ? ctx.readBuffer(want) : Buffer.allocUnsafeSlow(want);

@@ -50,6 +50,33 @@ describe('file identity (resolveStream)', () => {
     expect(counts.created).toEqual([0, 300]);
   });
 
+  it('a stream without a fingerprint (left so by earlier agents) is found by its inode while it does not reach past the end; a fingerprint match comes first', () => {
+    const reg = new StreamRegistry('/nonexistent');
+    const bare = known('bare', { offset: 5_000, fpLen: 0, fpCrc: 0, dev: 1, ino: 20 });
+    reg.add(bare);
+    const { fx, counts } = effects();
+    // same inode, position within the file: continued there, nothing created
+    const r = resolveStream({ path: '/logs/bare.log', st: { dev: 1, ino: 20, size: 6_000 }, head: Buffer.from('anything'), topic: 'app', registry: reg, open: [] }, fx);
+    expect(r).toEqual({ kind: 'stream', stream: bare });
+    expect(bare.offset).toBe(5_000);
+    // owned by an open tailer, another inode, another topic, or shorter than the position: not this stream
+    const owner = tailerOf(bare, 1, 20);
+    resolveStream({ path: '/logs/x.log', st: { dev: 1, ino: 20, size: 6_000 }, head: Buffer.from('anything'), topic: 'app', registry: reg, open: [owner] }, fx);
+    resolveStream({ path: '/logs/y.log', st: { dev: 1, ino: 21, size: 6_000 }, head: Buffer.from('anything'), topic: 'app', registry: reg, open: [] }, fx);
+    resolveStream({ path: '/logs/z.log', st: { dev: 1, ino: 20, size: 6_000 }, head: Buffer.from('anything'), topic: 'other', registry: reg, open: [] }, fx);
+    resolveStream({ path: '/logs/w.log', st: { dev: 1, ino: 20, size: 4_000 }, head: Buffer.from('anything'), topic: 'app', registry: reg, open: [] }, fx);
+    expect(counts.created).toEqual([0, 0, 0, 0]);
+    // once it has a fingerprint it is found by content only
+    reg.setFingerprint(bare, HEAD.length, crc32c(HEAD));
+    expect(reg.unidentified(1, 20)).toEqual([]);
+    const fp = known('fp', { offset: 100, dev: 1, ino: 30 });
+    reg.add(fp);
+    const bare2 = known('bare2', { offset: 50, fpLen: 0, fpCrc: 0, dev: 1, ino: 40 });
+    reg.add(bare2);
+    const r2 = resolveStream({ path: '/logs/fp.log', st: { dev: 1, ino: 40, size: 6_000 }, head: HEAD, topic: 'app', registry: reg, open: [] }, fx);
+    expect(r2.kind === 'stream' && r2.stream.key).not.toBe('bare2');
+  });
+
   it('same content under another topic is not the same stream', () => {
     const reg = new StreamRegistry('/nonexistent');
     reg.add(known('a', { offset: 100 }));

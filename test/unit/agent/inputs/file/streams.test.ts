@@ -1,4 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DiskBuffer } from '../../../../../agent/buffer/disk-buffer.js';
 import { crc32c } from '../../../../../lib/log/index.js';
 import { resumeOffset, StreamRegistry, type StreamState } from '../../../../../agent/inputs/file/streams.js';
 
@@ -33,5 +37,65 @@ describe('StreamRegistry fingerprint index', () => {
     expect(resumeOffset(s)).toBe(10);
     s.read = 25;
     expect(resumeOffset(s)).toBe(25);
+  });
+});
+
+/** A buffer holding no batch: restore takes everything from files.json. */
+const emptyBuffer = { log: { firstOffset: 0, nextOffset: 0, scanMeta: async function* () {} } } as unknown as DiskBuffer;
+
+describe('StreamRegistry checkpoint: which inputs had their first start', () => {
+  it('a new data dir: no input has started; after markStarted the checkpoint names it, and a restore knows it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'logship-streams-'));
+    try {
+      const r = new StreamRegistry(dir);
+      await r.restore(emptyBuffer);
+      expect(r.hasStarted('file-0')).toBe(false);
+      await r.checkpoint(0, 1e9);
+      expect(r.changed).toBe(false);
+      r.markStarted('file-0');
+      expect(r.changed).toBe(true);
+      await r.checkpoint(0, 1e9);
+      expect(JSON.parse(await readFile(join(dir, 'files.json'), 'utf8')).inputs).toEqual(['file-0']);
+      const again = new StreamRegistry(dir);
+      await again.restore(emptyBuffer);
+      expect(again.hasStarted('file-0')).toBe(true);
+      expect(again.hasStarted('added-later')).toBe(false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a checkpoint of an agent before the key existed: every input has started (start_at is not applied again)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'logship-streams-'));
+    try {
+      await writeFile(join(dir, 'files.json'), JSON.stringify({ version: 1, buffer_offset: 0, streams: [] }));
+      const r = new StreamRegistry(dir);
+      await r.restore(emptyBuffer);
+      expect(r.hasStarted('file-0')).toBe(true);
+      await writeFile(join(dir, 'files.json'), JSON.stringify({ version: 1, buffer_offset: 0, streams: [], inputs: [7] }));
+      await expect(new StreamRegistry(dir).restore(emptyBuffer)).rejects.toThrow(/inputs\[0\]/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a fingerprint change or a new stream asks for a checkpoint; an unchanged fingerprint does not', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'logship-streams-'));
+    try {
+      const r = new StreamRegistry(dir);
+      const s = stream('a', 'ab');
+      r.add(s);
+      expect(r.changed).toBe(true);
+      await r.checkpoint(0, 1e9);
+      expect(r.changed).toBe(false);
+      r.setFingerprint(s, 2, crc32c(Buffer.from('ab')));
+      expect(r.changed).toBe(false);
+      r.setFingerprint(s, 3, crc32c(Buffer.from('abc')));
+      expect(r.changed).toBe(true);
+      await r.checkpoint(0, 1e9);
+      expect(JSON.parse(await readFile(join(dir, 'files.json'), 'utf8')).streams[0].fpLen).toBe(3);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

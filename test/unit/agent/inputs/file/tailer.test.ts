@@ -72,6 +72,38 @@ async function tail(path: string, s: StreamState, now = 1_000_000): Promise<Tail
 const lines = (from: number, n: number) => Array.from({ length: n }, (_, i) => `line ${from + i}\n`).join('');
 
 describe('Tailer', () => {
+  it('a stream read from the end of an existing file (start_at: end) gets its fingerprint at once, before anything is read', async () => {
+    const p = join(dir, 'end.log');
+    const content = lines(0, 300);
+    await writeFile(p, content);
+    const h = harness();
+    const s = stream('e', p, content.length);
+    const t = await tail(p, s);
+    await t.pump(h.ctx);
+    expect(h.batches).toEqual([]);
+    expect(s.fpLen).toBe(1024);
+    expect(s.fpCrc).toBe(crc32c(Buffer.from(content).subarray(0, 1024)));
+    // and the lines written after are read from the end, carrying it
+    await appendFile(p, lines(300, 2));
+    await t.pump(h.ctx);
+    expect(h.text()).toBe(lines(300, 2));
+    expect(h.batches[0]!.fpLen).toBe(1024);
+  });
+
+  it('the fingerprint of a short file grows with it even when reading is past it', async () => {
+    const p = join(dir, 'short.log');
+    await writeFile(p, lines(0, 3));
+    const h = harness();
+    const s = stream('s', p);
+    const t = await tail(p, s);
+    await t.pump(h.ctx);
+    expect(s.fpLen).toBe(lines(0, 3).length);
+    await appendFile(p, lines(3, 300));
+    await t.pump(h.ctx);
+    expect(s.fpLen).toBe(1024);
+    expect(h.batches.at(-1)!.fpLen).toBe(1024);
+  });
+
   it('reads whole lines in batches of at most batch.max_bytes, with source offsets and line counts; fingerprints from byte one', async () => {
     const p = join(dir, 'a.log');
     const content = lines(0, 100);
