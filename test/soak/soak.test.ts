@@ -12,9 +12,9 @@ import { ROOT } from '../helpers/procs.js';
 
 const SOAK = join(ROOT, 'dist/test/soak/soak.js');
 
-function runSoak(seed: number, minutes: number): Promise<{ code: number | null; out: string }> {
+function runSoak(seed: number, minutes: number, startAt: 'beginning' | 'end'): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [SOAK, '--minutes', String(minutes), '--seed', String(seed)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [SOAK, '--minutes', String(minutes), '--seed', String(seed), '--start-at', startAt], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -33,13 +33,15 @@ describe('chaos soak: every line exactly once under combined faults', () => {
     expect(existsSync(SOAK), `${SOAK} missing: run npm run build`).toBe(true);
   });
 
-  for (const [name, seed] of [
-    ['fixed seed 20261201', 20261201],
-    ['a new seed each run', Math.floor(Math.random() * 2 ** 31)],
+  // The fixed seed keeps its files empty at the start (start_at: beginning); the new seed runs the
+  // agent's default, start_at: end, over files that hold a history it must never ship.
+  for (const [name, seed, startAt] of [
+    ['fixed seed 20261201', 20261201, 'beginning'],
+    ['a new seed each run, start_at: end', Math.floor(Math.random() * 2 ** 31), 'end'],
   ] as const) {
     it(`3 minutes, ${name} (seed ${seed})`, { timeout: 12 * 60_000 }, async () => {
-      console.log(`soak seed ${seed}: replay with npm run soak -- --minutes 3 --seed ${seed}`);
-      const r = await runSoak(seed, 3);
+      console.log(`soak seed ${seed}: replay with npm run soak -- --minutes 3 --seed ${seed} --start-at ${startAt}`);
+      const r = await runSoak(seed, 3, startAt);
       const summary = r.out.split('\n').filter((l) => /result:|actions:|VIOLATION|ANOMALY|PASS|FAIL|scratch/.test(l));
       console.log(summary.join('\n'));
       expect(r.code, r.out.slice(-20_000)).toBe(0);

@@ -7,7 +7,11 @@
  * generation, except the lines a copytruncate itself destroys (written after logrotate's copy
  * and before its truncate: docs/tailing.md), which are measured and reported.
  *
- *   npm run soak -- --minutes 8 --seed 42 [--rate 3000] [--files 6] [--buffer 4MiB] [--dir D] [--keep]
+ *   npm run soak -- --minutes 8 --seed 42 [--rate 3000] [--files 6] [--buffer 4MiB] [--start-at end|beginning] [--dir D] [--keep]
+ *
+ * --start-at end (the agent's default) writes a history of lines to every file before the agent's
+ * first start; the agent must read from their ends, and a history line stored is a violation
+ * (a file read again from its start). With `beginning` the files start empty.
  *
  * Prints every action as it happens, progress every 30 s, then a summary; on any violation
  * prints it with the actions around it in time, keeps the scratch directory and exits 1.
@@ -34,13 +38,14 @@ interface Options {
   rate: number;
   files: number;
   buffer: string;
+  startAt: 'beginning' | 'end';
   dir?: string;
   keep: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
   // 4 MiB fills in about 15 s at 3,000 lines/s of these lines (~1.3:1 under zstd), so every 20-40 s outage fills and blocks it.
-  const o: Options = { minutes: 8, seed: Math.floor(Math.random() * 2 ** 31), rate: 3000, files: 6, buffer: '4MiB', keep: false };
+  const o: Options = { minutes: 8, seed: Math.floor(Math.random() * 2 ** 31), rate: 3000, files: 6, buffer: '4MiB', startAt: 'end', keep: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const v = () => {
@@ -53,10 +58,15 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--rate') o.rate = Number(v());
     else if (a === '--files') o.files = Number(v());
     else if (a === '--buffer') o.buffer = v();
+    else if (a === '--start-at') {
+      const x = v();
+      if (x !== 'beginning' && x !== 'end') throw new Error('--start-at is beginning or end');
+      o.startAt = x;
+    }
     else if (a === '--dir') o.dir = v();
     else if (a === '--keep') o.keep = true;
     else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run soak -- [--minutes N] [--seed S] [--rate LINES_PER_S] [--files N] [--buffer SIZE] [--dir SCRATCH] [--keep]');
+      console.log('usage: npm run soak -- [--minutes N] [--seed S] [--rate LINES_PER_S] [--files N] [--buffer SIZE] [--start-at end|beginning] [--dir SCRATCH] [--keep]');
       process.exit(0);
     } else throw new Error(`unknown argument ${a} (try --help)`);
   }
@@ -220,7 +230,7 @@ class Soak {
       aggregator: { urls: [this.aggUrl], max_backoff: '2s' },
       // Every rotated name is matched (docs/tailing.md: a copy or rename that is matched is read to its
       // end even when the agent was down across rotations); compressed rotations are not.
-      inputs: [{ type: 'file', topic: 'soak', include: [join(this.logs, 'app*.log*')], exclude: ['*.gz'], start_at: 'beginning' }],
+      inputs: [{ type: 'file', topic: 'soak', include: [join(this.logs, 'app*.log*')], exclude: ['*.gz'], start_at: this.o.startAt }],
       batch: { max_bytes: '1MiB', max_wait: '200ms' },
       buffer: { max_bytes: this.o.buffer, when_full: 'block' },
       status: { listen: `127.0.0.1:${this.statusPort}` },
@@ -568,9 +578,17 @@ class Soak {
 
   async run(): Promise<boolean> {
     await this.setup();
-    this.log(`seed ${this.o.seed}, ${this.o.minutes} min, ${this.o.rate} lines/s over ${this.o.files} files, buffer ${this.o.buffer}, scratch ${this.dir}`);
+    this.log(`seed ${this.o.seed}, ${this.o.minutes} min, ${this.o.rate} lines/s over ${this.o.files} files, buffer ${this.o.buffer}, start_at ${this.o.startAt}, scratch ${this.dir}`);
     await this.startAggregator();
+    if (this.o.startAt === 'end') {
+      // A history the agent must never ship: it is there before the first start.
+      for (const f of this.files) writeSync(f.fd, Buffer.from(Array.from({ length: 40 }, (_, i) => `history of ${f.id}: line ${i} ${'h'.repeat(60)}\n`).join('')));
+    }
     await this.startAgent();
+    if (this.o.startAt === 'end') {
+      // The writer starts once every file is attached (from its end): lines before that are history too.
+      await until(() => 'the agent to attach every file', async () => ((await this.agentStatus())?.files.length ?? 0) >= this.files.length, 60_000, 100);
+    }
     const writer = this.writer();
     const rss = setInterval(() => this.sampleRss(), 1000);
     const progress = setInterval(async () => {
