@@ -56,8 +56,12 @@ export function matchStream(i: ResolveInput): { best?: StreamState; copyOf?: Tai
       best = s;
       break;
     }
-    // Prefer the same inode, then the longer fingerprint (the more specific match).
-    if (!best || (s.dev === st.dev && s.ino === st.ino && !(best.dev === st.dev && best.ino === st.ino)) || s.fpLen > best.fpLen) best = s;
+    // Prefer the same inode, then the longer fingerprint (the more specific match), then the stream
+    // seen last: two streams can share a file's first KiB and inode (rewritten in place with the same
+    // head), and the older one is content that is gone.
+    const sameIno = (x: StreamState) => x.dev === st.dev && x.ino === st.ino;
+    if (!best || (sameIno(s) && !sameIno(best)) || s.fpLen > best.fpLen) best = s;
+    else if (sameIno(s) === sameIno(best) && s.fpLen === best.fpLen && s.lastSeen > best.lastSeen) best = s;
   }
   if (!best && !copyOf) {
     // No content to go by: a stream that never got a fingerprint (see StreamRegistry.unidentified)

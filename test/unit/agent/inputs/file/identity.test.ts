@@ -77,6 +77,20 @@ describe('file identity (resolveStream)', () => {
     expect(r2.kind === 'stream' && r2.stream.key).not.toBe('bare2');
   });
 
+  it('two streams with the same head and inode: the one seen last is the file (whichever was known first)', () => {
+    for (const order of [0, 1]) {
+      const reg = new StreamRegistry('/nonexistent');
+      const old = known('old', { offset: 9_000, lastSeen: 1_000 });
+      const recent = known('recent', { offset: 4_000, lastSeen: 2_000 });
+      for (const s of order ? [recent, old] : [old, recent]) reg.add(s);
+      const { fx, counts } = effects();
+      const r = resolveStream({ path: '/logs/a.log', st: { dev: 1, ino: 10, size: 5_000 }, head: HEAD, topic: 'app', registry: reg, open: [] }, fx);
+      expect(r).toEqual({ kind: 'stream', stream: recent });
+      expect(recent.offset).toBe(4_000);
+      expect(counts.truncation).toBe(0);
+    }
+  });
+
   it('same content under another topic is not the same stream', () => {
     const reg = new StreamRegistry('/nonexistent');
     reg.add(known('a', { offset: 100 }));
