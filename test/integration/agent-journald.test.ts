@@ -106,7 +106,7 @@ describe('agent: journald input on real journal files', () => {
       const multi = records.filter((r) => r.message.includes('\n')).length;
       const binary = records.filter((r) => r.message_base64).length;
       console.log(`journald: ${TOTAL} entries, 5 SIGKILLs (${kills.join('; ')}); stored ${stored}, distinct ${seen.size}, multi-line ${multi}, binary ${binary}, ${seconds.toFixed(1)} s`);
-      expect(problems, `problems:\n${problems.slice(0, 20).join("\n")}`).toEqual([]);
+      expect(problems, `problems:\n${problems.slice(0, 20).join('\n')}`).toEqual([]);
       expect(seen.size).toBe(TOTAL);
       expect(stored).toBe(TOTAL);
       expect(multi).toBeGreaterThan(1000);
@@ -173,7 +173,7 @@ describe('agent: journald input on real journal files', () => {
       }
       const missing = [...Array(4500).keys()].filter((i) => !seen.has(i));
       console.log(`journald vacuum: stored ${records.length}, missing ${missing.length} (${missing[0]}..${missing.at(-1)}), gaps counted ${gaps}`);
-      expect(problems, `problems:\n${problems.slice(0, 20).join("\n")}`).toEqual([]);
+      expect(problems, `problems:\n${problems.slice(0, 20).join('\n')}`).toEqual([]);
       expect(missing).toEqual([...Array(500).keys()].map((k) => 3500 + k));
       expect(gaps).toBeGreaterThanOrEqual(1);
       expect(agent.output()).toMatch(/journald: .*(gone|vacuumed)/);
