@@ -64,8 +64,10 @@ describe('agent: start_at: end across restarts', () => {
         }
         const state = join(tmp.dir, 'agent-data', 'files.json');
         if (how === 'checkpoint of an older agent') {
-          // What an agent before the fix left: the same streams, without fingerprints.
-          const j = JSON.parse(await readFile(state, 'utf8')) as { streams: StreamJson[] };
+          // What an agent before the fix left: the same streams without fingerprints, and no list of started inputs.
+          const j = JSON.parse(await readFile(state, 'utf8')) as { streams: StreamJson[]; inputs?: string[] };
+          expect(j.inputs).toEqual(['file-0']);
+          delete j.inputs;
           for (const s of j.streams) Object.assign(s, { fpLen: 0, fpCrc: 0 });
           await writeFile(state, JSON.stringify(j));
         }

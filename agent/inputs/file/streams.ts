@@ -90,7 +90,7 @@ export class StreamRegistry {
   #unidentified = new Set<StreamState>();
   /** a stream was added or its fingerprint changed since the last checkpoint */
   #changed = false;
-  /** file inputs past their first start; undefined: every input (a checkpoint of an older agent) */
+  /** file inputs past their first start; undefined: a checkpoint of an older agent, until assumeStarted */
   #started: Set<string> | undefined = new Set();
 
   constructor(dataDir: string) {
@@ -153,6 +153,17 @@ export class StreamRegistry {
    */
   hasStarted(input: string): boolean {
     return this.#started === undefined || this.#started.has(input);
+  }
+
+  /**
+   * After a restore from a checkpoint of an agent that did not list its inputs: the inputs
+   * configured now have all run before (the list starts with them), and one added later has its
+   * own first start. No effect when the checkpoint had the list.
+   */
+  assumeStarted(inputs: readonly string[]): void {
+    if (this.#started !== undefined) return;
+    this.#started = new Set(inputs);
+    this.#changed = true;
   }
 
   /** The input's first start is over (its files found then all have streams); kept in the next checkpoint. */

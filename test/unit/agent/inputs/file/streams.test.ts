@@ -65,13 +65,22 @@ describe('StreamRegistry checkpoint: which inputs had their first start', () => 
     }
   });
 
-  it('a checkpoint of an agent before the key existed: every input has started (start_at is not applied again)', async () => {
+  it('a checkpoint of an agent before the key existed: the inputs configured now have started, one added later has not', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'logship-streams-'));
     try {
       await writeFile(join(dir, 'files.json'), JSON.stringify({ version: 1, buffer_offset: 0, streams: [] }));
       const r = new StreamRegistry(dir);
       await r.restore(emptyBuffer);
+      r.assumeStarted(['file-0']);
       expect(r.hasStarted('file-0')).toBe(true);
+      expect(r.hasStarted('added-later')).toBe(false);
+      await r.checkpoint(0, 1e9);
+      expect(JSON.parse(await readFile(join(dir, 'files.json'), 'utf8')).inputs).toEqual(['file-0']);
+      // with the list in the checkpoint, assumeStarted changes nothing
+      const again = new StreamRegistry(dir);
+      await again.restore(emptyBuffer);
+      again.assumeStarted(['file-0', 'added-later']);
+      expect(again.hasStarted('added-later')).toBe(false);
       await writeFile(join(dir, 'files.json'), JSON.stringify({ version: 1, buffer_offset: 0, streams: [], inputs: [7] }));
       await expect(new StreamRegistry(dir).restore(emptyBuffer)).rejects.toThrow(/inputs\[0\]/);
     } finally {
