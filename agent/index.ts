@@ -142,8 +142,7 @@ export class Agent {
       slabs,
     });
     this.registry = new StreamRegistry(cfg.data_dir);
-    await this.registry.restore(this.buffer);
-    this.registry.assumeStarted(cfg.inputs.filter((i) => i.type === 'file').map((i) => i.name));
+    await this.registry.restore(this.buffer, cfg.inputs.filter((i) => i.type === 'file').map((i) => i.name));
     this.pipeline = new Pipeline({
       pool: this.#pool,
       buffer: this.buffer,

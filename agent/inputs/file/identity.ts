@@ -45,6 +45,7 @@ export function matchStream(i: ResolveInput): { best?: StreamState; copyOf?: Tai
   const cands = i.registry.candidates(i.head);
   if (i.hint && cands.includes(i.hint)) cands.unshift(i.hint);
   const { st } = i;
+  const sameIno = (x: StreamState) => x.dev === st.dev && x.ino === st.ino;
   for (const s of cands) {
     if (s.topic !== i.topic) continue;
     const owner = owners.get(s);
@@ -59,7 +60,6 @@ export function matchStream(i: ResolveInput): { best?: StreamState; copyOf?: Tai
     // Prefer the same inode, then the longer fingerprint (the more specific match), then the stream
     // seen last: two streams can share a file's first KiB and inode (rewritten in place with the same
     // head), and the older one is content that is gone.
-    const sameIno = (x: StreamState) => x.dev === st.dev && x.ino === st.ino;
     if (!best || (sameIno(s) && !sameIno(best)) || s.fpLen > best.fpLen) best = s;
     else if (sameIno(s) === sameIno(best) && s.fpLen === best.fpLen && s.lastSeen > best.lastSeen) best = s;
   }

@@ -39,7 +39,7 @@ export interface StreamState {
 /**
  * <data_dir>/files.json: {"version": 1, "buffer_offset": N, "streams": [...], "inputs": [...]}.
  * `inputs` names the file inputs that have had their first start (start_at applies only then);
- * a checkpoint without it was written by an agent before 2026-12-03, whose inputs have all started.
+ * a checkpoint without it was written by an agent before 2026-12-03 (see restore).
  */
 export const FILES_STATE: StateKind<{ buffer_offset: number; streams: StreamState[]; inputs?: string[] }> = {
   what: 'file positions checkpoint',
@@ -90,21 +90,26 @@ export class StreamRegistry {
   #unidentified = new Set<StreamState>();
   /** a stream was added or its fingerprint changed since the last checkpoint */
   #changed = false;
-  /** file inputs past their first start; undefined: a checkpoint of an older agent, until assumeStarted */
-  #started: Set<string> | undefined = new Set();
+  /** file inputs past their first start */
+  #started = new Set<string>();
 
   constructor(dataDir: string) {
     this.#path = join(dataDir, 'files.json');
   }
 
-  /** Restores positions: checkpoint first, then every buffered batch after it. */
-  async restore(buffer: DiskBuffer): Promise<void> {
+  /**
+   * Restores positions: checkpoint first, then every buffered batch after it. `fileInputs`, the
+   * file inputs configured now, have all started when the checkpoint was written by an agent that
+   * did not list them (one added later still gets its own first start).
+   */
+  async restore(buffer: DiskBuffer, fileInputs: readonly string[] = []): Promise<void> {
     const data = await readStateFile(this.#path, FILES_STATE);
     let from = 0;
     if (data) {
       from = data.buffer_offset;
       for (const s of data.streams) this.add(s);
-      this.#started = data.inputs ? new Set(data.inputs) : undefined;
+      this.#started = new Set(data.inputs ?? fileInputs);
+      if (!data.inputs) this.#changed = true;
     }
     for await (const m of buffer.log.scanMeta(Math.max(from, buffer.log.firstOffset))) {
       const meta = decodeBufferedMeta(m.meta);
@@ -152,24 +157,13 @@ export class StreamRegistry {
    * lines are read from its beginning.
    */
   hasStarted(input: string): boolean {
-    return this.#started === undefined || this.#started.has(input);
-  }
-
-  /**
-   * After a restore from a checkpoint of an agent that did not list its inputs: the inputs
-   * configured now have all run before (the list starts with them), and one added later has its
-   * own first start. No effect when the checkpoint had the list.
-   */
-  assumeStarted(inputs: readonly string[]): void {
-    if (this.#started !== undefined) return;
-    this.#started = new Set(inputs);
-    this.#changed = true;
+    return this.#started.has(input);
   }
 
   /** The input's first start is over (its files found then all have streams); kept in the next checkpoint. */
   markStarted(input: string): void {
-    if (this.hasStarted(input)) return;
-    this.#started!.add(input);
+    if (this.#started.has(input)) return;
+    this.#started.add(input);
     this.#changed = true;
   }
 
@@ -268,7 +262,7 @@ export class StreamRegistry {
       }
     }
     const streams = [...this.#streams.values()].map(({ read: _read, ...rest }) => rest);
-    const body = { buffer_offset: reflected, streams, ...(this.#started ? { inputs: [...this.#started] } : {}) };
+    const body = { buffer_offset: reflected, streams, inputs: [...this.#started] };
     this.#writing = this.#writing
       .catch(() => undefined)
       .then(() => writeStateFile(this.#path, FILES_STATE, body))

@@ -70,16 +70,15 @@ describe('StreamRegistry checkpoint: which inputs had their first start', () => 
     try {
       await writeFile(join(dir, 'files.json'), JSON.stringify({ version: 1, buffer_offset: 0, streams: [] }));
       const r = new StreamRegistry(dir);
-      await r.restore(emptyBuffer);
-      r.assumeStarted(['file-0']);
+      await r.restore(emptyBuffer, ['file-0']);
+      expect(r.changed).toBe(true);
       expect(r.hasStarted('file-0')).toBe(true);
       expect(r.hasStarted('added-later')).toBe(false);
       await r.checkpoint(0, 1e9);
       expect(JSON.parse(await readFile(join(dir, 'files.json'), 'utf8')).inputs).toEqual(['file-0']);
-      // with the list in the checkpoint, assumeStarted changes nothing
+      // with the list in the checkpoint, the inputs configured now change nothing
       const again = new StreamRegistry(dir);
-      await again.restore(emptyBuffer);
-      again.assumeStarted(['file-0', 'added-later']);
+      await again.restore(emptyBuffer, ['file-0', 'added-later']);
       expect(again.hasStarted('added-later')).toBe(false);
       await writeFile(join(dir, 'files.json'), JSON.stringify({ version: 1, buffer_offset: 0, streams: [], inputs: [7] }));
       await expect(new StreamRegistry(dir).restore(emptyBuffer)).rejects.toThrow(/inputs\[0\]/);
