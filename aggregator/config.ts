@@ -67,6 +67,7 @@ export interface AggregatorConfig {
     max_partitions_per_topic: number;
     /** unset: defaultMaxConnections of ulimit -n (storage/descriptors.ts) */
     max_connections?: number;
+    max_connections_per_address?: number;
   };
   retention_check_interval: number;
   sinks: SinkConfig[];
@@ -194,6 +195,12 @@ export const aggregatorOptions: OptionTable = table(
             type: t.int({ min: 1, max: 10_000_000 }),
             defaultDoc: 'what ulimit -n leaves after 256 reserved and 3 a partition for max_topics x topics.default.partitions, but at least a quarter of it after the 256, and at least 64',
             doc: 'client connections each listening process holds open at once; one more is closed as it is accepted (counted, logged), so connections never take the descriptors storage needs',
+          },
+          {
+            key: 'max_connections_per_address',
+            type: t.int({ min: 1, max: 10_000_000 }),
+            defaultDoc: 'none (no cap per address)',
+            doc: 'client connections one client address (an IPv6 client: its /64) holds open at once in each listening process; one more is closed as it is accepted (counted, logged), so one host cannot hold all of max_connections. Agents hold one each: leave it unset where many agents reach the aggregator through one address (NAT, a proxy)',
           },
           ...jsonIngestLimitKeys,
         ]),

@@ -197,7 +197,7 @@ export class Aggregator {
       this.#server = await hub.start();
     } else {
       this.#server = createListenServer(tls, handler);
-      capListener(this.#server, this.#maxConnections, ctx.metrics, this.#logger);
+      capListener(this.#server, this.#maxConnections, ctx.metrics, this.#logger, this.#cfg.limits.max_connections_per_address);
       const streams = (this.#streams = new BatchStreams({
         metrics: ctx.metrics,
         logger: this.#logger,

@@ -29,6 +29,11 @@ export function createAggregatorMetrics(defaults = true) {
       help: 'Client connections closed as they were accepted because limits.max_connections were open in that process',
       registers: [registry],
     }),
+    connectionsRefusedPerAddress: new Counter({
+      name: 'logship_aggregator_connections_refused_per_address_total',
+      help: 'Client connections closed as they were accepted because their client address (an IPv6 /64) already held limits.max_connections_per_address open in that process',
+      registers: [registry],
+    }),
     maxConnections: new Gauge({ name: 'logship_aggregator_max_connections', help: 'Client connections the listening processes hold open at most, together (limits.max_connections or its default, each)', registers: [registry] }),
     badRequests: new Counter({ name: 'logship_aggregator_bad_requests_total', help: 'Rejected requests by reason type', labelNames: ['type'], registers: [registry] }),
     ingestLatency: new Histogram({ name: 'logship_aggregator_ingest_seconds', help: 'Time from request end to durable acknowledgement', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] }),

@@ -103,7 +103,7 @@ async function run(hello: Extract<ToWorker, { t: 'config' }>): Promise<void> {
   };
   const server = createListenServer(cfg.tls, handler);
   // Each ingest process holds its own connections (its own descriptors): the same cap as a single process.
-  capListener(server, connectionCap(cfg), metrics, logger);
+  capListener(server, connectionCap(cfg), metrics, logger, cfg.limits.max_connections_per_address);
   server.on('upgrade', streams.upgrade);
   const parsed = parseListen(cfg.listen);
   if (!parsed.ok) throw new Error(parsed.message);

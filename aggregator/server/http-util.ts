@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type RequestListener, type Server, 
 import { createServer as createTlsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { HTTP_STATUS, LogshipError, isDiskFull, type ErrorCode } from '../../lib/errors.js';
-import { capConnections } from '../../lib/util/connection-cap.js';
+import { capConnections, capPerClient } from '../../lib/util/connection-cap.js';
 
 /**
  * Connections the kernel may hold completed but not yet accepted. Node's default (511) overflows
@@ -36,14 +36,26 @@ export function createListenServer(tls: { cert_file: string; key_file: string; c
 /**
  * Holds at most `max` client connections open on `server` (lib/util/connection-cap.ts): each one
  * refused is counted, and an error line a minute at most says how many and what to do.
- * Undefined: no cap (ulimit -n unreadable and no limits.max_connections).
+ * Undefined: no cap (ulimit -n unreadable and no limits.max_connections). `perClient`
+ * (limits.max_connections_per_address) caps what one client address holds of them the same way.
  */
 export function capListener(
   server: Server,
   max: number | undefined,
-  metrics: { connectionsRefused: { inc(): void }; maxConnections: { set(v: number): void } },
-  logger: { error(obj: object, msg: string): void },
+  metrics: { connectionsRefused: { inc(): void }; connectionsRefusedPerAddress: { inc(): void }; maxConnections: { set(v: number): void } },
+  logger: { error(obj: object, msg: string): void; warn(obj: object, msg: string): void },
+  perClient?: number,
 ): void {
+  if (perClient !== undefined) {
+    capPerClient(server, perClient, {
+      count: () => metrics.connectionsRefusedPerAddress.inc(),
+      report: (refused, lastFrom) =>
+        logger.warn(
+          { max_connections_per_address: perClient, refused, client: lastFrom },
+          `refused ${refused} connection(s): ${lastFrom} (and any other client counted here) already holds ${perClient} open connections (limits.max_connections_per_address). Agents hold one each; if many agents reach this aggregator through one address (NAT, a proxy), raise or unset limits.max_connections_per_address; otherwise find what that host keeps open (ss -tn)`,
+        ),
+    });
+  }
   if (max === undefined) return;
   metrics.maxConnections.set(max);
   capConnections(server, max, {
@@ -51,7 +63,7 @@ export function capListener(
     report: (refused, lastFrom) =>
       logger.error(
         { max_connections: max, refused, last_from: lastFrom },
-        `refused ${refused} connection(s): ${max} client connections are open (limits.max_connections). If these are agents, raise limits.max_connections and LimitNOFILE (or ulimit -n) together, or add ingest processes or aggregators; if not, find who holds them open (ss -tn)`,
+        `refused ${refused} connection(s): ${max} client connections are open (limits.max_connections). If these are agents, raise limits.max_connections and LimitNOFILE (or ulimit -n) together, or add ingest processes or aggregators; if not, find who holds them open (ss -tn), and consider limits.max_connections_per_address`,
       ),
   });
 }
