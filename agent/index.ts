@@ -519,6 +519,8 @@ export class Agent {
       await this.#checkpoint().catch((err) => this.#logger.error({ err }, 'final checkpoint failed; positions come from the buffer at the next start'));
       await this.buffer?.close();
       await this.#pool?.close();
+      // Nothing reads or compresses any more: the read slots' memory can go (a SIGHUP makes new ones).
+      this.#readBuffers?.close();
       if (this.#status) await new Promise((r) => this.#status!.close(r));
       this.#logger.info('agent stopped');
     })();

@@ -19,7 +19,7 @@
  * hand the read on): a slot that is never given back is lost to the pool
  * (reads then fall back to allocations), never handed out twice.
  */
-import { countableMemory } from '../../lib/protocol/newlines.js';
+import { countableMemory, releaseCountableMemory } from '../../lib/protocol/newlines.js';
 
 /** Slots in the block: the pipeline holds about 3 batches in flight, zstd copies each at once, plus reads in progress. */
 const SLOTS = 6;
@@ -91,6 +91,18 @@ export class ReadBuffers {
     }
     const ab = b.buffer as ArrayBuffer;
     if (ab.byteLength === this.size && this.#free.length < this.#keep) this.#free.push(ab);
+  }
+
+  /**
+   * The owner is done (the agent stops, or restarts in this process on SIGHUP, which makes a new
+   * ReadBuffers): the block goes back (releaseCountableMemory) so it can be collected; without this
+   * every reload kept another slots x batch.max_bytes for good. Reads after this are plain allocations.
+   */
+  close(): void {
+    if (this.#block) releaseCountableMemory(this.#block);
+    this.#block = null;
+    this.#slotFree = [];
+    this.#free = [];
   }
 
   /** plain buffers waiting for reuse */

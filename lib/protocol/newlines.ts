@@ -139,6 +139,21 @@ export function countableMemory(bytes: number): Buffer | undefined {
   return Buffer.from(c.memory.buffer);
 }
 
+/**
+ * Gives back a block countableMemory made, once its owner is done with it (an agent that stops, or
+ * restarts in the same process on SIGHUP): buffers in it are no longer counted in place (countNewlines
+ * falls back to its plain search), and nothing here keeps its memory from being collected.
+ */
+export function releaseCountableMemory(block: Uint8Array): void {
+  const i = fixed.findIndex((c) => c.memory.buffer === block.buffer);
+  if (i >= 0) fixed.splice(i, 1);
+}
+
+/** Blocks countableMemory made and not released (tests: a restart must not add one for good). */
+export function countableBlocks(): number {
+  return fixed.length;
+}
+
 /** The countableMemory counter whose memory holds `buf`, if any. */
 function fixedCounterOf(buf: Uint8Array): Counter | undefined {
   for (const c of fixed) if (buf.buffer === c.memory.buffer) return c;

@@ -3,7 +3,7 @@
  * files without pause, and random faults every few seconds: agent kill -9 and restart, aggregator
  * kill -9, aggregator outages long enough to fill and block the agent's buffer, rename rotation,
  * logrotate `create` and `copytruncate` (real logrotate, writer not paused), delete-while-open,
- * and graceful restarts. At the end every line is checked: exactly once, in order per file
+ * graceful restarts, and SIGHUP reloads of either process (the agent's with a changed config). At the end every line is checked: exactly once, in order per file
  * generation, except the lines a copytruncate itself destroys (written after logrotate's copy
  * and before its truncate: docs/tailing.md), which are measured and reported.
  *
@@ -224,6 +224,17 @@ class Soak {
       data_dir: join(this.dir, 'agg-data'),
       topics: { default: { partitions: 4 } },
     });
+    await this.writeAgentConfig();
+    for (const f of this.files) {
+      await writeFile(join(this.dir, `logrotate-create-${f.id}.conf`), `${f.path} {\n  rotate 100000\n  missingok\n  ifempty\n  create\n}\n`);
+      await writeFile(join(this.dir, `logrotate-copytruncate-${f.id}.conf`), `${f.path} {\n  rotate 100000\n  missingok\n  ifempty\n  copytruncate\n}\n`);
+    }
+  }
+
+  /** Reloads so far: each one alternates batch.max_wait, so a SIGHUP reloads a config that changed. */
+  agentReloads = 0;
+
+  async writeAgentConfig(): Promise<void> {
     this.agentConfig = await writeYaml(join(this.dir, 'agent.yaml'), {
       id: 'soak-host',
       data_dir: join(this.dir, 'agent-data'),
@@ -231,14 +242,10 @@ class Soak {
       // Every rotated name is matched (docs/tailing.md: a copy or rename that is matched is read to its
       // end even when the agent was down across rotations); compressed rotations are not.
       inputs: [{ type: 'file', topic: 'soak', include: [join(this.logs, 'app*.log*')], exclude: ['*.gz'], start_at: this.o.startAt }],
-      batch: { max_bytes: '1MiB', max_wait: '200ms' },
+      batch: { max_bytes: '1MiB', max_wait: this.agentReloads % 2 ? '300ms' : '200ms' },
       buffer: { max_bytes: this.o.buffer, when_full: 'block' },
       status: { listen: `127.0.0.1:${this.statusPort}` },
     });
-    for (const f of this.files) {
-      await writeFile(join(this.dir, `logrotate-create-${f.id}.conf`), `${f.path} {\n  rotate 100000\n  missingok\n  ifempty\n  create\n}\n`);
-      await writeFile(join(this.dir, `logrotate-copytruncate-${f.id}.conf`), `${f.path} {\n  rotate 100000\n  missingok\n  ifempty\n  copytruncate\n}\n`);
-    }
   }
 
   /** Every process's output goes to <scratch>/proc-logs/<name>-<pid>.log, kept with the scratch data. */
@@ -428,6 +435,36 @@ class Soak {
     await this.startAgent();
   }
 
+  /** Lines matching `msg` in a process's output so far. */
+  static countLogged(p: Proc, msg: string): number {
+    return p.output().split(`"msg":"${msg}"`).length - 1;
+  }
+
+  /**
+   * SIGHUP with a changed config (batch.max_wait alternates): the agent closes (flush, checkpoint)
+   * and starts again in the same process, which must neither lose nor repeat a line (CONTRACT).
+   */
+  async agentReload(): Promise<void> {
+    if (!this.alive(this.agent)) return this.skip('agent-reload', 'agent not running');
+    const a = this.agent!;
+    this.agentReloads++;
+    await this.writeAgentConfig();
+    const started = Soak.countLogged(a, 'agent started');
+    this.action('agent-reload', `SIGHUP pid ${a.child.pid} (batch.max_wait ${this.agentReloads % 2 ? '300ms' : '200ms'})`);
+    a.child.kill('SIGHUP');
+    await until(() => `the agent to start again after SIGHUP\n${a.output().slice(-3000)}`, () => !this.alive(a) || Soak.countLogged(a, 'agent started') > started, 60_000, 100);
+  }
+
+  /** SIGHUP to the aggregator (same config): it closes its listener and storage and opens them again in the same process. */
+  async aggReload(): Promise<void> {
+    if (!this.alive(this.agg) || this.aggDown) return this.skip('aggregator-reload', 'aggregator down');
+    const g = this.agg!;
+    const listening = Soak.countLogged(g, 'aggregator listening');
+    this.action('aggregator-reload', `SIGHUP pid ${g.child.pid}`);
+    g.child.kill('SIGHUP');
+    await until(() => `the aggregator to listen again after SIGHUP\n${g.output().slice(-3000)}`, () => !this.alive(g) || Soak.countLogged(g, 'aggregator listening') > listening, 60_000, 100);
+  }
+
   async aggKill(): Promise<void> {
     if (!this.alive(this.agg) || this.aggDown) return this.skip('aggregator-kill', 'aggregator down');
     const g = this.agg!;
@@ -565,6 +602,8 @@ class Soak {
       [2, () => this.logrotateCopytruncate()],
       [1, () => this.deleteWhileOpen()],
       [1, () => this.agentRestart()],
+      [1, () => this.agentReload()],
+      [1, () => this.aggReload()],
     ];
     const total = menu.reduce((a, [w]) => a + w, 0);
     let r = this.rand() * total;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ReadBuffers } from '../../../../agent/pipeline/read-buffers.js';
-import { countNewlines, countsInPlace, newlinesImpl } from '../../../../lib/protocol/newlines.js';
+import { countableBlocks, countNewlines, countsInPlace, newlinesImpl } from '../../../../lib/protocol/newlines.js';
 import { cutBatch } from '../../../../agent/inputs/file/reader.js';
 
 describe('ReadBuffers', () => {
@@ -61,6 +61,30 @@ describe('ReadBuffers', () => {
     // the plain buffer goes to the plain free list
     r.give(d);
     expect(r.waiting).toBe(1);
+  });
+
+  it('close() gives its block back, so an agent restarted in the process (SIGHUP) does not keep every earlier one', () => {
+    const size = 64 * 1024;
+    const before = countableBlocks();
+    // ten reloads: each agent instance makes its own ReadBuffers and reads into a slot
+    for (let i = 0; i < 10; i++) {
+      const r = new ReadBuffers(size, 2, { slots: 3 });
+      const a = r.take(size);
+      expect(countsInPlace(a)).toBe(true);
+      expect(countableBlocks()).toBe(before + 1);
+      a.fill(10);
+      r.close();
+      expect(countableBlocks()).toBe(before);
+      // a read still held when it closed is counted all the same (the plain search), and giving it back is harmless
+      expect(countsInPlace(a)).toBe(false);
+      expect(countNewlines(a, a.length)).toBe(size);
+      r.give(a);
+      expect(r.doubleGives).toBe(0);
+      // after close: plain allocations, no new block
+      const b = r.take(size);
+      expect(countsInPlace(b)).toBe(false);
+      expect(countableBlocks()).toBe(before);
+    }
   });
 
   it('cutBatch counts a read in a slot where it lies, with the same result as a plain buffer', () => {
