@@ -48,6 +48,56 @@ describe('SIGHUP reload', () => {
     }
   });
 
+  // The chaos soak reloads either side at random; this pins the pair down: both reloaded in turn,
+  // five times each, while lines are written without pause.
+  it('agent and aggregator reloaded in turn while lines are written: every line once', { timeout: 180_000 }, async () => {
+    const t = await tempDir();
+    try {
+      const logs = join(t.dir, 'logs');
+      await mkdir(logs);
+      const stack = await makeStack(t.dir, [{ type: 'file', topic: 'app', include: [join(logs, '*.log')], start_at: 'beginning' }]);
+      const agg = await stack.startAggregator();
+      const agent = await stack.startAgent();
+      let written = 0;
+      let writing = true;
+      const writer = (async () => {
+        while (writing) {
+          let s = '';
+          for (let i = 0; i < 200; i++) s += `both line ${written + i}\n`;
+          written += 200;
+          await appendFile(join(logs, 'a.log'), s);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })();
+      const reload = async (p: typeof agent, msg: string) => {
+        const before = p.output().split(`"msg":"${msg}"`).length;
+        p.child.kill('SIGHUP');
+        await waitFor(`${msg} again after SIGHUP`, () => p.output().split(`"msg":"${msg}"`).length > before, 30_000);
+        await new Promise((r) => setTimeout(r, 300));
+      };
+      try {
+        for (let i = 0; i < 5; i++) {
+          await reload(agent, 'agent started');
+          await reload(agg, 'aggregator listening');
+        }
+      } finally {
+        writing = false;
+        await writer;
+      }
+      expect(await waitSettled({ aggUrl: stack.aggUrl, topic: 'app', atLeast: written, statusPort: stack.statusPort, timeoutMs: 60_000 })).toBe(written);
+      const r = await runLogship(['read', '--url', stack.aggUrl, '--topic', 'app']);
+      const msgs = r.stdout.split('\n').filter(Boolean);
+      expect(msgs.length).toBe(written);
+      expect(new Set(msgs).size).toBe(written);
+      expect(agent.child.exitCode).toBeNull();
+      expect(agg.child.exitCode).toBeNull();
+      expect(await stop(agent)).toBe(0);
+      expect(await stop(agg)).toBe(0);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
   // Each start in the process makes its read slots (6 x batch.max_bytes of WebAssembly memory); before
   // the fix every earlier set stayed reachable, 6 MiB more for good at each SIGHUP.
   it('agent: twelve reloads while reading keep its memory flat, and lose and repeat nothing', { timeout: 180_000 }, async () => {
