@@ -10,28 +10,33 @@ import type { Server, Socket } from 'node:net';
 /** How often, at most, a server reports the connections it refused at its cap. */
 export const REPORT_MS = 60_000;
 
-export function capConnections(
-  server: Server,
-  max: number,
-  o: {
-    /** each refused connection */
-    count(): void;
-    /** at most once per REPORT_MS: connections refused since the last report, and the last one's address */
-    report(refused: number, lastFrom: string | undefined): void;
-  },
-): void {
-  server.maxConnections = max;
+/** What a cap does with the connections it refuses. */
+export interface Refusals<From> {
+  /** each refused connection */
+  count(): void;
+  /** at most once per REPORT_MS: connections refused since the last report, and the last one's address */
+  report(refused: number, lastFrom: From): void;
+}
+
+/** One refusal: counted at once, reported with those since the last report at most once per REPORT_MS. */
+function refuser<From>(o: Refusals<From>): (from: From) => void {
   let refused = 0;
   let reportedAt = -Infinity;
-  server.on('drop', (d?: { remoteAddress?: string }) => {
+  return (from) => {
     o.count();
     refused++;
     const now = performance.now();
     if (now - reportedAt < REPORT_MS) return;
     reportedAt = now;
-    o.report(refused, d?.remoteAddress);
+    o.report(refused, from);
     refused = 0;
-  });
+  };
+}
+
+export function capConnections(server: Server, max: number, o: Refusals<string | undefined>): void {
+  server.maxConnections = max;
+  const refuse = refuser(o);
+  server.on('drop', (d?: { remoteAddress?: string }) => refuse(d?.remoteAddress));
 }
 
 /**
@@ -83,31 +88,16 @@ function ipv6Groups(addr: string): string[] | undefined {
  * the fleet out. Counted and reported like capConnections (a report a REPORT_MS at most).
  * Runs before the server's own connection handler (prependListener).
  */
-export function capPerClient(
-  server: Server,
-  max: number,
-  o: {
-    count(): void;
-    report(refused: number, lastFrom: string): void;
-  },
-): { open(): ReadonlyMap<string, number> } {
+export function capPerClient(server: Server, max: number, o: Refusals<string>): { open(): ReadonlyMap<string, number> } {
   const open = new Map<string, number>();
-  let refused = 0;
-  let reportedAt = -Infinity;
+  const refuse = refuser(o);
   server.prependListener('connection', (sock: Socket) => {
     const key = clientKey(sock.remoteAddress);
     if (key === undefined) return;
     const n = open.get(key) ?? 0;
     if (n >= max) {
       sock.destroy();
-      o.count();
-      refused++;
-      const now = performance.now();
-      if (now - reportedAt >= REPORT_MS) {
-        reportedAt = now;
-        o.report(refused, key);
-        refused = 0;
-      }
+      refuse(key);
       return;
     }
     open.set(key, n + 1);
