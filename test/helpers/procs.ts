@@ -187,6 +187,18 @@ export async function waitFor<T>(what: string | (() => string), fn: () => Promis
   }
 }
 
+/** Log lines with this `msg` a process has written so far (its JSON log output). */
+export function countLogged(p: Proc, msg: string): number {
+  return p.output().split(`"msg":"${msg}"`).length - 1;
+}
+
+/** SIGHUP, then wait until the process logs `msg` once more (its service started again in the process). */
+export async function reloadAndWait(p: Proc, msg: string, timeoutMs = 30_000): Promise<void> {
+  const before = countLogged(p, msg);
+  p.child.kill('SIGHUP');
+  await waitFor(() => `"${msg}" again after SIGHUP\n${p.output().slice(-2000)}`, () => countLogged(p, msg) > before, timeoutMs);
+}
+
 export async function httpJson<T>(url: string): Promise<T> {
   const res = await fetch(url);
   if (!res.ok) throw new Error(`${url}: HTTP ${res.status}: ${await res.text()}`);

@@ -8,10 +8,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { Client } from 'undici';
-import { BATCHES_CONTENT_TYPE } from '../../lib/protocol/batches.js';
 import { floodConnections } from '../helpers/flood.js';
-import { batchesBody, freePort, killAll, plainBatch, spawnLogship, stop, tempDir, waitFor, writeYaml } from '../helpers/procs.js';
+import { batchesBody, freePort, killAll, plainBatch, postBatches, spawnLogship, stop, tempDir, waitFor, writeYaml } from '../helpers/procs.js';
 
 afterAll(killAll);
 
@@ -48,7 +46,6 @@ describe('limits.max_connections_per_address', () => {
       ingest: { processes },
     });
     const agg = spawnLogship(['aggregator', '--config', cfg]);
-    const agent = new Client(url, { pipelining: 1, keepAliveTimeout: 120_000, keepAliveMaxTimeout: 120_000 });
     let flood: ReturnType<typeof floodConnections> | undefined;
     try {
       await waitFor(() => `aggregator ready\n${agg.output().slice(-2000)}`, async () => (await fetch(`${url}/readyz`)).ok, 30_000, 100);
@@ -65,10 +62,10 @@ describe('limits.max_connections_per_address', () => {
       // An agent on another address stores as usual.
       for (let seq = 0; seq < 5; seq++) {
         const body = batchesBody({ producer: 'per-address/1', epoch: 1, host: 'h', batches: [plainBatch({ topic: 'app', source: '/var/log/app.log', seq, lines: [`line ${seq}`] })] });
-        const res = await agent.request({ path: '/v1/batches', method: 'POST', body, headers: { 'content-type': BATCHES_CONTENT_TYPE, authorization: `Bearer ${TOKEN}` } });
-        expect(res.statusCode, await res.body.text()).toBe(200);
+        const r = await postBatches(url, body, TOKEN);
+        expect(r.status, JSON.stringify(r.json)).toBe(200);
       }
-      const metrics = await (await agent.request({ path: '/metrics', method: 'GET' })).body.text();
+      const metrics = await (await fetch(`${url}/metrics`)).text();
       const refused = Number(/^logship_aggregator_connections_refused_per_address_total (\d+)/m.exec(metrics)?.[1]);
       expect(refused).toBeGreaterThanOrEqual(FLOOD - share);
       expect(Number(/^logship_aggregator_connections_refused_total (\d+)/m.exec(metrics)?.[1])).toBe(0);
@@ -89,7 +86,6 @@ describe('limits.max_connections_per_address', () => {
       expect(agg.child.exitCode).toBeNull();
     } finally {
       flood?.destroy();
-      await agent.close().catch(() => undefined);
       await stop(agg);
       await tmp.cleanup();
     }

@@ -3,9 +3,10 @@
  * files without pause, and random faults every few seconds: agent kill -9 and restart, aggregator
  * kill -9, aggregator outages long enough to fill and block the agent's buffer, rename rotation,
  * logrotate `create` and `copytruncate` (real logrotate, writer not paused), delete-while-open,
- * graceful restarts, and SIGHUP reloads of either process (the agent's with a changed config). At the end every line is checked: exactly once, in order per file
- * generation, except the lines a copytruncate itself destroys (written after logrotate's copy
- * and before its truncate: docs/tailing.md), which are measured and reported.
+ * graceful restarts, and SIGHUP reloads of either process (the agent's with a changed config).
+ * At the end every line is checked: exactly once, in order per file generation, except the
+ * lines a copytruncate itself destroys (written after logrotate's copy and before its truncate:
+ * docs/tailing.md), which are measured and reported.
  *
  *   npm run soak -- --minutes 8 --seed 42 [--rate 3000] [--files 6] [--buffer 4MiB] [--start-at end|beginning] [--dir D] [--keep]
  *
@@ -24,7 +25,7 @@ import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort, spawnLogship, type Proc, writeYaml } from '../helpers/procs.js';
+import { countLogged, freePort, spawnLogship, type Proc, writeYaml } from '../helpers/procs.js';
 import { readCommand } from '../../aggregator/client/read.js';
 import { makeRng } from '../bench/gen-nginx.js';
 
@@ -234,6 +235,10 @@ class Soak {
   /** Reloads so far: each one alternates batch.max_wait, so a SIGHUP reloads a config that changed. */
   agentReloads = 0;
 
+  get agentMaxWait(): string {
+    return this.agentReloads % 2 ? '300ms' : '200ms';
+  }
+
   async writeAgentConfig(): Promise<void> {
     this.agentConfig = await writeYaml(join(this.dir, 'agent.yaml'), {
       id: 'soak-host',
@@ -242,7 +247,7 @@ class Soak {
       // Every rotated name is matched (docs/tailing.md: a copy or rename that is matched is read to its
       // end even when the agent was down across rotations); compressed rotations are not.
       inputs: [{ type: 'file', topic: 'soak', include: [join(this.logs, 'app*.log*')], exclude: ['*.gz'], start_at: this.o.startAt }],
-      batch: { max_bytes: '1MiB', max_wait: this.agentReloads % 2 ? '300ms' : '200ms' },
+      batch: { max_bytes: '1MiB', max_wait: this.agentMaxWait },
       buffer: { max_bytes: this.o.buffer, when_full: 'block' },
       status: { listen: `127.0.0.1:${this.statusPort}` },
     });
@@ -435,11 +440,6 @@ class Soak {
     await this.startAgent();
   }
 
-  /** Lines matching `msg` in a process's output so far. */
-  static countLogged(p: Proc, msg: string): number {
-    return p.output().split(`"msg":"${msg}"`).length - 1;
-  }
-
   /**
    * SIGHUP with a changed config (batch.max_wait alternates): the agent closes (flush, checkpoint)
    * and starts again in the same process, which must neither lose nor repeat a line (CONTRACT).
@@ -449,20 +449,20 @@ class Soak {
     const a = this.agent!;
     this.agentReloads++;
     await this.writeAgentConfig();
-    const started = Soak.countLogged(a, 'agent started');
-    this.action('agent-reload', `SIGHUP pid ${a.child.pid} (batch.max_wait ${this.agentReloads % 2 ? '300ms' : '200ms'})`);
+    const started = countLogged(a, 'agent started');
+    this.action('agent-reload', `SIGHUP pid ${a.child.pid} (batch.max_wait ${this.agentMaxWait})`);
     a.child.kill('SIGHUP');
-    await until(() => `the agent to start again after SIGHUP\n${a.output().slice(-3000)}`, () => !this.alive(a) || Soak.countLogged(a, 'agent started') > started, 60_000, 100);
+    await until(() => `the agent to start again after SIGHUP\n${a.output().slice(-3000)}`, () => !this.alive(a) || countLogged(a, 'agent started') > started, 60_000, 100);
   }
 
   /** SIGHUP to the aggregator (same config): it closes its listener and storage and opens them again in the same process. */
   async aggReload(): Promise<void> {
     if (!this.alive(this.agg) || this.aggDown) return this.skip('aggregator-reload', 'aggregator down');
     const g = this.agg!;
-    const listening = Soak.countLogged(g, 'aggregator listening');
+    const listening = countLogged(g, 'aggregator listening');
     this.action('aggregator-reload', `SIGHUP pid ${g.child.pid}`);
     g.child.kill('SIGHUP');
-    await until(() => `the aggregator to listen again after SIGHUP\n${g.output().slice(-3000)}`, () => !this.alive(g) || Soak.countLogged(g, 'aggregator listening') > listening, 60_000, 100);
+    await until(() => `the aggregator to listen again after SIGHUP\n${g.output().slice(-3000)}`, () => !this.alive(g) || countLogged(g, 'aggregator listening') > listening, 60_000, 100);
   }
 
   async aggKill(): Promise<void> {
